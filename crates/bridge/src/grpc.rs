@@ -1,0 +1,277 @@
+//! The gRPC side, generic over the protobuf descriptors: a `PluginAPI` server and a
+//! `PluginHooks` client that move `DynamicMessage`s.
+//!
+//! Nothing here knows any particular method: a call is routed by its path
+//! (`/mattermost.plugin.v1.PluginAPI/KVSet`) to the method descriptor, its body decoded with
+//! that descriptor, and handed to a backend. Both directions carry the per-launch token in the
+//! `x-mmplug-token` metadata; the server refuses calls without it (docs/internals.md).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use prost::Message;
+use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage, ServiceDescriptor};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::NamedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// The metadata key carrying the per-launch token.
+pub const TOKEN_METADATA: &str = "x-mmplug-token";
+
+/// The protobuf package of the contract.
+pub const PACKAGE: &str = "mattermost.plugin.v1";
+
+// ===== codec =====
+
+/// A tonic codec for descriptor-driven messages: encodes any `DynamicMessage`, decodes into
+/// the message type it was built for.
+#[derive(Debug, Clone)]
+pub struct DynamicCodec {
+    decode_as: MessageDescriptor,
+}
+
+impl DynamicCodec {
+    /// A codec decoding messages of type `decode_as`.
+    pub fn new(decode_as: MessageDescriptor) -> Self {
+        DynamicCodec { decode_as }
+    }
+}
+
+impl Codec for DynamicCodec {
+    type Encode = DynamicMessage;
+    type Decode = DynamicMessage;
+    type Encoder = DynamicEncoder;
+    type Decoder = DynamicDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        DynamicEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        DynamicDecoder(self.decode_as.clone())
+    }
+}
+
+/// Encoder half of [`DynamicCodec`].
+#[derive(Debug)]
+pub struct DynamicEncoder;
+
+impl Encoder for DynamicEncoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        item.encode(dst).map_err(|e| Status::internal(format!("encoding {}: {e}", item.descriptor().full_name())))
+    }
+}
+
+/// Decoder half of [`DynamicCodec`].
+#[derive(Debug)]
+pub struct DynamicDecoder(MessageDescriptor);
+
+impl Decoder for DynamicDecoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        DynamicMessage::decode(self.0.clone(), src)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("malformed {}: {e}", self.0.full_name())))
+    }
+}
+
+// ===== server =====
+
+/// What answers `PluginAPI` calls once the gRPC layer has decoded and authenticated them.
+pub trait ApiBackend: Send + Sync + 'static {
+    /// Handles one unary call.
+    fn call(&self, method: MethodDescriptor, request: DynamicMessage) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>>;
+}
+
+/// The `PluginAPI` gRPC service: routes every method of the service descriptor to a backend.
+#[derive(Clone)]
+pub struct ApiService {
+    service: ServiceDescriptor,
+    token: Arc<str>,
+    backend: Arc<dyn ApiBackend>,
+}
+
+impl std::fmt::Debug for ApiService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiService").field("service", &self.service.full_name()).finish_non_exhaustive()
+    }
+}
+
+impl ApiService {
+    /// Serves `service` (the `PluginAPI` descriptor), requiring `token` on every call.
+    pub fn new(service: ServiceDescriptor, token: &str, backend: Arc<dyn ApiBackend>) -> Self {
+        ApiService {
+            service,
+            token: token.into(),
+            backend,
+        }
+    }
+}
+
+impl NamedService for ApiService {
+    const NAME: &'static str = "mattermost.plugin.v1.PluginAPI";
+}
+
+/// Checks the token in a request's metadata.
+pub fn check_token(metadata: &tonic::metadata::MetadataMap, token: &str) -> Result<(), Status> {
+    match metadata.get(TOKEN_METADATA).map(|v| v.as_bytes()) {
+        Some(got) if constant_time_eq(got, token.as_bytes()) => Ok(()),
+        Some(_) => Err(Status::unauthenticated("wrong x-mmplug-token")),
+        None => Err(Status::unauthenticated("missing x-mmplug-token")),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+struct UnaryHandler {
+    method: MethodDescriptor,
+    token: Arc<str>,
+    backend: Arc<dyn ApiBackend>,
+}
+
+impl tonic::server::UnaryService<DynamicMessage> for UnaryHandler {
+    type Response = DynamicMessage;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<DynamicMessage>, Status>> + Send>>;
+
+    fn call(&mut self, request: Request<DynamicMessage>) -> Self::Future {
+        if let Err(status) = check_token(request.metadata(), &self.token) {
+            return Box::pin(async move { Err(status) });
+        }
+        let fut = self.backend.call(self.method.clone(), request.into_inner());
+        Box::pin(async move { fut.await.map(Response::new) })
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let name = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
+        let Some(method) = self.service.methods().find(|m| m.name() == name) else {
+            let status = Status::unimplemented(format!("{} has no method {name:?}", self.service.full_name()));
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        if method.is_client_streaming() || method.is_server_streaming() {
+            let status = Status::unimplemented(format!("streaming method {name} is not served yet"));
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let handler = UnaryHandler {
+            method: method.clone(),
+            token: self.token.clone(),
+            backend: self.backend.clone(),
+        };
+        let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+        Box::pin(async move { Ok(grpc.unary(handler, req).await) })
+    }
+}
+
+/// Binds the `PluginAPI` unix socket.
+///
+/// Binding happens before this returns its future's first poll result, so the socket exists
+/// once [`bind_api`] returns.
+pub fn bind_api(socket: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    tokio::net::UnixListener::bind(socket)
+}
+
+/// Serves `PluginAPI` on a bound listener until `shutdown` resolves.
+pub async fn serve_api(
+    listener: tokio::net::UnixListener,
+    api: ApiService,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(api)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+// ===== client =====
+
+/// A lazily connecting channel to a gRPC server on a unix socket.
+pub fn unix_channel(socket: &Path) -> Channel {
+    let socket: PathBuf = socket.to_path_buf();
+    // The URI is required by the HTTP/2 layer but never resolved: the connector ignores it.
+    Endpoint::from_static("http://mmplug.local")
+        .connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+}
+
+/// Adds the token to an outgoing request.
+pub fn with_token<T>(mut request: Request<T>, token: &str) -> Result<Request<T>, Status> {
+    let value = token.parse().map_err(|_| Status::internal("token is not valid metadata"))?;
+    request.metadata_mut().insert(TOKEN_METADATA, value);
+    Ok(request)
+}
+
+/// Client for the Python process's `PluginHooks` service.
+#[derive(Debug, Clone)]
+pub struct HooksClient {
+    channel: Channel,
+    service: ServiceDescriptor,
+    token: Arc<str>,
+}
+
+impl HooksClient {
+    /// A client calling `service` (the `PluginHooks` descriptor) over `channel`.
+    pub fn new(channel: Channel, service: ServiceDescriptor, token: &str) -> Self {
+        HooksClient {
+            channel,
+            service,
+            token: token.into(),
+        }
+    }
+
+    /// The service descriptor.
+    pub fn service(&self) -> &ServiceDescriptor {
+        &self.service
+    }
+
+    /// The method descriptor for a hook, if the contract has it.
+    pub fn method(&self, name: &str) -> Option<MethodDescriptor> {
+        self.service.methods().find(|m| m.name() == name)
+    }
+
+    /// Makes one unary call.
+    pub async fn call(&self, method: &MethodDescriptor, request: DynamicMessage) -> Result<DynamicMessage, Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready().await.map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
+        let path: http::uri::PathAndQuery = format!("/{}/{}", self.service.full_name(), method.name())
+            .parse()
+            .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
+        let request = with_token(Request::new(request), &self.token)?;
+        grpc.unary(request, path, DynamicCodec::new(method.output())).await.map(Response::into_inner)
+    }
+
+    /// Asks Python's health service whether the plugin is ready.
+    pub async fn is_serving(&self) -> Result<bool, Status> {
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+        let mut client = HealthClient::new(self.channel.clone());
+        let request = with_token(Request::new(HealthCheckRequest { service: String::new() }), &self.token)?;
+        let resp = client.check(request).await?.into_inner();
+        Ok(resp.status == ServingStatus::Serving as i32)
+    }
+}

@@ -1,0 +1,15 @@
+//! mmplug-bridge: the plugin executable Mattermost launches.
+//!
+//! # Layout
+//! - [`manifest`]: finds and reads the bundle's `plugin.json`.
+//! - [`python`]: the Python process: interpreter discovery, scrubbed environment, spawn, logs.
+//! - [`log`]: the bridge's own hclog-JSON log lines on stderr.
+#![deny(missing_debug_implementations)]
+
+pub mod gotype;
+pub mod grpc;
+pub mod log;
+pub mod manifest;
+pub mod python;
+pub mod schema;
+pub mod translate;

@@ -1,0 +1,188 @@
+//! The plugin's `plugin.json`, as far as the bridge needs it.
+//!
+//! Mattermost runs the executable with the *server's* working directory and no arguments, so the
+//! bridge finds its bundle by walking up from its own path to the first directory holding a
+//! `plugin.json` (the executable normally sits at `server/dist/plugin-linux-amd64`).
+//!
+//! mmplug's own settings live under `props.mmplug` so the stock manifest schema is untouched:
+//!
+//! ```json
+//! { "id": "com.example.hello", "props": { "mmplug": {
+//!     "entry": "plugin.py",              // the Python module to run, relative to the bundle
+//!     "env": ["HTTPS_PROXY"],            // server environment variables Python may see
+//!     "ready_timeout_seconds": 60        // how long activation waits for Python
+//! } } }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Errors finding or reading the manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("no plugin.json found in {0} or any parent directory")]
+    NotFound(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid plugin manifest: {source}")]
+    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct RawManifest {
+    id: String,
+    #[serde(default)]
+    props: Option<RawProps>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawProps {
+    #[serde(default)]
+    mmplug: Option<RawSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    entry: Option<String>,
+    #[serde(default)]
+    env: Vec<String>,
+    ready_timeout_seconds: Option<u64>,
+}
+
+/// What the bridge reads from the manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The bundle directory (where plugin.json is).
+    pub dir: PathBuf,
+    /// The plugin id.
+    pub id: String,
+    /// Absolute path of the Python module to run.
+    pub entry: PathBuf,
+    /// Names of server environment variables passed through to Python.
+    pub env_passthrough: Vec<String>,
+    /// How long activation waits for the Python process to become ready.
+    pub ready_timeout: Duration,
+}
+
+/// Default module name when the manifest names none.
+pub const DEFAULT_ENTRY: &str = "plugin.py";
+/// Default readiness wait: generous, because importing a large Python app can take seconds
+/// and activation is allowed to wait (the handshake is already out).
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Manifest {
+    /// Finds the manifest by walking up from `start` (normally the executable's directory).
+    pub fn discover(start: &Path) -> Result<Manifest, ManifestError> {
+        let mut dir = Some(start);
+        while let Some(d) = dir {
+            let candidate = d.join("plugin.json");
+            if candidate.is_file() {
+                return Manifest::load(d);
+            }
+            dir = d.parent();
+        }
+        Err(ManifestError::NotFound(start.to_path_buf()))
+    }
+
+    /// Reads `dir/plugin.json`.
+    pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
+        let path = dir.join("plugin.json");
+        let text = std::fs::read(&path).map_err(|source| ManifestError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let raw: RawManifest = serde_json::from_slice(&text).map_err(|source| ManifestError::Parse {
+            path: path.clone(),
+            source,
+        })?;
+        if raw.id.is_empty() {
+            return Err(ManifestError::Invalid {
+                path,
+                message: "\"id\" is empty".into(),
+            });
+        }
+        let settings = raw.props.and_then(|p| p.mmplug).unwrap_or_default();
+        let entry_rel = settings.entry.unwrap_or_else(|| DEFAULT_ENTRY.to_string());
+        let entry = safe_join(dir, &entry_rel).ok_or_else(|| ManifestError::Invalid {
+            path: path.clone(),
+            message: format!("props.mmplug.entry {entry_rel:?} must be a relative path inside the bundle"),
+        })?;
+        Ok(Manifest {
+            dir: dir.to_path_buf(),
+            id: raw.id,
+            entry,
+            env_passthrough: settings.env,
+            ready_timeout: settings
+                .ready_timeout_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_READY_TIMEOUT),
+        })
+    }
+}
+
+/// Joins a manifest-supplied relative path to the bundle dir, refusing absolute paths and `..`.
+fn safe_join(dir: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel);
+    if rel.is_absolute() {
+        return None;
+    }
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(_) | std::path::Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(dir.join(rel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, json: &str) {
+        std::fs::write(dir.join("plugin.json"), json).unwrap();
+    }
+
+    #[test]
+    fn discovers_from_nested_executable_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), r#"{"id":"com.example.x","props":{"mmplug":{"entry":"src/main.py","env":["A"]}}}"#);
+        let nested = tmp.path().join("server/dist");
+        std::fs::create_dir_all(&nested).unwrap();
+        let m = Manifest::discover(&nested).unwrap();
+        assert_eq!(m.id, "com.example.x");
+        assert_eq!(m.entry, tmp.path().join("src/main.py"));
+        assert_eq!(m.env_passthrough, vec!["A".to_string()]);
+        assert_eq!(m.ready_timeout, DEFAULT_READY_TIMEOUT);
+    }
+
+    #[test]
+    fn defaults_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), r#"{"id":"x"}"#);
+        assert_eq!(Manifest::load(tmp.path()).unwrap().entry, tmp.path().join("plugin.py"));
+    }
+
+    #[test]
+    fn rejects_escaping_entry_and_unknown_settings() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), r#"{"id":"x","props":{"mmplug":{"entry":"../evil.py"}}}"#);
+        let err = Manifest::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("inside the bundle"), "{err}");
+        write(tmp.path(), r#"{"id":"x","props":{"mmplug":{"entyr":"a.py"}}}"#);
+        let err = Manifest::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("entyr"), "{err}");
+    }
+
+    #[test]
+    fn missing_manifest_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = Manifest::discover(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("no plugin.json"), "{err}");
+    }
+}

@@ -1,0 +1,407 @@
+//! The Python process: interpreter discovery, a scrubbed environment, spawn, log forwarding,
+//! and shutdown.
+//!
+//! The child is locked down: it sees only an allow-list of the server's environment (the server
+//! passes everything it has, database DSNs included), talks to the bridge over unix sockets in a
+//! private 0700 directory, and must present a per-launch token on every call (checked by the
+//! gRPC layer). It runs in its own process group so a terminal's Ctrl-C reaches only the server,
+//! and it gets SIGKILL from the kernel if the bridge dies (`PR_SET_PDEATHSIG`), so a SIGKILLed
+//! bridge leaves no orphan.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::log::{self, Level};
+use crate::manifest::Manifest;
+
+/// Server environment variables every Python process may see: enough to run an interpreter and
+/// find locale/time-zone data, nothing that configures the server.
+pub const ENV_ALLOW: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"];
+
+/// How many stderr lines are kept to explain a Python process that died.
+const STDERR_TAIL_LINES: usize = 40;
+
+/// Errors starting or supervising Python.
+#[derive(Debug, thiserror::Error)]
+pub enum PythonError {
+    #[error(
+        "no Python interpreter found: looked for venv/bin/python3, venv/bin/python, .venv/bin/python3, .venv/bin/python in {dir} and python3 on PATH; install Python 3.11 or newer or ship a venv in the bundle"
+    )]
+    NoInterpreter { dir: PathBuf },
+    #[error("cannot create the private socket directory: {0}")]
+    PrivateDir(std::io::Error),
+    #[error("cannot start {interpreter}: {source}")]
+    Spawn { interpreter: PathBuf, source: std::io::Error },
+}
+
+/// Finds the interpreter: a plugin-local venv first (the bundle's own dependencies), then
+/// `python3` on the given PATH.
+pub fn find_interpreter(plugin_dir: &Path, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, PythonError> {
+    for rel in ["venv/bin/python3", "venv/bin/python", ".venv/bin/python3", ".venv/bin/python"] {
+        let candidate = plugin_dir.join(rel);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    if let Some(path_var) = path_var {
+        for dir in std::env::split_paths(path_var) {
+            let candidate = dir.join("python3");
+            if is_executable(&candidate) {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(PythonError::NoInterpreter {
+        dir: plugin_dir.to_path_buf(),
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Builds the child's environment from the server's: the allow-list plus the manifest's
+/// opt-ins, then mmplug's own variables.
+pub fn scrubbed_env(inherited: impl IntoIterator<Item = (OsString, OsString)>, opt_in: &[String]) -> Vec<(OsString, OsString)> {
+    inherited
+        .into_iter()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            ENV_ALLOW.contains(&k.as_ref()) || opt_in.iter().any(|o| o == k.as_ref())
+        })
+        .collect()
+}
+
+/// Where the two processes meet: a private directory with both sockets, and the token.
+#[derive(Debug)]
+pub struct Rendezvous {
+    dir: tempfile::TempDir,
+    /// Unix socket the bridge serves `PluginAPI` on.
+    pub api_socket: PathBuf,
+    /// Unix socket Python serves `PluginHooks` on.
+    pub hooks_socket: PathBuf,
+    /// The per-launch secret both sides present on every call.
+    pub token: String,
+}
+
+impl Rendezvous {
+    /// Creates the 0700 directory (mkdtemp creates it owner-only) and a fresh 256-bit token.
+    pub fn new() -> Result<Rendezvous, PythonError> {
+        let dir = tempfile::Builder::new()
+            .prefix("mmplug-")
+            .tempdir()
+            .map_err(PythonError::PrivateDir)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(PythonError::PrivateDir)?;
+        }
+        let token: [u8; 32] = rand::random();
+        Ok(Rendezvous {
+            api_socket: dir.path().join("api.sock"),
+            hooks_socket: dir.path().join("hooks.sock"),
+            token: hex::encode(token),
+            dir,
+        })
+    }
+
+    /// The private directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A running Python plugin process.
+#[derive(Debug)]
+pub struct PythonProcess {
+    pid: u32,
+    exit: watch::Receiver<Option<ExitStatus>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl PythonProcess {
+    /// Starts `python -m mattermost_plugin <entry>` in the bundle directory.
+    ///
+    /// Must be called from a thread that outlives the child (a runtime worker, not a blocking-pool
+    /// thread): `PR_SET_PDEATHSIG` fires when the *thread* that forked exits.
+    pub fn spawn(manifest: &Manifest, rv: &Rendezvous) -> Result<PythonProcess, PythonError> {
+        let path_var = std::env::var_os("PATH");
+        let interpreter = find_interpreter(&manifest.dir, path_var.as_deref())?;
+        let mut cmd = Command::new(&interpreter);
+        cmd.arg("-m")
+            .arg("mattermost_plugin")
+            .arg(&manifest.entry)
+            .current_dir(&manifest.dir)
+            .env_clear()
+            .envs(scrubbed_env(std::env::vars_os(), &manifest.env_passthrough))
+            .env("MMPLUG_API_SOCKET", &rv.api_socket)
+            .env("MMPLUG_HOOKS_SOCKET", &rv.hooks_socket)
+            .env("MMPLUG_TOKEN", &rv.token)
+            .env("MMPLUG_PLUGIN_ID", &manifest.id)
+            .env("MMPLUG_PLUGIN_DIR", &manifest.dir)
+            .env("MMPLUG_ENTRY", &manifest.entry)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // async-signal-safe functions (prctl, getppid, setpgid, _exit semantics via return).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died between fork and prctl: then nobody would kill us.
+                if libc::getppid() == 1 {
+                    return Err(std::io::Error::other("bridge exited during spawn"));
+                }
+                if libc::setpgid(0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child: Child = cmd.spawn().map_err(|source| PythonError::Spawn {
+            interpreter: interpreter.clone(),
+            source,
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(forward_stderr(stderr, stderr_tail.clone()));
+        }
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(forward_stdout(stdout));
+        }
+        let (tx, exit) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            match status {
+                Ok(status) => {
+                    let _ = tx.send(Some(status));
+                }
+                Err(e) => log::log(Level::Error, "waiting for the Python process failed", &[("error", e.to_string())]),
+            }
+        });
+        log::log(
+            Level::Info,
+            "started Python",
+            &[("interpreter", interpreter.display().to_string()), ("pid", pid.to_string())],
+        );
+        Ok(PythonProcess { pid, exit, stderr_tail })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *self.exit.borrow()
+    }
+
+    /// Resolves when the process exits.
+    pub async fn exited(&self) -> ExitStatus {
+        let mut rx = self.exit.clone();
+        loop {
+            if let Some(status) = *rx.borrow_and_update() {
+                return status;
+            }
+            if rx.changed().await.is_err() {
+                // The waiter task is gone: treat the process as exited with an unknown status.
+                use std::os::unix::process::ExitStatusExt;
+                return ExitStatus::from_raw(-1);
+            }
+        }
+    }
+
+    /// The last lines Python wrote to stderr, oldest first: what an activation error shows.
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.stderr_tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Asks Python to stop (SIGTERM), then kills it after `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        if self.exit_status().is_some() || self.pid == 0 {
+            return;
+        }
+        signal(self.pid, libc::SIGTERM);
+        if tokio::time::timeout(grace, self.exited()).await.is_err() {
+            log::warn("Python did not exit within the grace period; killing it");
+            signal(self.pid, libc::SIGKILL);
+            let _ = self.exited().await;
+        }
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) with a pid we spawned; the exit watcher has not reaped it yet (checked by
+    // the caller), so the pid cannot have been reused.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// Forwards Python's stderr to ours as leveled log lines.
+///
+/// The SDK writes hclog JSON lines; those pass through unchanged (with `@module` defaulted to
+/// `python`). Anything else (an interpreter traceback, a C extension's warning) becomes one
+/// entry per line: lines of a `Traceback` block at error level, the rest at warn, because plain
+/// text on stderr is never routine output.
+async fn forward_stderr(stderr: impl AsyncRead + Unpin, tail: Arc<Mutex<VecDeque<String>>>) {
+    let mut lines = BufReader::new(stderr).lines();
+    let mut in_traceback = false;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == STDERR_TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(line.clone());
+        }
+        log::write_line(&classify_stderr_line(&line, &mut in_traceback));
+    }
+}
+
+/// Turns one line of Python's stderr into one hclog JSON line.
+pub fn classify_stderr_line(line: &str, in_traceback: &mut bool) -> String {
+    if let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(line) {
+        if obj.get("@level").and_then(|l| l.as_str()).and_then(Level::parse).is_some() {
+            *in_traceback = false;
+            obj.entry("@module").or_insert_with(|| "python".into());
+            // A malformed timestamp would make the host reject the line: drop it.
+            obj.remove("@timestamp");
+            return serde_json::Value::Object(obj).to_string();
+        }
+    }
+    if line.starts_with("Traceback (most recent call last):") {
+        *in_traceback = true;
+    }
+    let level = if *in_traceback { Level::Error } else { Level::Warn };
+    // A traceback ends with the unindented "ExceptionType: message" line.
+    if *in_traceback && !line.starts_with(' ') && !line.starts_with("Traceback") {
+        *in_traceback = false;
+    }
+    log::format_line(level, "python", line, &[])
+}
+
+async fn forward_stdout(stdout: impl AsyncRead + Unpin) {
+    // Python's stdout must never reach ours (ours carried the handshake and the host discards
+    // the rest), so print() output becomes log entries instead.
+    let mut lines = BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log::write_line(&log::format_line(Level::Info, "python.stdout", &line, &[]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_is_scrubbed_to_the_allow_list_and_opt_ins() {
+        let inherited = vec![
+            ("PATH".into(), "/bin".into()),
+            ("MM_SQLSETTINGS_DATASOURCE".into(), "postgres://secret".into()),
+            ("HTTPS_PROXY".into(), "http://proxy".into()),
+            ("MATTERMOST_PLUGIN".into(), "cookie".into()),
+        ];
+        let env = scrubbed_env(inherited, &["HTTPS_PROXY".to_string()]);
+        let keys: Vec<_> = env.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        assert_eq!(keys, vec!["PATH", "HTTPS_PROXY"]);
+    }
+
+    #[test]
+    fn interpreter_prefers_plugin_venv_then_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let on_path = bin.join("python3");
+        std::fs::write(&on_path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&on_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plugin = tmp.path().join("plugin");
+        std::fs::create_dir_all(plugin.join("venv/bin")).unwrap();
+        let path = std::ffi::OsString::from(bin.as_os_str());
+        assert_eq!(find_interpreter(&plugin, Some(&path)).unwrap(), on_path);
+        let venv_py = plugin.join("venv/bin/python3");
+        std::fs::write(&venv_py, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&venv_py, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(find_interpreter(&plugin, Some(&path)).unwrap(), venv_py);
+        let err = find_interpreter(&tmp.path().join("nowhere"), None).unwrap_err().to_string();
+        assert!(err.contains("Python 3.11"), "{err}");
+    }
+
+    #[test]
+    fn rendezvous_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let rv = Rendezvous::new().unwrap();
+        let mode = std::fs::metadata(rv.dir()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert_eq!(rv.token.len(), 64);
+        assert_ne!(rv.token, Rendezvous::new().unwrap().token);
+    }
+
+    #[test]
+    fn stderr_lines_keep_json_levels_and_mark_tracebacks() {
+        let mut tb = false;
+        let json = classify_stderr_line(r#"{"@level":"debug","@message":"m","@timestamp":"bad"}"#, &mut tb);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["@level"], "debug");
+        assert_eq!(v["@module"], "python");
+        assert!(v.get("@timestamp").is_none());
+        let level = |s: &str, tb: &mut bool| -> String {
+            let v: serde_json::Value = serde_json::from_str(&classify_stderr_line(s, tb)).unwrap();
+            v["@level"].as_str().unwrap().to_string()
+        };
+        assert_eq!(level("some warning", &mut tb), "warn");
+        assert_eq!(level("Traceback (most recent call last):", &mut tb), "error");
+        assert_eq!(level("  File \"x.py\", line 1", &mut tb), "error");
+        assert_eq!(level("ValueError: boom", &mut tb), "error");
+        assert_eq!(level("after", &mut tb), "warn");
+    }
+
+    #[tokio::test]
+    async fn spawn_runs_in_scrubbed_env_and_reports_exit_and_stderr_tail() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        // A fake interpreter: prints what it sees to stderr and exits 3.
+        std::fs::create_dir_all(tmp.path().join("venv/bin")).unwrap();
+        let fake = tmp.path().join("venv/bin/python3");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho \"args=$*\" >&2\necho \"token=${MMPLUG_TOKEN:+set} secret=${MM_SQLSETTINGS_DATASOURCE:-unset}\" >&2\nexit 3\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(tmp.path().join("plugin.json"), r#"{"id":"t"}"#).unwrap();
+        let manifest = Manifest::load(tmp.path()).unwrap();
+        let rv = Rendezvous::new().unwrap();
+        // SAFETY: test-only environment change before spawning; no other thread reads it.
+        unsafe { std::env::set_var("MM_SQLSETTINGS_DATASOURCE", "postgres://secret") };
+        let py = PythonProcess::spawn(&manifest, &rv).unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), py.exited()).await.unwrap();
+        assert_eq!(status.code(), Some(3));
+        // Let the stderr forwarder drain.
+        for _ in 0..100 {
+            if py.stderr_tail().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let tail = py.stderr_tail();
+        assert!(tail[0].contains("-m mattermost_plugin") && tail[0].contains("plugin.py"), "{tail:?}");
+        assert_eq!(tail[1], "token=set secret=unset");
+    }
+}

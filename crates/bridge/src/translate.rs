@@ -1,0 +1,870 @@
+//! Generic, lossless translation between gob values (what the server speaks) and protobuf
+//! messages (what Python speaks), driven by the schema's Go types and the proto descriptors.
+//!
+//! There is no per-method or per-type code: a Go struct field at position k is proto field
+//! number k, a method's parameters are request fields 2.. and its non-error results response
+//! fields 2.., its error result response field 1 (docs/internals.md, "The protobuf contract").
+//! The walk goes down the Go type and the proto descriptor together, so a mismatch between
+//! them is found, named and reported, never silently dropped.
+
+use std::collections::HashMap;
+
+use gob::{Types, Value as GobValue};
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage, Value as PbValue};
+
+use crate::gotype::{Basic, GoType};
+use crate::schema::{Field, Method, Schema, SchemaError};
+
+/// Registered name of Mattermost's AppError in `error` interfaces.
+pub const APP_ERROR_NAME: &str = "*model.AppError";
+/// Registered name of go-plugin/Mattermost's string error in `error` interfaces.
+pub const ERROR_STRING_NAME: &str = "*plugin.ErrorString";
+/// Registered name of the Postgres driver error.
+pub const PQ_ERROR_NAME: &str = "*pq.Error";
+
+/// A value that cannot be translated. The path says where (`Post.metadata.embeds[0].data`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct TranslateError {
+    pub path: String,
+    pub message: String,
+}
+
+type Result<T> = std::result::Result<T, TranslateError>;
+
+/// Where in a value the walk is, for error messages.
+#[derive(Debug, Default, Clone)]
+struct Path(Vec<String>);
+
+impl Path {
+    fn err(&self, message: impl Into<String>) -> TranslateError {
+        TranslateError {
+            path: if self.0.is_empty() { "(top)".into() } else { self.0.join(".") },
+            message: message.into(),
+        }
+    }
+    fn with(&self, part: impl Into<String>) -> Path {
+        let mut p = self.0.clone();
+        p.push(part.into());
+        Path(p)
+    }
+}
+
+/// Which way an `error`/AppError travels, to pick proto field numbers for results.
+fn is_error_type(t: &GoType) -> bool {
+    match t {
+        GoType::Error => true,
+        GoType::Ptr(inner) => matches!(&**inner, GoType::Named(n) if n == "model.AppError"),
+        _ => false,
+    }
+}
+
+/// The translator: the schema, the gob type arena built from it, and the descriptors.
+#[derive(Debug)]
+pub struct Translator {
+    schema: Schema,
+    types: Types,
+    /// gob type for each Go type expression seen, keyed by its canonical spelling.
+    gob_types: HashMap<String, gob::TypeId>,
+    /// parsed Go types of struct fields, by named type: computed once.
+    struct_fields: HashMap<String, Vec<(String, GoType)>>,
+}
+
+impl Translator {
+    /// Builds the gob type arena for every named type, every `Z_` struct and every registered
+    /// interface name in the schema.
+    pub fn new(schema: Schema) -> std::result::Result<Translator, SchemaError> {
+        let mut t = Translator {
+            schema,
+            types: Types::new(),
+            gob_types: HashMap::new(),
+            struct_fields: HashMap::new(),
+        };
+        let names: Vec<String> = t.schema.types.keys().cloned().collect();
+        for name in &names {
+            let def = &t.schema.types[name];
+            if def.kind == "struct" && def.gob.is_none() {
+                let mut fields = Vec::with_capacity(def.fields.len());
+                for f in &def.fields {
+                    fields.push((f.name.clone(), t.schema.resolve(&f.ty)?));
+                }
+                t.struct_fields.insert(name.clone(), fields);
+            }
+        }
+        for name in &names {
+            t.gob_type(&GoType::Named(name.clone()))?;
+        }
+        let methods: Vec<(String, Vec<(String, String)>, String, Vec<(String, String)>)> = t
+            .schema
+            .api
+            .iter()
+            .chain(t.schema.hooks.iter())
+            .map(|m| {
+                let pairs = |fs: &[Field]| fs.iter().map(|f| (f.name.clone(), f.ty.clone())).collect::<Vec<_>>();
+                (
+                    m.args_struct.clone().unwrap_or_default(),
+                    pairs(&m.args_fields),
+                    m.returns_struct.clone().unwrap_or_default(),
+                    pairs(&m.returns_fields),
+                )
+            })
+            .collect();
+        for (args_name, args, returns_name, returns) in methods {
+            for (name, fields) in [(args_name, args), (returns_name, returns)] {
+                if name.is_empty() {
+                    continue;
+                }
+                let mut ids = Vec::with_capacity(fields.len());
+                for (fname, fty) in fields {
+                    let ty = t.schema.resolve(&fty)?;
+                    ids.push((fname, t.gob_type(&ty)?));
+                }
+                let id = t.types.struct_type(&name, ids).map_err(|e| SchemaError::Undefined(format!("{name}: {e:?}")))?;
+                t.gob_types.insert(format!("plugin.{name}"), id);
+            }
+        }
+        let registered: Vec<(String, String)> = t.schema.registered.iter().map(|r| (r.name.clone(), r.ty.clone())).collect();
+        for (name, ty) in registered {
+            let go = t.schema.resolve(&ty)?;
+            let id = t.gob_type(&go)?;
+            t.types.register(&name, id);
+        }
+        Ok(t)
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The gob type arena.
+    pub fn types(&self) -> &Types {
+        &self.types
+    }
+
+    /// The gob type of a method's `Z_` args or returns struct (`Z_KVGetArgs`).
+    pub fn wire_struct(&self, name: &str) -> Option<gob::TypeId> {
+        self.gob_types.get(&format!("plugin.{name}")).copied()
+    }
+
+    /// The gob type for a Go type, building it (and everything it references) on first use.
+    pub fn gob_type(&mut self, t: &GoType) -> std::result::Result<gob::TypeId, SchemaError> {
+        let key = t.to_string();
+        if let Some(id) = self.gob_types.get(&key) {
+            return Ok(*id);
+        }
+        let bad = |e: gob::SchemaError| SchemaError::Undefined(format!("{key}: {e:?}"));
+        let id = match t {
+            GoType::Basic(b) => match b {
+                Basic::Bool => self.types.bool(),
+                Basic::String => self.types.string(),
+                Basic::Float32 | Basic::Float64 => self.types.float(),
+                Basic::Complex64 | Basic::Complex128 => self.types.complex(),
+                b if b.is_signed() => self.types.int(),
+                _ => self.types.uint(),
+            },
+            GoType::Ptr(inner) => self.gob_type(inner)?,
+            GoType::Interface | GoType::Error => self.types.interface(),
+            GoType::EmptyStruct => self.types.struct_type("", Vec::new()).map_err(bad)?,
+            GoType::Slice(e) if t.is_byte_slice() => {
+                let _ = e;
+                self.types.bytes()
+            }
+            GoType::Slice(e) => {
+                let e = self.gob_type(e)?;
+                self.types.slice(e)
+            }
+            GoType::Array(n, e) => {
+                let e = self.gob_type(e)?;
+                self.types.array(*n, e)
+            }
+            GoType::Map(k, v) => {
+                let k = self.gob_type(k)?;
+                let v = self.gob_type(v)?;
+                self.types.map(k, v)
+            }
+            GoType::Named(name) => {
+                let def = self.schema.types.get(name).ok_or_else(|| SchemaError::Undefined(name.clone()))?;
+                let short = name.rsplit('.').next().unwrap_or(name).to_string();
+                match (def.gob.as_deref(), def.kind.as_str()) {
+                    (Some("GobEncoder"), _) => self.types.gob_encoder(&short),
+                    (Some("BinaryMarshaler"), _) => self.types.binary_marshaler(&short),
+                    (_, "struct") => {
+                        // Declare first so recursive types can refer to themselves.
+                        let id = self.types.declare_struct(&short);
+                        self.gob_types.insert(key.clone(), id);
+                        let fields = self.struct_fields.get(name).cloned().unwrap_or_default();
+                        let mut ids = Vec::with_capacity(fields.len());
+                        for (fname, fty) in &fields {
+                            ids.push((fname.clone(), self.gob_type(fty)?));
+                        }
+                        self.types.define_struct(id, ids).map_err(bad)?;
+                        return Ok(id);
+                    }
+                    (_, "interface") => self.types.interface(),
+                    _ => {
+                        let under = def.underlying.clone().ok_or_else(|| SchemaError::Undefined(format!("{name} has no underlying type")))?;
+                        let under = self.schema.resolve(&under)?;
+                        let like = self.gob_type(&under)?;
+                        // Go gives named slices, arrays and maps their own type id and name;
+                        // a named basic type is just the basic type on the wire.
+                        match under.deref() {
+                            GoType::Slice(_) if !under.is_byte_slice() => self.types.named(&short, like).map_err(bad)?,
+                            GoType::Array(..) | GoType::Map(..) => self.types.named(&short, like).map_err(bad)?,
+                            _ => like,
+                        }
+                    }
+                }
+            }
+        };
+        self.gob_types.insert(key, id);
+        Ok(id)
+    }
+
+    /// Fields of a named struct type as parsed Go types.
+    fn fields_of(&self, name: &str) -> Option<&[(String, GoType)]> {
+        self.struct_fields.get(name).map(Vec::as_slice)
+    }
+
+    /// Resolves named non-struct types to their underlying type (`model.StringMap` →
+    /// `map[string]string`), leaving structs, GobEncoders and interfaces named.
+    fn underlying(&self, t: &GoType) -> GoType {
+        if let GoType::Named(n) = t {
+            if let Some(def) = self.schema.types.get(n) {
+                if def.kind == "named" && def.gob.is_none() {
+                    if let Some(u) = def.underlying.as_deref().and_then(|u| GoType::parse(u).ok()) {
+                        return self.underlying(&u);
+                    }
+                }
+                if def.kind == "interface" {
+                    return GoType::Interface;
+                }
+            }
+        }
+        t.clone()
+    }
+
+    // ===== method envelopes =====
+
+    /// Proto field number of each `Z_` field, following the envelope rule; `None` for fields
+    /// that are not a parameter or result (stream ids of irregular methods).
+    fn envelope_numbers(m: &Method, results: bool) -> Vec<Option<u32>> {
+        let fields = if results { &m.returns_fields } else { &m.args_fields };
+        let sig = if results { &m.results } else { &m.params };
+        let mut next = 2u32;
+        let mut numbers_by_index = Vec::with_capacity(sig.len());
+        for p in sig {
+            let is_err = results && GoType::parse(&p.ty).map(|t| is_error_type(&t)).unwrap_or(false);
+            if is_err {
+                numbers_by_index.push(1);
+            } else {
+                numbers_by_index.push(next);
+                next += 1;
+            }
+        }
+        fields
+            .iter()
+            .map(|f| {
+                let role = if results { "result" } else { "param" };
+                if f.role.as_deref() == Some(role) {
+                    f.index.and_then(|i| numbers_by_index.get(i).copied())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Builds the `Z_` struct value (args of an API call, or returns of a hook) from a proto
+    /// request/response message.
+    pub fn message_to_wire(&self, m: &Method, results: bool, msg: &DynamicMessage) -> Result<GobValue> {
+        let fields = if results { &m.returns_fields } else { &m.args_fields };
+        let numbers = Self::envelope_numbers(m, results);
+        let mut out = Vec::new();
+        let path = Path(vec![msg.descriptor().name().to_string()]);
+        for (f, number) in fields.iter().zip(numbers) {
+            let Some(number) = number else {
+                return Err(path.err(format!("field {} of {} is not a plain parameter or result; it needs the method's own path", f.name, m.name)));
+            };
+            let fd = msg.descriptor().get_field(number).ok_or_else(|| path.err(format!("no field number {number} for Go field {}", f.name)))?;
+            let go = GoType::parse(&f.ty).map_err(|e| path.err(e.to_string()))?;
+            if let Some(v) = self.field_to_gob(&go, msg, &fd, &path.with(fd.name()))? {
+                out.push((f.name.clone(), v));
+            }
+        }
+        Ok(GobValue::Struct(gob::Struct::new(out)))
+    }
+
+    /// Builds a proto request/response message from a `Z_` struct value (args of a hook, or
+    /// returns of an API call).
+    pub fn wire_to_message(&self, m: &Method, results: bool, wire: &GobValue, desc: &MessageDescriptor) -> Result<DynamicMessage> {
+        let fields = if results { &m.returns_fields } else { &m.args_fields };
+        let numbers = Self::envelope_numbers(m, results);
+        let path = Path(vec![desc.name().to_string()]);
+        let GobValue::Struct(s) = wire else {
+            return Err(path.err(format!("expected the {} struct, got a gob {}", m.name, wire.kind_name())));
+        };
+        for (name, _) in &s.fields {
+            if !fields.iter().any(|f| &f.name == name) {
+                return Err(path.err(format!("the server sent field {name}, which this bridge's schema does not know")));
+            }
+        }
+        let mut msg = DynamicMessage::new(desc.clone());
+        for (f, number) in fields.iter().zip(numbers) {
+            let Some(v) = s.get(&f.name) else { continue };
+            let Some(number) = number else {
+                return Err(path.err(format!("field {} of {} is not a plain parameter or result", f.name, m.name)));
+            };
+            let fd = desc.get_field(number).ok_or_else(|| path.err(format!("no field number {number} for Go field {}", f.name)))?;
+            let go = GoType::parse(&f.ty).map_err(|e| path.err(e.to_string()))?;
+            let pv = self.gob_to_field(&go, v, &fd, &path.with(fd.name()))?;
+            msg.set_field(&fd, pv);
+        }
+        Ok(msg)
+    }
+
+    // ===== proto → gob =====
+
+    /// Translates one proto field into the gob value of Go type `go`; `None` when the field is
+    /// unset (Go's nil pointer / omitted zero value).
+    fn field_to_gob(&self, go: &GoType, msg: &DynamicMessage, fd: &FieldDescriptor, path: &Path) -> Result<Option<GobValue>> {
+        if fd.supports_presence() && !msg.has_field(fd) {
+            return Ok(None);
+        }
+        let v = msg.get_field(fd);
+        if fd.is_list() || fd.is_map() {
+            return self.to_gob(go, &v, fd, path).map(Some);
+        }
+        if let Kind::Message(_) = fd.kind() {
+            if !msg.has_field(fd) {
+                return Ok(None);
+            }
+        }
+        self.to_gob(go, &v, fd, path).map(Some)
+    }
+
+    fn to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path) -> Result<GobValue> {
+        let go = self.underlying(go.deref());
+        if fd.is_list() && !matches!(go, GoType::Slice(_) | GoType::Array(..)) || go.is_byte_slice() {
+            // Repeated fields only map to Go slices/arrays; []byte is a bytes scalar.
+            if go.is_byte_slice() {
+                return match v {
+                    PbValue::Bytes(b) => Ok(GobValue::Bytes(b.to_vec())),
+                    other => Err(path.err(format!("expected bytes for {go}, got {other:?}"))),
+                };
+            }
+            return Err(path.err(format!("repeated proto field for non-slice Go type {go}")));
+        }
+        match (&go, v) {
+            (GoType::Slice(elem) | GoType::Array(_, elem), PbValue::List(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(self.elem_to_gob(elem, item, fd, &path.with(format!("[{i}]")))?);
+                }
+                if let GoType::Array(n, _) = &go {
+                    if out.len() as u64 != *n {
+                        return Err(path.err(format!("Go array {go} needs {n} elements, got {}", out.len())));
+                    }
+                    return Ok(GobValue::Array(out));
+                }
+                Ok(GobValue::Slice(out))
+            }
+            (GoType::Map(kt, vt), PbValue::Map(entries)) => {
+                let Kind::Message(entry) = fd.kind() else {
+                    return Err(path.err("map field without an entry message"));
+                };
+                let value_fd = entry.map_entry_value_field();
+                let mut keys: Vec<&MapKey> = entries.keys().collect();
+                keys.sort_by_key(|k| format!("{k:?}"));
+                let mut out = Vec::with_capacity(entries.len());
+                for k in keys {
+                    let key = self.map_key_to_gob(kt, k, path)?;
+                    let val = self.elem_to_gob(vt, &entries[k], &value_fd, &path.with(format!("[{k:?}]")))?;
+                    out.push((key, val));
+                }
+                Ok(GobValue::Map(out))
+            }
+            (GoType::Map(kt, vt), PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Struct" => {
+                if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
+                    return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
+                }
+                self.struct_to_gob_map(m, path)
+            }
+            _ => self.scalar_to_gob(&go, v, path),
+        }
+    }
+
+    /// A list element or map value: the field descriptor describes the element.
+    fn elem_to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path) -> Result<GobValue> {
+        let go = self.underlying(go.deref());
+        match (&go, v) {
+            // Nested slices travel as wrapper messages `{ repeated values = 1 }`.
+            (GoType::Slice(_) | GoType::Array(..), PbValue::Message(m)) if !go.is_byte_slice() => {
+                let inner = m.descriptor().get_field(1).ok_or_else(|| path.err("list wrapper without field 1"))?;
+                self.to_gob(&go, &m.get_field(&inner), &inner, path)
+            }
+            (GoType::Map(..), PbValue::Message(m)) if m.descriptor().full_name() != "google.protobuf.Struct" => {
+                let inner = m.descriptor().get_field(1).ok_or_else(|| path.err("map wrapper without field 1"))?;
+                self.to_gob(&go, &m.get_field(&inner), &inner, path)
+            }
+            _ => self.to_gob_elem_scalar(&go, v, fd, path),
+        }
+    }
+
+    fn to_gob_elem_scalar(&self, go: &GoType, v: &PbValue, _fd: &FieldDescriptor, path: &Path) -> Result<GobValue> {
+        match (go, v) {
+            (GoType::Map(kt, vt), PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Struct" => {
+                if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
+                    return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
+                }
+                self.struct_to_gob_map(m, path)
+            }
+            _ => self.scalar_to_gob(go, v, path),
+        }
+    }
+
+    fn map_key_to_gob(&self, go: &GoType, k: &MapKey, path: &Path) -> Result<GobValue> {
+        let go = self.underlying(go.deref());
+        let v = match k {
+            MapKey::Bool(b) => PbValue::Bool(*b),
+            MapKey::I32(i) => PbValue::I32(*i),
+            MapKey::I64(i) => PbValue::I64(*i),
+            MapKey::U32(i) => PbValue::U32(*i),
+            MapKey::U64(i) => PbValue::U64(*i),
+            MapKey::String(s) => PbValue::String(s.clone()),
+        };
+        self.scalar_to_gob(&go, &v, path)
+    }
+
+    fn scalar_to_gob(&self, go: &GoType, v: &PbValue, path: &Path) -> Result<GobValue> {
+        let mismatch = || path.err(format!("proto value {v:?} does not fit Go type {go}"));
+        Ok(match (go, v) {
+            (GoType::Basic(Basic::Bool), PbValue::Bool(b)) => GobValue::Bool(*b),
+            (GoType::Basic(Basic::String), PbValue::String(s)) => GobValue::String(s.clone()),
+            (GoType::Basic(b), v) if b.is_signed() => {
+                let i = match v {
+                    PbValue::I64(i) => *i,
+                    PbValue::I32(i) => i64::from(*i),
+                    PbValue::EnumNumber(i) => i64::from(*i),
+                    _ => return Err(mismatch()),
+                };
+                let (lo, hi) = b.signed_range();
+                if i < lo || i > hi {
+                    return Err(path.err(format!("{i} overflows Go {}", b.name())));
+                }
+                GobValue::Int(i)
+            }
+            (GoType::Basic(b), v) if b.is_unsigned() => {
+                let u = match v {
+                    PbValue::U64(u) => *u,
+                    PbValue::U32(u) => u64::from(*u),
+                    _ => return Err(mismatch()),
+                };
+                if u > b.unsigned_max() {
+                    return Err(path.err(format!("{u} overflows Go {}", b.name())));
+                }
+                GobValue::Uint(u)
+            }
+            (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F64(f)) => GobValue::Float(*f),
+            (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F32(f)) => GobValue::Float(f64::from(*f)),
+            (GoType::Interface, PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Value" => self.pb_value_to_interface(m, path)?,
+            (GoType::Error, PbValue::Message(m)) => self.app_error_to_gob(m, true, path)?,
+            (GoType::Named(n), PbValue::Message(m)) if n == "model.AppError" => self.app_error_to_gob(m, false, path)?,
+            (GoType::Named(n), v) if n == "time.Time" => {
+                let PbValue::Message(m) = v else { return Err(mismatch()) };
+                let secs = m.get_field_by_number(1).and_then(|v| v.as_i64()).unwrap_or(0);
+                let nanos = m.get_field_by_number(2).and_then(|v| v.as_i32()).unwrap_or(0);
+                let nanos = u32::try_from(nanos).map_err(|_| path.err("negative nanos in Timestamp"))?;
+                let t = gob::time::GoTime::utc(secs, nanos);
+                GobValue::Encoded(t.encode().map_err(|e| path.err(format!("time: {e:?}")))?)
+            }
+            (GoType::Named(n), PbValue::String(s)) if n == "url.URL" => GobValue::Encoded(s.as_bytes().to_vec()),
+            (GoType::Named(n), PbValue::Bytes(b)) if self.is_encoded(n) => GobValue::Encoded(b.to_vec()),
+            (GoType::Named(n), PbValue::Message(m)) => {
+                let fields = self.fields_of(n).ok_or_else(|| path.err(format!("{n} is not a struct in the schema")))?;
+                let mut out = Vec::new();
+                for (i, (fname, fty)) in fields.iter().enumerate() {
+                    let number = i as u32 + 1;
+                    let fd = m
+                        .descriptor()
+                        .get_field(number)
+                        .ok_or_else(|| path.err(format!("message {} has no field {number} for Go {n}.{fname}", m.descriptor().full_name())))?;
+                    if let Some(v) = self.field_to_gob(fty, m, &fd, &path.with(fd.name()))? {
+                        out.push((fname.clone(), v));
+                    }
+                }
+                GobValue::Struct(gob::Struct::new(out))
+            }
+            (GoType::EmptyStruct, _) => GobValue::Struct(gob::Struct::default()),
+            _ => return Err(mismatch()),
+        })
+    }
+
+    fn is_encoded(&self, name: &str) -> bool {
+        self.schema.types.get(name).is_some_and(|d| d.gob.is_some())
+    }
+
+    /// `google.protobuf.Struct` → `map[string]interface {}`.
+    fn struct_to_gob_map(&self, m: &DynamicMessage, path: &Path) -> Result<GobValue> {
+        let fields = m.get_field_by_number(1).ok_or_else(|| path.err("Struct without fields"))?;
+        let PbValue::Map(entries) = &*fields else {
+            return Err(path.err("Struct.fields is not a map"));
+        };
+        let mut keys: Vec<&MapKey> = entries.keys().collect();
+        keys.sort_by_key(|k| format!("{k:?}"));
+        let mut out = Vec::with_capacity(entries.len());
+        for k in keys {
+            let MapKey::String(name) = k else { return Err(path.err("Struct key is not a string")) };
+            let PbValue::Message(v) = &entries[k] else {
+                return Err(path.err("Struct value is not a google.protobuf.Value"));
+            };
+            out.push((GobValue::String(name.clone()), self.pb_value_to_interface(v, &path.with(name.clone()))?));
+        }
+        Ok(GobValue::Map(out))
+    }
+
+    /// `google.protobuf.Value` → a Go `interface{}` holding what JSON decoding would give:
+    /// numbers are `float64` (see docs/internals.md on numbers in props).
+    fn pb_value_to_interface(&self, m: &DynamicMessage, path: &Path) -> Result<GobValue> {
+        let Some(kind) = m.descriptor().oneofs().next().and_then(|o| o.fields().find(|f| m.has_field(f))) else {
+            return Ok(GobValue::Interface(None));
+        };
+        let v = m.get_field(&kind);
+        Ok(match (kind.number(), &*v) {
+            (1, _) => GobValue::Interface(None),
+            (2, PbValue::F64(f)) => GobValue::interface("float64", GobValue::Float(*f)),
+            (3, PbValue::String(s)) => GobValue::interface("string", GobValue::String(s.clone())),
+            (4, PbValue::Bool(b)) => GobValue::interface("bool", GobValue::Bool(*b)),
+            (5, PbValue::Message(s)) => GobValue::interface("map[string]interface {}", self.struct_to_gob_map(s, path)?),
+            (6, PbValue::Message(l)) => {
+                let items = l.get_field_by_number(1).ok_or_else(|| path.err("ListValue without values"))?;
+                let PbValue::List(items) = &*items else { return Err(path.err("ListValue.values is not a list")) };
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let PbValue::Message(item) = item else { return Err(path.err("list item is not a Value")) };
+                    out.push(self.pb_value_to_interface(item, &path.with(format!("[{i}]")))?);
+                }
+                GobValue::interface("[]interface {}", GobValue::Slice(out))
+            }
+            (n, other) => return Err(path.err(format!("google.protobuf.Value field {n} holds {other:?}"))),
+        })
+    }
+
+    /// Our `AppError` message → `*model.AppError` (or, inside an `error` interface, whichever
+    /// Go error type its `kind` names). An empty AppError (no id, no message) is no error.
+    fn app_error_to_gob(&self, m: &DynamicMessage, as_interface: bool, path: &Path) -> Result<GobValue> {
+        let s = |n: u32| m.get_field_by_number(n).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let i = |n: u32| m.get_field_by_number(n).and_then(|v| v.as_i64()).unwrap_or(0);
+        let kind = m.get_field_by_number(16).and_then(|v| v.as_enum_number()).unwrap_or(0);
+        let app_error = || {
+            let mut f = vec![
+                ("Id", GobValue::String(s(1))),
+                ("Message", GobValue::String(s(2))),
+                ("DetailedError", GobValue::String(s(3))),
+                ("RequestId", GobValue::String(s(4))),
+                ("StatusCode", GobValue::Int(i(5))),
+                ("Where", GobValue::String(s(6))),
+                ("SkipTranslation", GobValue::Bool(m.get_field_by_number(7).and_then(|v| v.as_bool()).unwrap_or(false))),
+            ];
+            f.retain(|(_, v)| !is_zero(v));
+            GobValue::structure(f)
+        };
+        if !as_interface {
+            if kind != 0 {
+                return Err(path.err("a *model.AppError result cannot carry another error kind"));
+            }
+            return Ok(app_error());
+        }
+        Ok(match kind {
+            // An `error` without an id is a plain Go error: send what go-plugin's
+            // encodableError would, so err.Error() on the server is exactly the message.
+            0 if s(1).is_empty() => GobValue::interface(ERROR_STRING_NAME, GobValue::structure([("Err", GobValue::String(s(2)))])),
+            0 => GobValue::interface(APP_ERROR_NAME, app_error()),
+            1 => {
+                let mut f = vec![("Code", GobValue::Int(i(17))), ("Err", GobValue::String(s(2)))];
+                f.retain(|(_, v)| !is_zero(v));
+                GobValue::interface(ERROR_STRING_NAME, GobValue::structure(f))
+            }
+            2 => {
+                let mut f = vec![("Code", GobValue::String(s(1))), ("Message", GobValue::String(s(2))), ("Detail", GobValue::String(s(3)))];
+                f.retain(|(_, v)| !is_zero(v));
+                GobValue::interface(PQ_ERROR_NAME, GobValue::structure(f))
+            }
+            k => return Err(path.err(format!("unknown ErrorKind {k}"))),
+        })
+    }
+
+    // ===== gob → proto =====
+
+    /// Translates a gob value of Go type `go` into the value for proto field `fd`.
+    fn gob_to_field(&self, go: &GoType, v: &GobValue, fd: &FieldDescriptor, path: &Path) -> Result<PbValue> {
+        let go = self.underlying(go.deref());
+        if go.is_byte_slice() {
+            return match v {
+                GobValue::Bytes(b) => Ok(PbValue::Bytes(b.clone().into())),
+                other => Err(path.err(format!("expected bytes for {go}, got gob {}", other.kind_name()))),
+            };
+        }
+        match (&go, v) {
+            (GoType::Slice(elem) | GoType::Array(_, elem), GobValue::Slice(items) | GobValue::Array(items)) if fd.is_list() => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(self.gob_to_elem(elem, item, fd, &path.with(format!("[{i}]")))?);
+                }
+                Ok(PbValue::List(out))
+            }
+            (GoType::Map(kt, vt), GobValue::Map(entries)) if fd.is_map() => {
+                let Kind::Message(entry) = fd.kind() else { return Err(path.err("map field without entry message")) };
+                let value_fd = entry.map_entry_value_field();
+                let mut out = HashMap::with_capacity(entries.len());
+                for (k, val) in entries {
+                    let key = self.gob_to_map_key(kt, k, path)?;
+                    let pv = self.gob_to_elem(vt, val, &value_fd, &path.with(format!("[{key:?}]")))?;
+                    out.insert(key, pv);
+                }
+                Ok(PbValue::Map(out))
+            }
+            _ => self.gob_to_single(&go, v, fd.kind(), path),
+        }
+    }
+
+    fn gob_to_elem(&self, go: &GoType, v: &GobValue, fd: &FieldDescriptor, path: &Path) -> Result<PbValue> {
+        let go = self.underlying(go.deref());
+        match (&go, fd.kind()) {
+            // A nested slice or map value: a wrapper message with field 1 holding it.
+            (GoType::Slice(_) | GoType::Array(..) | GoType::Map(..), Kind::Message(wrapper))
+                if !go.is_byte_slice() && wrapper.full_name() != "google.protobuf.Struct" =>
+            {
+                let inner = wrapper.get_field(1).ok_or_else(|| path.err("wrapper message without field 1"))?;
+                let mut m = DynamicMessage::new(wrapper.clone());
+                let pv = self.gob_to_field(&go, v, &inner, path)?;
+                m.set_field(&inner, pv);
+                Ok(PbValue::Message(m))
+            }
+            _ => self.gob_to_single(&go, v, fd.kind(), path),
+        }
+    }
+
+    fn gob_to_map_key(&self, go: &GoType, v: &GobValue, path: &Path) -> Result<MapKey> {
+        Ok(match v {
+            GobValue::String(s) => MapKey::String(s.clone()),
+            GobValue::Bool(b) => MapKey::Bool(*b),
+            GobValue::Int(i) => MapKey::I64(*i),
+            GobValue::Uint(u) => MapKey::U64(*u),
+            other => return Err(path.err(format!("map key of Go type {go} arrived as gob {}", other.kind_name()))),
+        })
+    }
+
+    fn gob_to_single(&self, go: &GoType, v: &GobValue, kind: Kind, path: &Path) -> Result<PbValue> {
+        let mismatch = || path.err(format!("gob {} does not fit Go type {go} / proto {kind:?}", v.kind_name()));
+        Ok(match (go, v, &kind) {
+            (_, GobValue::Bool(b), Kind::Bool) => PbValue::Bool(*b),
+            (_, GobValue::String(s), Kind::String) => PbValue::String(s.clone()),
+            (_, GobValue::Int(i), Kind::Int64 | Kind::Sint64 | Kind::Sfixed64) => PbValue::I64(*i),
+            (_, GobValue::Int(i), Kind::Int32 | Kind::Sint32 | Kind::Sfixed32) => {
+                PbValue::I32(i32::try_from(*i).map_err(|_| path.err(format!("{i} overflows int32")))?)
+            }
+            (_, GobValue::Int(i), Kind::Enum(_)) => PbValue::EnumNumber(i32::try_from(*i).map_err(|_| path.err(format!("{i} overflows enum")))?),
+            (_, GobValue::Uint(u), Kind::Uint64 | Kind::Fixed64) => PbValue::U64(*u),
+            (_, GobValue::Uint(u), Kind::Uint32 | Kind::Fixed32) => {
+                PbValue::U32(u32::try_from(*u).map_err(|_| path.err(format!("{u} overflows uint32")))?)
+            }
+            (_, GobValue::Float(f), Kind::Double) => PbValue::F64(*f),
+            (_, GobValue::Float(f), Kind::Float) => PbValue::F32(*f as f32),
+            (_, GobValue::Bytes(b), Kind::Bytes) => PbValue::Bytes(b.clone().into()),
+            (GoType::Named(n), GobValue::Encoded(b), Kind::Message(md)) if n == "time.Time" && md.full_name() == "google.protobuf.Timestamp" => {
+                let t = gob::time::GoTime::decode(b).map_err(|e| path.err(format!("time.Time: {e:?}")))?;
+                let mut m = DynamicMessage::new(md.clone());
+                m.set_field_by_number(1, PbValue::I64(t.unix_secs));
+                m.set_field_by_number(2, PbValue::I32(t.nanos as i32));
+                PbValue::Message(m)
+            }
+            (GoType::Named(n), GobValue::Encoded(b), Kind::String) if n == "url.URL" => {
+                PbValue::String(String::from_utf8(b.clone()).map_err(|_| path.err("url.URL is not UTF-8"))?)
+            }
+            (GoType::Named(_), GobValue::Encoded(b), Kind::Bytes) => PbValue::Bytes(b.clone().into()),
+            (GoType::Map(..), GobValue::Map(entries), Kind::Message(md)) if md.full_name() == "google.protobuf.Struct" => {
+                PbValue::Message(self.gob_map_to_struct(entries, md, path)?)
+            }
+            (GoType::Interface, v, Kind::Message(md)) if md.full_name() == "google.protobuf.Value" => PbValue::Message(self.interface_to_pb_value(v, md, path)?),
+            (GoType::Error, GobValue::Interface(i), Kind::Message(md)) => {
+                let Some(i) = i else { return Ok(PbValue::Message(DynamicMessage::new(md.clone()))) };
+                PbValue::Message(self.gob_error_to_app_error(&i.name, &i.value, md, path)?)
+            }
+            (GoType::Named(n), v, Kind::Message(md)) if n == "model.AppError" => PbValue::Message(self.gob_error_to_app_error(APP_ERROR_NAME, v, md, path)?),
+            (GoType::Named(n), GobValue::Struct(s), Kind::Message(md)) => {
+                let fields = self.fields_of(n).ok_or_else(|| path.err(format!("{n} is not a struct in the schema")))?;
+                let mut m = DynamicMessage::new(md.clone());
+                for (fname, fv) in &s.fields {
+                    let Some(i) = fields.iter().position(|(f, _)| f == fname) else {
+                        return Err(path.err(format!("the server sent field {n}.{fname}, which this bridge's schema does not know")));
+                    };
+                    let number = i as u32 + 1;
+                    let fd = md.get_field(number).ok_or_else(|| path.err(format!("message {} has no field {number} for Go {n}.{fname}", md.full_name())))?;
+                    let pv = self.gob_to_field(&fields[i].1, fv, &fd, &path.with(fd.name()))?;
+                    m.set_field(&fd, pv);
+                }
+                PbValue::Message(m)
+            }
+            (GoType::EmptyStruct, GobValue::Struct(_), Kind::Message(md)) => PbValue::Message(DynamicMessage::new(md.clone())),
+            _ => return Err(mismatch()),
+        })
+    }
+
+    /// `map[string]interface {}` → `google.protobuf.Struct`.
+    fn gob_map_to_struct(&self, entries: &[(GobValue, GobValue)], md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
+        let fields_fd = md.get_field(1).ok_or_else(|| path.err("Struct without fields"))?;
+        let Kind::Message(entry) = fields_fd.kind() else { return Err(path.err("Struct.fields is not a map")) };
+        let Kind::Message(value_md) = entry.map_entry_value_field().kind() else {
+            return Err(path.err("Struct.fields values are not messages"));
+        };
+        let mut out = HashMap::with_capacity(entries.len());
+        for (k, v) in entries {
+            let GobValue::String(k) = k else { return Err(path.err(format!("map key is gob {}, not a string", k.kind_name()))) };
+            out.insert(MapKey::String(k.clone()), PbValue::Message(self.interface_to_pb_value(v, &value_md, &path.with(k.clone()))?));
+        }
+        let mut m = DynamicMessage::new(md.clone());
+        m.set_field(&fields_fd, PbValue::Map(out));
+        Ok(m)
+    }
+
+    /// A Go `interface{}` value → `google.protobuf.Value`, the way `encoding/json` would render it.
+    fn interface_to_pb_value(&self, v: &GobValue, md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
+        let mut m = DynamicMessage::new(md.clone());
+        let inner = match v {
+            GobValue::Interface(None) => {
+                m.set_field_by_number(1, PbValue::EnumNumber(0));
+                return Ok(m);
+            }
+            GobValue::Interface(Some(i)) => i,
+            // A value already unwrapped (an element of a registered []interface{}).
+            other => return self.concrete_to_pb_value(None, other, md, path),
+        };
+        self.concrete_to_pb_value(Some(&inner.name), &inner.value, md, path)
+    }
+
+    fn concrete_to_pb_value(&self, name: Option<&str>, v: &GobValue, md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
+        let mut m = DynamicMessage::new(md.clone());
+        let struct_md = md.get_field(5).and_then(|f| f.kind().as_message().cloned()).ok_or_else(|| path.err("Value without struct_value"))?;
+        let list_md = md.get_field(6).and_then(|f| f.kind().as_message().cloned()).ok_or_else(|| path.err("Value without list_value"))?;
+        match v {
+            GobValue::Bool(b) => m.set_field_by_number(4, PbValue::Bool(*b)),
+            GobValue::String(s) => m.set_field_by_number(3, PbValue::String(s.clone())),
+            GobValue::Int(i) => m.set_field_by_number(2, PbValue::F64(*i as f64)),
+            GobValue::Uint(u) => m.set_field_by_number(2, PbValue::F64(*u as f64)),
+            GobValue::Float(f) => m.set_field_by_number(2, PbValue::F64(*f)),
+            GobValue::Interface(_) => return self.interface_to_pb_value(v, md, path),
+            GobValue::Slice(items) | GobValue::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(PbValue::Message(self.interface_to_pb_value(item, md, &path.with(format!("[{i}]")))?));
+                }
+                let mut l = DynamicMessage::new(list_md);
+                l.set_field_by_number(1, PbValue::List(out));
+                m.set_field_by_number(6, PbValue::Message(l));
+            }
+            GobValue::Map(entries) => {
+                let s = self.gob_map_to_struct(entries, &struct_md, path)?;
+                m.set_field_by_number(5, PbValue::Message(s));
+            }
+            GobValue::Struct(s) => {
+                // A registered struct type (e.g. `[]*model.SlackAttachment` elements): render it
+                // with its JSON field names, as the server's JSON API would.
+                let type_name = name.map(|n| n.trim_start_matches("[]").trim_start_matches('*').to_string());
+                let json = self.struct_to_json_map(type_name.as_deref(), s);
+                let s = self.gob_map_to_struct(&json, &struct_md, path)?;
+                m.set_field_by_number(5, PbValue::Message(s));
+            }
+            GobValue::Bytes(b) => {
+                // encoding/json renders []byte as base64.
+                use std::fmt::Write;
+                let mut s = String::new();
+                for chunk in b.chunks(3) {
+                    let _ = write!(s, "{}", base64_chunk(chunk));
+                }
+                m.set_field_by_number(3, PbValue::String(s));
+            }
+            other => return Err(path.err(format!("cannot represent gob {} in a google.protobuf.Value", other.kind_name()))),
+        }
+        Ok(m)
+    }
+
+    /// A struct inside an interface, as `(json name, value)` pairs using the schema's json tags.
+    fn struct_to_json_map(&self, type_name: Option<&str>, s: &gob::Struct) -> Vec<(GobValue, GobValue)> {
+        let def = type_name.and_then(|n| self.schema.types.get(n));
+        s.fields
+            .iter()
+            .map(|(f, v)| {
+                let json = def
+                    .and_then(|d| d.fields.iter().find(|x| &x.name == f))
+                    .and_then(|x| x.json.clone())
+                    .filter(|j| !j.is_empty() && j != "-")
+                    .unwrap_or_else(|| f.clone());
+                (GobValue::String(json), v.clone())
+            })
+            .collect()
+    }
+
+    fn gob_error_to_app_error(&self, name: &str, v: &GobValue, md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
+        let GobValue::Struct(s) = v else { return Err(path.err(format!("{name} arrived as gob {}", v.kind_name()))) };
+        let str_of = |f: &str| match s.get(f) {
+            Some(GobValue::String(x)) => x.clone(),
+            _ => String::new(),
+        };
+        let int_of = |f: &str| match s.get(f) {
+            Some(GobValue::Int(x)) => *x,
+            _ => 0,
+        };
+        let mut m = DynamicMessage::new(md.clone());
+        match name {
+            APP_ERROR_NAME => {
+                m.set_field_by_number(1, PbValue::String(str_of("Id")));
+                m.set_field_by_number(2, PbValue::String(str_of("Message")));
+                m.set_field_by_number(3, PbValue::String(str_of("DetailedError")));
+                m.set_field_by_number(4, PbValue::String(str_of("RequestId")));
+                m.set_field_by_number(5, PbValue::I64(int_of("StatusCode")));
+                m.set_field_by_number(6, PbValue::String(str_of("Where")));
+                m.set_field_by_number(7, PbValue::Bool(matches!(s.get("SkipTranslation"), Some(GobValue::Bool(true)))));
+            }
+            ERROR_STRING_NAME => {
+                m.set_field_by_number(2, PbValue::String(str_of("Err")));
+                m.set_field_by_number(16, PbValue::EnumNumber(1));
+                m.set_field_by_number(17, PbValue::I64(int_of("Code")));
+            }
+            PQ_ERROR_NAME => {
+                m.set_field_by_number(1, PbValue::String(str_of("Code")));
+                m.set_field_by_number(2, PbValue::String(str_of("Message")));
+                m.set_field_by_number(3, PbValue::String(str_of("Detail")));
+                m.set_field_by_number(16, PbValue::EnumNumber(2));
+            }
+            other => return Err(path.err(format!("unknown error type {other} in an error interface"))),
+        }
+        Ok(m)
+    }
+}
+
+/// Go zero values, which gob omits from structs anyway; dropping them keeps values minimal.
+fn is_zero(v: &GobValue) -> bool {
+    match v {
+        GobValue::Bool(b) => !b,
+        GobValue::Int(i) => *i == 0,
+        GobValue::Uint(u) => *u == 0,
+        GobValue::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+fn base64_chunk(chunk: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+    let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+    let mut out = String::with_capacity(4);
+    for i in 0..4 {
+        if i <= chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        } else {
+            out.push('=');
+        }
+    }
+    out
+}
