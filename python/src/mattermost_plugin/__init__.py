@@ -1,0 +1,85 @@
+"""mattermost_plugin: write Mattermost server plugins in Python (the mmplug SDK).
+
+Authoring surface::
+
+    from mattermost_plugin import Plugin, hook, HookName, run_plugin, PluginAPIError
+    from mattermost_plugin import Command, CommandResponse, Post   # protobuf messages
+    from mattermost_plugin import HTTPRequest, HTTPResponseWriter
+
+Every message of the contract (package ``mattermost.plugin.v1``) is importable from here
+by name (``from mattermost_plugin import User``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
+from .errors import (
+    BadRequestError,
+    ConflictError,
+    ErrorKind,
+    NotFoundError,
+    NotImplementedAPIError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    PluginAPIError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
+from .hooks import HookName, HookRegistrationError, hook
+from .http import HTTPClientDisconnected, HTTPHeaders, HTTPRequest, HTTPResponseWriter
+from .plugin import Plugin
+from .runtime import RuntimeConfig, run_plugin, serve_plugin
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BadRequestError",
+    "Command",
+    "CommandResponse",
+    "ConflictError",
+    "ErrorKind",
+    "HTTPClientDisconnected",
+    "HTTPHeaders",
+    "HTTPRequest",
+    "HTTPResponseWriter",
+    "HookName",
+    "HookRegistrationError",
+    "NotFoundError",
+    "NotImplementedAPIError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "Plugin",
+    "PluginAPIError",
+    "Post",
+    "RuntimeConfig",
+    "ServiceUnavailableError",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "hook",
+    "run_plugin",
+    "serve_plugin",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Protobuf message classes of the contract, resolved on first use so importing the SDK
+    # does not load ~thousand message types until a plugin needs one.
+    if name[:1].isupper():
+        from google.protobuf import descriptor_pool
+        from google.protobuf.message_factory import GetMessageClass
+
+        from . import _contract
+
+        _contract._load()
+        try:
+            desc = descriptor_pool.Default().FindMessageTypeByName(f"{_contract.PACKAGE}.{name}")
+        except KeyError:
+            pass
+        else:
+            cls = GetMessageClass(desc)
+            globals()[name] = cls
+            return cls
+    raise AttributeError(f"module 'mattermost_plugin' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+# DO NOT EDIT: generated package marker (python/scripts/gen_proto.py).

@@ -1,0 +1,327 @@
+"""Generic sync and async clients for the ``PluginAPI`` service.
+
+No method is written by hand: ``make_client_classes`` walks the gRPC service descriptor
+and gives each RPC one snake_case method (``KVSet`` -> ``kv_set``). Positional and
+keyword arguments are the request fields from number 2 on (field 1 is the
+``RequestContext`` envelope, filled in here); the return is None (no result fields), the
+single result, or a tuple of them. A set ``error`` field raises ``PluginAPIError`` with
+the whole AppError; transport failures raise ``PluginAPIError`` too, so callers never see
+a raw ``grpc.RpcError``. Every call carries the per-launch token as metadata.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import difflib
+import inspect
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import grpc
+import grpc.aio
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from ._convert import get_field, payload_fields, set_field
+from ._names import snake_case
+from .errors import (
+    NotImplementedAPIError,
+    PluginAPIError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    error_from_app_error,
+    is_app_error_set,
+)
+
+__all__ = [
+    "TOKEN_METADATA_KEY",
+    "AsyncClient",
+    "SyncClient",
+    "current_request_id",
+    "make_client_classes",
+]
+
+TOKEN_METADATA_KEY = "x-mmplug-token"
+
+# The request id of the hook being handled, so API calls made from inside a hook carry it
+# to the server (log correlation); set by the hook dispatcher.
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "mmplug_current_request_id", default=""
+)
+
+# gRPC status -> HTTP-like status, so transport failures land in the same exception
+# hierarchy as server-side AppErrors.
+_TRANSPORT_STATUS = {
+    grpc.StatusCode.UNAVAILABLE: (503, ServiceUnavailableError),
+    grpc.StatusCode.UNIMPLEMENTED: (501, NotImplementedAPIError),
+    grpc.StatusCode.UNAUTHENTICATED: (401, UnauthorizedError),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, PluginAPIError),
+    grpc.StatusCode.CANCELLED: (499, PluginAPIError),
+}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything needed to call one RPC generically."""
+
+    rpc_name: str  # Go spelling, as in the service
+    py_name: str  # snake_case
+    path: str  # "/package.Service/Method"
+    request_cls: type[Message]
+    response_cls: type[Message]
+    args: Sequence[FieldDescriptor]
+    results: Sequence[FieldDescriptor]
+    context_field: FieldDescriptor | None
+    error_field: FieldDescriptor | None
+
+    @classmethod
+    def of(cls, service: ServiceDescriptor, method: Any) -> MethodSpec:
+        req: Descriptor = method.input_type
+        resp: Descriptor = method.output_type
+        ctx = req.fields_by_number.get(1)
+        err = resp.fields_by_number.get(1)
+        return cls(
+            rpc_name=method.name,
+            py_name=snake_case(method.name),
+            path=f"/{service.full_name}/{method.name}",
+            request_cls=GetMessageClass(req),
+            response_cls=GetMessageClass(resp),
+            args=payload_fields(req),
+            results=payload_fields(resp),
+            context_field=ctx if ctx is not None and ctx.message_type is not None else None,
+            error_field=err if err is not None and err.message_type is not None else None,
+        )
+
+    def build_request(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], plugin_id: str
+    ) -> Message:
+        if len(args) > len(self.args):
+            raise TypeError(
+                f"{self.py_name}() takes {len(self.args)} arguments "
+                f"({', '.join(f.name for f in self.args) or 'none'}), got {len(args)}"
+            )
+        request = self.request_cls()
+        given: dict[str, Any] = {f.name: v for f, v in zip(self.args, args, strict=False)}
+        by_name = {f.name: f for f in self.args}
+        for name, value in kwargs.items():
+            if name not in by_name:
+                raise TypeError(f"{self.py_name}() got an unexpected keyword argument {name!r}")
+            if name in given:
+                raise TypeError(f"{self.py_name}() got multiple values for argument {name!r}")
+            given[name] = value
+        for name, value in given.items():
+            set_field(request, by_name[name], value)
+        if self.context_field is not None:
+            ctx = getattr(request, self.context_field.name)
+            fields = ctx.DESCRIPTOR.fields_by_name
+            if "plugin_id" in fields:
+                ctx.plugin_id = plugin_id
+            rid = current_request_id.get()
+            if rid and "request_id" in fields:
+                ctx.request_id = rid
+        return request
+
+    def unpack(self, response: Message) -> Any:
+        if self.error_field is not None and response.HasField(self.error_field.name):
+            err = getattr(response, self.error_field.name)
+            if is_app_error_set(err):
+                raise error_from_app_error(err, method=self.rpc_name)
+        values = [get_field(response, f) for f in self.results]
+        if not values:
+            return None
+        if len(values) == 1:
+            return values[0]
+        return tuple(values)
+
+    def signature(self) -> inspect.Signature:
+        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        params += [
+            inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+            for f in self.args
+        ]
+        return inspect.Signature(params)
+
+    def doc(self) -> str:
+        results = ", ".join(f.name for f in self.results) or "None"
+        return (
+            f"Call PluginAPI.{self.rpc_name}({', '.join(f.name for f in self.args)}) "
+            f"-> {results}. Raises PluginAPIError on failure."
+        )
+
+
+def _transport_error(e: grpc.RpcError, spec: MethodSpec) -> PluginAPIError:
+    code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
+    details = (e.details() if hasattr(e, "details") else None) or str(code)
+    status, cls = _TRANSPORT_STATUS.get(code, (500, PluginAPIError))
+    return cls(
+        f"PluginAPI.{spec.rpc_name} failed in transport: {details}",
+        id="mmplug.client.transport",
+        detailed_error=f"grpc status {code.name if code else 'UNKNOWN'}",
+        status_code=status,
+        where=spec.rpc_name,
+        method=spec.rpc_name,
+    )
+
+
+def _decode_config(raw: Any) -> dict[str, Any]:
+    # LoadPluginConfiguration travels as the JSON document Go would unmarshal into `dest`;
+    # depending on how the contract types it, that is bytes, a string or a Struct.
+    if raw is None or raw in (b"", ""):
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    decoded = json.loads(raw)
+    if decoded is None:
+        return {}
+    if not isinstance(decoded, dict):
+        raise PluginAPIError(
+            f"plugin configuration is a JSON {type(decoded).__name__}, expected an object",
+            id="mmplug.client.config",
+            status_code=500,
+        )
+    return decoded
+
+
+class _ClientBase:
+    _service: ClassVar[ServiceDescriptor]
+    _specs: ClassVar[dict[str, MethodSpec]]
+
+    def __init__(self, channel: Any, *, token: str, plugin_id: str) -> None:
+        self._channel = channel
+        self._metadata = ((TOKEN_METADATA_KEY, token),)
+        self._plugin_id = plugin_id
+        self._callables: dict[str, Any] = {}
+
+    def _callable(self, spec: MethodSpec) -> Any:
+        fn = self._callables.get(spec.rpc_name)
+        if fn is None:
+            fn = self._channel.unary_unary(
+                spec.path,
+                request_serializer=spec.request_cls.SerializeToString,
+                response_deserializer=spec.response_cls.FromString,
+            )
+            self._callables[spec.rpc_name] = fn
+        return fn
+
+    @classmethod
+    def method_names(cls) -> list[str]:
+        """The snake_case method names, in service declaration order."""
+        return list(cls._specs)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not real methods: explain instead of a bare miss.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        close = difflib.get_close_matches(name, list(type(self)._specs), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise AttributeError(
+            f"{type(self).__name__} has no method {name!r} "
+            f"({type(self)._service.full_name} has no such RPC){hint}"
+        )
+
+
+class SyncClient(_ClientBase):
+    """Blocking client: one method per RPC. Thread-safe (gRPC channels are)."""
+
+    def _invoke(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = spec.build_request(args, kwargs, self._plugin_id)
+        try:
+            response = self._callable(spec)(request, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise _transport_error(e, spec) from None
+        return spec.unpack(response)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class AsyncClient(_ClientBase):
+    """``async def`` twin of ``SyncClient`` over a ``grpc.aio`` channel."""
+
+    async def _invoke(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = spec.build_request(args, kwargs, self._plugin_id)
+        try:
+            response = await self._callable(spec)(request, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise _transport_error(e, spec) from None
+        return spec.unpack(response)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def _sync_method(spec: MethodSpec) -> Callable[..., Any]:
+    def method(self: SyncClient, *args: Any, **kwargs: Any) -> Any:
+        return self._invoke(spec, args, kwargs)
+
+    return method
+
+
+def _async_method(spec: MethodSpec) -> Callable[..., Any]:
+    async def method(self: AsyncClient, *args: Any, **kwargs: Any) -> Any:
+        return await self._invoke(spec, args, kwargs)
+
+    return method
+
+
+def _finish(fn: Callable[..., Any], spec: MethodSpec, owner: str) -> None:
+    fn.__name__ = spec.py_name
+    fn.__qualname__ = f"{owner}.{spec.py_name}"
+    fn.__doc__ = spec.doc()
+    fn.__signature__ = spec.signature()  # type: ignore[attr-defined]
+
+
+def make_client_classes(
+    service: ServiceDescriptor, name: str = "PluginAPIClient"
+) -> tuple[type[SyncClient], type[AsyncClient]]:
+    """Build the sync and async client classes for ``service``."""
+    specs = {}
+    for method in service.methods:
+        if method.client_streaming or method.server_streaming:
+            continue  # streams get dedicated helpers, not the unary convention
+        spec = MethodSpec.of(service, method)
+        specs[spec.py_name] = spec
+    sync_ns: dict[str, Any] = {"_service": service, "_specs": specs}
+    async_ns: dict[str, Any] = {"_service": service, "_specs": specs}
+    async_name = f"Async{name}"
+    for py_name, spec in specs.items():
+        s, a = _sync_method(spec), _async_method(spec)
+        _finish(s, spec, name)
+        _finish(a, spec, async_name)
+        sync_ns[py_name], async_ns[py_name] = s, a
+    if "load_plugin_configuration" in specs:
+        cfg = specs["load_plugin_configuration"]
+
+        def load_plugin_configuration(self: SyncClient) -> dict[str, Any]:
+            """The plugin's configuration, decoded from JSON into a dict."""
+            return _decode_config(self._invoke(cfg, (), {}))
+
+        async def aload_plugin_configuration(self: AsyncClient) -> dict[str, Any]:
+            """The plugin's configuration, decoded from JSON into a dict."""
+            return _decode_config(await self._invoke(cfg, (), {}))
+
+        aload_plugin_configuration.__name__ = "load_plugin_configuration"
+        sync_ns["load_plugin_configuration"] = load_plugin_configuration
+        async_ns["load_plugin_configuration"] = aload_plugin_configuration
+    sync_cls = type(name, (SyncClient,), sync_ns)
+    async_cls = type(async_name, (AsyncClient,), async_ns)
+    return sync_cls, async_cls
+
+
+def sync_channel(socket_path: str) -> grpc.Channel:
+    return grpc.insecure_channel(f"unix:{socket_path}", options=CHANNEL_OPTIONS)
+
+
+def aio_channel(socket_path: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(f"unix:{socket_path}", options=CHANNEL_OPTIONS)
+
+
+# Posts, configs and file payloads can exceed gRPC's 4 MiB default; the bridge enforces the
+# real limits (the server's), so this side only needs to not be the bottleneck.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+]

@@ -1,0 +1,321 @@
+"""HTTP request and response writer for the ServeHTTP (and ServeMetrics) hook.
+
+The bridge streams a request as ``HTTPRequestPart`` messages and takes the response as
+``HTTPResponsePart`` messages (CONTRACTS §4). ``HTTPResponseWriter`` turns each
+``write_header``/``write``/``flush`` into parts *as they happen*, so a response streams to
+the client while the handler still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+__all__ = [
+    "MAX_CHUNK",
+    "HTTPClientDisconnected",
+    "HTTPHeaders",
+    "HTTPRequest",
+    "HTTPResponseWriter",
+    "canonical_header_key",
+]
+
+# Body parts are at most 64 KiB each (CONTRACTS §4).
+MAX_CHUNK = 64 * 1024
+
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def canonical_header_key(key: str) -> str:
+    """Go's ``textproto.CanonicalMIMEHeaderKey``: ``content-type`` -> ``Content-Type``.
+
+    Keys with characters outside the HTTP token set are returned unchanged, as Go does.
+    """
+    if not key or any(c not in _TOKEN_CHARS for c in key):
+        return key
+    out = []
+    upper = True
+    for c in key:
+        out.append(c.upper() if upper else c.lower())
+        upper = c == "-"
+    return "".join(out)
+
+
+class HTTPClientDisconnected(ConnectionError):
+    """The response can no longer be delivered: the client (or the bridge) went away."""
+
+
+class HTTPHeaders(MutableMapping[str, list[str]]):
+    """Header name -> list of values, keyed by canonical Go header names.
+
+    Lookups accept any case (``headers["content-type"]``). Once locked (the response
+    headers have been sent) every change raises ``RuntimeError``: a change after that
+    point could not reach the client, and silently dropping it hides bugs.
+    """
+
+    def __init__(self, initial: Mapping[str, list[str]] | None = None) -> None:
+        self._data: dict[str, list[str]] = {}
+        self._locked = False
+        if initial:
+            for k, v in initial.items():
+                self[k] = v
+
+    def _check(self) -> None:
+        if self._locked:
+            raise RuntimeError("response headers were already sent; they can no longer change")
+
+    def lock(self) -> None:
+        self._locked = True
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    def __getitem__(self, key: str) -> list[str]:
+        return self._data[canonical_header_key(key)]
+
+    def __setitem__(self, key: str, value: list[str] | str) -> None:
+        self._check()
+        if isinstance(value, str):
+            value = [value]
+        elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"header {key!r} values must be a list of str")
+        self._data[canonical_header_key(key)] = value
+
+    def __delitem__(self, key: str) -> None:
+        self._check()
+        del self._data[canonical_header_key(key)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"HTTPHeaders({self._data!r})"
+
+    def get_first(self, key: str, default: str = "") -> str:
+        """The first value of ``key`` (Go's ``Header.Get``)."""
+        values = self._data.get(canonical_header_key(key))
+        return values[0] if values else default
+
+    def add(self, key: str, value: str) -> None:
+        """Append one value (Go's ``Header.Add``)."""
+        self._check()
+        self._data.setdefault(canonical_header_key(key), []).append(value)
+
+    def snapshot(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in self._data.items()}
+
+
+@dataclass
+class HTTPRequest:
+    """A request to the plugin's HTTP handler.
+
+    ``path`` is the URL path below ``/plugins/{plugin_id}``; ``query`` and ``headers``
+    hold lists of values; ``user_id`` is the ``Mattermost-User-Id`` the server set for a
+    logged-in session ("" otherwise). ``body`` is the whole request body.
+    """
+
+    method: str
+    url: str
+    path: str
+    query: dict[str, list[str]]
+    headers: HTTPHeaders
+    user_id: str
+    body: bytes = b""
+    proto: str = ""
+    proto_major: int = 0
+    proto_minor: int = 0
+    host: str = ""
+    remote_addr: str = ""
+    request_uri: str = ""
+    plugin_context: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_init(cls, init: Any, body: bytes, plugin_id: str = "") -> HTTPRequest:
+        headers = HTTPHeaders({k: list(v.values) for k, v in init.headers.items()})
+        parts = urllib.parse.urlsplit(init.url)
+        path = parts.path or "/"
+        # The server strips "/plugins/{id}" before the hook runs; strip it here too in case
+        # a caller forwards the raw URL, so handlers can rely on `path` either way.
+        prefix = f"/plugins/{plugin_id}"
+        if plugin_id and (path == prefix or path.startswith(prefix + "/")):
+            path = path[len(prefix) :] or "/"
+        return cls(
+            method=init.method,
+            url=init.url,
+            path=path,
+            query=urllib.parse.parse_qs(parts.query, keep_blank_values=True),
+            headers=headers,
+            user_id=headers.get_first("Mattermost-User-Id"),
+            body=body,
+            proto=init.proto,
+            proto_major=int(init.proto_major),
+            proto_minor=int(init.proto_minor),
+            host=init.host,
+            remote_addr=init.remote_addr,
+            request_uri=init.request_uri,
+            plugin_context=init.plugin_context if init.HasField("plugin_context") else None,
+        )
+
+
+class ResponseParts:
+    """Builds ``HTTPResponsePart`` messages from the descriptor of the part type."""
+
+    def __init__(self, part_cls: type[Message]) -> None:
+        self.part_cls = part_cls
+        init_desc: Any = part_cls.DESCRIPTOR.fields_by_name["init"].message_type
+        self.init_cls = GetMessageClass(init_desc)
+        headers: Any = init_desc.fields_by_name["headers"].message_type
+        self.values_cls = GetMessageClass(headers.fields_by_name["value"].message_type)
+
+    def init(self, status: int, headers: Mapping[str, list[str]]) -> Message:
+        init = self.init_cls(status_code=status)
+        for k, v in headers.items():
+            init.headers[k].CopyFrom(self.values_cls(values=v))  # type: ignore[attr-defined]
+        return self.part_cls(init=init)
+
+    def body(self, data: bytes) -> Message:
+        return self.part_cls(body=data)
+
+    def flush(self) -> Message:
+        return self.part_cls(flush=True)
+
+
+class Outbox:
+    """Carries response parts from the handler (any thread) to the gRPC stream (the loop).
+
+    Writers in worker threads block while more than ``max_pending`` bytes wait to be sent,
+    so a fast handler cannot buffer an unbounded response in memory. Writers on the loop
+    thread (async handlers) cannot block; their parts are queued. ``close`` releases every
+    waiting writer; writes after it raise ``HTTPClientDisconnected``.
+    """
+
+    _END = object()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_pending: int = 1 << 20) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._cond = threading.Condition()
+        self._pending = 0
+        self._max = max_pending
+        self._closed = False
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def put(self, part: Message, size: int = 0) -> None:
+        on_loop = self._on_loop()
+        with self._cond:
+            if not on_loop:
+                while self._pending > self._max and not self._closed:
+                    self._cond.wait()
+            if self._closed:
+                raise HTTPClientDisconnected("the HTTP response stream is closed")
+            self._pending += size
+        if on_loop:
+            self._queue.put_nowait((part, size))
+        else:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (part, size))
+
+    def finish(self) -> None:
+        """Mark the end of the response (from any thread)."""
+        if self._on_loop():
+            self._queue.put_nowait(self._END)
+        else:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, self._END)
+
+    async def get(self) -> Message | None:
+        """The next part, or None at the end of the response."""
+        item = await self._queue.get()
+        if item is self._END:
+            return None
+        part, size = item
+        if size:
+            with self._cond:
+                self._pending -= size
+                self._cond.notify_all()
+        return part  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class HTTPResponseWriter:
+    """Go's ``http.ResponseWriter`` for Python handlers.
+
+    Set ``headers`` first, then ``write_header(status)`` (optional: the first ``write`` or
+    ``flush`` implies 200), then ``write`` bodies and ``flush`` when the client should see
+    what was written so far. Headers lock once sent. Methods are safe to call from the
+    handler's worker thread.
+    """
+
+    def __init__(self, send: Callable[[Message, int], None], parts: ResponseParts) -> None:
+        self._send = send
+        self._parts = parts
+        self.headers = HTTPHeaders()
+        self._status: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def status_code(self) -> int | None:
+        """The status sent, or None while headers are still unsent."""
+        return self._status
+
+    @property
+    def headers_sent(self) -> bool:
+        return self._status is not None
+
+    def write_header(self, status: int) -> None:
+        """Send the status line and headers. A second call is ignored, as in Go."""
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise TypeError(f"status must be an int, got {type(status).__name__}")
+        if not 100 <= status <= 999:
+            raise ValueError(f"invalid HTTP status code {status}: must be within 100..999")
+        with self._lock:
+            if self._status is not None:
+                return
+            self._status = status
+            self.headers.lock()
+            self._send(self._parts.init(status, self.headers.snapshot()), 0)
+
+    def write(self, data: bytes | bytearray | memoryview | str) -> int:
+        """Send body bytes (``str`` is UTF-8 encoded); returns the number of bytes."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"write expects bytes or str, got {type(data).__name__}")
+        if self._status is None:
+            self.write_header(200)
+        view = memoryview(data)
+        for start in range(0, len(view), MAX_CHUNK):
+            chunk = bytes(view[start : start + MAX_CHUNK])
+            self._send(self._parts.body(chunk), len(chunk))
+        return len(view)
+
+    def flush(self) -> None:
+        """Ask for everything written so far to reach the client now."""
+        if self._status is None:
+            self.write_header(200)
+        self._send(self._parts.flush(), 0)

@@ -1,0 +1,277 @@
+"""The plugin process: environment, clients, the ``PluginHooks`` server, shutdown.
+
+``run_plugin(MyPlugin)`` is the whole ``main`` of a plugin launched by the bridge
+(CONTRACTS §3): it reads the ``MMPLUG_*`` environment (and removes the token from
+``os.environ`` so child processes and stray dumps do not see it), connects the sync and
+async API clients, instantiates the plugin, serves ``PluginHooks`` and
+``grpc.health.v1.Health`` on the hooks unix socket behind a token check, reports SERVING,
+and runs until SIGTERM/SIGINT or until its parent (the bridge) exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import grpc
+import grpc.aio
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from . import logging as mmlogging
+from ._dispatch import HookDispatcher
+from .client import TOKEN_METADATA_KEY, aio_channel, make_client_classes, sync_channel
+from .plugin import Plugin
+
+__all__ = ["ConfigError", "RuntimeConfig", "TokenInterceptor", "run_plugin", "serve_plugin"]
+
+log = logging.getLogger("mattermost_plugin.runtime")
+
+# Time for in-flight hooks to finish after SIGTERM; the bridge's own grace period
+# (before SIGKILL) is longer.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+# Same limits as the client side: the bridge enforces the server's real limits.
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+]
+
+
+class ConfigError(ValueError):
+    """The process environment does not describe a bridge launch."""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    api_socket: str
+    hooks_socket: str
+    token: str
+    plugin_id: str
+    plugin_dir: str = ""
+    entry: str = ""
+
+    ENV: ClassVar[dict[str, str]] = {
+        "api_socket": "MMPLUG_API_SOCKET",
+        "hooks_socket": "MMPLUG_HOOKS_SOCKET",
+        "token": "MMPLUG_TOKEN",
+        "plugin_id": "MMPLUG_PLUGIN_ID",
+        "plugin_dir": "MMPLUG_PLUGIN_DIR",
+        "entry": "MMPLUG_ENTRY",
+    }
+    REQUIRED: ClassVar[tuple[str, ...]] = ("api_socket", "hooks_socket", "token", "plugin_id")
+
+    def __repr__(self) -> str:  # never print the token
+        return (
+            f"RuntimeConfig(api_socket={self.api_socket!r}, hooks_socket={self.hooks_socket!r}, "
+            f"plugin_id={self.plugin_id!r}, plugin_dir={self.plugin_dir!r}, entry={self.entry!r})"
+        )
+
+    @classmethod
+    def from_env(
+        cls, environ: MutableMapping[str, str] | None = None, *, consume_token: bool = True
+    ) -> RuntimeConfig:
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        missing = [cls.ENV[k] for k in cls.REQUIRED if not env.get(cls.ENV[k])]
+        if missing:
+            raise ConfigError(
+                f"missing environment {', '.join(missing)}: this process is meant to be "
+                "started by the mmplug bridge (see `mmplug dev` to run a plugin locally)"
+            )
+        values = {k: env.get(name, "") for k, name in cls.ENV.items()}
+        if consume_token:
+            target = os.environ if environ is None else environ
+            target.pop(cls.ENV["token"], None)
+        return cls(**values)
+
+
+class TokenInterceptor(grpc.aio.ServerInterceptor):
+    """Rejects every call whose ``x-mmplug-token`` metadata is absent or wrong."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    def _ok(self, details: grpc.HandlerCallDetails) -> bool:
+        metadata: Any = getattr(details, "invocation_metadata", None) or ()
+        for key, value in metadata:
+            if key == TOKEN_METADATA_KEY:
+                given = value.encode() if isinstance(value, str) else bytes(value)
+                return hmac.compare_digest(given, self._token)
+        return False
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if self._ok(handler_call_details) or handler is None:
+            return handler
+        return _deny_like(handler)
+
+
+def _deny_like(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    # The denial must have the same streaming shape as the real method, or gRPC would
+    # misread the call.
+    async def deny(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid mmplug token")
+
+    streaming = (bool(handler.request_streaming), bool(handler.response_streaming))
+    factory: Any = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }[streaming]
+    return factory(  # type: ignore[no-any-return]
+        deny,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _remove_signal(loop: asyncio.AbstractEventLoop, sig: int) -> None:
+    loop.remove_signal_handler(sig)
+
+
+def _contract_services() -> tuple[ServiceDescriptor, ServiceDescriptor]:
+    from . import _contract
+
+    return _contract.api_service(), _contract.hooks_service()
+
+
+def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:
+    """Set ``stop`` when the parent process exits; returns an undo function.
+
+    The bridge also sets PR_SET_PDEATHSIG, but that signal is lost if the bridge thread
+    that spawned us exits first; a pidfd on the parent is exact and costs nothing.
+    """
+    ppid = os.getppid()
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if ppid <= 1 or pidfd_open is None:
+        return lambda: None
+    try:
+        fd = pidfd_open(ppid)
+    except OSError:
+        return lambda: None
+
+    def gone() -> None:
+        log.info("the bridge (pid %d) exited; shutting down", ppid)
+        stop.set()
+
+    loop.add_reader(fd, gone)
+
+    def undo() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+    return undo
+
+
+async def serve_plugin(
+    plugin_cls: type[Plugin],
+    config: RuntimeConfig,
+    *,
+    api_service: ServiceDescriptor | None = None,
+    hooks_service: ServiceDescriptor | None = None,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[Plugin], None] | None = None,
+    handle_signals: bool = True,
+    watch_parent: bool = True,
+) -> None:
+    """Serve ``plugin_cls`` until ``stop`` is set (or a signal / the parent's exit).
+
+    ``api_service``/``hooks_service`` default to the mmplug contract; tests pass others.
+    ``ready`` is called with the plugin instance once the server reports SERVING.
+    """
+    if api_service is None or hooks_service is None:
+        default_api, default_hooks = _contract_services()
+        api_service = api_service or default_api
+        hooks_service = hooks_service or default_hooks
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    sync_cls, async_cls = make_client_classes(api_service)
+    sync_ch = sync_channel(config.api_socket)
+    aio_ch = aio_channel(config.api_socket)
+    api = sync_cls(sync_ch, token=config.token, plugin_id=config.plugin_id)
+    aapi = async_cls(aio_ch, token=config.token, plugin_id=config.plugin_id)
+    undo: list[Callable[[], None]] = []
+    server: grpc.aio.Server | None = None
+    dispatcher: HookDispatcher | None = None
+    try:
+        plugin = plugin_cls.create(api=api, aapi=aapi, plugin_id=config.plugin_id)
+        dispatcher = HookDispatcher(plugin, hooks_service)
+        health = HealthServicer()
+        await health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        server = grpc.aio.server(
+            interceptors=[TokenInterceptor(config.token)], options=SERVER_OPTIONS
+        )
+        server.add_generic_rpc_handlers((dispatcher.generic_handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        address = f"unix:{config.hooks_socket}"
+        if server.add_insecure_port(address) == 0:
+            raise OSError(f"cannot listen on {address}")
+        await server.start()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+                undo.append(functools.partial(_remove_signal, loop, sig))
+        if watch_parent:
+            undo.append(_watch_parent(loop, stop))
+        await health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.debug("serving hooks on %s", config.hooks_socket)
+        if ready is not None:
+            ready(plugin)
+        await stop.wait()
+        await health.enter_graceful_shutdown()
+    finally:
+        for fn in reversed(undo):
+            fn()
+        if server is not None:
+            await server.stop(SHUTDOWN_GRACE_SECONDS)
+        if dispatcher is not None:
+            dispatcher.close()
+        await aapi.close()
+        api.close()
+
+
+def run_plugin(plugin_cls: type[Plugin]) -> None:
+    """Run ``plugin_cls`` as the plugin process (the bridge's child). Does not return."""
+    mmlogging.install(_log_level())
+    # stdout is not ours (CONTRACTS §3): send stray print() output to stderr instead.
+    sys.stdout = sys.stderr
+    try:
+        config = RuntimeConfig.from_env()
+    except ConfigError as e:
+        log.error("%s", e)
+        sys.exit(2)
+    if not (isinstance(plugin_cls, type) and issubclass(plugin_cls, Plugin)):
+        log.error("run_plugin expects a Plugin subclass, got %r", plugin_cls)
+        sys.exit(2)
+    try:
+        asyncio.run(serve_plugin(plugin_cls, config))
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:
+        log.error("plugin %s stopped: %s", config.plugin_id, e, exc_info=e)
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _log_level() -> int:
+    # The bridge forwards every line and the server filters by its own level; DEBUG is
+    # opt-in to keep the pipe quiet.
+    name = os.environ.get("MMPLUG_LOG_LEVEL", "INFO").upper()
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO

@@ -1,0 +1,215 @@
+"""Hook dispatch conventions, driven directly (no gRPC) with the test contract."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from google.protobuf.message_factory import GetMessageClass
+
+from mattermost_plugin import HookName, NotFoundError, Plugin, hook
+from mattermost_plugin._dispatch import HookDispatcher
+from mattermost_plugin.client import current_request_id
+
+from testproto import HOOKS
+from testproto import common_pb2 as c
+from testproto import plugin_pb2 as p
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    """Stands in for grpc.aio.ServicerContext: abort raises, as the real one does."""
+
+    async def abort(self, code: Any, details: str) -> None:
+        raise Aborted(code, details)
+
+
+async def dispatch(plugin: Plugin, name: str, request: Any) -> Any:
+    d = HookDispatcher(plugin, HOOKS)
+    try:
+        return await d.unary(d.specs[name], request, FakeContext())
+    finally:
+        d.close()
+
+
+def make(cls: type[Plugin]) -> Plugin:
+    return cls.create(api=None, aapi=None, plugin_id="com.example")
+
+
+def wbp(message: str = "hi") -> p.MessageWillBePostedHookRequest:
+    return p.MessageWillBePostedHookRequest(post=c.Post(message=message))
+
+
+@pytest.mark.parametrize(
+    ("ret", "has_post", "reason"),
+    [
+        (None, False, ""),  # nothing: the post goes through unchanged
+        ((None, "rejected"), False, "rejected"),
+        ((c.Post(message="edited"), ""), True, ""),
+        (c.Post(message="edited"), True, ""),  # a single value fills the first field
+        ((c.Post(message="edited"),), True, ""),  # a shorter tuple fills leading fields
+        (({"message": "edited"}, ""), True, ""),  # a dict is parsed into the message
+    ],
+)
+async def test_return_conventions(ret: Any, has_post: bool, reason: str) -> None:
+    class P(Plugin):
+        @hook(HookName.MessageWillBePosted)
+        def h(self, ctx: Any, post: c.Post) -> Any:
+            return ret
+
+    resp = await dispatch(make(P), "MessageWillBePosted", wbp())
+    assert not resp.HasField("error")
+    assert resp.HasField("result") is has_post
+    if has_post:
+        assert resp.result.message == "edited"
+    assert resp.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("hook_name", "ret", "match"),
+    [
+        ("MessageWillBePosted", (None, "a", "b"), "at most 2 values"),
+        ("MessageWillBePosted", ("not a post", ""), "expects mmplugtest.v1.Post"),
+        ("OnActivate", "oops", "return nothing"),
+        ("RunDataRetention", "x", "RunDataRetentionHookResponse.result"),
+    ],
+)
+async def test_bad_returns_become_app_errors(hook_name: str, ret: Any, match: str) -> None:
+    class P(Plugin):
+        @hook(hook_name)
+        def h(self, *args: Any) -> Any:
+            return ret
+
+    req_cls = GetMessageClass(HOOKS.methods_by_name[hook_name].input_type)
+    resp = await dispatch(make(P), hook_name, req_cls())
+    assert resp.error.id == "mmplug.python.hook_error"
+    assert match in resp.error.message
+    assert resp.error.status_code == 500
+
+
+async def test_arguments_follow_go_order() -> None:
+    seen: list[Any] = []
+
+    class P(Plugin):
+        @hook(HookName.OnWebSocketConnect)
+        def h(self, web_conn_id: str, user_id: str) -> None:
+            seen.extend([web_conn_id, user_id])
+
+    req = p.OnWebSocketConnectHookRequest(web_conn_id="conn", user_id="user")
+    resp = await dispatch(make(P), "OnWebSocketConnect", req)
+    assert not resp.HasField("error")
+    assert seen == ["conn", "user"]
+
+
+async def test_unset_message_argument_is_none() -> None:
+    seen: list[Any] = []
+
+    class P(Plugin):
+        @hook(HookName.MessageHasBeenPosted)
+        def h(self, ctx: Any, post: Any) -> None:
+            seen.extend([ctx, post])
+
+    await dispatch(make(P), "MessageHasBeenPosted", p.MessageHasBeenPostedHookRequest())
+    assert seen == [None, None]
+
+
+async def test_plugin_api_error_keeps_its_fields() -> None:
+    class P(Plugin):
+        @hook(HookName.ExecuteCommand)
+        async def h(self, ctx: Any, args: Any) -> None:
+            raise NotFoundError("no such channel", id="api.channel.missing", where="Cmd")
+
+    resp = await dispatch(make(P), "ExecuteCommand", p.ExecuteCommandHookRequest())
+    assert (resp.error.id, resp.error.message) == ("api.channel.missing", "no such channel")
+    assert (resp.error.status_code, resp.error.where) == (404, "Cmd")
+
+
+async def test_exception_without_text_uses_its_type_name() -> None:
+    class P(Plugin):
+        @hook(HookName.OnActivate)
+        async def h(self) -> None:
+            raise KeyboardInterruptLike()
+
+    class KeyboardInterruptLike(Exception):
+        pass
+
+    resp = await dispatch(make(P), "OnActivate", p.OnActivateHookRequest())
+    assert resp.error.message == "KeyboardInterruptLike"
+
+
+async def test_sync_handlers_do_not_block_the_loop() -> None:
+    started = threading.Event()
+    on_loop = threading.Event()
+    handler_thread: list[int] = []
+
+    class P(Plugin):
+        @hook(HookName.OnActivate)
+        def h(self) -> None:
+            handler_thread.append(threading.get_ident())
+            started.set()
+            # Only a loop that is still running can set this event; if the handler ran on
+            # the loop thread this would time out (the timeout only guards against a hang).
+            if not on_loop.wait(timeout=30):
+                raise AssertionError("the event loop was blocked by a sync handler")
+
+    hook_task = asyncio.create_task(dispatch(make(P), "OnActivate", p.OnActivateHookRequest()))
+    assert await asyncio.to_thread(started.wait, 30)
+    on_loop.set()  # runs on the loop while the handler is still in flight
+    resp = await hook_task
+    assert not resp.HasField("error")
+    assert handler_thread and handler_thread[0] != threading.get_ident()
+
+
+async def test_async_handlers_run_on_the_loop_and_see_the_request_id() -> None:
+    seen: dict[str, Any] = {}
+
+    class P(Plugin):
+        @hook(HookName.OnActivate)
+        async def a(self) -> None:
+            seen["thread"] = threading.get_ident()
+            seen["rid_async"] = current_request_id.get()
+
+        @hook(HookName.OnConfigurationChange)
+        def s(self) -> None:
+            seen["rid_sync"] = current_request_id.get()
+
+    plugin = make(P)
+    ctx = c.RequestContext(plugin_id="x", request_id="req-42")
+    await dispatch(plugin, "OnActivate", p.OnActivateHookRequest(context=ctx))
+    await dispatch(plugin, "OnConfigurationChange", p.OnConfigurationChangeHookRequest(context=ctx))
+    assert seen["thread"] == threading.get_ident()
+    assert seen["rid_async"] == "req-42" and seen["rid_sync"] == "req-42"
+    assert current_request_id.get() == ""
+
+
+async def test_concurrent_sync_hooks_run_in_parallel_threads() -> None:
+    barrier = threading.Barrier(3, timeout=30)
+
+    class P(Plugin):
+        @hook(HookName.OnWebSocketConnect)
+        def h(self, conn: str, user: str) -> None:
+            barrier.wait()  # all three must be in flight at once
+
+    plugin = make(P)
+    d = HookDispatcher(plugin, HOOKS)
+    try:
+        spec = d.specs["OnWebSocketConnect"]
+        resps = await asyncio.gather(
+            *(d.unary(spec, p.OnWebSocketConnectHookRequest(), FakeContext()) for _ in range(3))
+        )
+    finally:
+        d.close()
+    assert all(not r.HasField("error") for r in resps)
+
+
+async def test_unimplemented_hook_aborts() -> None:
+    class P(Plugin):
+        pass
+
+    with pytest.raises(Aborted, match="does not implement hook OnActivate"):
+        await dispatch(make(P), "OnActivate", p.OnActivateHookRequest())
