@@ -266,6 +266,22 @@ impl HooksClient {
         grpc.unary(request, path, DynamicCodec::new(method.output())).await.map(Response::into_inner)
     }
 
+    /// Opens a bidirectional stream: `requests` go to Python as they are produced, the
+    /// returned stream yields Python's messages as they arrive.
+    pub async fn streaming(
+        &self,
+        method: &MethodDescriptor,
+        requests: impl futures::Stream<Item = DynamicMessage> + Send + 'static,
+    ) -> Result<tonic::Streaming<DynamicMessage>, Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready().await.map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
+        let path: http::uri::PathAndQuery = format!("/{}/{}", self.service.full_name(), method.name())
+            .parse()
+            .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
+        let request = with_token(Request::new(requests), &self.token)?;
+        grpc.streaming(request, path, DynamicCodec::new(method.output())).await.map(Response::into_inner)
+    }
+
     /// Asks Python's health service whether the plugin is ready.
     pub async fn is_serving(&self) -> Result<bool, Status> {
         use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};

@@ -6,10 +6,13 @@
 //! - [`log`]: the bridge's own hclog-JSON log lines on stderr.
 #![deny(missing_debug_implementations)]
 
+pub mod bridge;
 pub mod gotype;
 pub mod grpc;
+pub mod http;
 pub mod log;
 pub mod manifest;
 pub mod python;
+pub mod run;
 pub mod schema;
 pub mod translate;

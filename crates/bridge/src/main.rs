@@ -1,4 +1,4 @@
+//! The executable Mattermost launches. Everything is in the library: see `run`.
 fn main() {
-    eprintln!("mmplug-bridge: not wired yet");
-    std::process::exit(1);
+    std::process::exit(mmplug_bridge::run::main());
 }

@@ -22,6 +22,11 @@ pub const ERROR_STRING_NAME: &str = "*plugin.ErrorString";
 /// Registered name of the Postgres driver error.
 pub const PQ_ERROR_NAME: &str = "*pq.Error";
 
+/// Types the bridge encodes outside any `Z_` struct: net/rpc bodies of the response-writer
+/// protocol (`SyncHeader(http.Header)`, `WriteHeader(int)`, `Write([]byte)`, `Flush(struct{})`)
+/// and the bare `[]string` reply of `Implemented`.
+const EXTRA_TYPES: &[&str] = &["http.Header", "int", "[]uint8", "struct {}", "[]string", "uint32"];
+
 /// A value that cannot be translated. The path says where (`Post.metadata.embeds[0].data`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -48,6 +53,60 @@ impl Path {
         p.push(part.into());
         Path(p)
     }
+}
+
+/// The Go value a translated value replaces, if known: see [`Translator::message_to_wire`].
+type Hint<'a> = Option<&'a GobValue>;
+
+fn hint_field<'a>(hint: Hint<'a>, name: &str) -> Hint<'a> {
+    match hint {
+        Some(GobValue::Struct(s)) => s.get(name),
+        _ => None,
+    }
+}
+
+fn hint_index(hint: Hint<'_>, i: usize) -> Hint<'_> {
+    match hint {
+        Some(GobValue::Slice(v) | GobValue::Array(v)) => v.get(i),
+        _ => None,
+    }
+}
+
+fn hint_key<'a>(hint: Hint<'a>, key: &GobValue) -> Hint<'a> {
+    match hint {
+        Some(GobValue::Map(entries)) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// An interface hint's concrete value.
+fn hint_unwrap(hint: Hint<'_>) -> Hint<'_> {
+    match hint {
+        Some(GobValue::Interface(Some(i))) => Some(&i.value),
+        other => other,
+    }
+}
+
+/// A number from a `google.protobuf.Value`: what the replaced Go value was if it was the same
+/// number, else `float64` (what `encoding/json` gives for a JSON number).
+fn number_like_hint(f: f64, hint: Hint<'_>) -> GobValue {
+    if let Some(GobValue::Interface(Some(i))) = hint {
+        match &i.value {
+            GobValue::Int(n) if *n as f64 == f => return GobValue::interface(i.name.clone(), GobValue::Int(*n)),
+            GobValue::Uint(n) if *n as f64 == f => return GobValue::interface(i.name.clone(), GobValue::Uint(*n)),
+            GobValue::Float(x) if *x == f => return GobValue::interface(i.name.clone(), GobValue::Float(*x)),
+            _ => {}
+        }
+    }
+    GobValue::interface("float64", GobValue::Float(f))
+}
+
+/// For a result field of a hook, the argument of the same Go type (the value the result
+/// replaces: MessageWillBePosted's post, MessageWillBeUpdated's new post, ...).
+fn hint_for_result<'a>(m: &Method, result: &Field, args: &'a GobValue) -> Hint<'a> {
+    let GobValue::Struct(s) = args else { return None };
+    let arg = m.args_fields.iter().find(|a| a.ty == result.ty && a.role.as_deref() == Some("param"))?;
+    s.get(&arg.name)
 }
 
 /// Which way an `error`/AppError travels, to pick proto field numbers for results.
@@ -129,6 +188,10 @@ impl Translator {
             let id = t.gob_type(&go)?;
             t.types.register(&name, id);
         }
+        for expr in EXTRA_TYPES {
+            let go = t.schema.resolve(expr)?;
+            t.gob_type(&go)?;
+        }
         Ok(t)
     }
 
@@ -137,9 +200,16 @@ impl Translator {
         &self.schema
     }
 
-    /// The gob type arena.
-    pub fn types(&self) -> &Types {
-        &self.types
+    /// Hands the gob type arena over (to the net/rpc layer, which adds its header types and
+    /// owns it from then on). The type ids this translator returns stay valid in it.
+    pub fn take_types(&mut self) -> Types {
+        std::mem::take(&mut self.types)
+    }
+
+    /// The gob type of a Go type expression that [`Translator::new`] built (every type in
+    /// the schema, plus the few the bridge sends by hand: see `EXTRA_TYPES`).
+    pub fn type_of(&self, expr: &str) -> Option<gob::TypeId> {
+        self.gob_types.get(expr).copied()
     }
 
     /// The gob type of a method's `Z_` args or returns struct (`Z_KVGetArgs`).
@@ -277,7 +347,11 @@ impl Translator {
 
     /// Builds the `Z_` struct value (args of an API call, or returns of a hook) from a proto
     /// request/response message.
-    pub fn message_to_wire(&self, m: &Method, results: bool, msg: &DynamicMessage) -> Result<GobValue> {
+    ///
+    /// `hint` is the value this one replaces, if any (a hook's args when translating its
+    /// returns): where Python sends back a number equal to the one Go sent, the Go kind it
+    /// had (`int64`, `int`, ...) is kept, because protobuf's `Value` has only doubles.
+    pub fn message_to_wire(&self, m: &Method, results: bool, msg: &DynamicMessage, hint: Option<&GobValue>) -> Result<GobValue> {
         let fields = if results { &m.returns_fields } else { &m.args_fields };
         let numbers = Self::envelope_numbers(m, results);
         let mut out = Vec::new();
@@ -288,7 +362,8 @@ impl Translator {
             };
             let fd = msg.descriptor().get_field(number).ok_or_else(|| path.err(format!("no field number {number} for Go field {}", f.name)))?;
             let go = GoType::parse(&f.ty).map_err(|e| path.err(e.to_string()))?;
-            if let Some(v) = self.field_to_gob(&go, msg, &fd, &path.with(fd.name()))? {
+            let field_hint = hint.and_then(|h| hint_for_result(m, f, h));
+            if let Some(v) = self.field_to_gob(&go, msg, &fd, &path.with(fd.name()), field_hint)? {
                 out.push((f.name.clone(), v));
             }
         }
@@ -327,23 +402,23 @@ impl Translator {
 
     /// Translates one proto field into the gob value of Go type `go`; `None` when the field is
     /// unset (Go's nil pointer / omitted zero value).
-    fn field_to_gob(&self, go: &GoType, msg: &DynamicMessage, fd: &FieldDescriptor, path: &Path) -> Result<Option<GobValue>> {
+    fn field_to_gob(&self, go: &GoType, msg: &DynamicMessage, fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<Option<GobValue>> {
         if fd.supports_presence() && !msg.has_field(fd) {
             return Ok(None);
         }
         let v = msg.get_field(fd);
         if fd.is_list() || fd.is_map() {
-            return self.to_gob(go, &v, fd, path).map(Some);
+            return self.to_gob(go, &v, fd, path, hint).map(Some);
         }
         if let Kind::Message(_) = fd.kind() {
             if !msg.has_field(fd) {
                 return Ok(None);
             }
         }
-        self.to_gob(go, &v, fd, path).map(Some)
+        self.to_gob(go, &v, fd, path, hint).map(Some)
     }
 
-    fn to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path) -> Result<GobValue> {
+    fn to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
         let go = self.underlying(go.deref());
         if fd.is_list() && !matches!(go, GoType::Slice(_) | GoType::Array(..)) || go.is_byte_slice() {
             // Repeated fields only map to Go slices/arrays; []byte is a bytes scalar.
@@ -359,7 +434,7 @@ impl Translator {
             (GoType::Slice(elem) | GoType::Array(_, elem), PbValue::List(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    out.push(self.elem_to_gob(elem, item, fd, &path.with(format!("[{i}]")))?);
+                    out.push(self.elem_to_gob(elem, item, fd, &path.with(format!("[{i}]")), hint_index(hint, i))?);
                 }
                 if let GoType::Array(n, _) = &go {
                     if out.len() as u64 != *n {
@@ -379,7 +454,7 @@ impl Translator {
                 let mut out = Vec::with_capacity(entries.len());
                 for k in keys {
                     let key = self.map_key_to_gob(kt, k, path)?;
-                    let val = self.elem_to_gob(vt, &entries[k], &value_fd, &path.with(format!("[{k:?}]")))?;
+                    let val = self.elem_to_gob(vt, &entries[k], &value_fd, &path.with(format!("[{k:?}]")), hint_key(hint, &key))?;
                     out.push((key, val));
                 }
                 Ok(GobValue::Map(out))
@@ -388,38 +463,38 @@ impl Translator {
                 if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
                     return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
                 }
-                self.struct_to_gob_map(m, path)
+                self.struct_to_gob_map(m, path, hint)
             }
-            _ => self.scalar_to_gob(&go, v, path),
+            _ => self.scalar_to_gob(&go, v, path, hint),
         }
     }
 
     /// A list element or map value: the field descriptor describes the element.
-    fn elem_to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path) -> Result<GobValue> {
+    fn elem_to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
         let go = self.underlying(go.deref());
         match (&go, v) {
             // Nested slices travel as wrapper messages `{ repeated values = 1 }`.
             (GoType::Slice(_) | GoType::Array(..), PbValue::Message(m)) if !go.is_byte_slice() => {
                 let inner = m.descriptor().get_field(1).ok_or_else(|| path.err("list wrapper without field 1"))?;
-                self.to_gob(&go, &m.get_field(&inner), &inner, path)
+                self.to_gob(&go, &m.get_field(&inner), &inner, path, hint)
             }
             (GoType::Map(..), PbValue::Message(m)) if m.descriptor().full_name() != "google.protobuf.Struct" => {
                 let inner = m.descriptor().get_field(1).ok_or_else(|| path.err("map wrapper without field 1"))?;
-                self.to_gob(&go, &m.get_field(&inner), &inner, path)
+                self.to_gob(&go, &m.get_field(&inner), &inner, path, hint)
             }
-            _ => self.to_gob_elem_scalar(&go, v, fd, path),
+            _ => self.to_gob_elem_scalar(&go, v, fd, path, hint),
         }
     }
 
-    fn to_gob_elem_scalar(&self, go: &GoType, v: &PbValue, _fd: &FieldDescriptor, path: &Path) -> Result<GobValue> {
+    fn to_gob_elem_scalar(&self, go: &GoType, v: &PbValue, _fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
         match (go, v) {
             (GoType::Map(kt, vt), PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Struct" => {
                 if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
                     return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
                 }
-                self.struct_to_gob_map(m, path)
+                self.struct_to_gob_map(m, path, hint)
             }
-            _ => self.scalar_to_gob(go, v, path),
+            _ => self.scalar_to_gob(go, v, path, hint),
         }
     }
 
@@ -433,10 +508,10 @@ impl Translator {
             MapKey::U64(i) => PbValue::U64(*i),
             MapKey::String(s) => PbValue::String(s.clone()),
         };
-        self.scalar_to_gob(&go, &v, path)
+        self.scalar_to_gob(&go, &v, path, None)
     }
 
-    fn scalar_to_gob(&self, go: &GoType, v: &PbValue, path: &Path) -> Result<GobValue> {
+    fn scalar_to_gob(&self, go: &GoType, v: &PbValue, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
         let mismatch = || path.err(format!("proto value {v:?} does not fit Go type {go}"));
         Ok(match (go, v) {
             (GoType::Basic(Basic::Bool), PbValue::Bool(b)) => GobValue::Bool(*b),
@@ -467,7 +542,7 @@ impl Translator {
             }
             (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F64(f)) => GobValue::Float(*f),
             (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F32(f)) => GobValue::Float(f64::from(*f)),
-            (GoType::Interface, PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Value" => self.pb_value_to_interface(m, path)?,
+            (GoType::Interface, PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Value" => self.pb_value_to_interface(m, path, hint)?,
             (GoType::Error, PbValue::Message(m)) => self.app_error_to_gob(m, true, path)?,
             (GoType::Named(n), PbValue::Message(m)) if n == "model.AppError" => self.app_error_to_gob(m, false, path)?,
             (GoType::Named(n), v) if n == "time.Time" => {
@@ -489,7 +564,7 @@ impl Translator {
                         .descriptor()
                         .get_field(number)
                         .ok_or_else(|| path.err(format!("message {} has no field {number} for Go {n}.{fname}", m.descriptor().full_name())))?;
-                    if let Some(v) = self.field_to_gob(fty, m, &fd, &path.with(fd.name()))? {
+                    if let Some(v) = self.field_to_gob(fty, m, &fd, &path.with(fd.name()), hint_field(hint, fname))? {
                         out.push((fname.clone(), v));
                     }
                 }
@@ -505,7 +580,7 @@ impl Translator {
     }
 
     /// `google.protobuf.Struct` → `map[string]interface {}`.
-    fn struct_to_gob_map(&self, m: &DynamicMessage, path: &Path) -> Result<GobValue> {
+    fn struct_to_gob_map(&self, m: &DynamicMessage, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
         let fields = m.get_field_by_number(1).ok_or_else(|| path.err("Struct without fields"))?;
         let PbValue::Map(entries) = &*fields else {
             return Err(path.err("Struct.fields is not a map"));
@@ -518,31 +593,33 @@ impl Translator {
             let PbValue::Message(v) = &entries[k] else {
                 return Err(path.err("Struct value is not a google.protobuf.Value"));
             };
-            out.push((GobValue::String(name.clone()), self.pb_value_to_interface(v, &path.with(name.clone()))?));
+            let key = GobValue::String(name.clone());
+            let value = self.pb_value_to_interface(v, &path.with(name.clone()), hint_key(hint, &key))?;
+            out.push((key, value));
         }
         Ok(GobValue::Map(out))
     }
 
     /// `google.protobuf.Value` → a Go `interface{}` holding what JSON decoding would give:
     /// numbers are `float64` (see docs/internals.md on numbers in props).
-    fn pb_value_to_interface(&self, m: &DynamicMessage, path: &Path) -> Result<GobValue> {
+    fn pb_value_to_interface(&self, m: &DynamicMessage, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
         let Some(kind) = m.descriptor().oneofs().next().and_then(|o| o.fields().find(|f| m.has_field(f))) else {
             return Ok(GobValue::Interface(None));
         };
         let v = m.get_field(&kind);
         Ok(match (kind.number(), &*v) {
             (1, _) => GobValue::Interface(None),
-            (2, PbValue::F64(f)) => GobValue::interface("float64", GobValue::Float(*f)),
+            (2, PbValue::F64(f)) => number_like_hint(*f, hint),
             (3, PbValue::String(s)) => GobValue::interface("string", GobValue::String(s.clone())),
             (4, PbValue::Bool(b)) => GobValue::interface("bool", GobValue::Bool(*b)),
-            (5, PbValue::Message(s)) => GobValue::interface("map[string]interface {}", self.struct_to_gob_map(s, path)?),
+            (5, PbValue::Message(s)) => GobValue::interface("map[string]interface {}", self.struct_to_gob_map(s, path, hint_unwrap(hint))?),
             (6, PbValue::Message(l)) => {
                 let items = l.get_field_by_number(1).ok_or_else(|| path.err("ListValue without values"))?;
                 let PbValue::List(items) = &*items else { return Err(path.err("ListValue.values is not a list")) };
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let PbValue::Message(item) = item else { return Err(path.err("list item is not a Value")) };
-                    out.push(self.pb_value_to_interface(item, &path.with(format!("[{i}]")))?);
+                    out.push(self.pb_value_to_interface(item, &path.with(format!("[{i}]")), hint_index(hint_unwrap(hint), i))?);
                 }
                 GobValue::interface("[]interface {}", GobValue::Slice(out))
             }
@@ -867,4 +944,205 @@ fn base64_chunk(chunk: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The descriptors compiled from `proto/` into this bridge (see build.rs).
+pub fn descriptors() -> prost_reflect::DescriptorPool {
+    static BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+    // The set was produced and checked by protox at build time, so decoding cannot fail
+    // unless the binary is corrupt.
+    prost_reflect::DescriptorPool::decode(BYTES).expect("embedded descriptor set is valid")
+}
+
+impl Translator {
+    /// Walks every regular method and hook, and every type reachable from them, checking that
+    /// the proto descriptors have a compatible field for every Go field. Returns the problems
+    /// found (empty when the schema and the protos agree). Run by the tests, so a generator
+    /// change that would make the bridge drop or mistype a field fails the build.
+    pub fn verify(&self, pool: &prost_reflect::DescriptorPool) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (service, methods, suffix) in [("PluginAPI", &self.schema.api, ""), ("PluginHooks", &self.schema.hooks, "Hook")] {
+            for m in methods.iter() {
+                if !m.regular {
+                    continue;
+                }
+                for (results, kind) in [(false, "Request"), (true, "Response")] {
+                    let full = format!("{}.{}{suffix}{kind}", crate::grpc::PACKAGE, m.name);
+                    let Some(desc) = pool.get_message_by_name(&full) else {
+                        problems.push(format!("{service}.{}: no message {full}", m.name));
+                        continue;
+                    };
+                    let fields = if results { &m.returns_fields } else { &m.args_fields };
+                    for (f, number) in fields.iter().zip(Self::envelope_numbers(m, results)) {
+                        let Some(number) = number else {
+                            problems.push(format!("{service}.{}: field {} has no envelope number", m.name, f.name));
+                            continue;
+                        };
+                        match (desc.get_field(number), GoType::parse(&f.ty)) {
+                            (Some(fd), Ok(go)) => self.verify_field(&go, &fd, &format!("{full}.{}", fd.name()), &mut seen, &mut problems),
+                            (None, _) => problems.push(format!("{full}: no field {number} for Go {}", f.name)),
+                            (_, Err(e)) => problems.push(e.to_string()),
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    fn verify_field(&self, go: &GoType, fd: &FieldDescriptor, at: &str, seen: &mut std::collections::HashSet<String>, problems: &mut Vec<String>) {
+        let go = self.underlying(go.deref());
+        if go.is_byte_slice() {
+            if fd.kind() != Kind::Bytes || fd.is_list() {
+                problems.push(format!("{at}: Go {go} needs bytes"));
+            }
+            return;
+        }
+        match &go {
+            GoType::Slice(elem) | GoType::Array(_, elem) => {
+                if !fd.is_list() {
+                    problems.push(format!("{at}: Go {go} needs a repeated field"));
+                    return;
+                }
+                self.verify_elem(elem, fd, &format!("{at}[]"), seen, problems);
+            }
+            GoType::Map(k, v) if !(matches!(**k, GoType::Basic(Basic::String)) && **v == GoType::Interface) => {
+                if !fd.is_map() {
+                    problems.push(format!("{at}: Go {go} needs a map field"));
+                    return;
+                }
+                let Kind::Message(entry) = fd.kind() else { return };
+                self.verify_elem(v, &entry.map_entry_value_field(), &format!("{at}{{}}"), seen, problems);
+            }
+            _ => self.verify_single(&go, fd.kind(), at, seen, problems),
+        }
+    }
+
+    fn verify_elem(&self, go: &GoType, fd: &FieldDescriptor, at: &str, seen: &mut std::collections::HashSet<String>, problems: &mut Vec<String>) {
+        let go = self.underlying(go.deref());
+        match (&go, fd.kind()) {
+            (GoType::Slice(_) | GoType::Array(..) | GoType::Map(..), Kind::Message(w))
+                if !go.is_byte_slice() && w.full_name() != "google.protobuf.Struct" =>
+            {
+                match w.get_field(1) {
+                    Some(inner) => self.verify_field(&go, &inner, &format!("{at}.values"), seen, problems),
+                    None => problems.push(format!("{at}: wrapper {} has no field 1", w.full_name())),
+                }
+            }
+            _ if go.is_byte_slice() => {
+                if fd.kind() != Kind::Bytes {
+                    problems.push(format!("{at}: Go {go} needs bytes"));
+                }
+            }
+            _ => self.verify_single(&go, fd.kind(), at, seen, problems),
+        }
+    }
+
+    fn verify_single(&self, go: &GoType, kind: Kind, at: &str, seen: &mut std::collections::HashSet<String>, problems: &mut Vec<String>) {
+        let ok = match (go, &kind) {
+            (GoType::Basic(Basic::Bool), Kind::Bool) | (GoType::Basic(Basic::String), Kind::String) => true,
+            (GoType::Basic(b), Kind::Int64 | Kind::Int32 | Kind::Enum(_)) if b.is_signed() => true,
+            (GoType::Basic(b), Kind::Uint64 | Kind::Uint32) if b.is_unsigned() => true,
+            (GoType::Basic(Basic::Float32 | Basic::Float64), Kind::Double | Kind::Float) => true,
+            (GoType::Interface, Kind::Message(m)) => m.full_name() == "google.protobuf.Value",
+            (GoType::Map(..), Kind::Message(m)) => m.full_name() == "google.protobuf.Struct",
+            (GoType::Error, Kind::Message(m)) => m.full_name() == "mattermost.plugin.v1.AppError",
+            (GoType::EmptyStruct, Kind::Message(_)) => true,
+            (GoType::Named(n), k) => {
+                let def = self.schema.types.get(n);
+                if n == "model.AppError" {
+                    matches!(k, Kind::Message(m) if m.full_name() == "mattermost.plugin.v1.AppError")
+                } else if n == "time.Time" {
+                    matches!(k, Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp")
+                } else if n == "url.URL" {
+                    *k == Kind::String
+                } else if def.is_some_and(|d| d.gob.is_some()) {
+                    *k == Kind::Bytes
+                } else if let (Some(fields), Kind::Message(md)) = (self.fields_of(n), k) {
+                    if seen.insert(n.clone()) {
+                        for (i, (fname, fty)) in fields.iter().enumerate() {
+                            match md.get_field(i as u32 + 1) {
+                                Some(fd) => self.verify_field(fty, &fd, &format!("{}.{}", md.full_name(), fd.name()), seen, problems),
+                                None => problems.push(format!("{}: no field {} for Go {n}.{fname}", md.full_name(), i + 1)),
+                            }
+                        }
+                        if md.fields().count() != fields.len() {
+                            problems.push(format!("{}: {} proto fields for {} Go fields of {n}", md.full_name(), md.fields().count(), fields.len()));
+                        }
+                    }
+                    true
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        };
+        if !ok {
+            problems.push(format!("{at}: Go {go} does not fit proto {kind:?}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translator() -> Translator {
+        Translator::new(Schema::embedded().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn schema_and_protos_agree_on_every_regular_method_and_type() {
+        let t = translator();
+        let problems = t.verify(&descriptors());
+        assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    }
+}
+
+/// The `error` field (number 1) of a response envelope, when set and not empty (an AppError
+/// with neither id nor message means success, docs/internals.md).
+pub fn response_error(msg: &DynamicMessage) -> Option<DynamicMessage> {
+    let fd = msg.descriptor().get_field(1)?;
+    if !msg.has_field(&fd) {
+        return None;
+    }
+    let PbValue::Message(err) = &*msg.get_field(&fd) else { return None };
+    let text = |n: u32| err.get_field_by_number(n).and_then(|v| v.as_str().map(|s| !s.is_empty())).unwrap_or(false);
+    (text(1) || text(2)).then(|| err.clone())
+}
+
+/// One line describing an AppError message, for the server log.
+pub fn describe_error(err: &DynamicMessage) -> String {
+    let s = |n: u32| err.get_field_by_number(n).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let (id, message, detail, place) = (s(1), s(2), s(3), s(6));
+    let mut out = String::new();
+    if !place.is_empty() {
+        out.push_str(&place);
+        out.push_str(": ");
+    }
+    out.push_str(&message);
+    if !id.is_empty() {
+        out.push_str(&format!(" [{id}]"));
+    }
+    if !detail.is_empty() {
+        out.push_str(", ");
+        out.push_str(&detail);
+    }
+    out
+}
+
+impl Translator {
+    /// An AppError message as the value of a Go `error` field (what go-plugin's
+    /// `encodableError` would put there).
+    pub fn error_to_gob(&self, err: &DynamicMessage) -> Result<GobValue> {
+        self.app_error_to_gob(err, true, &Path::default())
+    }
+
+    /// A gob value of Go type `go` (an `interface{}`, a struct, ...) as the proto value of
+    /// field `fd`: for hand-built messages such as the ServeHTTP init.
+    pub fn gob_to_proto(&self, go: &str, v: &GobValue, fd: &FieldDescriptor) -> Result<PbValue> {
+        let go = GoType::parse(go).map_err(|e| Path::default().err(e.to_string()))?;
+        self.gob_to_field(&go, v, fd, &Path(vec![fd.name().to_string()]))
+    }
 }

@@ -125,6 +125,10 @@ def _is_http_stream(method: Any) -> bool:
     return "init" in req and "body" in req and "init" in resp and "flush" in resp
 
 
+# See HookDispatcher.__init__: sync handlers must never wait for a free thread.
+UNBOUNDED_WORKERS = 1_000_000
+
+
 class HookDispatcher:
     """Serves one plugin instance as the ``PluginHooks`` service."""
 
@@ -138,8 +142,13 @@ class HookDispatcher:
         self.plugin = plugin
         self.service = service
         self._own_executor = executor is None
+        # Effectively unbounded (idle threads are reused, new ones start only when all are
+        # busy): a sync handler may block on an API call that makes the server call another
+        # hook of ours (CreatePost -> MessageWillBePosted). With a fixed pool, enough
+        # concurrent handlers blocked that way would leave no thread for the nested hook and
+        # deadlock; Go plugins have no such limit either.
         self.executor = executor or ThreadPoolExecutor(
-            max_workers=32, thread_name_prefix="mmplug-hook"
+            max_workers=UNBOUNDED_WORKERS, thread_name_prefix="mmplug-hook"
         )
         self.specs = {
             m.name: HookSpec.of(m)

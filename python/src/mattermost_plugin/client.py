@@ -322,6 +322,9 @@ def aio_channel(socket_path: str) -> grpc.aio.Channel:
 # Posts, configs and file payloads can exceed gRPC's 4 MiB default; the bridge enforces the
 # real limits (the server's), so this side only needs to not be the bottleneck.
 CHANNEL_OPTIONS = [
+    # Over a unix socket grpc-core sends the percent-encoded socket path as :authority, which
+    # the bridge's HTTP/2 server rejects as an invalid authority (RST_STREAM PROTOCOL_ERROR).
+    ("grpc.default_authority", "localhost"),
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
 ]

@@ -1,0 +1,359 @@
+//! The bridge proper: the net/rpc `Plugin` service the server dispenses as "hooks", and the
+//! `PluginAPI` backend Python calls. Both translate through the [`Translator`]; neither has
+//! code for any particular method beyond the few whose wire shape is not a plain call
+//! (`Implemented`, `OnActivate`, `ServeHTTP`, `LoadPluginConfiguration`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use gob::{Struct, Value as GobValue};
+use goplugin::netrpc::{BoxFuture, CallError, Client, Reply, RpcError, RpcTypes, Service};
+use goplugin::yamux::Stream;
+use goplugin::{Broker, Plugin};
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, ReflectMessage, Value as PbValue};
+use tokio::sync::OnceCell;
+use tonic::Status;
+
+use crate::grpc::{ApiBackend, HooksClient, PACKAGE};
+use crate::log::{self, Level};
+use crate::manifest::Manifest;
+use crate::python::PythonProcess;
+use crate::schema::Method;
+use crate::translate::{Translator, describe_error, response_error};
+
+/// Everything a call needs, shared by the hooks service and the API backend.
+pub struct Bridge {
+    /// The bundle's manifest.
+    pub manifest: Manifest,
+    /// Schema-driven translation.
+    pub translator: Translator,
+    /// The gob types of every Go type we send, plus net/rpc's headers.
+    pub types: Arc<RpcTypes>,
+    /// The compiled protobuf contract.
+    pub pool: DescriptorPool,
+    /// Python's `PluginHooks`.
+    pub hooks: HooksClient,
+    /// The Python process (set once spawned).
+    pub python: OnceCell<PythonProcess>,
+    /// The server's API, dialed when the server calls `OnActivate`.
+    api: RwLock<Option<Arc<Client<Stream>>>>,
+    /// Python's readiness, established once: `Err` carries the activation error text.
+    ready: OnceCell<Result<Vec<String>, String>>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge").field("plugin", &self.manifest.id).finish_non_exhaustive()
+    }
+}
+
+/// How often readiness is polled while Python starts.
+const READY_POLL: Duration = Duration::from_millis(10);
+
+impl Bridge {
+    /// Assembles the bridge.
+    pub fn new(manifest: Manifest, translator: Translator, types: Arc<RpcTypes>, pool: DescriptorPool, hooks: HooksClient) -> Bridge {
+        Bridge {
+            manifest,
+            translator,
+            types,
+            pool,
+            hooks,
+            python: OnceCell::new(),
+            api: RwLock::new(None),
+            ready: OnceCell::new(),
+        }
+    }
+
+    /// Whether the server has handed us its API (after `OnActivate` began).
+    pub fn api_client(&self) -> Option<Arc<Client<Stream>>> {
+        self.api.read().ok().and_then(|g| g.clone())
+    }
+
+    /// Waits until Python serves its hooks, then returns the hooks it implements. Fails with
+    /// an explanation (and the tail of Python's stderr) if it exits or takes too long.
+    pub async fn ready(&self) -> Result<Vec<String>, String> {
+        self.ready.get_or_init(|| self.wait_ready()).await.clone()
+    }
+
+    async fn wait_ready(&self) -> Result<Vec<String>, String> {
+        let deadline = tokio::time::Instant::now() + self.manifest.ready_timeout;
+        loop {
+            if let Some(py) = self.python.get() {
+                if let Some(status) = py.exit_status() {
+                    return Err(format!("the Python process exited during startup ({status}); its last output:\n{}", py.stderr_tail().join("\n")));
+                }
+            }
+            if let Ok(true) = self.hooks.is_serving().await {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let tail = self.python.get().map(|p| p.stderr_tail().join("\n")).unwrap_or_default();
+                return Err(format!(
+                    "the Python process was not ready within {:?} (props.mmplug.ready_timeout_seconds in plugin.json); its last output:\n{tail}",
+                    self.manifest.ready_timeout
+                ));
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+        let method = self.hook_method("Implemented").map_err(|e| format!("{e:?}"))?;
+        let req = self.envelope(&method)?;
+        let resp = self.hooks.call(&method, req).await.map_err(|s| format!("Implemented failed in Python: {}", s.message()))?;
+        let hooks = resp
+            .get_field_by_number(2)
+            .and_then(|v| v.as_list().map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()))
+            .unwrap_or_default();
+        log::log(Level::Info, "Python plugin ready", &[("hooks", hooks.join(","))]);
+        Ok(hooks)
+    }
+
+    fn hook_method(&self, name: &str) -> Result<MethodDescriptor, CallError> {
+        self.hooks
+            .method(name)
+            .ok_or_else(|| CallError::Failed(format!("the protobuf contract has no hook {name}")))
+    }
+
+    /// A request message for `method` with its `RequestContext` (field 1) filled in.
+    fn envelope(&self, method: &MethodDescriptor) -> Result<DynamicMessage, String> {
+        let mut msg = DynamicMessage::new(method.input());
+        self.set_context(&mut msg);
+        Ok(msg)
+    }
+
+    fn set_context(&self, msg: &mut DynamicMessage) {
+        if let Some(fd) = msg.descriptor().get_field(1) {
+            if let prost_reflect::Kind::Message(ctx) = fd.kind() {
+                if ctx.full_name() == format!("{PACKAGE}.RequestContext") {
+                    let mut c = DynamicMessage::new(ctx);
+                    c.set_field_by_number(1, PbValue::String(self.manifest.id.clone()));
+                    msg.set_field(&fd, PbValue::Message(c));
+                }
+            }
+        }
+    }
+
+    fn empty_reply(&self) -> Reply {
+        Reply {
+            ty: self.types.empty_struct(),
+            value: GobValue::Struct(Struct::default()),
+        }
+    }
+
+    /// The `Z_` returns struct type of a method.
+    fn returns_type(&self, m: &Method) -> Result<gob::TypeId, CallError> {
+        m.returns_struct
+            .as_deref()
+            .and_then(|n| self.translator.wire_struct(n))
+            .ok_or_else(|| CallError::Failed(format!("no wire type for the returns of {}", m.name)))
+    }
+
+    // ===== hooks (server → Python) =====
+
+    async fn hook(self: Arc<Self>, broker: Broker, name: String, args: GobValue) -> Result<Reply, CallError> {
+        match name.as_str() {
+            "Implemented" => {
+                let hooks = self.ready().await.map_err(CallError::Failed)?;
+                let ty = self.translator.type_of("[]string").ok_or_else(|| CallError::Failed("no []string type".into()))?;
+                Ok(Reply {
+                    ty,
+                    value: GobValue::Slice(hooks.into_iter().map(GobValue::String).collect()),
+                })
+            }
+            "OnActivate" => self.on_activate(&broker, &args).await,
+            "ServeHTTP" | "ServeMetrics" => crate::http::serve(self.clone(), broker, &name, args).await,
+            _ => self.generic_hook(&name, args).await,
+        }
+    }
+
+    async fn on_activate(&self, broker: &Broker, args: &GobValue) -> Result<Reply, CallError> {
+        let id = |f: &str| match args {
+            GobValue::Struct(s) => match s.get(f) {
+                Some(GobValue::Uint(u)) => u32::try_from(*u).ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        // Dial the API stream at once: the server waits only 5 s for it.
+        let api_id = id("APIMuxId").ok_or_else(|| CallError::Failed("OnActivate without APIMuxId".into()))?;
+        let stream = broker.dial(api_id).await.map_err(|e| CallError::Failed(format!("dialing the API stream: {e}")))?;
+        if let Ok(mut g) = self.api.write() {
+            *g = Some(Arc::new(Client::new(stream, self.types.clone())));
+        }
+        // The database driver stream: dialed so the server's accept does not time out; the
+        // SQL passthrough is not offered to Python plugins.
+        if let Some(drv) = id("DriverMuxId").filter(|i| *i != 0) {
+            if let Ok(s) = broker.dial(drv).await {
+                tokio::spawn(async move {
+                    let _keep_open = s;
+                    std::future::pending::<()>().await;
+                });
+            }
+        }
+        let implemented = self.ready().await.map_err(CallError::Failed)?;
+        let returns = self.translator.schema().hook("OnActivate").ok_or_else(|| CallError::Failed("schema has no OnActivate".into()))?;
+        let ty = self.returns_type(returns)?;
+        // Go plugins run OnConfigurationChange once before OnActivate; a failure is logged,
+        // not fatal, exactly as the Go plugin side does it.
+        if implemented.iter().any(|h| h == "OnConfigurationChange") {
+            if let Err(e) = self.call_python_hook("OnConfigurationChange").await {
+                log::log(Level::Error, "OnConfigurationChange failed before OnActivate", &[("error", e)]);
+            }
+        }
+        if !implemented.iter().any(|h| h == "OnActivate") {
+            return Ok(Reply { ty, value: GobValue::Struct(Struct::default()) });
+        }
+        let method = self.hook_method("OnActivate")?;
+        let req = self.envelope(&method).map_err(CallError::Failed)?;
+        let resp = self.hooks.call(&method, req).await.map_err(|s| CallError::Failed(format!("OnActivate failed in Python: {}", s.message())))?;
+        let mut fields = Vec::new();
+        if let Some(err) = response_error(&resp) {
+            let v = self.translator.error_to_gob(&err).map_err(|e| CallError::Failed(e.to_string()))?;
+            fields.push(("A".to_string(), v));
+        }
+        Ok(Reply {
+            ty,
+            value: GobValue::Struct(Struct::new(fields)),
+        })
+    }
+
+    /// Calls a parameterless hook; the error text if it failed.
+    async fn call_python_hook(&self, name: &str) -> Result<(), String> {
+        let method = self.hook_method(name).map_err(|e| format!("{e:?}"))?;
+        let req = self.envelope(&method)?;
+        let resp = self.hooks.call(&method, req).await.map_err(|s| s.message().to_string())?;
+        match response_error(&resp) {
+            Some(err) => Err(describe_error(&err)),
+            None => Ok(()),
+        }
+    }
+
+    async fn generic_hook(&self, name: &str, args: GobValue) -> Result<Reply, CallError> {
+        let Some(m) = self.translator.schema().hook(name) else {
+            return Err(CallError::UnknownMethod);
+        };
+        if !m.regular {
+            return Err(CallError::Failed(format!("hook {name} is not bridged yet")));
+        }
+        self.ready().await.map_err(CallError::Failed)?;
+        let method = self.hook_method(name)?;
+        let mut req = self
+            .translator
+            .wire_to_message(m, false, &args, &method.input())
+            .map_err(|e| CallError::Failed(format!("translating {name} for Python: {e}")))?;
+        self.set_context(&mut req);
+        let resp = self.hooks.call(&method, req).await.map_err(|s| CallError::Failed(format!("{name} failed in Python: {}", s.message())))?;
+        let has_error_slot = m.results.iter().any(|r| r.ty == "error" || r.ty == "*model.AppError");
+        if let Some(err) = response_error(&resp) {
+            if !has_error_slot {
+                // The Go hook has nowhere to put an error: log it, and answer zero values,
+                // which the server treats as "no change" (the post goes through as it was).
+                log::log(Level::Error, &format!("{name} raised in Python; the server proceeds as if the hook made no change"), &[("error", describe_error(&err))]);
+                return Ok(Reply {
+                    ty: self.returns_type(m)?,
+                    value: GobValue::Struct(Struct::default()),
+                });
+            }
+        }
+        let value = self
+            .translator
+            .message_to_wire(m, true, &resp, Some(&args))
+            .map_err(|e| CallError::Failed(format!("translating the reply of {name}: {e}")))?;
+        Ok(Reply { ty: self.returns_type(m)?, value })
+    }
+
+    // ===== API (Python → server) =====
+
+    async fn api_call(self: Arc<Self>, method: MethodDescriptor, request: DynamicMessage) -> Result<DynamicMessage, Status> {
+        let name = method.name().to_string();
+        let Some(m) = self.translator.schema().api_method(&name) else {
+            return Err(Status::unimplemented(format!("unknown API method {name}")));
+        };
+        let client = self
+            .api_client()
+            .ok_or_else(|| Status::failed_precondition(format!("{name}: the server's API is available from OnActivate on (the server has not activated the plugin yet)")))?;
+        let (args_ty, args) = if name == "LoadPluginConfiguration" {
+            // The wire shape is Z_LoadPluginConfigurationArgsArgs{} → {A []byte}.
+            let ty = m.args_struct.as_deref().and_then(|n| self.translator.wire_struct(n)).ok_or_else(|| Status::internal("no wire type for LoadPluginConfiguration"))?;
+            (ty, GobValue::Struct(Struct::default()))
+        } else if m.regular {
+            let ty = m.args_struct.as_deref().and_then(|n| self.translator.wire_struct(n)).ok_or_else(|| Status::internal(format!("no wire type for {name}")))?;
+            let args = self.translator.message_to_wire(m, false, &request, None).map_err(|e| Status::invalid_argument(format!("{name}: {e}")))?;
+            (ty, args)
+        } else {
+            return Err(Status::unimplemented(format!("{name} needs a streaming path that this bridge does not have yet")));
+        };
+        let reply = client.call(&format!("Plugin.{name}"), args_ty, &args).await.map_err(|e| rpc_status(m, e))?;
+        if name == "LoadPluginConfiguration" {
+            let mut resp = DynamicMessage::new(method.output());
+            if let GobValue::Struct(s) = &reply {
+                if let Some(GobValue::Bytes(b)) = s.get("A") {
+                    resp.set_field_by_number(2, PbValue::Bytes(b.clone().into()));
+                }
+            }
+            return Ok(resp);
+        }
+        self.translator
+            .wire_to_message(m, true, &reply, &method.output())
+            .map_err(|e| Status::internal(format!("translating the reply of {name}: {e}")))
+    }
+}
+
+/// A net/rpc failure of an API call as a gRPC status the SDK maps to `PluginAPIError`.
+fn rpc_status(m: &Method, e: RpcError) -> Status {
+    match e {
+        RpcError::Server(text) if text.starts_with("rpc: can't find") => {
+            let since = m.min_server_version.as_deref().map(|v| format!(" (it needs Mattermost {v} or newer)")).unwrap_or_default();
+            Status::unimplemented(format!("this Mattermost server does not have the API method {}{since}: {text}", m.name))
+        }
+        RpcError::Server(text) => Status::internal(format!("{}: {text}", m.name)),
+        RpcError::Shutdown => Status::unavailable(format!("{}: the connection to the server is shut down", m.name)),
+        other => Status::internal(format!("{}: {other}", m.name)),
+    }
+}
+
+/// The "hooks" plugin the server dispenses.
+#[derive(Debug)]
+pub struct HooksPlugin(pub Arc<Bridge>);
+
+impl Plugin for HooksPlugin {
+    fn server(&self, broker: &Broker) -> Result<Arc<dyn Service>, String> {
+        Ok(Arc::new(HooksService {
+            bridge: self.0.clone(),
+            broker: broker.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct HooksService {
+    bridge: Arc<Bridge>,
+    broker: Broker,
+}
+
+impl Service for HooksService {
+    fn call(&self, method: &str, args: GobValue) -> BoxFuture<Result<Reply, CallError>> {
+        let bridge = self.bridge.clone();
+        let broker = self.broker.clone();
+        let name = method.to_string();
+        Box::pin(async move { bridge.hook(broker, name, args).await })
+    }
+}
+
+/// The `PluginAPI` backend.
+#[derive(Debug)]
+pub struct ApiBridge(pub Arc<Bridge>);
+
+impl ApiBackend for ApiBridge {
+    fn call(&self, method: MethodDescriptor, request: DynamicMessage) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+        Box::pin(self.0.clone().api_call(method, request))
+    }
+}
+
+impl Bridge {
+    /// An empty `struct{}` reply (what `ServeHTTP` answers).
+    pub fn empty(&self) -> Reply {
+        self.empty_reply()
+    }
+}

@@ -1,0 +1,319 @@
+//! `ServeHTTP` and `ServeMetrics`: the server's response-writer and request-body broker
+//! streams on one side, one bidirectional gRPC stream to Python on the other.
+//!
+//! Nothing is buffered whole: the request body is pulled from the server in 64 KiB requests
+//! (go-plugin's io-reader protocol) and forwarded chunk by chunk as it arrives; each response
+//! part Python sends becomes a response-writer call (`SyncHeader`, `WriteHeader`, `Write`,
+//! `Flush`) as it arrives. The reply to `Plugin.ServeHTTP` goes out only after every write was
+//! acknowledged, because the server finishes the HTTP response when the call returns
+//! (docs/internals.md, "ServeHTTP").
+
+use std::sync::Arc;
+
+use gob::{Struct, Value as GobValue};
+use goplugin::netrpc::{CallError, Client, Reply};
+use goplugin::yamux::Stream;
+use goplugin::Broker;
+use prost_reflect::{DynamicMessage, Kind, MapKey, MessageDescriptor, ReflectMessage, Value as PbValue};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+
+use crate::bridge::Bridge;
+use crate::log::{self, Level};
+
+/// Bytes asked of the server per io-reader request, and the largest body part sent to Python.
+pub const CHUNK: usize = 64 * 1024;
+
+fn field<'a>(v: &'a GobValue, name: &str) -> Option<&'a GobValue> {
+    match v {
+        GobValue::Struct(s) => s.get(name),
+        _ => None,
+    }
+}
+
+fn uint_field(v: &GobValue, name: &str) -> u32 {
+    match field(v, name) {
+        Some(GobValue::Uint(u)) => u32::try_from(*u).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn str_field(v: &GobValue, name: &str) -> String {
+    match field(v, name) {
+        Some(GobValue::String(s)) => s.clone(),
+        Some(GobValue::Encoded(b)) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}
+
+fn failed(what: impl std::fmt::Display) -> CallError {
+    CallError::Failed(what.to_string())
+}
+
+/// Serves one `ServeHTTP`/`ServeMetrics` call.
+pub async fn serve(bridge: Arc<Bridge>, broker: Broker, hook: &str, args: GobValue) -> Result<Reply, CallError> {
+    // Dial both streams first: the server accepts each within 5 s only.
+    let writer_id = uint_field(&args, "ResponseWriterStream");
+    let writer_stream = broker.dial(writer_id).await.map_err(|e| failed(format!("dialing the response stream: {e}")))?;
+    let writer = ResponseWriter::new(Client::new(writer_stream, bridge.types.clone()), &bridge)?;
+    let body_id = uint_field(&args, "RequestBodyStream");
+    let body = if body_id != 0 {
+        Some(broker.dial(body_id).await.map_err(|e| failed(format!("dialing the request body stream: {e}")))?)
+    } else {
+        None
+    };
+    bridge.ready().await.map_err(failed)?;
+    let method = bridge.hooks.method(hook).ok_or_else(|| failed(format!("the protobuf contract has no hook {hook}")))?;
+    let part_desc = method.input();
+    let init = request_init(&bridge, &part_desc, &args, body.is_some())?;
+
+    let (tx, rx) = mpsc::channel::<DynamicMessage>(4);
+    tx.send(init).await.map_err(|_| failed("Python closed the request stream"))?;
+    let pump = tokio::spawn(pump_body(body, tx, part_desc.clone()));
+    let result = relay_response(&bridge, &method, rx, &writer, hook).await;
+    // An early response leaves the body unread: stop pulling it.
+    pump.abort();
+    result?;
+    Ok(bridge.empty())
+}
+
+/// Builds the first request part from `Z_ServeHTTPArgs.Request` (an `HTTPRequestSubset`).
+fn request_init(bridge: &Bridge, part_desc: &MessageDescriptor, args: &GobValue, has_body: bool) -> Result<DynamicMessage, CallError> {
+    let init_fd = part_desc.get_field(1).ok_or_else(|| failed("HTTPRequestPart has no init"))?;
+    let Kind::Message(init_desc) = init_fd.kind() else { return Err(failed("HTTPRequestPart.init is not a message")) };
+    let mut init = DynamicMessage::new(init_desc.clone());
+    let empty = GobValue::Struct(Struct::default());
+    let req = field(args, "Request").unwrap_or(&empty);
+    if let (Some(ctx), Some(fd)) = (field(args, "Context"), init_desc.get_field_by_name("plugin_context")) {
+        let v = bridge.translator.gob_to_proto("plugin.Context", ctx, &fd).map_err(failed)?;
+        init.set_field(&fd, v);
+    }
+    for (name, go) in [("method", "Method"), ("url", "URL"), ("proto", "Proto"), ("host", "Host"), ("remote_addr", "RemoteAddr"), ("request_uri", "RequestURI")] {
+        if let Some(fd) = init_desc.get_field_by_name(name) {
+            init.set_field(&fd, PbValue::String(str_field(req, go)));
+        }
+    }
+    for (name, go) in [("proto_major", "ProtoMajor"), ("proto_minor", "ProtoMinor")] {
+        if let (Some(fd), Some(GobValue::Int(i))) = (init_desc.get_field_by_name(name), field(req, go)) {
+            init.set_field(&fd, PbValue::I64(*i));
+        }
+    }
+    if let (Some(fd), Some(h)) = (init_desc.get_field_by_name("headers"), field(req, "Header")) {
+        init.set_field(&fd, headers_to_proto(h, &fd)?);
+    }
+    if let Some(fd) = init_desc.get_field_by_name("has_body") {
+        init.set_field(&fd, PbValue::Bool(has_body));
+    }
+    let mut part = DynamicMessage::new(part_desc.clone());
+    part.set_field(&init_fd, PbValue::Message(init));
+    Ok(part)
+}
+
+fn headers_to_proto(h: &GobValue, fd: &prost_reflect::FieldDescriptor) -> Result<PbValue, CallError> {
+    let GobValue::Map(entries) = h else { return Err(failed("request headers are not a map")) };
+    let Kind::Message(entry) = fd.kind() else { return Err(failed("headers field is not a map")) };
+    let Kind::Message(values_desc) = entry.map_entry_value_field().kind() else { return Err(failed("header values are not a message")) };
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in entries {
+        let (GobValue::String(k), GobValue::Slice(vs)) = (k, v) else { continue };
+        let mut values = DynamicMessage::new(values_desc.clone());
+        values.set_field_by_number(1, PbValue::List(vs.iter().filter_map(|x| if let GobValue::String(s) = x { Some(PbValue::String(s.clone())) } else { None }).collect()));
+        out.insert(MapKey::String(k.clone()), PbValue::Message(values));
+    }
+    Ok(PbValue::Map(out))
+}
+
+/// Pulls the request body from the server (io-reader protocol: ask for n bytes with a zigzag
+/// varint, read what comes) and forwards each piece as it arrives, then `body_end`.
+async fn pump_body(body: Option<Stream>, tx: mpsc::Sender<DynamicMessage>, part_desc: MessageDescriptor) {
+    let part = |number: u32, v: PbValue| {
+        let mut m = DynamicMessage::new(part_desc.clone());
+        m.set_field_by_number(number, v);
+        m
+    };
+    if let Some(mut stream) = body {
+        let mut buf = vec![0u8; CHUNK];
+        'outer: loop {
+            if stream.write_all(&zigzag_varint(CHUNK as i64)).await.is_err() {
+                break;
+            }
+            let mut outstanding = CHUNK;
+            while outstanding > 0 {
+                match stream.read(&mut buf[..outstanding]).await {
+                    Ok(0) | Err(_) => break 'outer,
+                    Ok(n) => {
+                        outstanding -= n;
+                        if tx.send(part(2, PbValue::Bytes(bytes::Bytes::copy_from_slice(&buf[..n])))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = tx.send(part(3, PbValue::Bool(true))).await;
+}
+
+/// Go's `binary.PutVarint`: zigzag, then base-128 little-endian groups.
+pub fn zigzag_varint(v: i64) -> Vec<u8> {
+    let mut u = ((v << 1) ^ (v >> 63)) as u64;
+    let mut out = Vec::with_capacity(10);
+    while u >= 0x80 {
+        out.push((u as u8) | 0x80);
+        u >>= 7;
+    }
+    out.push(u as u8);
+    out
+}
+
+/// The server's response writer, over its net/rpc stream.
+struct ResponseWriter {
+    client: Client<Stream>,
+    header_ty: gob::TypeId,
+    int_ty: gob::TypeId,
+    bytes_ty: gob::TypeId,
+    empty_ty: gob::TypeId,
+}
+
+impl ResponseWriter {
+    fn new(client: Client<Stream>, bridge: &Bridge) -> Result<Self, CallError> {
+        let t = |e: &str| bridge.translator.type_of(e).ok_or_else(|| failed(format!("no gob type for {e}")));
+        Ok(ResponseWriter {
+            client,
+            header_ty: t("http.Header")?,
+            int_ty: t("int")?,
+            bytes_ty: t("[]uint8")?,
+            empty_ty: t("struct {}")?,
+        })
+    }
+
+    async fn call(&self, method: &str, ty: gob::TypeId, v: GobValue) -> Result<(), CallError> {
+        self.client
+            .call(&format!("Plugin.{method}"), ty, &v)
+            .await
+            .map(|_| ())
+            .map_err(|e| failed(format!("response writer {method}: {e}")))
+    }
+
+    async fn sync_header(&self, headers: GobValue) -> Result<(), CallError> {
+        self.call("SyncHeader", self.header_ty, headers).await
+    }
+
+    async fn write_header(&self, status: i64) -> Result<(), CallError> {
+        self.call("WriteHeader", self.int_ty, GobValue::Int(status)).await
+    }
+
+    async fn write(&self, data: Vec<u8>) -> Result<(), CallError> {
+        self.call("Write", self.bytes_ty, GobValue::Bytes(data)).await
+    }
+
+    async fn flush(&self) -> Result<(), CallError> {
+        self.call("Flush", self.empty_ty, GobValue::Struct(Struct::default())).await
+    }
+}
+
+fn headers_from_proto(init: &DynamicMessage) -> GobValue {
+    let mut out = Vec::new();
+    if let Some(PbValue::Map(m)) = init.get_field_by_number(2).map(|c| c.into_owned()) {
+        let mut keys: Vec<_> = m.keys().cloned().collect();
+        keys.sort_by_key(|k| format!("{k:?}"));
+        for k in keys {
+            let MapKey::String(name) = &k else { continue };
+            let values = match &m[&k] {
+                PbValue::Message(v) => v
+                    .get_field_by_number(1)
+                    .and_then(|l| l.as_list().map(|l| l.iter().filter_map(|x| x.as_str().map(|s| GobValue::String(s.to_string()))).collect()))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            out.push((GobValue::String(name.clone()), GobValue::Slice(values)));
+        }
+    }
+    GobValue::Map(out)
+}
+
+/// Forwards Python's response parts to the server's response writer as they arrive.
+async fn relay_response(
+    bridge: &Bridge,
+    method: &prost_reflect::MethodDescriptor,
+    requests: mpsc::Receiver<DynamicMessage>,
+    w: &ResponseWriter,
+    hook: &str,
+) -> Result<(), CallError> {
+    let mut responses = match bridge.hooks.streaming(method, tokio_stream::wrappers::ReceiverStream::new(requests)).await {
+        Ok(s) => s,
+        Err(status) => {
+            log::log(Level::Error, &format!("{hook} could not reach Python"), &[("error", status.message().to_string())]);
+            return internal_error(w, false).await;
+        }
+    };
+    let mut header_written = false;
+    while let Some(item) = responses.next().await {
+        let part = match item {
+            Ok(p) => p,
+            Err(status) => {
+                log::log(Level::Error, &format!("{hook} failed in Python"), &[("error", status.message().to_string())]);
+                return internal_error(w, header_written).await;
+            }
+        };
+        let Some(which) = part.descriptor().oneofs().next().and_then(|o| o.fields().find(|f| part.has_field(f))) else {
+            continue;
+        };
+        match (which.number(), &*part.get_field(&which)) {
+            (1, PbValue::Message(init)) if !header_written => {
+                let status = init.get_field_by_number(1).and_then(|v| v.as_i32()).unwrap_or(0);
+                let status = match status {
+                    0 => 200,
+                    100..=999 => i64::from(status),
+                    bad => {
+                        log::log(Level::Error, &format!("{hook}: the plugin wrote the invalid HTTP status code {bad}; answering 500"), &[]);
+                        500
+                    }
+                };
+                w.sync_header(headers_from_proto(init)).await?;
+                w.write_header(status).await?;
+                header_written = true;
+            }
+            (1, _) => log::log(Level::Warn, &format!("{hook}: the plugin sent response headers twice; the second set is ignored"), &[]),
+            (2, PbValue::Bytes(b)) => {
+                header_written = true;
+                w.write(b.to_vec()).await?;
+            }
+            (3, PbValue::Bool(true)) => w.flush().await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn internal_error(w: &ResponseWriter, header_written: bool) -> Result<(), CallError> {
+    if header_written {
+        // Too late for a status: the client sees a truncated body.
+        return Ok(());
+    }
+    w.sync_header(GobValue::Map(vec![(
+        GobValue::String("Content-Type".into()),
+        GobValue::Slice(vec![GobValue::String("text/plain; charset=utf-8".into())]),
+    )]))
+    .await?;
+    w.write_header(500).await?;
+    w.write(b"500 internal server error\n".to_vec()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_matches_go_put_varint() {
+        // Worked by hand from encoding/binary.PutVarint; the conformance POST cases, where
+        // the real server reads these requests, are the judge.
+        assert_eq!(zigzag_varint(0), vec![0x00]);
+        assert_eq!(zigzag_varint(1), vec![0x02]);
+        assert_eq!(zigzag_varint(-1), vec![0x01]);
+        assert_eq!(zigzag_varint(63), vec![0x7e]);
+        assert_eq!(zigzag_varint(64), vec![0x80, 0x01]);
+        assert_eq!(zigzag_varint(65536), vec![0x80, 0x80, 0x08]);
+    }
+}

@@ -1,0 +1,183 @@
+//! Process lifetime: from launch to exit.
+//!
+//! 1. Find the bundle and load the schema and descriptors (milliseconds).
+//! 2. Check the cookie, bind the socket, print the handshake: the server's 3-second start
+//!    timeout only covers this, so nothing slow happens before it.
+//! 3. Start the `PluginAPI` server and the Python process, accept the server's connection and
+//!    serve until `Control.Quit` or the session ends.
+//! 4. Stop Python (SIGTERM, a grace period, SIGKILL) and exit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use goplugin::netrpc::RpcTypes;
+use goplugin::{PluginSet, ServeConfig, ServeError};
+
+use crate::bridge::{ApiBridge, Bridge, HooksPlugin};
+use crate::grpc::{ApiService, HooksClient, PACKAGE, bind_api, serve_api, unix_channel};
+use crate::log;
+use crate::manifest::Manifest;
+use crate::python::{PythonProcess, Rendezvous};
+use crate::schema::Schema;
+use crate::translate::{Translator, descriptors};
+
+/// How long Python gets to exit after SIGTERM. go-plugin kills the bridge 2 s after
+/// `Control.Quit`, so this must leave room for our own exit.
+pub const PYTHON_GRACE: Duration = Duration::from_millis(1500);
+
+/// Runs the bridge; returns the process exit code.
+pub fn main() -> i32 {
+    let manifest = match std::env::current_exe()
+        .map_err(|e| e.to_string())
+        .and_then(|exe| Manifest::discover(exe.parent().unwrap_or(&exe)).map_err(|e| e.to_string()))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            log::error(&format!("cannot start: {e}"));
+            return 1;
+        }
+    };
+    let (translator, rpc_types, pool) = match load_contract() {
+        Ok(x) => x,
+        Err(e) => {
+            log::error(&format!("cannot start: {e}"));
+            return 1;
+        }
+    };
+    let rendezvous = match Rendezvous::new() {
+        Ok(r) => r,
+        Err(e) => {
+            log::error(&format!("cannot start: {e}"));
+            return 1;
+        }
+    };
+    let Some(hooks_service) = pool.get_service_by_name(&format!("{PACKAGE}.PluginHooks")) else {
+        log::error("cannot start: the embedded contract has no PluginHooks service");
+        return 1;
+    };
+    let Some(api_service) = pool.get_service_by_name(&format!("{PACKAGE}.PluginAPI")) else {
+        log::error("cannot start: the embedded contract has no PluginAPI service");
+        return 1;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error(&format!("starting the async runtime: {e}"));
+            return 1;
+        }
+    };
+    // The gRPC channel's connection machinery lives on the runtime.
+    let _runtime_guard = runtime.enter();
+    let hooks = HooksClient::new(unix_channel(&rendezvous.hooks_socket), hooks_service, &rendezvous.token);
+    let bridge = Arc::new(Bridge::new(manifest, translator, rpc_types.clone(), pool, hooks));
+    let plugins = PluginSet::from([("hooks".to_string(), Arc::new(HooksPlugin(bridge.clone())) as Arc<dyn goplugin::Plugin>)]);
+    let bound = match goplugin::serve::bind(ServeConfig::mattermost(rpc_types, plugins)) {
+        Ok(b) => b,
+        Err(ServeError::Cookie(e)) => {
+            // go-plugin's own message and exit code for a binary run by hand.
+            eprint!("{e}");
+            return e.exit_code();
+        }
+        Err(e) => {
+            log::error(&format!("cannot start: {e}"));
+            return 1;
+        }
+    };
+    if let Err(e) = bound.write_handshake(std::io::stdout().lock()) {
+        log::error(&format!("writing the handshake: {e}"));
+        return 1;
+    }
+    let code = runtime.block_on(serve(bridge, bound, api_service, rendezvous));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+fn load_contract() -> Result<(Translator, Arc<RpcTypes>, prost_reflect::DescriptorPool), String> {
+    let schema = Schema::embedded().map_err(|e| format!("embedded schema: {e}"))?;
+    let mut translator = Translator::new(schema).map_err(|e| format!("embedded schema: {e}"))?;
+    let types = RpcTypes::new(translator.take_types()).map_err(|e| format!("net/rpc types: {e:?}"))?;
+    Ok((translator, Arc::new(types), descriptors()))
+}
+
+async fn serve(bridge: Arc<Bridge>, bound: goplugin::Bound, api_service: prost_reflect::ServiceDescriptor, rendezvous: Rendezvous) -> i32 {
+    let listener = match bind_api(&rendezvous.api_socket) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error(&format!("cannot listen on {}: {e}", rendezvous.api_socket.display()));
+            return 1;
+        }
+    };
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = ApiService::new(api_service, &rendezvous.token, Arc::new(ApiBridge(bridge.clone())));
+    let api_task = tokio::spawn(async move {
+        if let Err(e) = serve_api(listener, api, async {
+            let _ = api_stopped.await;
+        })
+        .await
+        {
+            log::error(&format!("the PluginAPI server failed: {e}"));
+        }
+    });
+
+    // Spawned from this runtime worker thread: PR_SET_PDEATHSIG is tied to the forking thread.
+    match PythonProcess::spawn(&bridge.manifest, &rendezvous) {
+        Ok(p) => {
+            let _ = bridge.python.set(p);
+        }
+        Err(e) => {
+            // Activation reports it: readiness fails with this text.
+            log::error(&format!("{e}"));
+        }
+    }
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    watch_python(bridge.clone(), shutting_down.clone());
+
+    let conn = match bound.accept().await {
+        Ok(c) => c,
+        Err(e) => {
+            log::error(&format!("accepting the server's connection: {e}"));
+            shutting_down.store(true, Ordering::SeqCst);
+            stop_python(&bridge).await;
+            return 1;
+        }
+    };
+    let reason = conn.done().await;
+    shutting_down.store(true, Ordering::SeqCst);
+    log::log(log::Level::Debug, "shutting down", &[("reason", format!("{reason:?}"))]);
+    stop_python(&bridge).await;
+    let _ = stop_api.send(());
+    let _ = tokio::time::timeout(Duration::from_millis(200), api_task).await;
+    conn.close();
+    drop(rendezvous);
+    0
+}
+
+async fn stop_python(bridge: &Bridge) {
+    if let Some(py) = bridge.python.get() {
+        py.shutdown(PYTHON_GRACE).await;
+    }
+}
+
+/// A Python process that dies after activation takes the bridge with it: the server's health
+/// check then sees a dead plugin and restarts it, which restarts Python too. Before activation
+/// the death is reported through the failing activation instead (with Python's last output).
+fn watch_python(bridge: Arc<Bridge>, shutting_down: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let Some(py) = bridge.python.get() else { return };
+        let status = py.exited().await;
+        if shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        if bridge.api_client().is_none() {
+            log::error(&format!("the Python process exited before activation ({status})"));
+            return;
+        }
+        log::log(
+            log::Level::Error,
+            &format!("the Python process exited unexpectedly ({status}); stopping the plugin so the server restarts it"),
+            &[("stderr_tail", py.stderr_tail().join("\n"))],
+        );
+        std::process::exit(1);
+    });
+}
