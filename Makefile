@@ -47,6 +47,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	$(VENV)/bin/ruff check python examples
 	$(VENV)/bin/ruff format --check python examples
 	cd python && $(VENV)/bin/mypy --strict src
+	cd python && $(VENV)/bin/mypy --strict ../examples/hello/plugin.py
 
 check-generated: setup ## regenerate schema, protos and stubs; fail on any diff
 	$(GO) run ./tools/apischema -check

@@ -9,7 +9,10 @@ fn main() {
     let proto_root = root.join("proto");
     let dir = proto_root.join("mattermost/plugin/v1");
     println!("cargo:rerun-if-changed={}", dir.display());
-    println!("cargo:rerun-if-changed={}", root.join("schema/mattermost-api.json").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("schema/mattermost-api.json").display()
+    );
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))

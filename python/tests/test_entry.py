@@ -143,7 +143,7 @@ async def test_module_entry_serves_hooks_and_stops_on_sigterm(workdir: Path) -> 
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0, stderr.decode()
-    assert stdout == b""  # CONTRACTS §3: nothing on stdout, ever
+    assert stdout == b""  # docs/internals.md §8: nothing on stdout, ever
     lines = stderr.decode().splitlines()
     assert "stray print" in lines  # print() was redirected to stderr
     entries = [json.loads(x) for x in lines if x.startswith("{")]

@@ -1,6 +1,6 @@
 // Command apischema extracts the Mattermost plugin API surface from the pinned
 // github.com/mattermost/mattermost/server/public module and writes it as the JSON schema
-// described in docs/CONTRACTS.md §1 (schema/mattermost-api.json).
+// described in docs/internals.md §6 (schema/mattermost-api.json).
 //
 // Everything downstream (the .proto files, the bridge's method table, the Python client) is
 // generated from that file, so it records what travels on the wire, not just what the Go

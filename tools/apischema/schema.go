@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 )
 
-// Schema is the whole file; docs/CONTRACTS.md §1 describes every field.
+// Schema is the whole file; docs/internals.md §6 describes every field.
 type Schema struct {
 	Module     string           `json:"module"`
 	Version    string           `json:"version"`

@@ -12,7 +12,9 @@ use gob::{Struct, Value as GobValue};
 use goplugin::netrpc::{BoxFuture, CallError, Client, Reply, RpcError, RpcTypes, Service};
 use goplugin::yamux::Stream;
 use goplugin::{Broker, Plugin};
-use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, ReflectMessage, Value as PbValue};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, MethodDescriptor, ReflectMessage, Value as PbValue,
+};
 use tokio::sync::OnceCell;
 use tonic::Status;
 
@@ -45,7 +47,9 @@ pub struct Bridge {
 
 impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bridge").field("plugin", &self.manifest.id).finish_non_exhaustive()
+        f.debug_struct("Bridge")
+            .field("plugin", &self.manifest.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,7 +58,13 @@ const READY_POLL: Duration = Duration::from_millis(10);
 
 impl Bridge {
     /// Assembles the bridge.
-    pub fn new(manifest: Manifest, translator: Translator, types: Arc<RpcTypes>, pool: DescriptorPool, hooks: HooksClient) -> Bridge {
+    pub fn new(
+        manifest: Manifest,
+        translator: Translator,
+        types: Arc<RpcTypes>,
+        pool: DescriptorPool,
+        hooks: HooksClient,
+    ) -> Bridge {
         Bridge {
             manifest,
             translator,
@@ -81,16 +91,23 @@ impl Bridge {
     async fn wait_ready(&self) -> Result<Vec<String>, String> {
         let deadline = tokio::time::Instant::now() + self.manifest.ready_timeout;
         loop {
-            if let Some(py) = self.python.get() {
-                if let Some(status) = py.exit_status() {
-                    return Err(format!("the Python process exited during startup ({status}); its last output:\n{}", py.stderr_tail().join("\n")));
-                }
+            if let Some(py) = self.python.get()
+                && let Some(status) = py.exit_status()
+            {
+                return Err(format!(
+                    "the Python process exited during startup ({status}); its last output:\n{}",
+                    py.stderr_tail().join("\n")
+                ));
             }
             if let Ok(true) = self.hooks.is_serving().await {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
-                let tail = self.python.get().map(|p| p.stderr_tail().join("\n")).unwrap_or_default();
+                let tail = self
+                    .python
+                    .get()
+                    .map(|p| p.stderr_tail().join("\n"))
+                    .unwrap_or_default();
                 return Err(format!(
                     "the Python process was not ready within {:?} (props.mmplug.ready_timeout_seconds in plugin.json); its last output:\n{tail}",
                     self.manifest.ready_timeout
@@ -98,14 +115,30 @@ impl Bridge {
             }
             tokio::time::sleep(READY_POLL).await;
         }
-        let method = self.hook_method("Implemented").map_err(|e| format!("{e:?}"))?;
+        let method = self
+            .hook_method("Implemented")
+            .map_err(|e| format!("{e:?}"))?;
         let req = self.envelope(&method)?;
-        let resp = self.hooks.call(&method, req).await.map_err(|s| format!("Implemented failed in Python: {}", s.message()))?;
+        let resp = self
+            .hooks
+            .call(&method, req)
+            .await
+            .map_err(|s| format!("Implemented failed in Python: {}", s.message()))?;
         let hooks = resp
             .get_field_by_number(2)
-            .and_then(|v| v.as_list().map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()))
+            .and_then(|v| {
+                v.as_list().map(|l| {
+                    l.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                })
+            })
             .unwrap_or_default();
-        log::log(Level::Info, "Python plugin ready", &[("hooks", hooks.join(","))]);
+        log::log(
+            Level::Info,
+            "Python plugin ready",
+            &[("hooks", hooks.join(","))],
+        );
         Ok(hooks)
     }
 
@@ -123,14 +156,13 @@ impl Bridge {
     }
 
     fn set_context(&self, msg: &mut DynamicMessage) {
-        if let Some(fd) = msg.descriptor().get_field(1) {
-            if let prost_reflect::Kind::Message(ctx) = fd.kind() {
-                if ctx.full_name() == format!("{PACKAGE}.RequestContext") {
-                    let mut c = DynamicMessage::new(ctx);
-                    c.set_field_by_number(1, PbValue::String(self.manifest.id.clone()));
-                    msg.set_field(&fd, PbValue::Message(c));
-                }
-            }
+        if let Some(fd) = msg.descriptor().get_field(1)
+            && let prost_reflect::Kind::Message(ctx) = fd.kind()
+            && ctx.full_name() == format!("{PACKAGE}.RequestContext")
+        {
+            let mut c = DynamicMessage::new(ctx);
+            c.set_field_by_number(1, PbValue::String(self.manifest.id.clone()));
+            msg.set_field(&fd, PbValue::Message(c));
         }
     }
 
@@ -151,18 +183,28 @@ impl Bridge {
 
     // ===== hooks (server → Python) =====
 
-    async fn hook(self: Arc<Self>, broker: Broker, name: String, args: GobValue) -> Result<Reply, CallError> {
+    async fn hook(
+        self: Arc<Self>,
+        broker: Broker,
+        name: String,
+        args: GobValue,
+    ) -> Result<Reply, CallError> {
         match name.as_str() {
             "Implemented" => {
                 let hooks = self.ready().await.map_err(CallError::Failed)?;
-                let ty = self.translator.type_of("[]string").ok_or_else(|| CallError::Failed("no []string type".into()))?;
+                let ty = self
+                    .translator
+                    .type_of("[]string")
+                    .ok_or_else(|| CallError::Failed("no []string type".into()))?;
                 Ok(Reply {
                     ty,
                     value: GobValue::Slice(hooks.into_iter().map(GobValue::String).collect()),
                 })
             }
             "OnActivate" => self.on_activate(&broker, &args).await,
-            "ServeHTTP" | "ServeMetrics" => crate::http::serve(self.clone(), broker, &name, args).await,
+            "ServeHTTP" | "ServeMetrics" => {
+                crate::http::serve(self.clone(), broker, &name, args).await
+            }
             _ => self.generic_hook(&name, args).await,
         }
     }
@@ -176,40 +218,60 @@ impl Bridge {
             _ => None,
         };
         // Dial the API stream at once: the server waits only 5 s for it.
-        let api_id = id("APIMuxId").ok_or_else(|| CallError::Failed("OnActivate without APIMuxId".into()))?;
-        let stream = broker.dial(api_id).await.map_err(|e| CallError::Failed(format!("dialing the API stream: {e}")))?;
+        let api_id = id("APIMuxId")
+            .ok_or_else(|| CallError::Failed("OnActivate without APIMuxId".into()))?;
+        let stream = broker
+            .dial(api_id)
+            .await
+            .map_err(|e| CallError::Failed(format!("dialing the API stream: {e}")))?;
         if let Ok(mut g) = self.api.write() {
             *g = Some(Arc::new(Client::new(stream, self.types.clone())));
         }
         // The database driver stream: dialed so the server's accept does not time out; the
         // SQL passthrough is not offered to Python plugins.
-        if let Some(drv) = id("DriverMuxId").filter(|i| *i != 0) {
-            if let Ok(s) = broker.dial(drv).await {
-                tokio::spawn(async move {
-                    let _keep_open = s;
-                    std::future::pending::<()>().await;
-                });
-            }
+        if let Some(drv) = id("DriverMuxId").filter(|i| *i != 0)
+            && let Ok(s) = broker.dial(drv).await
+        {
+            tokio::spawn(async move {
+                let _keep_open = s;
+                std::future::pending::<()>().await;
+            });
         }
         let implemented = self.ready().await.map_err(CallError::Failed)?;
-        let returns = self.translator.schema().hook("OnActivate").ok_or_else(|| CallError::Failed("schema has no OnActivate".into()))?;
+        let returns = self
+            .translator
+            .schema()
+            .hook("OnActivate")
+            .ok_or_else(|| CallError::Failed("schema has no OnActivate".into()))?;
         let ty = self.returns_type(returns)?;
         // Go plugins run OnConfigurationChange once before OnActivate; a failure is logged,
         // not fatal, exactly as the Go plugin side does it.
-        if implemented.iter().any(|h| h == "OnConfigurationChange") {
-            if let Err(e) = self.call_python_hook("OnConfigurationChange").await {
-                log::log(Level::Error, "OnConfigurationChange failed before OnActivate", &[("error", e)]);
-            }
+        if implemented.iter().any(|h| h == "OnConfigurationChange")
+            && let Err(e) = self.call_python_hook("OnConfigurationChange").await
+        {
+            log::log(
+                Level::Error,
+                "OnConfigurationChange failed before OnActivate",
+                &[("error", e)],
+            );
         }
         if !implemented.iter().any(|h| h == "OnActivate") {
-            return Ok(Reply { ty, value: GobValue::Struct(Struct::default()) });
+            return Ok(Reply {
+                ty,
+                value: GobValue::Struct(Struct::default()),
+            });
         }
         let method = self.hook_method("OnActivate")?;
         let req = self.envelope(&method).map_err(CallError::Failed)?;
-        let resp = self.hooks.call(&method, req).await.map_err(|s| CallError::Failed(format!("OnActivate failed in Python: {}", s.message())))?;
+        let resp = self.hooks.call(&method, req).await.map_err(|s| {
+            CallError::Failed(format!("OnActivate failed in Python: {}", s.message()))
+        })?;
         let mut fields = Vec::new();
         if let Some(err) = response_error(&resp) {
-            let v = self.translator.error_to_gob(&err).map_err(|e| CallError::Failed(e.to_string()))?;
+            let v = self
+                .translator
+                .error_to_gob(&err)
+                .map_err(|e| CallError::Failed(e.to_string()))?;
             fields.push(("A".to_string(), v));
         }
         Ok(Reply {
@@ -222,7 +284,11 @@ impl Bridge {
     async fn call_python_hook(&self, name: &str) -> Result<(), String> {
         let method = self.hook_method(name).map_err(|e| format!("{e:?}"))?;
         let req = self.envelope(&method)?;
-        let resp = self.hooks.call(&method, req).await.map_err(|s| s.message().to_string())?;
+        let resp = self
+            .hooks
+            .call(&method, req)
+            .await
+            .map_err(|s| s.message().to_string())?;
         match response_error(&resp) {
             Some(err) => Err(describe_error(&err)),
             None => Ok(()),
@@ -243,29 +309,48 @@ impl Bridge {
             .wire_to_message(m, false, &args, &method.input())
             .map_err(|e| CallError::Failed(format!("translating {name} for Python: {e}")))?;
         self.set_context(&mut req);
-        let resp = self.hooks.call(&method, req).await.map_err(|s| CallError::Failed(format!("{name} failed in Python: {}", s.message())))?;
-        let has_error_slot = m.results.iter().any(|r| r.ty == "error" || r.ty == "*model.AppError");
-        if let Some(err) = response_error(&resp) {
-            if !has_error_slot {
-                // The Go hook has nowhere to put an error: log it, and answer zero values,
-                // which the server treats as "no change" (the post goes through as it was).
-                log::log(Level::Error, &format!("{name} raised in Python; the server proceeds as if the hook made no change"), &[("error", describe_error(&err))]);
-                return Ok(Reply {
-                    ty: self.returns_type(m)?,
-                    value: GobValue::Struct(Struct::default()),
-                });
-            }
+        let resp =
+            self.hooks.call(&method, req).await.map_err(|s| {
+                CallError::Failed(format!("{name} failed in Python: {}", s.message()))
+            })?;
+        let has_error_slot = m
+            .results
+            .iter()
+            .any(|r| r.ty == "error" || r.ty == "*model.AppError");
+        if let Some(err) = response_error(&resp)
+            && !has_error_slot
+        {
+            // The Go hook has nowhere to put an error: log it, and answer zero values,
+            // which the server treats as "no change" (the post goes through as it was).
+            log::log(
+                Level::Error,
+                &format!(
+                    "{name} raised in Python; the server proceeds as if the hook made no change"
+                ),
+                &[("error", describe_error(&err))],
+            );
+            return Ok(Reply {
+                ty: self.returns_type(m)?,
+                value: GobValue::Struct(Struct::default()),
+            });
         }
         let value = self
             .translator
             .message_to_wire(m, true, &resp, Some(&args))
             .map_err(|e| CallError::Failed(format!("translating the reply of {name}: {e}")))?;
-        Ok(Reply { ty: self.returns_type(m)?, value })
+        Ok(Reply {
+            ty: self.returns_type(m)?,
+            value,
+        })
     }
 
     // ===== API (Python → server) =====
 
-    async fn api_call(self: Arc<Self>, method: MethodDescriptor, request: DynamicMessage) -> Result<DynamicMessage, Status> {
+    async fn api_call(
+        self: Arc<Self>,
+        method: MethodDescriptor,
+        request: DynamicMessage,
+    ) -> Result<DynamicMessage, Status> {
         let name = method.name().to_string();
         let Some(m) = self.translator.schema().api_method(&name) else {
             return Err(Status::unimplemented(format!("unknown API method {name}")));
@@ -275,22 +360,38 @@ impl Bridge {
             .ok_or_else(|| Status::failed_precondition(format!("{name}: the server's API is available from OnActivate on (the server has not activated the plugin yet)")))?;
         let (args_ty, args) = if name == "LoadPluginConfiguration" {
             // The wire shape is Z_LoadPluginConfigurationArgsArgs{} → {A []byte}.
-            let ty = m.args_struct.as_deref().and_then(|n| self.translator.wire_struct(n)).ok_or_else(|| Status::internal("no wire type for LoadPluginConfiguration"))?;
+            let ty = m
+                .args_struct
+                .as_deref()
+                .and_then(|n| self.translator.wire_struct(n))
+                .ok_or_else(|| Status::internal("no wire type for LoadPluginConfiguration"))?;
             (ty, GobValue::Struct(Struct::default()))
         } else if m.regular {
-            let ty = m.args_struct.as_deref().and_then(|n| self.translator.wire_struct(n)).ok_or_else(|| Status::internal(format!("no wire type for {name}")))?;
-            let args = self.translator.message_to_wire(m, false, &request, None).map_err(|e| Status::invalid_argument(format!("{name}: {e}")))?;
+            let ty = m
+                .args_struct
+                .as_deref()
+                .and_then(|n| self.translator.wire_struct(n))
+                .ok_or_else(|| Status::internal(format!("no wire type for {name}")))?;
+            let args = self
+                .translator
+                .message_to_wire(m, false, &request, None)
+                .map_err(|e| Status::invalid_argument(format!("{name}: {e}")))?;
             (ty, args)
         } else {
-            return Err(Status::unimplemented(format!("{name} needs a streaming path that this bridge does not have yet")));
+            return Err(Status::unimplemented(format!(
+                "{name} needs a streaming path that this bridge does not have yet"
+            )));
         };
-        let reply = client.call(&format!("Plugin.{name}"), args_ty, &args).await.map_err(|e| rpc_status(m, e))?;
+        let reply = client
+            .call(&format!("Plugin.{name}"), args_ty, &args)
+            .await
+            .map_err(|e| rpc_status(m, e))?;
         if name == "LoadPluginConfiguration" {
             let mut resp = DynamicMessage::new(method.output());
-            if let GobValue::Struct(s) = &reply {
-                if let Some(GobValue::Bytes(b)) = s.get("A") {
-                    resp.set_field_by_number(2, PbValue::Bytes(b.clone().into()));
-                }
+            if let GobValue::Struct(s) = &reply
+                && let Some(GobValue::Bytes(b)) = s.get("A")
+            {
+                resp.set_field_by_number(2, PbValue::Bytes(b.clone().into()));
             }
             return Ok(resp);
         }
@@ -304,11 +405,21 @@ impl Bridge {
 fn rpc_status(m: &Method, e: RpcError) -> Status {
     match e {
         RpcError::Server(text) if text.starts_with("rpc: can't find") => {
-            let since = m.min_server_version.as_deref().map(|v| format!(" (it needs Mattermost {v} or newer)")).unwrap_or_default();
-            Status::unimplemented(format!("this Mattermost server does not have the API method {}{since}: {text}", m.name))
+            let since = m
+                .min_server_version
+                .as_deref()
+                .map(|v| format!(" (it needs Mattermost {v} or newer)"))
+                .unwrap_or_default();
+            Status::unimplemented(format!(
+                "this Mattermost server does not have the API method {}{since}: {text}",
+                m.name
+            ))
         }
         RpcError::Server(text) => Status::internal(format!("{}: {text}", m.name)),
-        RpcError::Shutdown => Status::unavailable(format!("{}: the connection to the server is shut down", m.name)),
+        RpcError::Shutdown => Status::unavailable(format!(
+            "{}: the connection to the server is shut down",
+            m.name
+        )),
         other => Status::internal(format!("{}: {other}", m.name)),
     }
 }
@@ -346,7 +457,11 @@ impl Service for HooksService {
 pub struct ApiBridge(pub Arc<Bridge>);
 
 impl ApiBackend for ApiBridge {
-    fn call(&self, method: MethodDescriptor, request: DynamicMessage) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+    fn call(
+        &self,
+        method: MethodDescriptor,
+        request: DynamicMessage,
+    ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
         Box::pin(self.0.clone().api_call(method, request))
     }
 }

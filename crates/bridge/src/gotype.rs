@@ -97,12 +97,23 @@ impl Basic {
 
     /// Signed integer kinds (gob wire type int).
     pub fn is_signed(self) -> bool {
-        matches!(self, Basic::Int | Basic::Int8 | Basic::Int16 | Basic::Int32 | Basic::Int64)
+        matches!(
+            self,
+            Basic::Int | Basic::Int8 | Basic::Int16 | Basic::Int32 | Basic::Int64
+        )
     }
 
     /// Unsigned integer kinds (gob wire type uint).
     pub fn is_unsigned(self) -> bool {
-        matches!(self, Basic::Uint | Basic::Uint8 | Basic::Uint16 | Basic::Uint32 | Basic::Uint64 | Basic::Uintptr)
+        matches!(
+            self,
+            Basic::Uint
+                | Basic::Uint8
+                | Basic::Uint16
+                | Basic::Uint32
+                | Basic::Uint64
+                | Basic::Uintptr
+        )
     }
 
     /// The inclusive range a signed kind can hold.
@@ -147,9 +158,9 @@ impl GoType {
     }
 
     /// Strips pointers: gob flattens them.
-    pub fn deref(&self) -> &GoType {
+    pub fn pointee(&self) -> &GoType {
         match self {
-            GoType::Ptr(inner) => inner.deref(),
+            GoType::Ptr(inner) => inner.pointee(),
             t => t,
         }
     }
@@ -211,8 +222,13 @@ impl Parser<'_> {
             return Ok(GoType::Slice(Box::new(self.ty()?)));
         }
         if self.eat("[") {
-            let end = self.rest().find(']').ok_or_else(|| self.err("unclosed array length"))?;
-            let n: u64 = self.rest()[..end].parse().map_err(|_| self.err("array length is not a number"))?;
+            let end = self
+                .rest()
+                .find(']')
+                .ok_or_else(|| self.err("unclosed array length"))?;
+            let n: u64 = self.rest()[..end]
+                .parse()
+                .map_err(|_| self.err("array length is not a number"))?;
             self.pos += end + 1;
             return Ok(GoType::Array(n, Box::new(self.ty()?)));
         }

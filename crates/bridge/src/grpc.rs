@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use prost::Message;
-use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage, ServiceDescriptor};
+use prost_reflect::{
+    DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage, ServiceDescriptor,
+};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::transport::{Channel, Endpoint};
@@ -66,7 +68,9 @@ impl Encoder for DynamicEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        item.encode(dst).map_err(|e| Status::internal(format!("encoding {}: {e}", item.descriptor().full_name())))
+        item.encode(dst).map_err(|e| {
+            Status::internal(format!("encoding {}: {e}", item.descriptor().full_name()))
+        })
     }
 }
 
@@ -90,7 +94,11 @@ impl Decoder for DynamicDecoder {
 /// What answers `PluginAPI` calls once the gRPC layer has decoded and authenticated them.
 pub trait ApiBackend: Send + Sync + 'static {
     /// Handles one unary call.
-    fn call(&self, method: MethodDescriptor, request: DynamicMessage) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>>;
+    fn call(
+        &self,
+        method: MethodDescriptor,
+        request: DynamicMessage,
+    ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>>;
 }
 
 /// The `PluginAPI` gRPC service: routes every method of the service descriptor to a backend.
@@ -103,7 +111,9 @@ pub struct ApiService {
 
 impl std::fmt::Debug for ApiService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiService").field("service", &self.service.full_name()).finish_non_exhaustive()
+        f.debug_struct("ApiService")
+            .field("service", &self.service.full_name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,13 +174,23 @@ impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
     }
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let name = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
+        let name = req
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let Some(method) = self.service.methods().find(|m| m.name() == name) else {
-            let status = Status::unimplemented(format!("{} has no method {name:?}", self.service.full_name()));
+            let status = Status::unimplemented(format!(
+                "{} has no method {name:?}",
+                self.service.full_name()
+            ));
             return Box::pin(async move { Ok(status.into_http()) });
         };
         if method.is_client_streaming() || method.is_server_streaming() {
-            let status = Status::unimplemented(format!("streaming method {name} is not served yet"));
+            let status =
+                Status::unimplemented(format!("streaming method {name} is not served yet"));
             return Box::pin(async move { Ok(status.into_http()) });
         }
         let handler = UnaryHandler {
@@ -210,19 +230,22 @@ pub async fn serve_api(
 pub fn unix_channel(socket: &Path) -> Channel {
     let socket: PathBuf = socket.to_path_buf();
     // The URI is required by the HTTP/2 layer but never resolved: the connector ignores it.
-    Endpoint::from_static("http://mmplug.local")
-        .connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
+    Endpoint::from_static("http://mmplug.local").connect_with_connector_lazy(tower::service_fn(
+        move |_: http::Uri| {
             let socket = socket.clone();
             async move {
                 let stream = tokio::net::UnixStream::connect(socket).await?;
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
-        }))
+        },
+    ))
 }
 
 /// Adds the token to an outgoing request.
 pub fn with_token<T>(mut request: Request<T>, token: &str) -> Result<Request<T>, Status> {
-    let value = token.parse().map_err(|_| Status::internal("token is not valid metadata"))?;
+    let value = token
+        .parse()
+        .map_err(|_| Status::internal("token is not valid metadata"))?;
     request.metadata_mut().insert(TOKEN_METADATA, value);
     Ok(request)
 }
@@ -256,14 +279,23 @@ impl HooksClient {
     }
 
     /// Makes one unary call.
-    pub async fn call(&self, method: &MethodDescriptor, request: DynamicMessage) -> Result<DynamicMessage, Status> {
+    pub async fn call(
+        &self,
+        method: &MethodDescriptor,
+        request: DynamicMessage,
+    ) -> Result<DynamicMessage, Status> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        grpc.ready().await.map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
-        let path: http::uri::PathAndQuery = format!("/{}/{}", self.service.full_name(), method.name())
-            .parse()
-            .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
+        let path: http::uri::PathAndQuery =
+            format!("/{}/{}", self.service.full_name(), method.name())
+                .parse()
+                .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
         let request = with_token(Request::new(request), &self.token)?;
-        grpc.unary(request, path, DynamicCodec::new(method.output())).await.map(Response::into_inner)
+        grpc.unary(request, path, DynamicCodec::new(method.output()))
+            .await
+            .map(Response::into_inner)
     }
 
     /// Opens a bidirectional stream: `requests` go to Python as they are produced, the
@@ -274,19 +306,31 @@ impl HooksClient {
         requests: impl futures::Stream<Item = DynamicMessage> + Send + 'static,
     ) -> Result<tonic::Streaming<DynamicMessage>, Status> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        grpc.ready().await.map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
-        let path: http::uri::PathAndQuery = format!("/{}/{}", self.service.full_name(), method.name())
-            .parse()
-            .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
+        let path: http::uri::PathAndQuery =
+            format!("/{}/{}", self.service.full_name(), method.name())
+                .parse()
+                .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
         let request = with_token(Request::new(requests), &self.token)?;
-        grpc.streaming(request, path, DynamicCodec::new(method.output())).await.map(Response::into_inner)
+        grpc.streaming(request, path, DynamicCodec::new(method.output()))
+            .await
+            .map(Response::into_inner)
     }
 
     /// Asks Python's health service whether the plugin is ready.
     pub async fn is_serving(&self) -> Result<bool, Status> {
-        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
         let mut client = HealthClient::new(self.channel.clone());
-        let request = with_token(Request::new(HealthCheckRequest { service: String::new() }), &self.token)?;
+        let request = with_token(
+            Request::new(HealthCheckRequest {
+                service: String::new(),
+            }),
+            &self.token,
+        )?;
         let resp = client.check(request).await?.into_inner();
         Ok(resp.status == ServingStatus::Serving as i32)
     }

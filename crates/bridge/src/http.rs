@@ -11,10 +11,12 @@
 use std::sync::Arc;
 
 use gob::{Struct, Value as GobValue};
+use goplugin::Broker;
 use goplugin::netrpc::{CallError, Client, Reply};
 use goplugin::yamux::Stream;
-use goplugin::Broker;
-use prost_reflect::{DynamicMessage, Kind, MapKey, MessageDescriptor, ReflectMessage, Value as PbValue};
+use prost_reflect::{
+    DynamicMessage, Kind, MapKey, MessageDescriptor, ReflectMessage, Value as PbValue,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -52,24 +54,42 @@ fn failed(what: impl std::fmt::Display) -> CallError {
 }
 
 /// Serves one `ServeHTTP`/`ServeMetrics` call.
-pub async fn serve(bridge: Arc<Bridge>, broker: Broker, hook: &str, args: GobValue) -> Result<Reply, CallError> {
+pub async fn serve(
+    bridge: Arc<Bridge>,
+    broker: Broker,
+    hook: &str,
+    args: GobValue,
+) -> Result<Reply, CallError> {
     // Dial both streams first: the server accepts each within 5 s only.
     let writer_id = uint_field(&args, "ResponseWriterStream");
-    let writer_stream = broker.dial(writer_id).await.map_err(|e| failed(format!("dialing the response stream: {e}")))?;
+    let writer_stream = broker
+        .dial(writer_id)
+        .await
+        .map_err(|e| failed(format!("dialing the response stream: {e}")))?;
     let writer = ResponseWriter::new(Client::new(writer_stream, bridge.types.clone()), &bridge)?;
     let body_id = uint_field(&args, "RequestBodyStream");
     let body = if body_id != 0 {
-        Some(broker.dial(body_id).await.map_err(|e| failed(format!("dialing the request body stream: {e}")))?)
+        Some(
+            broker
+                .dial(body_id)
+                .await
+                .map_err(|e| failed(format!("dialing the request body stream: {e}")))?,
+        )
     } else {
         None
     };
     bridge.ready().await.map_err(failed)?;
-    let method = bridge.hooks.method(hook).ok_or_else(|| failed(format!("the protobuf contract has no hook {hook}")))?;
+    let method = bridge
+        .hooks
+        .method(hook)
+        .ok_or_else(|| failed(format!("the protobuf contract has no hook {hook}")))?;
     let part_desc = method.input();
     let init = request_init(&bridge, &part_desc, &args, body.is_some())?;
 
     let (tx, rx) = mpsc::channel::<DynamicMessage>(4);
-    tx.send(init).await.map_err(|_| failed("Python closed the request stream"))?;
+    tx.send(init)
+        .await
+        .map_err(|_| failed("Python closed the request stream"))?;
     let pump = tokio::spawn(pump_body(body, tx, part_desc.clone()));
     let result = relay_response(&bridge, &method, rx, &writer, hook).await;
     // An early response leaves the body unread: stop pulling it.
@@ -79,23 +99,47 @@ pub async fn serve(bridge: Arc<Bridge>, broker: Broker, hook: &str, args: GobVal
 }
 
 /// Builds the first request part from `Z_ServeHTTPArgs.Request` (an `HTTPRequestSubset`).
-fn request_init(bridge: &Bridge, part_desc: &MessageDescriptor, args: &GobValue, has_body: bool) -> Result<DynamicMessage, CallError> {
-    let init_fd = part_desc.get_field(1).ok_or_else(|| failed("HTTPRequestPart has no init"))?;
-    let Kind::Message(init_desc) = init_fd.kind() else { return Err(failed("HTTPRequestPart.init is not a message")) };
+fn request_init(
+    bridge: &Bridge,
+    part_desc: &MessageDescriptor,
+    args: &GobValue,
+    has_body: bool,
+) -> Result<DynamicMessage, CallError> {
+    let init_fd = part_desc
+        .get_field(1)
+        .ok_or_else(|| failed("HTTPRequestPart has no init"))?;
+    let Kind::Message(init_desc) = init_fd.kind() else {
+        return Err(failed("HTTPRequestPart.init is not a message"));
+    };
     let mut init = DynamicMessage::new(init_desc.clone());
     let empty = GobValue::Struct(Struct::default());
     let req = field(args, "Request").unwrap_or(&empty);
-    if let (Some(ctx), Some(fd)) = (field(args, "Context"), init_desc.get_field_by_name("plugin_context")) {
-        let v = bridge.translator.gob_to_proto("plugin.Context", ctx, &fd).map_err(failed)?;
+    if let (Some(ctx), Some(fd)) = (
+        field(args, "Context"),
+        init_desc.get_field_by_name("plugin_context"),
+    ) {
+        let v = bridge
+            .translator
+            .gob_to_proto("plugin.Context", ctx, &fd)
+            .map_err(failed)?;
         init.set_field(&fd, v);
     }
-    for (name, go) in [("method", "Method"), ("url", "URL"), ("proto", "Proto"), ("host", "Host"), ("remote_addr", "RemoteAddr"), ("request_uri", "RequestURI")] {
+    for (name, go) in [
+        ("method", "Method"),
+        ("url", "URL"),
+        ("proto", "Proto"),
+        ("host", "Host"),
+        ("remote_addr", "RemoteAddr"),
+        ("request_uri", "RequestURI"),
+    ] {
         if let Some(fd) = init_desc.get_field_by_name(name) {
             init.set_field(&fd, PbValue::String(str_field(req, go)));
         }
     }
     for (name, go) in [("proto_major", "ProtoMajor"), ("proto_minor", "ProtoMinor")] {
-        if let (Some(fd), Some(GobValue::Int(i))) = (init_desc.get_field_by_name(name), field(req, go)) {
+        if let (Some(fd), Some(GobValue::Int(i))) =
+            (init_desc.get_field_by_name(name), field(req, go))
+        {
             init.set_field(&fd, PbValue::I64(*i));
         }
     }
@@ -110,15 +154,39 @@ fn request_init(bridge: &Bridge, part_desc: &MessageDescriptor, args: &GobValue,
     Ok(part)
 }
 
-fn headers_to_proto(h: &GobValue, fd: &prost_reflect::FieldDescriptor) -> Result<PbValue, CallError> {
-    let GobValue::Map(entries) = h else { return Err(failed("request headers are not a map")) };
-    let Kind::Message(entry) = fd.kind() else { return Err(failed("headers field is not a map")) };
-    let Kind::Message(values_desc) = entry.map_entry_value_field().kind() else { return Err(failed("header values are not a message")) };
+fn headers_to_proto(
+    h: &GobValue,
+    fd: &prost_reflect::FieldDescriptor,
+) -> Result<PbValue, CallError> {
+    let GobValue::Map(entries) = h else {
+        return Err(failed("request headers are not a map"));
+    };
+    let Kind::Message(entry) = fd.kind() else {
+        return Err(failed("headers field is not a map"));
+    };
+    let Kind::Message(values_desc) = entry.map_entry_value_field().kind() else {
+        return Err(failed("header values are not a message"));
+    };
     let mut out = std::collections::HashMap::new();
     for (k, v) in entries {
-        let (GobValue::String(k), GobValue::Slice(vs)) = (k, v) else { continue };
+        let (GobValue::String(k), GobValue::Slice(vs)) = (k, v) else {
+            continue;
+        };
         let mut values = DynamicMessage::new(values_desc.clone());
-        values.set_field_by_number(1, PbValue::List(vs.iter().filter_map(|x| if let GobValue::String(s) = x { Some(PbValue::String(s.clone())) } else { None }).collect()));
+        values.set_field_by_number(
+            1,
+            PbValue::List(
+                vs.iter()
+                    .filter_map(|x| {
+                        if let GobValue::String(s) = x {
+                            Some(PbValue::String(s.clone()))
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        );
         out.insert(MapKey::String(k.clone()), PbValue::Message(values));
     }
     Ok(PbValue::Map(out))
@@ -126,7 +194,11 @@ fn headers_to_proto(h: &GobValue, fd: &prost_reflect::FieldDescriptor) -> Result
 
 /// Pulls the request body from the server (io-reader protocol: ask for n bytes with a zigzag
 /// varint, read what comes) and forwards each piece as it arrives, then `body_end`.
-async fn pump_body(body: Option<Stream>, tx: mpsc::Sender<DynamicMessage>, part_desc: MessageDescriptor) {
+async fn pump_body(
+    body: Option<Stream>,
+    tx: mpsc::Sender<DynamicMessage>,
+    part_desc: MessageDescriptor,
+) {
     let part = |number: u32, v: PbValue| {
         let mut m = DynamicMessage::new(part_desc.clone());
         m.set_field_by_number(number, v);
@@ -135,7 +207,11 @@ async fn pump_body(body: Option<Stream>, tx: mpsc::Sender<DynamicMessage>, part_
     if let Some(mut stream) = body {
         let mut buf = vec![0u8; CHUNK];
         'outer: loop {
-            if stream.write_all(&zigzag_varint(CHUNK as i64)).await.is_err() {
+            if stream
+                .write_all(&zigzag_varint(CHUNK as i64))
+                .await
+                .is_err()
+            {
                 break;
             }
             let mut outstanding = CHUNK;
@@ -144,7 +220,14 @@ async fn pump_body(body: Option<Stream>, tx: mpsc::Sender<DynamicMessage>, part_
                     Ok(0) | Err(_) => break 'outer,
                     Ok(n) => {
                         outstanding -= n;
-                        if tx.send(part(2, PbValue::Bytes(bytes::Bytes::copy_from_slice(&buf[..n])))).await.is_err() {
+                        if tx
+                            .send(part(
+                                2,
+                                PbValue::Bytes(bytes::Bytes::copy_from_slice(&buf[..n])),
+                            ))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -178,7 +261,12 @@ struct ResponseWriter {
 
 impl ResponseWriter {
     fn new(client: Client<Stream>, bridge: &Bridge) -> Result<Self, CallError> {
-        let t = |e: &str| bridge.translator.type_of(e).ok_or_else(|| failed(format!("no gob type for {e}")));
+        let t = |e: &str| {
+            bridge
+                .translator
+                .type_of(e)
+                .ok_or_else(|| failed(format!("no gob type for {e}")))
+        };
         Ok(ResponseWriter {
             client,
             header_ty: t("http.Header")?,
@@ -201,15 +289,18 @@ impl ResponseWriter {
     }
 
     async fn write_header(&self, status: i64) -> Result<(), CallError> {
-        self.call("WriteHeader", self.int_ty, GobValue::Int(status)).await
+        self.call("WriteHeader", self.int_ty, GobValue::Int(status))
+            .await
     }
 
     async fn write(&self, data: Vec<u8>) -> Result<(), CallError> {
-        self.call("Write", self.bytes_ty, GobValue::Bytes(data)).await
+        self.call("Write", self.bytes_ty, GobValue::Bytes(data))
+            .await
     }
 
     async fn flush(&self) -> Result<(), CallError> {
-        self.call("Flush", self.empty_ty, GobValue::Struct(Struct::default())).await
+        self.call("Flush", self.empty_ty, GobValue::Struct(Struct::default()))
+            .await
     }
 }
 
@@ -223,7 +314,13 @@ fn headers_from_proto(init: &DynamicMessage) -> GobValue {
             let values = match &m[&k] {
                 PbValue::Message(v) => v
                     .get_field_by_number(1)
-                    .and_then(|l| l.as_list().map(|l| l.iter().filter_map(|x| x.as_str().map(|s| GobValue::String(s.to_string()))).collect()))
+                    .and_then(|l| {
+                        l.as_list().map(|l| {
+                            l.iter()
+                                .filter_map(|x| x.as_str().map(|s| GobValue::String(s.to_string())))
+                                .collect()
+                        })
+                    })
                     .unwrap_or_default(),
                 _ => Vec::new(),
             };
@@ -241,10 +338,21 @@ async fn relay_response(
     w: &ResponseWriter,
     hook: &str,
 ) -> Result<(), CallError> {
-    let mut responses = match bridge.hooks.streaming(method, tokio_stream::wrappers::ReceiverStream::new(requests)).await {
+    let mut responses = match bridge
+        .hooks
+        .streaming(
+            method,
+            tokio_stream::wrappers::ReceiverStream::new(requests),
+        )
+        .await
+    {
         Ok(s) => s,
         Err(status) => {
-            log::log(Level::Error, &format!("{hook} could not reach Python"), &[("error", status.message().to_string())]);
+            log::log(
+                Level::Error,
+                &format!("{hook} could not reach Python"),
+                &[("error", status.message().to_string())],
+            );
             return internal_error(w, false).await;
         }
     };
@@ -253,21 +361,39 @@ async fn relay_response(
         let part = match item {
             Ok(p) => p,
             Err(status) => {
-                log::log(Level::Error, &format!("{hook} failed in Python"), &[("error", status.message().to_string())]);
+                log::log(
+                    Level::Error,
+                    &format!("{hook} failed in Python"),
+                    &[("error", status.message().to_string())],
+                );
                 return internal_error(w, header_written).await;
             }
         };
-        let Some(which) = part.descriptor().oneofs().next().and_then(|o| o.fields().find(|f| part.has_field(f))) else {
+        let Some(which) = part
+            .descriptor()
+            .oneofs()
+            .next()
+            .and_then(|o| o.fields().find(|f| part.has_field(f)))
+        else {
             continue;
         };
         match (which.number(), &*part.get_field(&which)) {
             (1, PbValue::Message(init)) if !header_written => {
-                let status = init.get_field_by_number(1).and_then(|v| v.as_i32()).unwrap_or(0);
+                let status = init
+                    .get_field_by_number(1)
+                    .and_then(|v| v.as_i32())
+                    .unwrap_or(0);
                 let status = match status {
                     0 => 200,
                     100..=999 => i64::from(status),
                     bad => {
-                        log::log(Level::Error, &format!("{hook}: the plugin wrote the invalid HTTP status code {bad}; answering 500"), &[]);
+                        log::log(
+                            Level::Error,
+                            &format!(
+                                "{hook}: the plugin wrote the invalid HTTP status code {bad}; answering 500"
+                            ),
+                            &[],
+                        );
                         500
                     }
                 };
@@ -275,7 +401,13 @@ async fn relay_response(
                 w.write_header(status).await?;
                 header_written = true;
             }
-            (1, _) => log::log(Level::Warn, &format!("{hook}: the plugin sent response headers twice; the second set is ignored"), &[]),
+            (1, _) => log::log(
+                Level::Warn,
+                &format!(
+                    "{hook}: the plugin sent response headers twice; the second set is ignored"
+                ),
+                &[],
+            ),
             (2, PbValue::Bytes(b)) => {
                 header_written = true;
                 w.write(b.to_vec()).await?;

@@ -25,9 +25,15 @@ pub enum ManifestError {
     #[error("no plugin.json found in {0} or any parent directory")]
     NotFound(PathBuf),
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid plugin manifest: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -96,10 +102,11 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
-        let raw: RawManifest = serde_json::from_slice(&text).map_err(|source| ManifestError::Parse {
-            path: path.clone(),
-            source,
-        })?;
+        let raw: RawManifest =
+            serde_json::from_slice(&text).map_err(|source| ManifestError::Parse {
+                path: path.clone(),
+                source,
+            })?;
         if raw.id.is_empty() {
             return Err(ManifestError::Invalid {
                 path,
@@ -110,7 +117,9 @@ impl Manifest {
         let entry_rel = settings.entry.unwrap_or_else(|| DEFAULT_ENTRY.to_string());
         let entry = safe_join(dir, &entry_rel).ok_or_else(|| ManifestError::Invalid {
             path: path.clone(),
-            message: format!("props.mmplug.entry {entry_rel:?} must be a relative path inside the bundle"),
+            message: format!(
+                "props.mmplug.entry {entry_rel:?} must be a relative path inside the bundle"
+            ),
         })?;
         Ok(Manifest {
             dir: dir.to_path_buf(),
@@ -151,7 +160,10 @@ mod tests {
     #[test]
     fn discovers_from_nested_executable_dir() {
         let tmp = tempfile::tempdir().unwrap();
-        write(tmp.path(), r#"{"id":"com.example.x","props":{"mmplug":{"entry":"src/main.py","env":["A"]}}}"#);
+        write(
+            tmp.path(),
+            r#"{"id":"com.example.x","props":{"mmplug":{"entry":"src/main.py","env":["A"]}}}"#,
+        );
         let nested = tmp.path().join("server/dist");
         std::fs::create_dir_all(&nested).unwrap();
         let m = Manifest::discover(&nested).unwrap();
@@ -165,16 +177,25 @@ mod tests {
     fn defaults_entry() {
         let tmp = tempfile::tempdir().unwrap();
         write(tmp.path(), r#"{"id":"x"}"#);
-        assert_eq!(Manifest::load(tmp.path()).unwrap().entry, tmp.path().join("plugin.py"));
+        assert_eq!(
+            Manifest::load(tmp.path()).unwrap().entry,
+            tmp.path().join("plugin.py")
+        );
     }
 
     #[test]
     fn rejects_escaping_entry_and_unknown_settings() {
         let tmp = tempfile::tempdir().unwrap();
-        write(tmp.path(), r#"{"id":"x","props":{"mmplug":{"entry":"../evil.py"}}}"#);
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"entry":"../evil.py"}}}"#,
+        );
         let err = Manifest::load(tmp.path()).unwrap_err().to_string();
         assert!(err.contains("inside the bundle"), "{err}");
-        write(tmp.path(), r#"{"id":"x","props":{"mmplug":{"entyr":"a.py"}}}"#);
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"entyr":"a.py"}}}"#,
+        );
         let err = Manifest::load(tmp.path()).unwrap_err().to_string();
         assert!(err.contains("entyr"), "{err}");
     }

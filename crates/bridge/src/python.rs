@@ -24,7 +24,17 @@ use crate::manifest::Manifest;
 
 /// Server environment variables every Python process may see: enough to run an interpreter and
 /// find locale/time-zone data, nothing that configures the server.
-pub const ENV_ALLOW: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"];
+pub const ENV_ALLOW: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
 
 /// How many stderr lines are kept to explain a Python process that died.
 const STDERR_TAIL_LINES: usize = 40;
@@ -39,13 +49,24 @@ pub enum PythonError {
     #[error("cannot create the private socket directory: {0}")]
     PrivateDir(std::io::Error),
     #[error("cannot start {interpreter}: {source}")]
-    Spawn { interpreter: PathBuf, source: std::io::Error },
+    Spawn {
+        interpreter: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Finds the interpreter: a plugin-local venv first (the bundle's own dependencies), then
 /// `python3` on the given PATH.
-pub fn find_interpreter(plugin_dir: &Path, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, PythonError> {
-    for rel in ["venv/bin/python3", "venv/bin/python", ".venv/bin/python3", ".venv/bin/python"] {
+pub fn find_interpreter(
+    plugin_dir: &Path,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf, PythonError> {
+    for rel in [
+        "venv/bin/python3",
+        "venv/bin/python",
+        ".venv/bin/python3",
+        ".venv/bin/python",
+    ] {
         let candidate = plugin_dir.join(rel);
         if is_executable(&candidate) {
             return Ok(candidate);
@@ -73,7 +94,10 @@ fn is_executable(path: &Path) -> bool {
 
 /// Builds the child's environment from the server's: the allow-list plus the manifest's
 /// opt-ins, then mmplug's own variables.
-pub fn scrubbed_env(inherited: impl IntoIterator<Item = (OsString, OsString)>, opt_in: &[String]) -> Vec<(OsString, OsString)> {
+pub fn scrubbed_env(
+    inherited: impl IntoIterator<Item = (OsString, OsString)>,
+    opt_in: &[String],
+) -> Vec<(OsString, OsString)> {
     inherited
         .into_iter()
         .filter(|(k, _)| {
@@ -104,7 +128,8 @@ impl Rendezvous {
             .map_err(PythonError::PrivateDir)?;
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(PythonError::PrivateDir)?;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+                .map_err(PythonError::PrivateDir)?;
         }
         let token: [u8; 32] = rand::random();
         Ok(Rendezvous {
@@ -159,7 +184,14 @@ impl PythonProcess {
         // async-signal-safe functions (prctl, getppid, setpgid, _exit semantics via return).
         unsafe {
             cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 // The parent may have died between fork and prctl: then nobody would kill us.
@@ -191,15 +223,26 @@ impl PythonProcess {
                 Ok(status) => {
                     let _ = tx.send(Some(status));
                 }
-                Err(e) => log::log(Level::Error, "waiting for the Python process failed", &[("error", e.to_string())]),
+                Err(e) => log::log(
+                    Level::Error,
+                    "waiting for the Python process failed",
+                    &[("error", e.to_string())],
+                ),
             }
         });
         log::log(
             Level::Info,
             "started Python",
-            &[("interpreter", interpreter.display().to_string()), ("pid", pid.to_string())],
+            &[
+                ("interpreter", interpreter.display().to_string()),
+                ("pid", pid.to_string()),
+            ],
         );
-        Ok(PythonProcess { pid, exit, stderr_tail })
+        Ok(PythonProcess {
+            pid,
+            exit,
+            stderr_tail,
+        })
     }
 
     /// The process id.
@@ -229,7 +272,10 @@ impl PythonProcess {
 
     /// The last lines Python wrote to stderr, oldest first: what an activation error shows.
     pub fn stderr_tail(&self) -> Vec<String> {
-        self.stderr_tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+        self.stderr_tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Asks Python to stop (SIGTERM), then kills it after `grace`.
@@ -276,19 +322,27 @@ async fn forward_stderr(stderr: impl AsyncRead + Unpin, tail: Arc<Mutex<VecDeque
 
 /// Turns one line of Python's stderr into one hclog JSON line.
 pub fn classify_stderr_line(line: &str, in_traceback: &mut bool) -> String {
-    if let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(line) {
-        if obj.get("@level").and_then(|l| l.as_str()).and_then(Level::parse).is_some() {
-            *in_traceback = false;
-            obj.entry("@module").or_insert_with(|| "python".into());
-            // A malformed timestamp would make the host reject the line: drop it.
-            obj.remove("@timestamp");
-            return serde_json::Value::Object(obj).to_string();
-        }
+    if let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(line)
+        && obj
+            .get("@level")
+            .and_then(|l| l.as_str())
+            .and_then(Level::parse)
+            .is_some()
+    {
+        *in_traceback = false;
+        obj.entry("@module").or_insert_with(|| "python".into());
+        // A malformed timestamp would make the host reject the line: drop it.
+        obj.remove("@timestamp");
+        return serde_json::Value::Object(obj).to_string();
     }
     if line.starts_with("Traceback (most recent call last):") {
         *in_traceback = true;
     }
-    let level = if *in_traceback { Level::Error } else { Level::Warn };
+    let level = if *in_traceback {
+        Level::Error
+    } else {
+        Level::Warn
+    };
     // A traceback ends with the unindented "ExceptionType: message" line.
     if *in_traceback && !line.starts_with(' ') && !line.starts_with("Traceback") {
         *in_traceback = false;
@@ -313,12 +367,18 @@ mod tests {
     fn env_is_scrubbed_to_the_allow_list_and_opt_ins() {
         let inherited = vec![
             ("PATH".into(), "/bin".into()),
-            ("MM_SQLSETTINGS_DATASOURCE".into(), "postgres://secret".into()),
+            (
+                "MM_SQLSETTINGS_DATASOURCE".into(),
+                "postgres://secret".into(),
+            ),
             ("HTTPS_PROXY".into(), "http://proxy".into()),
             ("MATTERMOST_PLUGIN".into(), "cookie".into()),
         ];
         let env = scrubbed_env(inherited, &["HTTPS_PROXY".to_string()]);
-        let keys: Vec<_> = env.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        let keys: Vec<_> = env
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(keys, vec!["PATH", "HTTPS_PROXY"]);
     }
 
@@ -339,7 +399,9 @@ mod tests {
         std::fs::write(&venv_py, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&venv_py, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(find_interpreter(&plugin, Some(&path)).unwrap(), venv_py);
-        let err = find_interpreter(&tmp.path().join("nowhere"), None).unwrap_err().to_string();
+        let err = find_interpreter(&tmp.path().join("nowhere"), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Python 3.11"), "{err}");
     }
 
@@ -356,7 +418,10 @@ mod tests {
     #[test]
     fn stderr_lines_keep_json_levels_and_mark_tracebacks() {
         let mut tb = false;
-        let json = classify_stderr_line(r#"{"@level":"debug","@message":"m","@timestamp":"bad"}"#, &mut tb);
+        let json = classify_stderr_line(
+            r#"{"@level":"debug","@message":"m","@timestamp":"bad"}"#,
+            &mut tb,
+        );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["@level"], "debug");
         assert_eq!(v["@module"], "python");
@@ -366,7 +431,10 @@ mod tests {
             v["@level"].as_str().unwrap().to_string()
         };
         assert_eq!(level("some warning", &mut tb), "warn");
-        assert_eq!(level("Traceback (most recent call last):", &mut tb), "error");
+        assert_eq!(
+            level("Traceback (most recent call last):", &mut tb),
+            "error"
+        );
         assert_eq!(level("  File \"x.py\", line 1", &mut tb), "error");
         assert_eq!(level("ValueError: boom", &mut tb), "error");
         assert_eq!(level("after", &mut tb), "warn");
@@ -391,7 +459,9 @@ mod tests {
         // SAFETY: test-only environment change before spawning; no other thread reads it.
         unsafe { std::env::set_var("MM_SQLSETTINGS_DATASOURCE", "postgres://secret") };
         let py = PythonProcess::spawn(&manifest, &rv).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(10), py.exited()).await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), py.exited())
+            .await
+            .unwrap();
         assert_eq!(status.code(), Some(3));
         // Let the stderr forwarder drain.
         for _ in 0..100 {
@@ -401,7 +471,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let tail = py.stderr_tail();
-        assert!(tail[0].contains("-m mattermost_plugin") && tail[0].contains("plugin.py"), "{tail:?}");
+        assert!(
+            tail[0].contains("-m mattermost_plugin") && tail[0].contains("plugin.py"),
+            "{tail:?}"
+        );
         assert_eq!(tail[1], "token=set secret=unset");
     }
 }

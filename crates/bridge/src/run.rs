@@ -60,7 +60,11 @@ pub fn main() -> i32 {
         log::error("cannot start: the embedded contract has no PluginAPI service");
         return 1;
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             log::error(&format!("starting the async runtime: {e}"));
@@ -69,9 +73,22 @@ pub fn main() -> i32 {
     };
     // The gRPC channel's connection machinery lives on the runtime.
     let _runtime_guard = runtime.enter();
-    let hooks = HooksClient::new(unix_channel(&rendezvous.hooks_socket), hooks_service, &rendezvous.token);
-    let bridge = Arc::new(Bridge::new(manifest, translator, rpc_types.clone(), pool, hooks));
-    let plugins = PluginSet::from([("hooks".to_string(), Arc::new(HooksPlugin(bridge.clone())) as Arc<dyn goplugin::Plugin>)]);
+    let hooks = HooksClient::new(
+        unix_channel(&rendezvous.hooks_socket),
+        hooks_service,
+        &rendezvous.token,
+    );
+    let bridge = Arc::new(Bridge::new(
+        manifest,
+        translator,
+        rpc_types.clone(),
+        pool,
+        hooks,
+    ));
+    let plugins = PluginSet::from([(
+        "hooks".to_string(),
+        Arc::new(HooksPlugin(bridge.clone())) as Arc<dyn goplugin::Plugin>,
+    )]);
     let bound = match goplugin::serve::bind(ServeConfig::mattermost(rpc_types, plugins)) {
         Ok(b) => b,
         Err(ServeError::Cookie(e)) => {
@@ -96,20 +113,33 @@ pub fn main() -> i32 {
 fn load_contract() -> Result<(Translator, Arc<RpcTypes>, prost_reflect::DescriptorPool), String> {
     let schema = Schema::embedded().map_err(|e| format!("embedded schema: {e}"))?;
     let mut translator = Translator::new(schema).map_err(|e| format!("embedded schema: {e}"))?;
-    let types = RpcTypes::new(translator.take_types()).map_err(|e| format!("net/rpc types: {e:?}"))?;
+    let types =
+        RpcTypes::new(translator.take_types()).map_err(|e| format!("net/rpc types: {e:?}"))?;
     Ok((translator, Arc::new(types), descriptors()))
 }
 
-async fn serve(bridge: Arc<Bridge>, bound: goplugin::Bound, api_service: prost_reflect::ServiceDescriptor, rendezvous: Rendezvous) -> i32 {
+async fn serve(
+    bridge: Arc<Bridge>,
+    bound: goplugin::Bound,
+    api_service: prost_reflect::ServiceDescriptor,
+    rendezvous: Rendezvous,
+) -> i32 {
     let listener = match bind_api(&rendezvous.api_socket) {
         Ok(l) => l,
         Err(e) => {
-            log::error(&format!("cannot listen on {}: {e}", rendezvous.api_socket.display()));
+            log::error(&format!(
+                "cannot listen on {}: {e}",
+                rendezvous.api_socket.display()
+            ));
             return 1;
         }
     };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = ApiService::new(api_service, &rendezvous.token, Arc::new(ApiBridge(bridge.clone())));
+    let api = ApiService::new(
+        api_service,
+        &rendezvous.token,
+        Arc::new(ApiBridge(bridge.clone())),
+    );
     let api_task = tokio::spawn(async move {
         if let Err(e) = serve_api(listener, api, async {
             let _ = api_stopped.await;
@@ -144,7 +174,11 @@ async fn serve(bridge: Arc<Bridge>, bound: goplugin::Bound, api_service: prost_r
     };
     let reason = conn.done().await;
     shutting_down.store(true, Ordering::SeqCst);
-    log::log(log::Level::Debug, "shutting down", &[("reason", format!("{reason:?}"))]);
+    log::log(
+        log::Level::Debug,
+        "shutting down",
+        &[("reason", format!("{reason:?}"))],
+    );
     stop_python(&bridge).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(Duration::from_millis(200), api_task).await;
@@ -164,18 +198,24 @@ async fn stop_python(bridge: &Bridge) {
 /// the death is reported through the failing activation instead (with Python's last output).
 fn watch_python(bridge: Arc<Bridge>, shutting_down: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        let Some(py) = bridge.python.get() else { return };
+        let Some(py) = bridge.python.get() else {
+            return;
+        };
         let status = py.exited().await;
         if shutting_down.load(Ordering::SeqCst) {
             return;
         }
         if bridge.api_client().is_none() {
-            log::error(&format!("the Python process exited before activation ({status})"));
+            log::error(&format!(
+                "the Python process exited before activation ({status})"
+            ));
             return;
         }
         log::log(
             log::Level::Error,
-            &format!("the Python process exited unexpectedly ({status}); stopping the plugin so the server restarts it"),
+            &format!(
+                "the Python process exited unexpectedly ({status}); stopping the plugin so the server restarts it"
+            ),
             &[("stderr_tail", py.stderr_tail().join("\n"))],
         );
         std::process::exit(1);

@@ -138,7 +138,9 @@ impl Schema {
 
     fn check_defined(&self, t: &GoType) -> Result<(), SchemaError> {
         match t {
-            GoType::Named(n) if !self.types.contains_key(n) => Err(SchemaError::Undefined(n.clone())),
+            GoType::Named(n) if !self.types.contains_key(n) => {
+                Err(SchemaError::Undefined(n.clone()))
+            }
             GoType::Ptr(e) | GoType::Slice(e) | GoType::Array(_, e) => self.check_defined(e),
             GoType::Map(k, v) => {
                 self.check_defined(k)?;

@@ -10,7 +10,10 @@
 use std::collections::HashMap;
 
 use gob::{Types, Value as GobValue};
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage, Value as PbValue};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage,
+    Value as PbValue,
+};
 
 use crate::gotype::{Basic, GoType};
 use crate::schema::{Field, Method, Schema, SchemaError};
@@ -25,7 +28,14 @@ pub const PQ_ERROR_NAME: &str = "*pq.Error";
 /// Types the bridge encodes outside any `Z_` struct: net/rpc bodies of the response-writer
 /// protocol (`SyncHeader(http.Header)`, `WriteHeader(int)`, `Write([]byte)`, `Flush(struct{})`)
 /// and the bare `[]string` reply of `Implemented`.
-const EXTRA_TYPES: &[&str] = &["http.Header", "int", "[]uint8", "struct {}", "[]string", "uint32"];
+const EXTRA_TYPES: &[&str] = &[
+    "http.Header",
+    "int",
+    "[]uint8",
+    "struct {}",
+    "[]string",
+    "uint32",
+];
 
 /// A value that cannot be translated. The path says where (`Post.metadata.embeds[0].data`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -44,7 +54,11 @@ struct Path(Vec<String>);
 impl Path {
     fn err(&self, message: impl Into<String>) -> TranslateError {
         TranslateError {
-            path: if self.0.is_empty() { "(top)".into() } else { self.0.join(".") },
+            path: if self.0.is_empty() {
+                "(top)".into()
+            } else {
+                self.0.join(".")
+            },
             message: message.into(),
         }
     }
@@ -92,9 +106,15 @@ fn hint_unwrap(hint: Hint<'_>) -> Hint<'_> {
 fn number_like_hint(f: f64, hint: Hint<'_>) -> GobValue {
     if let Some(GobValue::Interface(Some(i))) = hint {
         match &i.value {
-            GobValue::Int(n) if *n as f64 == f => return GobValue::interface(i.name.clone(), GobValue::Int(*n)),
-            GobValue::Uint(n) if *n as f64 == f => return GobValue::interface(i.name.clone(), GobValue::Uint(*n)),
-            GobValue::Float(x) if *x == f => return GobValue::interface(i.name.clone(), GobValue::Float(*x)),
+            GobValue::Int(n) if *n as f64 == f => {
+                return GobValue::interface(i.name.clone(), GobValue::Int(*n));
+            }
+            GobValue::Uint(n) if *n as f64 == f => {
+                return GobValue::interface(i.name.clone(), GobValue::Uint(*n));
+            }
+            GobValue::Float(x) if *x == f => {
+                return GobValue::interface(i.name.clone(), GobValue::Float(*x));
+            }
             _ => {}
         }
     }
@@ -104,8 +124,13 @@ fn number_like_hint(f: f64, hint: Hint<'_>) -> GobValue {
 /// For a result field of a hook, the argument of the same Go type (the value the result
 /// replaces: MessageWillBePosted's post, MessageWillBeUpdated's new post, ...).
 fn hint_for_result<'a>(m: &Method, result: &Field, args: &'a GobValue) -> Hint<'a> {
-    let GobValue::Struct(s) = args else { return None };
-    let arg = m.args_fields.iter().find(|a| a.ty == result.ty && a.role.as_deref() == Some("param"))?;
+    let GobValue::Struct(s) = args else {
+        return None;
+    };
+    let arg = m
+        .args_fields
+        .iter()
+        .find(|a| a.ty == result.ty && a.role.as_deref() == Some("param"))?;
     s.get(&arg.name)
 }
 
@@ -117,6 +142,9 @@ fn is_error_type(t: &GoType) -> bool {
         _ => false,
     }
 }
+
+/// A method's `Z_` args and returns structs: (name, fields as (name, Go type)) each.
+type WireStructs = (String, Vec<(String, String)>, String, Vec<(String, String)>);
 
 /// The translator: the schema, the gob type arena built from it, and the descriptors.
 #[derive(Debug)]
@@ -153,13 +181,17 @@ impl Translator {
         for name in &names {
             t.gob_type(&GoType::Named(name.clone()))?;
         }
-        let methods: Vec<(String, Vec<(String, String)>, String, Vec<(String, String)>)> = t
+        let methods: Vec<WireStructs> = t
             .schema
             .api
             .iter()
             .chain(t.schema.hooks.iter())
             .map(|m| {
-                let pairs = |fs: &[Field]| fs.iter().map(|f| (f.name.clone(), f.ty.clone())).collect::<Vec<_>>();
+                let pairs = |fs: &[Field]| {
+                    fs.iter()
+                        .map(|f| (f.name.clone(), f.ty.clone()))
+                        .collect::<Vec<_>>()
+                };
                 (
                     m.args_struct.clone().unwrap_or_default(),
                     pairs(&m.args_fields),
@@ -178,11 +210,19 @@ impl Translator {
                     let ty = t.schema.resolve(&fty)?;
                     ids.push((fname, t.gob_type(&ty)?));
                 }
-                let id = t.types.struct_type(&name, ids).map_err(|e| SchemaError::Undefined(format!("{name}: {e:?}")))?;
+                let id = t
+                    .types
+                    .struct_type(&name, ids)
+                    .map_err(|e| SchemaError::Undefined(format!("{name}: {e:?}")))?;
                 t.gob_types.insert(format!("plugin.{name}"), id);
             }
         }
-        let registered: Vec<(String, String)> = t.schema.registered.iter().map(|r| (r.name.clone(), r.ty.clone())).collect();
+        let registered: Vec<(String, String)> = t
+            .schema
+            .registered
+            .iter()
+            .map(|r| (r.name.clone(), r.ty.clone()))
+            .collect();
         for (name, ty) in registered {
             let go = t.schema.resolve(&ty)?;
             let id = t.gob_type(&go)?;
@@ -254,7 +294,11 @@ impl Translator {
                 self.types.map(k, v)
             }
             GoType::Named(name) => {
-                let def = self.schema.types.get(name).ok_or_else(|| SchemaError::Undefined(name.clone()))?;
+                let def = self
+                    .schema
+                    .types
+                    .get(name)
+                    .ok_or_else(|| SchemaError::Undefined(name.clone()))?;
                 let short = name.rsplit('.').next().unwrap_or(name).to_string();
                 match (def.gob.as_deref(), def.kind.as_str()) {
                     (Some("GobEncoder"), _) => self.types.gob_encoder(&short),
@@ -273,14 +317,20 @@ impl Translator {
                     }
                     (_, "interface") => self.types.interface(),
                     _ => {
-                        let under = def.underlying.clone().ok_or_else(|| SchemaError::Undefined(format!("{name} has no underlying type")))?;
+                        let under = def.underlying.clone().ok_or_else(|| {
+                            SchemaError::Undefined(format!("{name} has no underlying type"))
+                        })?;
                         let under = self.schema.resolve(&under)?;
                         let like = self.gob_type(&under)?;
                         // Go gives named slices, arrays and maps their own type id and name;
                         // a named basic type is just the basic type on the wire.
-                        match under.deref() {
-                            GoType::Slice(_) if !under.is_byte_slice() => self.types.named(&short, like).map_err(bad)?,
-                            GoType::Array(..) | GoType::Map(..) => self.types.named(&short, like).map_err(bad)?,
+                        match under.pointee() {
+                            GoType::Slice(_) if !under.is_byte_slice() => {
+                                self.types.named(&short, like).map_err(bad)?
+                            }
+                            GoType::Array(..) | GoType::Map(..) => {
+                                self.types.named(&short, like).map_err(bad)?
+                            }
                             _ => like,
                         }
                     }
@@ -299,16 +349,20 @@ impl Translator {
     /// Resolves named non-struct types to their underlying type (`model.StringMap` →
     /// `map[string]string`), leaving structs, GobEncoders and interfaces named.
     fn underlying(&self, t: &GoType) -> GoType {
-        if let GoType::Named(n) = t {
-            if let Some(def) = self.schema.types.get(n) {
-                if def.kind == "named" && def.gob.is_none() {
-                    if let Some(u) = def.underlying.as_deref().and_then(|u| GoType::parse(u).ok()) {
-                        return self.underlying(&u);
-                    }
-                }
-                if def.kind == "interface" {
-                    return GoType::Interface;
-                }
+        if let GoType::Named(n) = t
+            && let Some(def) = self.schema.types.get(n)
+        {
+            if def.kind == "named"
+                && def.gob.is_none()
+                && let Some(u) = def
+                    .underlying
+                    .as_deref()
+                    .and_then(|u| GoType::parse(u).ok())
+            {
+                return self.underlying(&u);
+            }
+            if def.kind == "interface" {
+                return GoType::Interface;
             }
         }
         t.clone()
@@ -319,12 +373,19 @@ impl Translator {
     /// Proto field number of each `Z_` field, following the envelope rule; `None` for fields
     /// that are not a parameter or result (stream ids of irregular methods).
     fn envelope_numbers(m: &Method, results: bool) -> Vec<Option<u32>> {
-        let fields = if results { &m.returns_fields } else { &m.args_fields };
+        let fields = if results {
+            &m.returns_fields
+        } else {
+            &m.args_fields
+        };
         let sig = if results { &m.results } else { &m.params };
         let mut next = 2u32;
         let mut numbers_by_index = Vec::with_capacity(sig.len());
         for p in sig {
-            let is_err = results && GoType::parse(&p.ty).map(|t| is_error_type(&t)).unwrap_or(false);
+            let is_err = results
+                && GoType::parse(&p.ty)
+                    .map(|t| is_error_type(&t))
+                    .unwrap_or(false);
             if is_err {
                 numbers_by_index.push(1);
             } else {
@@ -351,8 +412,18 @@ impl Translator {
     /// `hint` is the value this one replaces, if any (a hook's args when translating its
     /// returns): where Python sends back a number equal to the one Go sent, the Go kind it
     /// had (`int64`, `int`, ...) is kept, because protobuf's `Value` has only doubles.
-    pub fn message_to_wire(&self, m: &Method, results: bool, msg: &DynamicMessage, hint: Option<&GobValue>) -> Result<GobValue> {
-        let fields = if results { &m.returns_fields } else { &m.args_fields };
+    pub fn message_to_wire(
+        &self,
+        m: &Method,
+        results: bool,
+        msg: &DynamicMessage,
+        hint: Option<&GobValue>,
+    ) -> Result<GobValue> {
+        let fields = if results {
+            &m.returns_fields
+        } else {
+            &m.args_fields
+        };
         let numbers = Self::envelope_numbers(m, results);
         let mut out = Vec::new();
         let path = Path(vec![msg.descriptor().name().to_string()]);
@@ -360,7 +431,9 @@ impl Translator {
             let Some(number) = number else {
                 return Err(path.err(format!("field {} of {} is not a plain parameter or result; it needs the method's own path", f.name, m.name)));
             };
-            let fd = msg.descriptor().get_field(number).ok_or_else(|| path.err(format!("no field number {number} for Go field {}", f.name)))?;
+            let fd = msg.descriptor().get_field(number).ok_or_else(|| {
+                path.err(format!("no field number {number} for Go field {}", f.name))
+            })?;
             let go = GoType::parse(&f.ty).map_err(|e| path.err(e.to_string()))?;
             let field_hint = hint.and_then(|h| hint_for_result(m, f, h));
             if let Some(v) = self.field_to_gob(&go, msg, &fd, &path.with(fd.name()), field_hint)? {
@@ -372,25 +445,46 @@ impl Translator {
 
     /// Builds a proto request/response message from a `Z_` struct value (args of a hook, or
     /// returns of an API call).
-    pub fn wire_to_message(&self, m: &Method, results: bool, wire: &GobValue, desc: &MessageDescriptor) -> Result<DynamicMessage> {
-        let fields = if results { &m.returns_fields } else { &m.args_fields };
+    pub fn wire_to_message(
+        &self,
+        m: &Method,
+        results: bool,
+        wire: &GobValue,
+        desc: &MessageDescriptor,
+    ) -> Result<DynamicMessage> {
+        let fields = if results {
+            &m.returns_fields
+        } else {
+            &m.args_fields
+        };
         let numbers = Self::envelope_numbers(m, results);
         let path = Path(vec![desc.name().to_string()]);
         let GobValue::Struct(s) = wire else {
-            return Err(path.err(format!("expected the {} struct, got a gob {}", m.name, wire.kind_name())));
+            return Err(path.err(format!(
+                "expected the {} struct, got a gob {}",
+                m.name,
+                wire.kind_name()
+            )));
         };
         for (name, _) in &s.fields {
             if !fields.iter().any(|f| &f.name == name) {
-                return Err(path.err(format!("the server sent field {name}, which this bridge's schema does not know")));
+                return Err(path.err(format!(
+                    "the server sent field {name}, which this bridge's schema does not know"
+                )));
             }
         }
         let mut msg = DynamicMessage::new(desc.clone());
         for (f, number) in fields.iter().zip(numbers) {
             let Some(v) = s.get(&f.name) else { continue };
             let Some(number) = number else {
-                return Err(path.err(format!("field {} of {} is not a plain parameter or result", f.name, m.name)));
+                return Err(path.err(format!(
+                    "field {} of {} is not a plain parameter or result",
+                    f.name, m.name
+                )));
             };
-            let fd = desc.get_field(number).ok_or_else(|| path.err(format!("no field number {number} for Go field {}", f.name)))?;
+            let fd = desc.get_field(number).ok_or_else(|| {
+                path.err(format!("no field number {number} for Go field {}", f.name))
+            })?;
             let go = GoType::parse(&f.ty).map_err(|e| path.err(e.to_string()))?;
             let pv = self.gob_to_field(&go, v, &fd, &path.with(fd.name()))?;
             msg.set_field(&fd, pv);
@@ -402,7 +496,14 @@ impl Translator {
 
     /// Translates one proto field into the gob value of Go type `go`; `None` when the field is
     /// unset (Go's nil pointer / omitted zero value).
-    fn field_to_gob(&self, go: &GoType, msg: &DynamicMessage, fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<Option<GobValue>> {
+    fn field_to_gob(
+        &self,
+        go: &GoType,
+        msg: &DynamicMessage,
+        fd: &FieldDescriptor,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<Option<GobValue>> {
         if fd.supports_presence() && !msg.has_field(fd) {
             return Ok(None);
         }
@@ -410,17 +511,25 @@ impl Translator {
         if fd.is_list() || fd.is_map() {
             return self.to_gob(go, &v, fd, path, hint).map(Some);
         }
-        if let Kind::Message(_) = fd.kind() {
-            if !msg.has_field(fd) {
-                return Ok(None);
-            }
+        if let Kind::Message(_) = fd.kind()
+            && !msg.has_field(fd)
+        {
+            return Ok(None);
         }
         self.to_gob(go, &v, fd, path, hint).map(Some)
     }
 
-    fn to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
-        let go = self.underlying(go.deref());
-        if fd.is_list() && !matches!(go, GoType::Slice(_) | GoType::Array(..)) || go.is_byte_slice() {
+    fn to_gob(
+        &self,
+        go: &GoType,
+        v: &PbValue,
+        fd: &FieldDescriptor,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
+        let go = self.underlying(go.pointee());
+        if fd.is_list() && !matches!(go, GoType::Slice(_) | GoType::Array(..)) || go.is_byte_slice()
+        {
             // Repeated fields only map to Go slices/arrays; []byte is a bytes scalar.
             if go.is_byte_slice() {
                 return match v {
@@ -434,11 +543,20 @@ impl Translator {
             (GoType::Slice(elem) | GoType::Array(_, elem), PbValue::List(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    out.push(self.elem_to_gob(elem, item, fd, &path.with(format!("[{i}]")), hint_index(hint, i))?);
+                    out.push(self.elem_to_gob(
+                        elem,
+                        item,
+                        fd,
+                        &path.with(format!("[{i}]")),
+                        hint_index(hint, i),
+                    )?);
                 }
                 if let GoType::Array(n, _) = &go {
                     if out.len() as u64 != *n {
-                        return Err(path.err(format!("Go array {go} needs {n} elements, got {}", out.len())));
+                        return Err(path.err(format!(
+                            "Go array {go} needs {n} elements, got {}",
+                            out.len()
+                        )));
                     }
                     return Ok(GobValue::Array(out));
                 }
@@ -454,12 +572,20 @@ impl Translator {
                 let mut out = Vec::with_capacity(entries.len());
                 for k in keys {
                     let key = self.map_key_to_gob(kt, k, path)?;
-                    let val = self.elem_to_gob(vt, &entries[k], &value_fd, &path.with(format!("[{k:?}]")), hint_key(hint, &key))?;
+                    let val = self.elem_to_gob(
+                        vt,
+                        &entries[k],
+                        &value_fd,
+                        &path.with(format!("[{k:?}]")),
+                        hint_key(hint, &key),
+                    )?;
                     out.push((key, val));
                 }
                 Ok(GobValue::Map(out))
             }
-            (GoType::Map(kt, vt), PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Struct" => {
+            (GoType::Map(kt, vt), PbValue::Message(m))
+                if m.descriptor().full_name() == "google.protobuf.Struct" =>
+            {
                 if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
                     return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
                 }
@@ -470,25 +596,49 @@ impl Translator {
     }
 
     /// A list element or map value: the field descriptor describes the element.
-    fn elem_to_gob(&self, go: &GoType, v: &PbValue, fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
-        let go = self.underlying(go.deref());
+    fn elem_to_gob(
+        &self,
+        go: &GoType,
+        v: &PbValue,
+        fd: &FieldDescriptor,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
+        let go = self.underlying(go.pointee());
         match (&go, v) {
             // Nested slices travel as wrapper messages `{ repeated values = 1 }`.
             (GoType::Slice(_) | GoType::Array(..), PbValue::Message(m)) if !go.is_byte_slice() => {
-                let inner = m.descriptor().get_field(1).ok_or_else(|| path.err("list wrapper without field 1"))?;
+                let inner = m
+                    .descriptor()
+                    .get_field(1)
+                    .ok_or_else(|| path.err("list wrapper without field 1"))?;
                 self.to_gob(&go, &m.get_field(&inner), &inner, path, hint)
             }
-            (GoType::Map(..), PbValue::Message(m)) if m.descriptor().full_name() != "google.protobuf.Struct" => {
-                let inner = m.descriptor().get_field(1).ok_or_else(|| path.err("map wrapper without field 1"))?;
+            (GoType::Map(..), PbValue::Message(m))
+                if m.descriptor().full_name() != "google.protobuf.Struct" =>
+            {
+                let inner = m
+                    .descriptor()
+                    .get_field(1)
+                    .ok_or_else(|| path.err("map wrapper without field 1"))?;
                 self.to_gob(&go, &m.get_field(&inner), &inner, path, hint)
             }
             _ => self.to_gob_elem_scalar(&go, v, fd, path, hint),
         }
     }
 
-    fn to_gob_elem_scalar(&self, go: &GoType, v: &PbValue, _fd: &FieldDescriptor, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
+    fn to_gob_elem_scalar(
+        &self,
+        go: &GoType,
+        v: &PbValue,
+        _fd: &FieldDescriptor,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
         match (go, v) {
-            (GoType::Map(kt, vt), PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Struct" => {
+            (GoType::Map(kt, vt), PbValue::Message(m))
+                if m.descriptor().full_name() == "google.protobuf.Struct" =>
+            {
                 if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
                     return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
                 }
@@ -499,7 +649,7 @@ impl Translator {
     }
 
     fn map_key_to_gob(&self, go: &GoType, k: &MapKey, path: &Path) -> Result<GobValue> {
-        let go = self.underlying(go.deref());
+        let go = self.underlying(go.pointee());
         let v = match k {
             MapKey::Bool(b) => PbValue::Bool(*b),
             MapKey::I32(i) => PbValue::I32(*i),
@@ -511,7 +661,13 @@ impl Translator {
         self.scalar_to_gob(&go, &v, path, None)
     }
 
-    fn scalar_to_gob(&self, go: &GoType, v: &PbValue, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
+    fn scalar_to_gob(
+        &self,
+        go: &GoType,
+        v: &PbValue,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
         let mismatch = || path.err(format!("proto value {v:?} does not fit Go type {go}"));
         Ok(match (go, v) {
             (GoType::Basic(Basic::Bool), PbValue::Bool(b)) => GobValue::Bool(*b),
@@ -540,31 +696,64 @@ impl Translator {
                 }
                 GobValue::Uint(u)
             }
-            (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F64(f)) => GobValue::Float(*f),
-            (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F32(f)) => GobValue::Float(f64::from(*f)),
-            (GoType::Interface, PbValue::Message(m)) if m.descriptor().full_name() == "google.protobuf.Value" => self.pb_value_to_interface(m, path, hint)?,
+            (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F64(f)) => {
+                GobValue::Float(*f)
+            }
+            (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F32(f)) => {
+                GobValue::Float(f64::from(*f))
+            }
+            (GoType::Interface, PbValue::Message(m))
+                if m.descriptor().full_name() == "google.protobuf.Value" =>
+            {
+                self.pb_value_to_interface(m, path, hint)?
+            }
             (GoType::Error, PbValue::Message(m)) => self.app_error_to_gob(m, true, path)?,
-            (GoType::Named(n), PbValue::Message(m)) if n == "model.AppError" => self.app_error_to_gob(m, false, path)?,
+            (GoType::Named(n), PbValue::Message(m)) if n == "model.AppError" => {
+                self.app_error_to_gob(m, false, path)?
+            }
             (GoType::Named(n), v) if n == "time.Time" => {
-                let PbValue::Message(m) = v else { return Err(mismatch()) };
-                let secs = m.get_field_by_number(1).and_then(|v| v.as_i64()).unwrap_or(0);
-                let nanos = m.get_field_by_number(2).and_then(|v| v.as_i32()).unwrap_or(0);
-                let nanos = u32::try_from(nanos).map_err(|_| path.err("negative nanos in Timestamp"))?;
+                let PbValue::Message(m) = v else {
+                    return Err(mismatch());
+                };
+                let secs = m
+                    .get_field_by_number(1)
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                let nanos = m
+                    .get_field_by_number(2)
+                    .and_then(|v| v.as_i32())
+                    .unwrap_or(0);
+                let nanos =
+                    u32::try_from(nanos).map_err(|_| path.err("negative nanos in Timestamp"))?;
                 let t = gob::time::GoTime::utc(secs, nanos);
                 GobValue::Encoded(t.encode().map_err(|e| path.err(format!("time: {e:?}")))?)
             }
-            (GoType::Named(n), PbValue::String(s)) if n == "url.URL" => GobValue::Encoded(s.as_bytes().to_vec()),
-            (GoType::Named(n), PbValue::Bytes(b)) if self.is_encoded(n) => GobValue::Encoded(b.to_vec()),
+            (GoType::Named(n), PbValue::String(s)) if n == "url.URL" => {
+                GobValue::Encoded(s.as_bytes().to_vec())
+            }
+            (GoType::Named(n), PbValue::Bytes(b)) if self.is_encoded(n) => {
+                GobValue::Encoded(b.to_vec())
+            }
             (GoType::Named(n), PbValue::Message(m)) => {
-                let fields = self.fields_of(n).ok_or_else(|| path.err(format!("{n} is not a struct in the schema")))?;
+                let fields = self
+                    .fields_of(n)
+                    .ok_or_else(|| path.err(format!("{n} is not a struct in the schema")))?;
                 let mut out = Vec::new();
                 for (i, (fname, fty)) in fields.iter().enumerate() {
                     let number = i as u32 + 1;
-                    let fd = m
-                        .descriptor()
-                        .get_field(number)
-                        .ok_or_else(|| path.err(format!("message {} has no field {number} for Go {n}.{fname}", m.descriptor().full_name())))?;
-                    if let Some(v) = self.field_to_gob(fty, m, &fd, &path.with(fd.name()), hint_field(hint, fname))? {
+                    let fd = m.descriptor().get_field(number).ok_or_else(|| {
+                        path.err(format!(
+                            "message {} has no field {number} for Go {n}.{fname}",
+                            m.descriptor().full_name()
+                        ))
+                    })?;
+                    if let Some(v) = self.field_to_gob(
+                        fty,
+                        m,
+                        &fd,
+                        &path.with(fd.name()),
+                        hint_field(hint, fname),
+                    )? {
                         out.push((fname.clone(), v));
                     }
                 }
@@ -580,8 +769,15 @@ impl Translator {
     }
 
     /// `google.protobuf.Struct` → `map[string]interface {}`.
-    fn struct_to_gob_map(&self, m: &DynamicMessage, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
-        let fields = m.get_field_by_number(1).ok_or_else(|| path.err("Struct without fields"))?;
+    fn struct_to_gob_map(
+        &self,
+        m: &DynamicMessage,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
+        let fields = m
+            .get_field_by_number(1)
+            .ok_or_else(|| path.err("Struct without fields"))?;
         let PbValue::Map(entries) = &*fields else {
             return Err(path.err("Struct.fields is not a map"));
         };
@@ -589,12 +785,15 @@ impl Translator {
         keys.sort_by_key(|k| format!("{k:?}"));
         let mut out = Vec::with_capacity(entries.len());
         for k in keys {
-            let MapKey::String(name) = k else { return Err(path.err("Struct key is not a string")) };
+            let MapKey::String(name) = k else {
+                return Err(path.err("Struct key is not a string"));
+            };
             let PbValue::Message(v) = &entries[k] else {
                 return Err(path.err("Struct value is not a google.protobuf.Value"));
             };
             let key = GobValue::String(name.clone());
-            let value = self.pb_value_to_interface(v, &path.with(name.clone()), hint_key(hint, &key))?;
+            let value =
+                self.pb_value_to_interface(v, &path.with(name.clone()), hint_key(hint, &key))?;
             out.push((key, value));
         }
         Ok(GobValue::Map(out))
@@ -602,8 +801,18 @@ impl Translator {
 
     /// `google.protobuf.Value` → a Go `interface{}` holding what JSON decoding would give:
     /// numbers are `float64` (see docs/internals.md on numbers in props).
-    fn pb_value_to_interface(&self, m: &DynamicMessage, path: &Path, hint: Hint<'_>) -> Result<GobValue> {
-        let Some(kind) = m.descriptor().oneofs().next().and_then(|o| o.fields().find(|f| m.has_field(f))) else {
+    fn pb_value_to_interface(
+        &self,
+        m: &DynamicMessage,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
+        let Some(kind) = m
+            .descriptor()
+            .oneofs()
+            .next()
+            .and_then(|o| o.fields().find(|f| m.has_field(f)))
+        else {
             return Ok(GobValue::Interface(None));
         };
         let v = m.get_field(&kind);
@@ -612,27 +821,58 @@ impl Translator {
             (2, PbValue::F64(f)) => number_like_hint(*f, hint),
             (3, PbValue::String(s)) => GobValue::interface("string", GobValue::String(s.clone())),
             (4, PbValue::Bool(b)) => GobValue::interface("bool", GobValue::Bool(*b)),
-            (5, PbValue::Message(s)) => GobValue::interface("map[string]interface {}", self.struct_to_gob_map(s, path, hint_unwrap(hint))?),
+            (5, PbValue::Message(s)) => GobValue::interface(
+                "map[string]interface {}",
+                self.struct_to_gob_map(s, path, hint_unwrap(hint))?,
+            ),
             (6, PbValue::Message(l)) => {
-                let items = l.get_field_by_number(1).ok_or_else(|| path.err("ListValue without values"))?;
-                let PbValue::List(items) = &*items else { return Err(path.err("ListValue.values is not a list")) };
+                let items = l
+                    .get_field_by_number(1)
+                    .ok_or_else(|| path.err("ListValue without values"))?;
+                let PbValue::List(items) = &*items else {
+                    return Err(path.err("ListValue.values is not a list"));
+                };
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let PbValue::Message(item) = item else { return Err(path.err("list item is not a Value")) };
-                    out.push(self.pb_value_to_interface(item, &path.with(format!("[{i}]")), hint_index(hint_unwrap(hint), i))?);
+                    let PbValue::Message(item) = item else {
+                        return Err(path.err("list item is not a Value"));
+                    };
+                    out.push(self.pb_value_to_interface(
+                        item,
+                        &path.with(format!("[{i}]")),
+                        hint_index(hint_unwrap(hint), i),
+                    )?);
                 }
                 GobValue::interface("[]interface {}", GobValue::Slice(out))
             }
-            (n, other) => return Err(path.err(format!("google.protobuf.Value field {n} holds {other:?}"))),
+            (n, other) => {
+                return Err(path.err(format!("google.protobuf.Value field {n} holds {other:?}")));
+            }
         })
     }
 
     /// Our `AppError` message → `*model.AppError` (or, inside an `error` interface, whichever
     /// Go error type its `kind` names). An empty AppError (no id, no message) is no error.
-    fn app_error_to_gob(&self, m: &DynamicMessage, as_interface: bool, path: &Path) -> Result<GobValue> {
-        let s = |n: u32| m.get_field_by_number(n).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let i = |n: u32| m.get_field_by_number(n).and_then(|v| v.as_i64()).unwrap_or(0);
-        let kind = m.get_field_by_number(16).and_then(|v| v.as_enum_number()).unwrap_or(0);
+    fn app_error_to_gob(
+        &self,
+        m: &DynamicMessage,
+        as_interface: bool,
+        path: &Path,
+    ) -> Result<GobValue> {
+        let s = |n: u32| {
+            m.get_field_by_number(n)
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let i = |n: u32| {
+            m.get_field_by_number(n)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0)
+        };
+        let kind = m
+            .get_field_by_number(16)
+            .and_then(|v| v.as_enum_number())
+            .unwrap_or(0);
         let app_error = || {
             let mut f = vec![
                 ("Id", GobValue::String(s(1))),
@@ -641,7 +881,14 @@ impl Translator {
                 ("RequestId", GobValue::String(s(4))),
                 ("StatusCode", GobValue::Int(i(5))),
                 ("Where", GobValue::String(s(6))),
-                ("SkipTranslation", GobValue::Bool(m.get_field_by_number(7).and_then(|v| v.as_bool()).unwrap_or(false))),
+                (
+                    "SkipTranslation",
+                    GobValue::Bool(
+                        m.get_field_by_number(7)
+                            .and_then(|v| v.as_bool())
+                            .unwrap_or(false),
+                    ),
+                ),
             ];
             f.retain(|(_, v)| !is_zero(v));
             GobValue::structure(f)
@@ -655,15 +902,25 @@ impl Translator {
         Ok(match kind {
             // An `error` without an id is a plain Go error: send what go-plugin's
             // encodableError would, so err.Error() on the server is exactly the message.
-            0 if s(1).is_empty() => GobValue::interface(ERROR_STRING_NAME, GobValue::structure([("Err", GobValue::String(s(2)))])),
+            0 if s(1).is_empty() => GobValue::interface(
+                ERROR_STRING_NAME,
+                GobValue::structure([("Err", GobValue::String(s(2)))]),
+            ),
             0 => GobValue::interface(APP_ERROR_NAME, app_error()),
             1 => {
-                let mut f = vec![("Code", GobValue::Int(i(17))), ("Err", GobValue::String(s(2)))];
+                let mut f = vec![
+                    ("Code", GobValue::Int(i(17))),
+                    ("Err", GobValue::String(s(2))),
+                ];
                 f.retain(|(_, v)| !is_zero(v));
                 GobValue::interface(ERROR_STRING_NAME, GobValue::structure(f))
             }
             2 => {
-                let mut f = vec![("Code", GobValue::String(s(1))), ("Message", GobValue::String(s(2))), ("Detail", GobValue::String(s(3)))];
+                let mut f = vec![
+                    ("Code", GobValue::String(s(1))),
+                    ("Message", GobValue::String(s(2))),
+                    ("Detail", GobValue::String(s(3))),
+                ];
                 f.retain(|(_, v)| !is_zero(v));
                 GobValue::interface(PQ_ERROR_NAME, GobValue::structure(f))
             }
@@ -674,16 +931,28 @@ impl Translator {
     // ===== gob → proto =====
 
     /// Translates a gob value of Go type `go` into the value for proto field `fd`.
-    fn gob_to_field(&self, go: &GoType, v: &GobValue, fd: &FieldDescriptor, path: &Path) -> Result<PbValue> {
-        let go = self.underlying(go.deref());
+    fn gob_to_field(
+        &self,
+        go: &GoType,
+        v: &GobValue,
+        fd: &FieldDescriptor,
+        path: &Path,
+    ) -> Result<PbValue> {
+        let go = self.underlying(go.pointee());
         if go.is_byte_slice() {
             return match v {
                 GobValue::Bytes(b) => Ok(PbValue::Bytes(b.clone().into())),
-                other => Err(path.err(format!("expected bytes for {go}, got gob {}", other.kind_name()))),
+                other => Err(path.err(format!(
+                    "expected bytes for {go}, got gob {}",
+                    other.kind_name()
+                ))),
             };
         }
         match (&go, v) {
-            (GoType::Slice(elem) | GoType::Array(_, elem), GobValue::Slice(items) | GobValue::Array(items)) if fd.is_list() => {
+            (
+                GoType::Slice(elem) | GoType::Array(_, elem),
+                GobValue::Slice(items) | GobValue::Array(items),
+            ) if fd.is_list() => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     out.push(self.gob_to_elem(elem, item, fd, &path.with(format!("[{i}]")))?);
@@ -691,12 +960,15 @@ impl Translator {
                 Ok(PbValue::List(out))
             }
             (GoType::Map(kt, vt), GobValue::Map(entries)) if fd.is_map() => {
-                let Kind::Message(entry) = fd.kind() else { return Err(path.err("map field without entry message")) };
+                let Kind::Message(entry) = fd.kind() else {
+                    return Err(path.err("map field without entry message"));
+                };
                 let value_fd = entry.map_entry_value_field();
                 let mut out = HashMap::with_capacity(entries.len());
                 for (k, val) in entries {
                     let key = self.gob_to_map_key(kt, k, path)?;
-                    let pv = self.gob_to_elem(vt, val, &value_fd, &path.with(format!("[{key:?}]")))?;
+                    let pv =
+                        self.gob_to_elem(vt, val, &value_fd, &path.with(format!("[{key:?}]")))?;
                     out.insert(key, pv);
                 }
                 Ok(PbValue::Map(out))
@@ -705,14 +977,22 @@ impl Translator {
         }
     }
 
-    fn gob_to_elem(&self, go: &GoType, v: &GobValue, fd: &FieldDescriptor, path: &Path) -> Result<PbValue> {
-        let go = self.underlying(go.deref());
+    fn gob_to_elem(
+        &self,
+        go: &GoType,
+        v: &GobValue,
+        fd: &FieldDescriptor,
+        path: &Path,
+    ) -> Result<PbValue> {
+        let go = self.underlying(go.pointee());
         match (&go, fd.kind()) {
             // A nested slice or map value: a wrapper message with field 1 holding it.
             (GoType::Slice(_) | GoType::Array(..) | GoType::Map(..), Kind::Message(wrapper))
                 if !go.is_byte_slice() && wrapper.full_name() != "google.protobuf.Struct" =>
             {
-                let inner = wrapper.get_field(1).ok_or_else(|| path.err("wrapper message without field 1"))?;
+                let inner = wrapper
+                    .get_field(1)
+                    .ok_or_else(|| path.err("wrapper message without field 1"))?;
                 let mut m = DynamicMessage::new(wrapper.clone());
                 let pv = self.gob_to_field(&go, v, &inner, path)?;
                 m.set_field(&inner, pv);
@@ -728,77 +1008,133 @@ impl Translator {
             GobValue::Bool(b) => MapKey::Bool(*b),
             GobValue::Int(i) => MapKey::I64(*i),
             GobValue::Uint(u) => MapKey::U64(*u),
-            other => return Err(path.err(format!("map key of Go type {go} arrived as gob {}", other.kind_name()))),
+            other => {
+                return Err(path.err(format!(
+                    "map key of Go type {go} arrived as gob {}",
+                    other.kind_name()
+                )));
+            }
         })
     }
 
     fn gob_to_single(&self, go: &GoType, v: &GobValue, kind: Kind, path: &Path) -> Result<PbValue> {
-        let mismatch = || path.err(format!("gob {} does not fit Go type {go} / proto {kind:?}", v.kind_name()));
+        let mismatch = || {
+            path.err(format!(
+                "gob {} does not fit Go type {go} / proto {kind:?}",
+                v.kind_name()
+            ))
+        };
         Ok(match (go, v, &kind) {
             (_, GobValue::Bool(b), Kind::Bool) => PbValue::Bool(*b),
             (_, GobValue::String(s), Kind::String) => PbValue::String(s.clone()),
             (_, GobValue::Int(i), Kind::Int64 | Kind::Sint64 | Kind::Sfixed64) => PbValue::I64(*i),
-            (_, GobValue::Int(i), Kind::Int32 | Kind::Sint32 | Kind::Sfixed32) => {
-                PbValue::I32(i32::try_from(*i).map_err(|_| path.err(format!("{i} overflows int32")))?)
-            }
-            (_, GobValue::Int(i), Kind::Enum(_)) => PbValue::EnumNumber(i32::try_from(*i).map_err(|_| path.err(format!("{i} overflows enum")))?),
+            (_, GobValue::Int(i), Kind::Int32 | Kind::Sint32 | Kind::Sfixed32) => PbValue::I32(
+                i32::try_from(*i).map_err(|_| path.err(format!("{i} overflows int32")))?,
+            ),
+            (_, GobValue::Int(i), Kind::Enum(_)) => PbValue::EnumNumber(
+                i32::try_from(*i).map_err(|_| path.err(format!("{i} overflows enum")))?,
+            ),
             (_, GobValue::Uint(u), Kind::Uint64 | Kind::Fixed64) => PbValue::U64(*u),
-            (_, GobValue::Uint(u), Kind::Uint32 | Kind::Fixed32) => {
-                PbValue::U32(u32::try_from(*u).map_err(|_| path.err(format!("{u} overflows uint32")))?)
-            }
+            (_, GobValue::Uint(u), Kind::Uint32 | Kind::Fixed32) => PbValue::U32(
+                u32::try_from(*u).map_err(|_| path.err(format!("{u} overflows uint32")))?,
+            ),
             (_, GobValue::Float(f), Kind::Double) => PbValue::F64(*f),
             (_, GobValue::Float(f), Kind::Float) => PbValue::F32(*f as f32),
             (_, GobValue::Bytes(b), Kind::Bytes) => PbValue::Bytes(b.clone().into()),
-            (GoType::Named(n), GobValue::Encoded(b), Kind::Message(md)) if n == "time.Time" && md.full_name() == "google.protobuf.Timestamp" => {
-                let t = gob::time::GoTime::decode(b).map_err(|e| path.err(format!("time.Time: {e:?}")))?;
+            (GoType::Named(n), GobValue::Encoded(b), Kind::Message(md))
+                if n == "time.Time" && md.full_name() == "google.protobuf.Timestamp" =>
+            {
+                let t = gob::time::GoTime::decode(b)
+                    .map_err(|e| path.err(format!("time.Time: {e:?}")))?;
                 let mut m = DynamicMessage::new(md.clone());
                 m.set_field_by_number(1, PbValue::I64(t.unix_secs));
                 m.set_field_by_number(2, PbValue::I32(t.nanos as i32));
                 PbValue::Message(m)
             }
             (GoType::Named(n), GobValue::Encoded(b), Kind::String) if n == "url.URL" => {
-                PbValue::String(String::from_utf8(b.clone()).map_err(|_| path.err("url.URL is not UTF-8"))?)
+                PbValue::String(
+                    String::from_utf8(b.clone()).map_err(|_| path.err("url.URL is not UTF-8"))?,
+                )
             }
-            (GoType::Named(_), GobValue::Encoded(b), Kind::Bytes) => PbValue::Bytes(b.clone().into()),
-            (GoType::Map(..), GobValue::Map(entries), Kind::Message(md)) if md.full_name() == "google.protobuf.Struct" => {
+            (GoType::Named(_), GobValue::Encoded(b), Kind::Bytes) => {
+                PbValue::Bytes(b.clone().into())
+            }
+            (GoType::Map(..), GobValue::Map(entries), Kind::Message(md))
+                if md.full_name() == "google.protobuf.Struct" =>
+            {
                 PbValue::Message(self.gob_map_to_struct(entries, md, path)?)
             }
-            (GoType::Interface, v, Kind::Message(md)) if md.full_name() == "google.protobuf.Value" => PbValue::Message(self.interface_to_pb_value(v, md, path)?),
+            (GoType::Interface, v, Kind::Message(md))
+                if md.full_name() == "google.protobuf.Value" =>
+            {
+                PbValue::Message(self.interface_to_pb_value(v, md, path)?)
+            }
             (GoType::Error, GobValue::Interface(i), Kind::Message(md)) => {
-                let Some(i) = i else { return Ok(PbValue::Message(DynamicMessage::new(md.clone()))) };
+                let Some(i) = i else {
+                    return Ok(PbValue::Message(DynamicMessage::new(md.clone())));
+                };
                 PbValue::Message(self.gob_error_to_app_error(&i.name, &i.value, md, path)?)
             }
-            (GoType::Named(n), v, Kind::Message(md)) if n == "model.AppError" => PbValue::Message(self.gob_error_to_app_error(APP_ERROR_NAME, v, md, path)?),
+            (GoType::Named(n), v, Kind::Message(md)) if n == "model.AppError" => {
+                PbValue::Message(self.gob_error_to_app_error(APP_ERROR_NAME, v, md, path)?)
+            }
             (GoType::Named(n), GobValue::Struct(s), Kind::Message(md)) => {
-                let fields = self.fields_of(n).ok_or_else(|| path.err(format!("{n} is not a struct in the schema")))?;
+                let fields = self
+                    .fields_of(n)
+                    .ok_or_else(|| path.err(format!("{n} is not a struct in the schema")))?;
                 let mut m = DynamicMessage::new(md.clone());
                 for (fname, fv) in &s.fields {
                     let Some(i) = fields.iter().position(|(f, _)| f == fname) else {
                         return Err(path.err(format!("the server sent field {n}.{fname}, which this bridge's schema does not know")));
                     };
                     let number = i as u32 + 1;
-                    let fd = md.get_field(number).ok_or_else(|| path.err(format!("message {} has no field {number} for Go {n}.{fname}", md.full_name())))?;
+                    let fd = md.get_field(number).ok_or_else(|| {
+                        path.err(format!(
+                            "message {} has no field {number} for Go {n}.{fname}",
+                            md.full_name()
+                        ))
+                    })?;
                     let pv = self.gob_to_field(&fields[i].1, fv, &fd, &path.with(fd.name()))?;
                     m.set_field(&fd, pv);
                 }
                 PbValue::Message(m)
             }
-            (GoType::EmptyStruct, GobValue::Struct(_), Kind::Message(md)) => PbValue::Message(DynamicMessage::new(md.clone())),
+            (GoType::EmptyStruct, GobValue::Struct(_), Kind::Message(md)) => {
+                PbValue::Message(DynamicMessage::new(md.clone()))
+            }
             _ => return Err(mismatch()),
         })
     }
 
     /// `map[string]interface {}` → `google.protobuf.Struct`.
-    fn gob_map_to_struct(&self, entries: &[(GobValue, GobValue)], md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
-        let fields_fd = md.get_field(1).ok_or_else(|| path.err("Struct without fields"))?;
-        let Kind::Message(entry) = fields_fd.kind() else { return Err(path.err("Struct.fields is not a map")) };
+    fn gob_map_to_struct(
+        &self,
+        entries: &[(GobValue, GobValue)],
+        md: &MessageDescriptor,
+        path: &Path,
+    ) -> Result<DynamicMessage> {
+        let fields_fd = md
+            .get_field(1)
+            .ok_or_else(|| path.err("Struct without fields"))?;
+        let Kind::Message(entry) = fields_fd.kind() else {
+            return Err(path.err("Struct.fields is not a map"));
+        };
         let Kind::Message(value_md) = entry.map_entry_value_field().kind() else {
             return Err(path.err("Struct.fields values are not messages"));
         };
         let mut out = HashMap::with_capacity(entries.len());
         for (k, v) in entries {
-            let GobValue::String(k) = k else { return Err(path.err(format!("map key is gob {}, not a string", k.kind_name()))) };
-            out.insert(MapKey::String(k.clone()), PbValue::Message(self.interface_to_pb_value(v, &value_md, &path.with(k.clone()))?));
+            let GobValue::String(k) = k else {
+                return Err(path.err(format!("map key is gob {}, not a string", k.kind_name())));
+            };
+            out.insert(
+                MapKey::String(k.clone()),
+                PbValue::Message(self.interface_to_pb_value(
+                    v,
+                    &value_md,
+                    &path.with(k.clone()),
+                )?),
+            );
         }
         let mut m = DynamicMessage::new(md.clone());
         m.set_field(&fields_fd, PbValue::Map(out));
@@ -806,7 +1142,12 @@ impl Translator {
     }
 
     /// A Go `interface{}` value → `google.protobuf.Value`, the way `encoding/json` would render it.
-    fn interface_to_pb_value(&self, v: &GobValue, md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
+    fn interface_to_pb_value(
+        &self,
+        v: &GobValue,
+        md: &MessageDescriptor,
+        path: &Path,
+    ) -> Result<DynamicMessage> {
         let mut m = DynamicMessage::new(md.clone());
         let inner = match v {
             GobValue::Interface(None) => {
@@ -820,10 +1161,22 @@ impl Translator {
         self.concrete_to_pb_value(Some(&inner.name), &inner.value, md, path)
     }
 
-    fn concrete_to_pb_value(&self, name: Option<&str>, v: &GobValue, md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
+    fn concrete_to_pb_value(
+        &self,
+        name: Option<&str>,
+        v: &GobValue,
+        md: &MessageDescriptor,
+        path: &Path,
+    ) -> Result<DynamicMessage> {
         let mut m = DynamicMessage::new(md.clone());
-        let struct_md = md.get_field(5).and_then(|f| f.kind().as_message().cloned()).ok_or_else(|| path.err("Value without struct_value"))?;
-        let list_md = md.get_field(6).and_then(|f| f.kind().as_message().cloned()).ok_or_else(|| path.err("Value without list_value"))?;
+        let struct_md = md
+            .get_field(5)
+            .and_then(|f| f.kind().as_message().cloned())
+            .ok_or_else(|| path.err("Value without struct_value"))?;
+        let list_md = md
+            .get_field(6)
+            .and_then(|f| f.kind().as_message().cloned())
+            .ok_or_else(|| path.err("Value without list_value"))?;
         match v {
             GobValue::Bool(b) => m.set_field_by_number(4, PbValue::Bool(*b)),
             GobValue::String(s) => m.set_field_by_number(3, PbValue::String(s.clone())),
@@ -834,7 +1187,11 @@ impl Translator {
             GobValue::Slice(items) | GobValue::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    out.push(PbValue::Message(self.interface_to_pb_value(item, md, &path.with(format!("[{i}]")))?));
+                    out.push(PbValue::Message(self.interface_to_pb_value(
+                        item,
+                        md,
+                        &path.with(format!("[{i}]")),
+                    )?));
                 }
                 let mut l = DynamicMessage::new(list_md);
                 l.set_field_by_number(1, PbValue::List(out));
@@ -847,7 +1204,11 @@ impl Translator {
             GobValue::Struct(s) => {
                 // A registered struct type (e.g. `[]*model.SlackAttachment` elements): render it
                 // with its JSON field names, as the server's JSON API would.
-                let type_name = name.map(|n| n.trim_start_matches("[]").trim_start_matches('*').to_string());
+                let type_name = name.map(|n| {
+                    n.trim_start_matches("[]")
+                        .trim_start_matches('*')
+                        .to_string()
+                });
                 let json = self.struct_to_json_map(type_name.as_deref(), s);
                 let s = self.gob_map_to_struct(&json, &struct_md, path)?;
                 m.set_field_by_number(5, PbValue::Message(s));
@@ -861,13 +1222,22 @@ impl Translator {
                 }
                 m.set_field_by_number(3, PbValue::String(s));
             }
-            other => return Err(path.err(format!("cannot represent gob {} in a google.protobuf.Value", other.kind_name()))),
+            other => {
+                return Err(path.err(format!(
+                    "cannot represent gob {} in a google.protobuf.Value",
+                    other.kind_name()
+                )));
+            }
         }
         Ok(m)
     }
 
     /// A struct inside an interface, as `(json name, value)` pairs using the schema's json tags.
-    fn struct_to_json_map(&self, type_name: Option<&str>, s: &gob::Struct) -> Vec<(GobValue, GobValue)> {
+    fn struct_to_json_map(
+        &self,
+        type_name: Option<&str>,
+        s: &gob::Struct,
+    ) -> Vec<(GobValue, GobValue)> {
         let def = type_name.and_then(|n| self.schema.types.get(n));
         s.fields
             .iter()
@@ -882,8 +1252,16 @@ impl Translator {
             .collect()
     }
 
-    fn gob_error_to_app_error(&self, name: &str, v: &GobValue, md: &MessageDescriptor, path: &Path) -> Result<DynamicMessage> {
-        let GobValue::Struct(s) = v else { return Err(path.err(format!("{name} arrived as gob {}", v.kind_name()))) };
+    fn gob_error_to_app_error(
+        &self,
+        name: &str,
+        v: &GobValue,
+        md: &MessageDescriptor,
+        path: &Path,
+    ) -> Result<DynamicMessage> {
+        let GobValue::Struct(s) = v else {
+            return Err(path.err(format!("{name} arrived as gob {}", v.kind_name())));
+        };
         let str_of = |f: &str| match s.get(f) {
             Some(GobValue::String(x)) => x.clone(),
             _ => String::new(),
@@ -901,7 +1279,13 @@ impl Translator {
                 m.set_field_by_number(4, PbValue::String(str_of("RequestId")));
                 m.set_field_by_number(5, PbValue::I64(int_of("StatusCode")));
                 m.set_field_by_number(6, PbValue::String(str_of("Where")));
-                m.set_field_by_number(7, PbValue::Bool(matches!(s.get("SkipTranslation"), Some(GobValue::Bool(true)))));
+                m.set_field_by_number(
+                    7,
+                    PbValue::Bool(matches!(
+                        s.get("SkipTranslation"),
+                        Some(GobValue::Bool(true))
+                    )),
+                );
             }
             ERROR_STRING_NAME => {
                 m.set_field_by_number(2, PbValue::String(str_of("Err")));
@@ -914,7 +1298,9 @@ impl Translator {
                 m.set_field_by_number(3, PbValue::String(str_of("Detail")));
                 m.set_field_by_number(16, PbValue::EnumNumber(2));
             }
-            other => return Err(path.err(format!("unknown error type {other} in an error interface"))),
+            other => {
+                return Err(path.err(format!("unknown error type {other} in an error interface")));
+            }
         }
         Ok(m)
     }
@@ -933,7 +1319,11 @@ fn is_zero(v: &GobValue) -> bool {
 
 fn base64_chunk(chunk: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+    let b = [
+        chunk[0],
+        *chunk.get(1).unwrap_or(&0),
+        *chunk.get(2).unwrap_or(&0),
+    ];
     let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
     let mut out = String::with_capacity(4);
     for i in 0..4 {
@@ -962,7 +1352,10 @@ impl Translator {
     pub fn verify(&self, pool: &prost_reflect::DescriptorPool) -> Vec<String> {
         let mut problems = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (service, methods, suffix) in [("PluginAPI", &self.schema.api, ""), ("PluginHooks", &self.schema.hooks, "Hook")] {
+        for (service, methods, suffix) in [
+            ("PluginAPI", &self.schema.api, ""),
+            ("PluginHooks", &self.schema.hooks, "Hook"),
+        ] {
             for m in methods.iter() {
                 if !m.regular {
                     continue;
@@ -973,15 +1366,29 @@ impl Translator {
                         problems.push(format!("{service}.{}: no message {full}", m.name));
                         continue;
                     };
-                    let fields = if results { &m.returns_fields } else { &m.args_fields };
+                    let fields = if results {
+                        &m.returns_fields
+                    } else {
+                        &m.args_fields
+                    };
                     for (f, number) in fields.iter().zip(Self::envelope_numbers(m, results)) {
                         let Some(number) = number else {
-                            problems.push(format!("{service}.{}: field {} has no envelope number", m.name, f.name));
+                            problems.push(format!(
+                                "{service}.{}: field {} has no envelope number",
+                                m.name, f.name
+                            ));
                             continue;
                         };
                         match (desc.get_field(number), GoType::parse(&f.ty)) {
-                            (Some(fd), Ok(go)) => self.verify_field(&go, &fd, &format!("{full}.{}", fd.name()), &mut seen, &mut problems),
-                            (None, _) => problems.push(format!("{full}: no field {number} for Go {}", f.name)),
+                            (Some(fd), Ok(go)) => self.verify_field(
+                                &go,
+                                &fd,
+                                &format!("{full}.{}", fd.name()),
+                                &mut seen,
+                                &mut problems,
+                            ),
+                            (None, _) => problems
+                                .push(format!("{full}: no field {number} for Go {}", f.name)),
                             (_, Err(e)) => problems.push(e.to_string()),
                         }
                     }
@@ -991,8 +1398,15 @@ impl Translator {
         problems
     }
 
-    fn verify_field(&self, go: &GoType, fd: &FieldDescriptor, at: &str, seen: &mut std::collections::HashSet<String>, problems: &mut Vec<String>) {
-        let go = self.underlying(go.deref());
+    fn verify_field(
+        &self,
+        go: &GoType,
+        fd: &FieldDescriptor,
+        at: &str,
+        seen: &mut std::collections::HashSet<String>,
+        problems: &mut Vec<String>,
+    ) {
+        let go = self.underlying(go.pointee());
         if go.is_byte_slice() {
             if fd.kind() != Kind::Bytes || fd.is_list() {
                 problems.push(format!("{at}: Go {go} needs bytes"));
@@ -1007,27 +1421,48 @@ impl Translator {
                 }
                 self.verify_elem(elem, fd, &format!("{at}[]"), seen, problems);
             }
-            GoType::Map(k, v) if !(matches!(**k, GoType::Basic(Basic::String)) && **v == GoType::Interface) => {
+            GoType::Map(k, v)
+                if !(matches!(**k, GoType::Basic(Basic::String)) && **v == GoType::Interface) =>
+            {
                 if !fd.is_map() {
                     problems.push(format!("{at}: Go {go} needs a map field"));
                     return;
                 }
-                let Kind::Message(entry) = fd.kind() else { return };
-                self.verify_elem(v, &entry.map_entry_value_field(), &format!("{at}{{}}"), seen, problems);
+                let Kind::Message(entry) = fd.kind() else {
+                    return;
+                };
+                self.verify_elem(
+                    v,
+                    &entry.map_entry_value_field(),
+                    &format!("{at}{{}}"),
+                    seen,
+                    problems,
+                );
             }
             _ => self.verify_single(&go, fd.kind(), at, seen, problems),
         }
     }
 
-    fn verify_elem(&self, go: &GoType, fd: &FieldDescriptor, at: &str, seen: &mut std::collections::HashSet<String>, problems: &mut Vec<String>) {
-        let go = self.underlying(go.deref());
+    fn verify_elem(
+        &self,
+        go: &GoType,
+        fd: &FieldDescriptor,
+        at: &str,
+        seen: &mut std::collections::HashSet<String>,
+        problems: &mut Vec<String>,
+    ) {
+        let go = self.underlying(go.pointee());
         match (&go, fd.kind()) {
             (GoType::Slice(_) | GoType::Array(..) | GoType::Map(..), Kind::Message(w))
                 if !go.is_byte_slice() && w.full_name() != "google.protobuf.Struct" =>
             {
                 match w.get_field(1) {
-                    Some(inner) => self.verify_field(&go, &inner, &format!("{at}.values"), seen, problems),
-                    None => problems.push(format!("{at}: wrapper {} has no field 1", w.full_name())),
+                    Some(inner) => {
+                        self.verify_field(&go, &inner, &format!("{at}.values"), seen, problems)
+                    }
+                    None => {
+                        problems.push(format!("{at}: wrapper {} has no field 1", w.full_name()))
+                    }
                 }
             }
             _ if go.is_byte_slice() => {
@@ -1039,9 +1474,17 @@ impl Translator {
         }
     }
 
-    fn verify_single(&self, go: &GoType, kind: Kind, at: &str, seen: &mut std::collections::HashSet<String>, problems: &mut Vec<String>) {
+    fn verify_single(
+        &self,
+        go: &GoType,
+        kind: Kind,
+        at: &str,
+        seen: &mut std::collections::HashSet<String>,
+        problems: &mut Vec<String>,
+    ) {
         let ok = match (go, &kind) {
-            (GoType::Basic(Basic::Bool), Kind::Bool) | (GoType::Basic(Basic::String), Kind::String) => true,
+            (GoType::Basic(Basic::Bool), Kind::Bool)
+            | (GoType::Basic(Basic::String), Kind::String) => true,
             (GoType::Basic(b), Kind::Int64 | Kind::Int32 | Kind::Enum(_)) if b.is_signed() => true,
             (GoType::Basic(b), Kind::Uint64 | Kind::Uint32) if b.is_unsigned() => true,
             (GoType::Basic(Basic::Float32 | Basic::Float64), Kind::Double | Kind::Float) => true,
@@ -1063,12 +1506,27 @@ impl Translator {
                     if seen.insert(n.clone()) {
                         for (i, (fname, fty)) in fields.iter().enumerate() {
                             match md.get_field(i as u32 + 1) {
-                                Some(fd) => self.verify_field(fty, &fd, &format!("{}.{}", md.full_name(), fd.name()), seen, problems),
-                                None => problems.push(format!("{}: no field {} for Go {n}.{fname}", md.full_name(), i + 1)),
+                                Some(fd) => self.verify_field(
+                                    fty,
+                                    &fd,
+                                    &format!("{}.{}", md.full_name(), fd.name()),
+                                    seen,
+                                    problems,
+                                ),
+                                None => problems.push(format!(
+                                    "{}: no field {} for Go {n}.{fname}",
+                                    md.full_name(),
+                                    i + 1
+                                )),
                             }
                         }
                         if md.fields().count() != fields.len() {
-                            problems.push(format!("{}: {} proto fields for {} Go fields of {n}", md.full_name(), md.fields().count(), fields.len()));
+                            problems.push(format!(
+                                "{}: {} proto fields for {} Go fields of {n}",
+                                md.full_name(),
+                                md.fields().count(),
+                                fields.len()
+                            ));
                         }
                     }
                     true
@@ -1084,22 +1542,6 @@ impl Translator {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn translator() -> Translator {
-        Translator::new(Schema::embedded().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn schema_and_protos_agree_on_every_regular_method_and_type() {
-        let t = translator();
-        let problems = t.verify(&descriptors());
-        assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
-    }
-}
-
 /// The `error` field (number 1) of a response envelope, when set and not empty (an AppError
 /// with neither id nor message means success, docs/internals.md).
 pub fn response_error(msg: &DynamicMessage) -> Option<DynamicMessage> {
@@ -1107,14 +1549,24 @@ pub fn response_error(msg: &DynamicMessage) -> Option<DynamicMessage> {
     if !msg.has_field(&fd) {
         return None;
     }
-    let PbValue::Message(err) = &*msg.get_field(&fd) else { return None };
-    let text = |n: u32| err.get_field_by_number(n).and_then(|v| v.as_str().map(|s| !s.is_empty())).unwrap_or(false);
+    let PbValue::Message(err) = &*msg.get_field(&fd) else {
+        return None;
+    };
+    let text = |n: u32| {
+        err.get_field_by_number(n)
+            .and_then(|v| v.as_str().map(|s| !s.is_empty()))
+            .unwrap_or(false)
+    };
     (text(1) || text(2)).then(|| err.clone())
 }
 
 /// One line describing an AppError message, for the server log.
 pub fn describe_error(err: &DynamicMessage) -> String {
-    let s = |n: u32| err.get_field_by_number(n).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let s = |n: u32| {
+        err.get_field_by_number(n)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
     let (id, message, detail, place) = (s(1), s(2), s(3), s(6));
     let mut out = String::new();
     if !place.is_empty() {
@@ -1144,5 +1596,26 @@ impl Translator {
     pub fn gob_to_proto(&self, go: &str, v: &GobValue, fd: &FieldDescriptor) -> Result<PbValue> {
         let go = GoType::parse(go).map_err(|e| Path::default().err(e.to_string()))?;
         self.gob_to_field(&go, v, fd, &Path(vec![fd.name().to_string()]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translator() -> Translator {
+        Translator::new(Schema::embedded().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn schema_and_protos_agree_on_every_regular_method_and_type() {
+        let t = translator();
+        let problems = t.verify(&descriptors());
+        assert!(
+            problems.is_empty(),
+            "{} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
     }
 }

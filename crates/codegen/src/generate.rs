@@ -1,4 +1,4 @@
-//! Schema → proto generation (docs/CONTRACTS.md §2).
+//! Schema → proto generation (docs/internals.md §7).
 //!
 //! Choices the contract leaves open, fixed here:
 //! - Message names: a `model` struct keeps its Go name, any other package's struct is

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `common.proto` and `http.proto` in the same directory are hand-written and only read (for
-//! the names they define). The mapping rules are those of docs/CONTRACTS.md §2; the choices the
+//! the names they define). The mapping rules are those of docs/internals.md §7; the choices the
 //! contract leaves open are documented on [`generate`](mod@generate).
 
 pub mod generate;

@@ -1,4 +1,4 @@
-//! The schema file written by `tools/apischema` (docs/CONTRACTS.md §1). Only the parts the
+//! The schema file written by `tools/apischema` (docs/internals.md §6). Only the parts the
 //! generator reads are modelled; unknown keys are ignored so the extractor can grow.
 
 use std::collections::BTreeMap;

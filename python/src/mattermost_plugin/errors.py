@@ -154,7 +154,7 @@ _BY_STATUS: dict[int, type[PluginAPIError]] = {
 
 
 def is_app_error_set(err: Any) -> bool:
-    """CONTRACTS §2: an unset error, or one with empty id and message, means success."""
+    """docs/internals.md §7: an unset error, or one with empty id and message, means success."""
     return err is not None and bool(err.id or err.message)
 
 

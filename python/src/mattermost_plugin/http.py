@@ -1,7 +1,7 @@
 """HTTP request and response writer for the ServeHTTP (and ServeMetrics) hook.
 
 The bridge streams a request as ``HTTPRequestPart`` messages and takes the response as
-``HTTPResponsePart`` messages (CONTRACTS §4). ``HTTPResponseWriter`` turns each
+``HTTPResponsePart`` messages (docs/internals.md §9). ``HTTPResponseWriter`` turns each
 ``write_header``/``write``/``flush`` into parts *as they happen*, so a response streams to
 the client while the handler still runs.
 """
@@ -27,7 +27,7 @@ __all__ = [
     "canonical_header_key",
 ]
 
-# Body parts are at most 64 KiB each (CONTRACTS §4).
+# Body parts are at most 64 KiB each (docs/internals.md §9).
 MAX_CHUNK = 64 * 1024
 
 _TOKEN_CHARS = frozenset(

@@ -1,7 +1,7 @@
 """The plugin process: environment, clients, the ``PluginHooks`` server, shutdown.
 
 ``run_plugin(MyPlugin)`` is the whole ``main`` of a plugin launched by the bridge
-(CONTRACTS §3): it reads the ``MMPLUG_*`` environment (and removes the token from
+(docs/internals.md §8): it reads the ``MMPLUG_*`` environment (and removes the token from
 ``os.environ`` so child processes and stray dumps do not see it), connects the sync and
 async API clients, instantiates the plugin, serves ``PluginHooks`` and
 ``grpc.health.v1.Health`` on the hooks unix socket behind a token check, reports SERVING,
@@ -249,7 +249,7 @@ async def serve_plugin(
 def run_plugin(plugin_cls: type[Plugin]) -> None:
     """Run ``plugin_cls`` as the plugin process (the bridge's child). Does not return."""
     mmlogging.install(_log_level())
-    # stdout is not ours (CONTRACTS §3): send stray print() output to stderr instead.
+    # stdout is not ours (docs/internals.md §8): send stray print() output to stderr instead.
     sys.stdout = sys.stderr
     try:
         config = RuntimeConfig.from_env()

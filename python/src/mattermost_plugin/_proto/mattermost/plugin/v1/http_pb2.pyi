@@ -6,7 +6,7 @@ Hand-written (not generated): HTTP as a stream, for the PluginHooks RPCs ServeHT
 ServeMetrics and the PluginAPI RPC PluginHTTP (inter-plugin requests). These are protocols
 of their own rather than mirrors of Go types, so nothing is buffered whole: bodies travel
 as ordered chunks of at most 64 KiB each, in both directions, as they are produced.
-See docs/CONTRACTS.md §4.
+See docs/internals.md §9.
 """
 
 from collections import abc as _abc
