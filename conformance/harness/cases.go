@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -30,6 +32,10 @@ const (
 // expectedHooks is what the hello behaviour implements (examples/hello/README.md).
 var expectedHooks = []string{"ExecuteCommand", "MessageWillBePosted", "OnActivate", "OnConfigurationChange", "OnDeactivate", "ServeHTTP"}
 
+// bridgeOnlyCases need the Python bridge (-bridge); for a native plugin they are not run and not
+// counted.
+var bridgeOnlyCases = map[string]bool{"slow_python_start": true}
+
 func allCases() []harnessCase {
 	return []harnessCase{
 		{"lifecycle", caseLifecycle},
@@ -44,6 +50,8 @@ func allCases() []harnessCase {
 		{"serve_http_post_echo", caseServeHTTPPostEcho},
 		{"concurrent_hooks_reentrancy", caseConcurrentReentrancy},
 		{"health_check_detects_dead_plugin", caseHealthCheck},
+		{"plugin_sigkill_leaves_no_orphans", casePluginSIGKILL},
+		{"slow_python_start", caseSlowPythonStart},
 	}
 }
 
@@ -584,5 +592,61 @@ func caseHealthCheck(t *caseT) {
 				t.errorf("killed process %v is back", p)
 			}
 		}
+	}
+}
+
+// casePluginSIGKILL: go-plugin SIGKILLs a plugin that does not exit within 2 s of Control.Quit,
+// and an operator may do the same. Nothing the plugin started (a bridge's Python process) may
+// outlive it.
+func casePluginSIGKILL(t *caseT) {
+	t.activate()
+	all := pluginProcesses()
+	var direct []proc
+	for _, p := range all {
+		if p.PPID == os.Getpid() {
+			direct = append(direct, p)
+		}
+	}
+	if len(direct) != 1 {
+		t.fatalf("expected exactly one plugin process below the harness, found %d: %v", len(direct), direct)
+	}
+	if err := syscall.Kill(direct[0].PID, syscall.SIGKILL); err != nil {
+		t.fatalf("killing %v: %v", direct[0], err)
+	}
+	if survivors := waitGone(all, 5*time.Second); len(survivors) > 0 {
+		t.fatalf("still alive 5s after the plugin process %v was SIGKILLed: %v", direct[0], survivors)
+	}
+}
+
+// caseSlowPythonStart: a Python plugin whose import outlasts the server's 3-second start
+// timeout still activates: the bridge's handshake does not wait for Python, activation does.
+// Python plugins only (it needs the bridge); the runner leaves it out for native plugins.
+func caseSlowPythonStart(t *caseT) {
+	root, err := repoRoot()
+	if err != nil {
+		t.fatalf("%v", err)
+	}
+	b, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, "conformance/harness/testdata/slowstart"), bridge: t.opts.bridge, venv: t.opts.venv})
+	if err != nil {
+		t.fatalf("preparing the slowstart bundle: %v", err)
+	}
+	defer b.remove()
+	_, env, err := newWorld(b, t.opts, t.rec, t.logger)
+	if err != nil {
+		t.fatalf("creating the environment: %v", err)
+	}
+	defer teardown(env, t.rec)
+	start := time.Now()
+	_, activated, err := env.Activate(b.manifest.Id)
+	elapsed := time.Since(start)
+	if err != nil || !activated {
+		t.fatalf("Activate after %s: activated=%v err=%v", elapsed.Round(time.Millisecond), activated, err)
+	}
+	// The import sleeps 4 s: activation returning sooner would mean Python never ran it.
+	if elapsed < 4*time.Second {
+		t.errorf("activation took %s, less than the plugin's 4 s import: was Python's readiness awaited?", elapsed.Round(time.Millisecond))
+	}
+	if !t.waitLog("info", "slowstart activated") {
+		t.errorf("no \"slowstart activated\" log line from the plugin")
 	}
 }

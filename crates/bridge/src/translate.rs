@@ -504,18 +504,12 @@ impl Translator {
         path: &Path,
         hint: Hint<'_>,
     ) -> Result<Option<GobValue>> {
-        if fd.supports_presence() && !msg.has_field(fd) {
+        // An unset field (proto3: a default scalar, an empty list or map, an absent message)
+        // is Go's zero value or nil pointer, which gob omits from structs anyway.
+        if !msg.has_field(fd) {
             return Ok(None);
         }
         let v = msg.get_field(fd);
-        if fd.is_list() || fd.is_map() {
-            return self.to_gob(go, &v, fd, path, hint).map(Some);
-        }
-        if let Kind::Message(_) = fd.kind()
-            && !msg.has_field(fd)
-        {
-            return Ok(None);
-        }
         self.to_gob(go, &v, fd, path, hint).map(Some)
     }
 
@@ -1605,6 +1599,143 @@ mod tests {
 
     fn translator() -> Translator {
         Translator::new(Schema::embedded().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn verify_reports_what_the_descriptors_lack() {
+        let problems = translator().verify(&prost_reflect::DescriptorPool::new());
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("no message mattermost.plugin.v1.KVGetRequest")),
+            "{problems:?}"
+        );
+    }
+
+    /// Props in sorted key order: Go maps have none, and translation emits keys sorted.
+    fn props() -> GobValue {
+        GobValue::Map(vec![
+            (
+                GobValue::String("count".into()),
+                GobValue::interface("int64", GobValue::Int(42)),
+            ),
+            (
+                GobValue::String("nested".into()),
+                GobValue::interface(
+                    "map[string]interface {}",
+                    GobValue::Map(vec![(
+                        GobValue::String("list".into()),
+                        GobValue::interface(
+                            "[]interface {}",
+                            GobValue::Slice(vec![
+                                GobValue::interface("string", GobValue::String("x".into())),
+                                GobValue::interface("int", GobValue::Int(2)),
+                                GobValue::Interface(None),
+                            ]),
+                        ),
+                    )]),
+                ),
+            ),
+            (
+                GobValue::String("ratio".into()),
+                GobValue::interface("float64", GobValue::Float(1.5)),
+            ),
+        ])
+    }
+
+    #[test]
+    fn hook_args_and_returns_round_trip_with_go_kinds_kept() {
+        let t = translator();
+        let pool = descriptors();
+        let m = t.schema().hook("MessageWillBePosted").unwrap();
+        let post = GobValue::structure([
+            ("Id", GobValue::String("p1".into())),
+            ("CreateAt", GobValue::Int(1_700_000_000_000)),
+            ("Message", GobValue::String("hi".into())),
+            ("Props", props()),
+        ]);
+        let args = GobValue::structure([
+            (
+                "A",
+                GobValue::structure([("SessionId", GobValue::String("s".into()))]),
+            ),
+            ("B", post.clone()),
+        ]);
+        let req_desc = pool
+            .get_message_by_name("mattermost.plugin.v1.MessageWillBePostedHookRequest")
+            .unwrap();
+        let req = t.wire_to_message(m, false, &args, &req_desc).unwrap();
+        let back = t.message_to_wire(m, false, &req, Some(&args)).unwrap();
+        // The args are not replaced by a reply, so hints come from themselves: everything,
+        // including int64 and int in props, comes back as Go sent it.
+        assert_eq!(back, args);
+
+        // A reply carrying the same post, as Python would send it back.
+        let resp_desc = pool
+            .get_message_by_name("mattermost.plugin.v1.MessageWillBePostedHookResponse")
+            .unwrap();
+        let mut resp = DynamicMessage::new(resp_desc);
+        resp.set_field_by_number(2, req.get_field_by_number(3).unwrap().into_owned());
+        let returns = t.message_to_wire(m, true, &resp, Some(&args)).unwrap();
+        assert_eq!(returns, GobValue::structure([("A", post)]));
+        // Without a hint, numbers are float64, as encoding/json would decode them.
+        let plain = t.message_to_wire(m, true, &resp, None).unwrap();
+        let GobValue::Struct(s) = &plain else {
+            panic!()
+        };
+        let GobValue::Struct(p) = s.get("A").unwrap() else {
+            panic!()
+        };
+        let GobValue::Map(props) = p.get("Props").unwrap() else {
+            panic!()
+        };
+        let count = &props
+            .iter()
+            .find(|(k, _)| *k == GobValue::String("count".into()))
+            .unwrap()
+            .1;
+        assert_eq!(
+            *count,
+            GobValue::interface("float64", GobValue::Float(42.0))
+        );
+    }
+
+    #[test]
+    fn errors_keep_every_app_error_field() {
+        let t = translator();
+        let pool = descriptors();
+        let m = t.schema().api_method("KVGet").unwrap();
+        let returns = GobValue::structure([(
+            "B",
+            GobValue::structure([
+                ("Id", GobValue::String("app.kv.fail".into())),
+                ("Message", GobValue::String("boom".into())),
+                ("DetailedError", GobValue::String("detail".into())),
+                ("RequestId", GobValue::String("r".into())),
+                ("StatusCode", GobValue::Int(503)),
+                ("Where", GobValue::String("KVGet".into())),
+                ("SkipTranslation", GobValue::Bool(true)),
+            ]),
+        )]);
+        let desc = pool
+            .get_message_by_name("mattermost.plugin.v1.KVGetResponse")
+            .unwrap();
+        let resp = t.wire_to_message(m, true, &returns, &desc).unwrap();
+        let err = response_error(&resp).expect("error field set");
+        assert_eq!(describe_error(&err), "KVGet: boom [app.kv.fail], detail");
+        assert_eq!(t.message_to_wire(m, true, &resp, None).unwrap(), returns);
+    }
+
+    #[test]
+    fn unknown_fields_from_the_server_are_errors_not_drops() {
+        let t = translator();
+        let m = t.schema().api_method("KVGet").unwrap();
+        let desc = descriptors()
+            .get_message_by_name("mattermost.plugin.v1.KVGetResponse")
+            .unwrap();
+        let returns = GobValue::structure([("Z", GobValue::Int(1))]);
+        let err = t.wire_to_message(m, true, &returns, &desc).unwrap_err();
+        assert!(err.message.contains("does not know"), "{err}");
     }
 
     #[test]
