@@ -12,6 +12,7 @@ use gob::{Struct, Value as GobValue};
 use goplugin::netrpc::{BoxFuture, CallError, Client, Reply, RpcError, RpcTypes, Service};
 use goplugin::yamux::Stream;
 use goplugin::{Broker, Plugin};
+use mmplug_schema::Method;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, MethodDescriptor, ReflectMessage, Value as PbValue,
 };
@@ -22,7 +23,6 @@ use crate::grpc::{ApiBackend, HooksClient, PACKAGE};
 use crate::log::{self, Level};
 use crate::manifest::Manifest;
 use crate::python::PythonProcess;
-use crate::schema::Method;
 use crate::translate::{Translator, describe_error, response_error};
 
 /// Everything a call needs, shared by the hooks service and the API backend.

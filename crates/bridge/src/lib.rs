@@ -7,7 +7,6 @@
 #![deny(missing_debug_implementations)]
 
 pub mod bridge;
-pub mod gotype;
 pub mod grpc;
 pub mod http;
 pub mod log;

@@ -19,7 +19,6 @@ use crate::grpc::{ApiService, HooksClient, PACKAGE, bind_api, serve_api, unix_ch
 use crate::log;
 use crate::manifest::Manifest;
 use crate::python::{PythonProcess, Rendezvous};
-use crate::schema::Schema;
 use crate::translate::{Translator, descriptors};
 
 /// How long Python gets to exit after SIGTERM. go-plugin kills the bridge 2 s after
@@ -111,7 +110,7 @@ pub fn main() -> i32 {
 }
 
 fn load_contract() -> Result<(Translator, Arc<RpcTypes>, prost_reflect::DescriptorPool), String> {
-    let schema = Schema::embedded().map_err(|e| format!("embedded schema: {e}"))?;
+    let schema = crate::schema::embedded().map_err(|e| format!("embedded schema: {e}"))?;
     let mut translator = Translator::new(schema).map_err(|e| format!("embedded schema: {e}"))?;
     let types =
         RpcTypes::new(translator.take_types()).map_err(|e| format!("net/rpc types: {e:?}"))?;

@@ -10,13 +10,11 @@
 use std::collections::HashMap;
 
 use gob::{Types, Value as GobValue};
+use mmplug_schema::{Basic, Field, GoType, Method, Schema, SchemaError};
 use prost_reflect::{
     DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage,
     Value as PbValue,
 };
-
-use crate::gotype::{Basic, GoType};
-use crate::schema::{Field, Method, Schema, SchemaError};
 
 /// Registered name of Mattermost's AppError in `error` interfaces.
 pub const APP_ERROR_NAME: &str = "*model.AppError";
@@ -276,6 +274,10 @@ impl Translator {
             GoType::Ptr(inner) => self.gob_type(inner)?,
             GoType::Interface | GoType::Error => self.types.interface(),
             GoType::EmptyStruct => self.types.struct_type("", Vec::new()).map_err(bad)?,
+            // Parsed, but nothing on the translation path carries them.
+            GoType::UnnamedInterface(_) | GoType::UnnamedStruct(_) => {
+                return Err(SchemaError::Unsupported(key));
+            }
             GoType::Slice(e) if t.is_byte_slice() => {
                 let _ = e;
                 self.types.bytes()
@@ -1238,7 +1240,7 @@ impl Translator {
             .map(|(f, v)| {
                 let json = def
                     .and_then(|d| d.fields.iter().find(|x| &x.name == f))
-                    .and_then(|x| x.json.clone())
+                    .map(|x| x.json.clone())
                     .filter(|j| !j.is_empty() && j != "-")
                     .unwrap_or_else(|| f.clone());
                 (GobValue::String(json), v.clone())
@@ -1598,7 +1600,7 @@ mod tests {
     use super::*;
 
     fn translator() -> Translator {
-        Translator::new(Schema::embedded().unwrap()).unwrap()
+        Translator::new(crate::schema::embedded().unwrap()).unwrap()
     }
 
     #[test]

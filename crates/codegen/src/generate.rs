@@ -24,9 +24,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::goty::{GoType, parse};
+use mmplug_schema::{Basic, GoType, Method, Param, Schema};
+
 use crate::names::{field_name, pascal, plural, snake};
-use crate::schema::{Method, Schema, Var};
 use crate::{Error, PROTO_DIR};
 
 /// The generated files (name within [`PROTO_DIR`], content) and an index of the RPCs.
@@ -207,9 +207,10 @@ impl Gen<'_> {
             )));
         }
         Ok(match t {
-            GoType::Basic(b) => FieldTy::plain(scalar(b)?),
+            GoType::Basic(b) => FieldTy::plain(scalar(*b)?),
             GoType::Named(n) => self.named(n, depth)?,
-            GoType::Pointer(inner) => {
+            GoType::Error => self.named("error", depth)?,
+            GoType::Ptr(inner) => {
                 let f = self.field(inner, depth + 1)?;
                 if f.label == Label::Plain && SCALARS.contains(&f.ty.as_str()) {
                     FieldTy {
@@ -220,7 +221,7 @@ impl Gen<'_> {
                     f
                 }
             }
-            GoType::Slice(e) | GoType::Array(_, e) if **e == GoType::Basic("uint8".into()) => {
+            GoType::Slice(e) | GoType::Array(_, e) if **e == GoType::Basic(Basic::Uint8) => {
                 FieldTy::plain("bytes")
             }
             GoType::Slice(e) | GoType::Array(_, e) => FieldTy {
@@ -229,9 +230,7 @@ impl Gen<'_> {
                 kv: None,
             },
             GoType::Map(k, v) => {
-                if **k == GoType::Basic("string".into())
-                    && **v == (GoType::Interface { empty: true })
-                {
+                if **k == GoType::Basic(Basic::String) && **v == GoType::Interface {
                     self.imports.insert(WKT_STRUCT.into());
                     return Ok(FieldTy::plain("google.protobuf.Struct"));
                 }
@@ -252,15 +251,15 @@ impl Gen<'_> {
                     }
                 }
             }
-            GoType::Interface { .. } => {
+            GoType::Interface | GoType::UnnamedInterface(_) => {
                 self.imports.insert(WKT_STRUCT.into());
                 FieldTy::plain("google.protobuf.Value")
             }
-            GoType::Struct { empty: true } => {
+            GoType::EmptyStruct => {
                 self.imports.insert(WKT_EMPTY.into());
                 FieldTy::plain("google.protobuf.Empty")
             }
-            GoType::Struct { empty: false } => {
+            GoType::UnnamedStruct(_) => {
                 return Err(Error::Unsupported(
                     "unnamed struct types with fields are not mapped".into(),
                 ));
@@ -293,7 +292,7 @@ impl Gen<'_> {
                 Ok(FieldTy::plain(&name))
             }
             "named" => {
-                let u = parse(&ty.underlying)?;
+                let u = GoType::parse(ty.underlying.as_deref().unwrap_or_default())?;
                 self.field(&u, depth + 1)
             }
             "interface" => {
@@ -380,7 +379,7 @@ impl Gen<'_> {
             let mut used = BTreeSet::new();
             for (i, f) in ty.fields.iter().enumerate() {
                 let num = i + 1;
-                let t = parse(&f.ty)?;
+                let t = GoType::parse(&f.ty)?;
                 let ft = self
                     .field(&t, 0)
                     .map_err(|e| Error::Unsupported(format!("{key}.{}: {e}", f.name)))?;
@@ -585,7 +584,7 @@ impl Gen<'_> {
             };
             let fname = unique(&mut used, fname, num);
             let ft = self
-                .field(&parse(&p.ty)?, 0)
+                .field(&GoType::parse(&p.ty)?, 0)
                 .map_err(|e| Error::Unsupported(format!("{}({}): {e}", m.name, p.name)))?;
             let shown = match (p.variadic, p.ty.strip_prefix("[]")) {
                 (true, Some(elem)) => format!("...{elem}"),
@@ -628,7 +627,7 @@ impl Gen<'_> {
                 seen_error = true;
                 continue;
             }
-            let t = parse(&r.ty)?;
+            let t = GoType::parse(&r.ty)?;
             let fname = if m.name == "Implemented" {
                 "hooks".to_string()
             } else if service == "PluginHooks"
@@ -702,7 +701,7 @@ fn shape(m: &Method, hooks: bool) -> Result<Shape, Error> {
         .params
         .iter()
         .chain(&m.results)
-        .map(|v: &Var| v.ty.as_str())
+        .map(|v: &Param| v.ty.as_str())
         .find(|t| (t.contains("io.") || t.contains("http.")) && !is_stream_type(t));
     if let Some(t) = unknown {
         return Err(Error::Unsupported(format!(
@@ -735,19 +734,20 @@ fn special_named(n: &str) -> Option<&'static str> {
     })
 }
 
-fn scalar(b: &str) -> Result<&'static str, Error> {
+fn scalar(b: Basic) -> Result<&'static str, Error> {
     Ok(match b {
-        "bool" => "bool",
-        "string" => "string",
-        "int" | "int64" => "int64",
-        "int8" | "int16" | "int32" => "int32",
-        "uint" | "uint64" | "uintptr" => "uint64",
-        "uint8" | "uint16" | "uint32" => "uint32",
-        "float64" => "double",
-        "float32" => "float",
-        other => {
+        Basic::Bool => "bool",
+        Basic::String => "string",
+        Basic::Int | Basic::Int64 => "int64",
+        Basic::Int8 | Basic::Int16 | Basic::Int32 => "int32",
+        Basic::Uint | Basic::Uint64 | Basic::Uintptr => "uint64",
+        Basic::Uint8 | Basic::Uint16 | Basic::Uint32 => "uint32",
+        Basic::Float64 => "double",
+        Basic::Float32 => "float",
+        Basic::Complex64 | Basic::Complex128 => {
             return Err(Error::Unsupported(format!(
-                "Go basic type {other} has no proto mapping"
+                "Go basic type {} has no proto mapping",
+                b.name()
             )));
         }
     })
@@ -762,13 +762,14 @@ fn last_pascal(ty: &str) -> String {
 /// A field name for an unnamed Go result, from its type.
 fn derive_name(t: &GoType) -> String {
     match t {
-        GoType::Pointer(i) => derive_name(i),
+        GoType::Ptr(i) => derive_name(i),
+        GoType::Error => snake("error"),
         GoType::Named(n) => {
             let base = n.split('[').next().unwrap_or(n);
             snake(base.rsplit('.').next().unwrap_or(base))
         }
         GoType::Slice(e) | GoType::Array(_, e) => {
-            if **e == GoType::Basic("uint8".into()) {
+            if **e == GoType::Basic(Basic::Uint8) {
                 "data".into()
             } else {
                 match derive_name(e).as_str() {

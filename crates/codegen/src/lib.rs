@@ -9,17 +9,16 @@
 //!
 //! `common.proto` and `http.proto` in the same directory are hand-written and only read (for
 //! the names they define). The mapping rules are those of docs/internals.md §7; the choices the
-//! contract leaves open are documented on [`generate`](mod@generate).
+//! contract leaves open are documented on [`generate`](mod@generate). The schema model and the
+//! Go type parser are the shared `mmplug-schema` crate's.
 
 pub mod generate;
-pub mod goty;
 pub mod names;
-pub mod schema;
 
 use std::path::{Path, PathBuf};
 
 pub use generate::{Generated, generate};
-pub use schema::Schema;
+pub use mmplug_schema::Schema;
 
 /// Directory of the generated and hand-written files, relative to the proto root.
 pub const PROTO_DIR: &str = "mattermost/plugin/v1";
@@ -42,6 +41,15 @@ pub enum Error {
     GoType { ty: String, msg: String },
     #[error("{0}")]
     Unsupported(String),
+}
+
+impl From<mmplug_schema::ParseError> for Error {
+    fn from(e: mmplug_schema::ParseError) -> Self {
+        Error::GoType {
+            ty: e.expr,
+            msg: format!("{} at byte {}", e.message, e.at),
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<String, Error> {

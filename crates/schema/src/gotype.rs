@@ -1,5 +1,6 @@
 //! Go type expressions as the schema writes them (`*model.Post`, `[]string`,
-//! `map[string]interface {}`, `[4]uint8`), parsed into a tree.
+//! `map[string]interface {}`, `[4]uint8`, `model.PropertyOptions[*model.PluginPropertyOption]`),
+//! parsed into a tree and printed back in the same spelling.
 
 use std::fmt;
 
@@ -8,7 +9,9 @@ use std::fmt;
 pub enum GoType {
     /// A predeclared basic type: `bool`, `string`, `int64`, `uint8`, `float64`, ...
     Basic(Basic),
-    /// A named type from a package, e.g. `model.Post`, `time.Time` (short package name).
+    /// A named type from a package, e.g. `model.Post`, `time.Time` (short package name). A
+    /// generic instance keeps its type arguments verbatim in the name:
+    /// `model.PropertyOptions[*model.PluginPropertyOption]`.
     Named(String),
     /// `*T`
     Ptr(Box<GoType>),
@@ -24,6 +27,11 @@ pub enum GoType {
     Error,
     /// `struct {}` (the only anonymous struct that appears on the wire).
     EmptyStruct,
+    /// An unnamed interface with methods, `interface { String() string }`: the text between
+    /// the braces, verbatim.
+    UnnamedInterface(String),
+    /// An unnamed struct with fields, `struct { X int }`: the text between the braces, verbatim.
+    UnnamedStruct(String),
 }
 
 /// Go's predeclared basic types, as far as gob can carry them.
@@ -141,13 +149,20 @@ impl Basic {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad Go type expression {expr:?} at byte {at}: {message}")]
 pub struct ParseError {
+    /// The whole expression.
     pub expr: String,
+    /// Byte offset where parsing stopped.
     pub at: usize,
     pub message: String,
 }
 
 impl GoType {
     /// Parses a whole expression.
+    ///
+    /// Accepted beyond the schema's own spelling: `any`, `byte`, `rune` (the extractor resolves
+    /// these aliases) and `interface{}`/`struct{}` without the space. Rejected: unqualified
+    /// names other than the basic types and `error`, `chan` and `func` types (gob never sends
+    /// them), and anything left over after the expression.
     pub fn parse(expr: &str) -> Result<GoType, ParseError> {
         let mut p = Parser { s: expr, pos: 0 };
         let t = p.ty()?;
@@ -171,6 +186,7 @@ impl GoType {
     }
 }
 
+/// The canonical spelling: what the schema writes, so `parse(s).to_string() == s`.
 impl fmt::Display for GoType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -183,6 +199,8 @@ impl fmt::Display for GoType {
             GoType::Interface => f.write_str("interface {}"),
             GoType::Error => f.write_str("error"),
             GoType::EmptyStruct => f.write_str("struct {}"),
+            GoType::UnnamedInterface(body) => write!(f, "interface {{{body}}}"),
+            GoType::UnnamedStruct(body) => write!(f, "struct {{{body}}}"),
         }
     }
 }
@@ -226,9 +244,11 @@ impl Parser<'_> {
                 .rest()
                 .find(']')
                 .ok_or_else(|| self.err("unclosed array length"))?;
-            let n: u64 = self.rest()[..end]
-                .parse()
-                .map_err(|_| self.err("array length is not a number"))?;
+            let digits = &self.rest()[..end];
+            let n: u64 = Some(digits)
+                .filter(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| self.err("array length is not a number"))?;
             self.pos += end + 1;
             return Ok(GoType::Array(n, Box::new(self.ty()?)));
         }
@@ -240,11 +260,21 @@ impl Parser<'_> {
             let v = self.ty()?;
             return Ok(GoType::Map(Box::new(k), Box::new(v)));
         }
-        if self.eat("interface {}") || self.eat("interface{}") {
-            return Ok(GoType::Interface);
+        if self.eat("interface {") || self.eat("interface{") {
+            let body = self.braced_body()?;
+            return Ok(if body.trim().is_empty() {
+                GoType::Interface
+            } else {
+                GoType::UnnamedInterface(body)
+            });
         }
-        if self.eat("struct {}") || self.eat("struct{}") {
-            return Ok(GoType::EmptyStruct);
+        if self.eat("struct {") || self.eat("struct{") {
+            let body = self.braced_body()?;
+            return Ok(if body.trim().is_empty() {
+                GoType::EmptyStruct
+            } else {
+                GoType::UnnamedStruct(body)
+            });
         }
         let len = self
             .rest()
@@ -254,6 +284,9 @@ impl Parser<'_> {
             return Err(self.err("expected a type"));
         }
         let mut word = self.rest()[..len].to_string();
+        if word == "chan" || word == "func" {
+            return Err(self.err("chan and func types are not sent by gob"));
+        }
         self.pos += len;
         // Instantiated generics keep their type arguments in the name:
         // `model.PropertyOptions[*model.PluginPropertyOption]`.
@@ -288,11 +321,74 @@ impl Parser<'_> {
             },
         })
     }
+
+    /// The text up to the `}` closing an unnamed interface or struct body (already past
+    /// `{`); consumes the `}`.
+    fn braced_body(&mut self) -> Result<String, ParseError> {
+        let mut depth = 1usize;
+        for (i, c) in self.rest().char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        let body = self.rest()[..i].to_string();
+                        self.pos += i + 1;
+                        return Ok(body);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err(self.err("unbalanced braces"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(s: &str) -> GoType {
+        GoType::Named(s.into())
+    }
+
+    fn parse(s: &str) -> Result<GoType, ParseError> {
+        GoType::parse(s)
+    }
+
+    #[test]
+    fn parses_the_schema_shapes() {
+        assert_eq!(
+            parse("*model.Post").unwrap(),
+            GoType::Ptr(Box::new(named("model.Post")))
+        );
+        assert_eq!(
+            parse("map[string][]string").unwrap(),
+            GoType::Map(
+                Box::new(GoType::Basic(Basic::String)),
+                Box::new(GoType::Slice(Box::new(GoType::Basic(Basic::String))))
+            )
+        );
+        assert_eq!(
+            parse("[4]uint8").unwrap(),
+            GoType::Array(4, Box::new(GoType::Basic(Basic::Uint8)))
+        );
+        assert_eq!(
+            parse("map[string]interface {}").unwrap(),
+            GoType::Map(
+                Box::new(GoType::Basic(Basic::String)),
+                Box::new(GoType::Interface)
+            )
+        );
+        assert_eq!(
+            parse("[]model.PropertyOptions[*model.PluginPropertyOption]").unwrap(),
+            GoType::Slice(Box::new(named(
+                "model.PropertyOptions[*model.PluginPropertyOption]"
+            )))
+        );
+        assert_eq!(parse("error").unwrap(), GoType::Error);
+        assert_eq!(parse("struct {}").unwrap(), GoType::EmptyStruct);
+    }
 
     #[test]
     fn parses_and_prints_back() {
@@ -309,11 +405,50 @@ mod tests {
             "*url.URL",
             "map[string]*model.PostImage",
             "model.PropertyOptions[*model.PluginPropertyOption]",
+            "interface { String() string }",
+            "[]struct { X int; Y struct {} }",
         ] {
             assert_eq!(GoType::parse(s).unwrap().to_string(), s);
         }
         assert_eq!(GoType::parse("any").unwrap(), GoType::Interface);
+        assert_eq!(GoType::parse("interface{}").unwrap(), GoType::Interface);
+        assert_eq!(GoType::parse("struct{}").unwrap(), GoType::EmptyStruct);
         assert!(GoType::parse("[]byte").unwrap().is_byte_slice());
+    }
+
+    #[test]
+    fn unnamed_interfaces_and_structs_with_bodies() {
+        assert_eq!(
+            parse("interface { String() string }").unwrap(),
+            GoType::UnnamedInterface(" String() string ".into())
+        );
+        assert_eq!(
+            parse("map[string]struct { A struct { B int } }").unwrap(),
+            GoType::Map(
+                Box::new(GoType::Basic(Basic::String)),
+                Box::new(GoType::UnnamedStruct(" A struct { B int } ".into()))
+            )
+        );
+        assert!(parse("interface { M()").is_err());
+    }
+
+    #[test]
+    fn rejects_malformed_expressions() {
+        for bad in [
+            "",
+            "*",
+            "map[string",
+            "[x]int",
+            "func()",
+            "model.X[",
+            "int)",
+            "chan int",
+            "[]",
+            "[+4]uint8",
+            "[4",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
     }
 
     #[test]
@@ -322,7 +457,35 @@ mod tests {
         assert!(e.message.contains("expected ]"), "{e}");
         let e = GoType::parse("frob").unwrap_err();
         assert!(e.message.contains("unknown type name"), "{e}");
-        assert!(GoType::parse("string extra").is_err());
+        let e = GoType::parse("string extra").unwrap_err();
+        assert_eq!(e.at, 6, "{e}");
         assert!(GoType::parse("[x]int").is_err());
+        let e = GoType::parse("[]chan int").unwrap_err();
+        assert!(e.message.contains("not sent by gob"), "{e}");
+        assert_eq!(e.at, 2, "{e}");
+    }
+
+    #[test]
+    fn pointee_strips_every_pointer() {
+        let t = GoType::parse("**model.Post").unwrap();
+        assert_eq!(t.pointee(), &named("model.Post"));
+        assert!(!GoType::parse("[4]uint8").unwrap().is_byte_slice());
+    }
+
+    #[test]
+    fn basic_kinds() {
+        let b = |s: &str| match GoType::parse(s).unwrap() {
+            GoType::Basic(b) => b,
+            t => panic!("{s} parsed as {t:?}"),
+        };
+        assert_eq!(b("rune"), Basic::Int32);
+        assert_eq!(b("byte").name(), "uint8");
+        assert!(b("int8").is_signed() && !b("int8").is_unsigned());
+        assert!(b("uintptr").is_unsigned() && !b("uintptr").is_signed());
+        assert!(!b("float64").is_signed() && !b("float64").is_unsigned());
+        assert_eq!(b("int16").signed_range(), (-32768, 32767));
+        assert_eq!(b("int").signed_range(), (i64::MIN, i64::MAX));
+        assert_eq!(b("uint32").unsigned_max(), u64::from(u32::MAX));
+        assert_eq!(b("uint").unsigned_max(), u64::MAX);
     }
 }
