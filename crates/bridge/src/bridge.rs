@@ -41,6 +41,8 @@ pub struct Bridge {
     pub python: OnceCell<PythonProcess>,
     /// The server's API, dialed when the server calls `OnActivate`.
     api: RwLock<Option<Arc<Client<Stream>>>>,
+    /// The session's mux broker, kept from `OnActivate` for API calls that carry byte streams.
+    broker: RwLock<Option<Broker>>,
     /// Python's readiness, established once: `Err` carries the activation error text.
     ready: OnceCell<Result<Vec<String>, String>>,
 }
@@ -73,6 +75,7 @@ impl Bridge {
             hooks,
             python: OnceCell::new(),
             api: RwLock::new(None),
+            broker: RwLock::new(None),
             ready: OnceCell::new(),
         }
     }
@@ -205,6 +208,7 @@ impl Bridge {
             "ServeHTTP" | "ServeMetrics" => {
                 crate::http::serve(self.clone(), broker, &name, args).await
             }
+            "FileWillBeUploaded" => self.file_will_be_uploaded(&broker, args).await,
             _ => self.generic_hook(&name, args).await,
         }
     }
@@ -226,6 +230,9 @@ impl Bridge {
             .map_err(|e| CallError::Failed(format!("dialing the API stream: {e}")))?;
         if let Ok(mut g) = self.api.write() {
             *g = Some(Arc::new(Client::new(stream, self.types.clone())));
+        }
+        if let Ok(mut g) = self.broker.write() {
+            *g = Some(broker.clone());
         }
         // The database driver stream: dialed so the server's accept does not time out; the
         // SQL passthrough is not offered to Python plugins.
@@ -336,7 +343,7 @@ impl Bridge {
         }
         let value = self
             .translator
-            .message_to_wire(m, true, &resp, Some(&args))
+            .message_to_wire(m, true, &resp, Some(&args), &[])
             .map_err(|e| CallError::Failed(format!("translating the reply of {name}: {e}")))?;
         Ok(Reply {
             ty: self.returns_type(m)?,
@@ -374,7 +381,7 @@ impl Bridge {
                 .ok_or_else(|| Status::internal(format!("no wire type for {name}")))?;
             let args = self
                 .translator
-                .message_to_wire(m, false, &request, None)
+                .message_to_wire(m, false, &request, None, &[])
                 .map_err(|e| Status::invalid_argument(format!("{name}: {e}")))?;
             (ty, args)
         } else {
@@ -457,6 +464,14 @@ impl Service for HooksService {
 pub struct ApiBridge(pub Arc<Bridge>);
 
 impl ApiBackend for ApiBridge {
+    fn call_client_stream(
+        &self,
+        method: MethodDescriptor,
+        requests: tonic::Streaming<DynamicMessage>,
+    ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+        Box::pin(self.0.clone().api_upload(method, requests))
+    }
+
     fn call(
         &self,
         method: MethodDescriptor,
@@ -470,5 +485,265 @@ impl Bridge {
     /// An empty `struct{}` reply (what `ServeHTTP` answers).
     pub fn empty(&self) -> Reply {
         self.empty_reply()
+    }
+}
+
+// ===== byte streams =====
+
+/// The oneof field set in a stream part, and its value.
+fn part_of(msg: &DynamicMessage) -> Option<(u32, PbValue)> {
+    let field = msg
+        .descriptor()
+        .oneofs()
+        .next()
+        .and_then(|o| o.fields().find(|f| msg.has_field(f)))?;
+    Some((field.number(), msg.get_field(&field).into_owned()))
+}
+
+impl Bridge {
+    /// An API call whose Go signature takes an `io.Reader` (InstallPlugin, UploadData,
+    /// ReceiveSharedChannelAttachmentSyncMsg): Python streams `init` then chunks; the bridge
+    /// allocates a broker id, serves the chunks on it with the io-reader protocol as the server
+    /// reads them, and makes the call with that id in the stream field.
+    async fn api_upload(
+        self: Arc<Self>,
+        method: MethodDescriptor,
+        mut requests: tonic::Streaming<DynamicMessage>,
+    ) -> Result<DynamicMessage, Status> {
+        use futures::StreamExt;
+        let name = method.name().to_string();
+        let m = self
+            .translator
+            .schema()
+            .api_method(&name)
+            .ok_or_else(|| Status::unimplemented(format!("unknown API method {name}")))?;
+        let stream_fields: Vec<&str> = m
+            .args_fields
+            .iter()
+            .filter(|f| f.role.as_deref() == Some("stream"))
+            .map(|f| f.name.as_str())
+            .collect();
+        let [stream_field] = stream_fields[..] else {
+            return Err(Status::unimplemented(format!(
+                "{name} has {} byte streams; only single-stream uploads are bridged",
+                stream_fields.len()
+            )));
+        };
+        let client = self.api_client().ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "{name}: the server's API is available from OnActivate on"
+            ))
+        })?;
+        let broker = self
+            .broker
+            .read()
+            .ok()
+            .and_then(|g| g.clone())
+            .ok_or_else(|| {
+                Status::failed_precondition(format!("{name}: no broker before OnActivate"))
+            })?;
+        let init = match requests.next().await {
+            Some(Ok(first)) => match part_of(&first) {
+                Some((1, PbValue::Message(init))) => init,
+                _ => {
+                    return Err(Status::invalid_argument(format!(
+                        "{name}: the first part of the stream must be `init`"
+                    )));
+                }
+            },
+            Some(Err(status)) => return Err(status),
+            None => {
+                return Err(Status::invalid_argument(format!(
+                    "{name}: empty request stream"
+                )));
+            }
+        };
+        let id = broker.next_id();
+        let chunks = requests.map(move |part| match part {
+            Ok(p) => match part_of(&p) {
+                Some((2, PbValue::Bytes(b))) => Ok(b),
+                _ => Err(Status::invalid_argument(
+                    "after `init`, only `chunk` parts may follow",
+                )),
+            },
+            Err(status) => Err(status),
+        });
+        let server_side = broker.clone();
+        let feeder = tokio::spawn(async move {
+            match server_side.accept(id).await {
+                Ok(stream) => {
+                    if let Err(e) = crate::ioreader::serve(stream, Box::pin(chunks)).await {
+                        log::log(
+                            Level::Warn,
+                            "serving an upload to the server failed",
+                            &[("error", e.to_string())],
+                        );
+                    }
+                }
+                Err(e) => log::log(
+                    Level::Warn,
+                    "the server never read the upload",
+                    &[("error", e.to_string())],
+                ),
+            }
+        });
+        let args_ty = m
+            .args_struct
+            .as_deref()
+            .and_then(|n| self.translator.wire_struct(n))
+            .ok_or_else(|| Status::internal(format!("no wire type for {name}")))?;
+        let args = self
+            .translator
+            .message_to_wire(
+                m,
+                false,
+                &init,
+                None,
+                &[(stream_field, GobValue::Uint(u64::from(id)))],
+            )
+            .map_err(|e| Status::invalid_argument(format!("{name}: {e}")))?;
+        let reply = client.call(&format!("Plugin.{name}"), args_ty, &args).await;
+        // The server has read what it wanted by the time it replies.
+        feeder.abort();
+        let reply = reply.map_err(|e| rpc_status(m, e))?;
+        self.translator
+            .wire_to_message(m, true, &reply, &method.output())
+            .map_err(|e| Status::internal(format!("translating the reply of {name}: {e}")))
+    }
+
+    /// `FileWillBeUploaded`: the upload arrives on a broker stream the server serves with the
+    /// io-reader protocol and goes to Python chunk by chunk; the replacement bytes Python writes
+    /// go to the server's replacement stream as they arrive, which is closed in every case (the
+    /// server reads it to EOF after the call returns).
+    async fn file_will_be_uploaded(
+        &self,
+        broker: &Broker,
+        args: GobValue,
+    ) -> Result<Reply, CallError> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let id = |f: &str| match &args {
+            GobValue::Struct(s) => match s.get(f) {
+                Some(GobValue::Uint(u)) => u32::try_from(*u).ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let upload_id = id("UploadedFileStream").ok_or_else(|| {
+            CallError::Failed("FileWillBeUploaded without UploadedFileStream".into())
+        })?;
+        let replacement_id = id("ReplacementFileStream").ok_or_else(|| {
+            CallError::Failed("FileWillBeUploaded without ReplacementFileStream".into())
+        })?;
+        let mut upload = broker
+            .dial(upload_id)
+            .await
+            .map_err(|e| CallError::Failed(format!("dialing the upload stream: {e}")))?;
+        let mut replacement = broker
+            .dial(replacement_id)
+            .await
+            .map_err(|e| CallError::Failed(format!("dialing the replacement stream: {e}")))?;
+        let result = async {
+            self.ready().await.map_err(CallError::Failed)?;
+            let m = self
+                .translator
+                .schema()
+                .hook("FileWillBeUploaded")
+                .ok_or_else(|| CallError::Failed("schema has no FileWillBeUploaded".into()))?;
+            let method = self.hook_method("FileWillBeUploaded")?;
+            let part_desc = method.input();
+            let init_fd = part_desc
+                .get_field(1)
+                .ok_or_else(|| CallError::Failed("request part has no init".into()))?;
+            let prost_reflect::Kind::Message(init_desc) = init_fd.kind() else {
+                return Err(CallError::Failed("init is not a message".into()));
+            };
+            let mut init = self
+                .translator
+                .wire_to_message(m, false, &args, &init_desc)
+                .map_err(|e| {
+                    CallError::Failed(format!("translating FileWillBeUploaded for Python: {e}"))
+                })?;
+            self.set_context(&mut init);
+            let (tx, rx) = tokio::sync::mpsc::channel::<DynamicMessage>(4);
+            let mut first = DynamicMessage::new(part_desc.clone());
+            first.set_field(&init_fd, PbValue::Message(init));
+            tx.send(first)
+                .await
+                .map_err(|_| CallError::Failed("request stream closed".into()))?;
+            let pump = tokio::spawn(async move {
+                let _ = crate::ioreader::pull(&mut upload, |chunk| {
+                    let tx = tx.clone();
+                    let mut part = DynamicMessage::new(part_desc.clone());
+                    part.set_field_by_number(2, PbValue::Bytes(chunk));
+                    async move { tx.send(part).await.is_ok() }
+                })
+                .await;
+                // Dropping the sender ends the request stream: EOF of the upload for Python.
+            });
+            let mut responses = self
+                .hooks
+                .streaming(&method, tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+                .map_err(|s| {
+                    CallError::Failed(format!(
+                        "FileWillBeUploaded failed in Python: {}",
+                        s.message()
+                    ))
+                })?;
+            let mut outcome = None;
+            while let Some(item) = responses.next().await {
+                let part = item.map_err(|s| {
+                    CallError::Failed(format!(
+                        "FileWillBeUploaded failed in Python: {}",
+                        s.message()
+                    ))
+                })?;
+                match part_of(&part) {
+                    Some((1, PbValue::Bytes(b))) => {
+                        replacement.write_all(&b).await.map_err(|e| {
+                            CallError::Failed(format!("writing the replacement file: {e}"))
+                        })?
+                    }
+                    Some((2, PbValue::Message(res))) => {
+                        outcome = Some(res);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            pump.abort();
+            let res = outcome.ok_or_else(|| {
+                CallError::Failed(
+                    "FileWillBeUploaded: Python ended the stream without a result".into(),
+                )
+            })?;
+            if let Some(err) = response_error(&res) {
+                log::log(
+                    Level::Error,
+                    "FileWillBeUploaded raised in Python; the upload proceeds unchanged",
+                    &[("error", describe_error(&err))],
+                );
+                return Ok(GobValue::Struct(Struct::default()));
+            }
+            self.translator
+                .message_to_wire(m, true, &res, Some(&args), &[])
+                .map_err(|e| {
+                    CallError::Failed(format!("translating the reply of FileWillBeUploaded: {e}"))
+                })
+        }
+        .await;
+        // Always close the replacement stream: the server reads it to EOF after the reply.
+        let _ = replacement.shutdown().await;
+        let value = result?;
+        let m = self
+            .translator
+            .schema()
+            .hook("FileWillBeUploaded")
+            .ok_or_else(|| CallError::Failed("schema has no FileWillBeUploaded".into()))?;
+        Ok(Reply {
+            ty: self.returns_type(m)?,
+            value,
+        })
     }
 }

@@ -93,6 +93,13 @@ impl Decoder for DynamicDecoder {
 
 /// What answers `PluginAPI` calls once the gRPC layer has decoded and authenticated them.
 pub trait ApiBackend: Send + Sync + 'static {
+    /// Handles a client-streaming call (an `init` part, then byte chunks).
+    fn call_client_stream(
+        &self,
+        method: MethodDescriptor,
+        requests: tonic::Streaming<DynamicMessage>,
+    ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>>;
+
     /// Handles one unary call.
     fn call(
         &self,
@@ -164,6 +171,27 @@ impl tonic::server::UnaryService<DynamicMessage> for UnaryHandler {
     }
 }
 
+struct ClientStreamHandler {
+    method: MethodDescriptor,
+    token: Arc<str>,
+    backend: Arc<dyn ApiBackend>,
+}
+
+impl tonic::server::ClientStreamingService<DynamicMessage> for ClientStreamHandler {
+    type Response = DynamicMessage;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<DynamicMessage>, Status>> + Send>>;
+
+    fn call(&mut self, request: Request<tonic::Streaming<DynamicMessage>>) -> Self::Future {
+        if let Err(status) = check_token(request.metadata(), &self.token) {
+            return Box::pin(async move { Err(status) });
+        }
+        let fut = self
+            .backend
+            .call_client_stream(self.method.clone(), request.into_inner());
+        Box::pin(async move { fut.await.map(Response::new) })
+    }
+}
+
 impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -188,6 +216,15 @@ impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
             ));
             return Box::pin(async move { Ok(status.into_http()) });
         };
+        if method.is_client_streaming() && !method.is_server_streaming() {
+            let handler = ClientStreamHandler {
+                method: method.clone(),
+                token: self.token.clone(),
+                backend: self.backend.clone(),
+            };
+            let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+            return Box::pin(async move { Ok(grpc.client_streaming(handler, req).await) });
+        }
         if method.is_client_streaming() || method.is_server_streaming() {
             let status =
                 Status::unimplemented(format!("streaming method {name} is not served yet"));

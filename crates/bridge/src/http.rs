@@ -17,15 +17,12 @@ use goplugin::yamux::Stream;
 use prost_reflect::{
     DynamicMessage, Kind, MapKey, MessageDescriptor, ReflectMessage, Value as PbValue,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 
 use crate::bridge::Bridge;
+use crate::ioreader;
 use crate::log::{self, Level};
-
-/// Bytes asked of the server per io-reader request, and the largest body part sent to Python.
-pub const CHUNK: usize = 64 * 1024;
 
 fn field<'a>(v: &'a GobValue, name: &str) -> Option<&'a GobValue> {
     match v {
@@ -192,8 +189,8 @@ fn headers_to_proto(
     Ok(PbValue::Map(out))
 }
 
-/// Pulls the request body from the server (io-reader protocol: ask for n bytes with a zigzag
-/// varint, read what comes) and forwards each piece as it arrives, then `body_end`.
+/// Pulls the request body from the server and forwards each piece as it arrives, then
+/// `body_end`.
 async fn pump_body(
     body: Option<Stream>,
     tx: mpsc::Sender<DynamicMessage>,
@@ -205,49 +202,18 @@ async fn pump_body(
         m
     };
     if let Some(mut stream) = body {
-        let mut buf = vec![0u8; CHUNK];
-        'outer: loop {
-            if stream
-                .write_all(&zigzag_varint(CHUNK as i64))
-                .await
-                .is_err()
-            {
-                break;
-            }
-            let mut outstanding = CHUNK;
-            while outstanding > 0 {
-                match stream.read(&mut buf[..outstanding]).await {
-                    Ok(0) | Err(_) => break 'outer,
-                    Ok(n) => {
-                        outstanding -= n;
-                        if tx
-                            .send(part(
-                                2,
-                                PbValue::Bytes(bytes::Bytes::copy_from_slice(&buf[..n])),
-                            ))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
+        let forwarded = ioreader::pull(&mut stream, |chunk| {
+            let tx = tx.clone();
+            let msg = part(2, PbValue::Bytes(chunk));
+            async move { tx.send(msg).await.is_ok() }
+        })
+        .await;
+        if !matches!(forwarded, Ok(true)) {
+            // Python stopped reading (an early response) or the server's stream failed.
+            return;
         }
     }
     let _ = tx.send(part(3, PbValue::Bool(true))).await;
-}
-
-/// Go's `binary.PutVarint`: zigzag, then base-128 little-endian groups.
-pub fn zigzag_varint(v: i64) -> Vec<u8> {
-    let mut u = ((v << 1) ^ (v >> 63)) as u64;
-    let mut out = Vec::with_capacity(10);
-    while u >= 0x80 {
-        out.push((u as u8) | 0x80);
-        u >>= 7;
-    }
-    out.push(u as u8);
-    out
 }
 
 /// The server's response writer, over its net/rpc stream.
@@ -431,21 +397,4 @@ async fn internal_error(w: &ResponseWriter, header_written: bool) -> Result<(), 
     .await?;
     w.write_header(500).await?;
     w.write(b"500 internal server error\n".to_vec()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn varint_matches_go_put_varint() {
-        // Worked by hand from encoding/binary.PutVarint; the conformance POST cases, where
-        // the real server reads these requests, are the judge.
-        assert_eq!(zigzag_varint(0), vec![0x00]);
-        assert_eq!(zigzag_varint(1), vec![0x02]);
-        assert_eq!(zigzag_varint(-1), vec![0x01]);
-        assert_eq!(zigzag_varint(63), vec![0x7e]);
-        assert_eq!(zigzag_varint(64), vec![0x80, 0x01]);
-        assert_eq!(zigzag_varint(65536), vec![0x80, 0x80, 0x08]);
-    }
 }

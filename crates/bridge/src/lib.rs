@@ -9,6 +9,7 @@
 pub mod bridge;
 pub mod grpc;
 pub mod http;
+pub mod ioreader;
 pub mod log;
 pub mod manifest;
 pub mod python;

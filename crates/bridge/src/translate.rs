@@ -414,12 +414,16 @@ impl Translator {
     /// `hint` is the value this one replaces, if any (a hook's args when translating its
     /// returns): where Python sends back a number equal to the one Go sent, the Go kind it
     /// had (`int64`, `int`, ...) is kept, because protobuf's `Value` has only doubles.
+    ///
+    /// `streams` gives the values of the broker stream-id fields (role `stream`) of irregular
+    /// methods, which the caller allocates; any other non-parameter field is an error.
     pub fn message_to_wire(
         &self,
         m: &Method,
         results: bool,
         msg: &DynamicMessage,
         hint: Option<&GobValue>,
+        streams: &[(&str, GobValue)],
     ) -> Result<GobValue> {
         let fields = if results {
             &m.returns_fields
@@ -431,6 +435,10 @@ impl Translator {
         let path = Path(vec![msg.descriptor().name().to_string()]);
         for (f, number) in fields.iter().zip(numbers) {
             let Some(number) = number else {
+                if let Some((_, v)) = streams.iter().find(|(name, _)| *name == f.name) {
+                    out.push((f.name.clone(), v.clone()));
+                    continue;
+                }
                 return Err(path.err(format!("field {} of {} is not a plain parameter or result; it needs the method's own path", f.name, m.name)));
             };
             let fd = msg.descriptor().get_field(number).ok_or_else(|| {
@@ -478,6 +486,11 @@ impl Translator {
         let mut msg = DynamicMessage::new(desc.clone());
         for (f, number) in fields.iter().zip(numbers) {
             let Some(v) = s.get(&f.name) else { continue };
+            // Broker stream ids are the caller's business (it dials them); they have no
+            // proto field.
+            if f.role.as_deref() == Some("stream") {
+                continue;
+            }
             let Some(number) = number else {
                 return Err(path.err(format!(
                     "field {} of {} is not a plain parameter or result",
@@ -1667,7 +1680,7 @@ mod tests {
             .get_message_by_name("mattermost.plugin.v1.MessageWillBePostedHookRequest")
             .unwrap();
         let req = t.wire_to_message(m, false, &args, &req_desc).unwrap();
-        let back = t.message_to_wire(m, false, &req, Some(&args)).unwrap();
+        let back = t.message_to_wire(m, false, &req, Some(&args), &[]).unwrap();
         // The args are not replaced by a reply, so hints come from themselves: everything,
         // including int64 and int in props, comes back as Go sent it.
         assert_eq!(back, args);
@@ -1678,10 +1691,10 @@ mod tests {
             .unwrap();
         let mut resp = DynamicMessage::new(resp_desc);
         resp.set_field_by_number(2, req.get_field_by_number(3).unwrap().into_owned());
-        let returns = t.message_to_wire(m, true, &resp, Some(&args)).unwrap();
+        let returns = t.message_to_wire(m, true, &resp, Some(&args), &[]).unwrap();
         assert_eq!(returns, GobValue::structure([("A", post)]));
         // Without a hint, numbers are float64, as encoding/json would decode them.
-        let plain = t.message_to_wire(m, true, &resp, None).unwrap();
+        let plain = t.message_to_wire(m, true, &resp, None, &[]).unwrap();
         let GobValue::Struct(s) = &plain else {
             panic!()
         };
@@ -1725,7 +1738,10 @@ mod tests {
         let resp = t.wire_to_message(m, true, &returns, &desc).unwrap();
         let err = response_error(&resp).expect("error field set");
         assert_eq!(describe_error(&err), "KVGet: boom [app.kv.fail], detail");
-        assert_eq!(t.message_to_wire(m, true, &resp, None).unwrap(), returns);
+        assert_eq!(
+            t.message_to_wire(m, true, &resp, None, &[]).unwrap(),
+            returns
+        );
     }
 
     #[test]

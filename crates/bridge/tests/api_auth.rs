@@ -19,6 +19,15 @@ use tonic::{Code, Request, Status};
 struct CountingBackend(Arc<AtomicUsize>);
 
 impl ApiBackend for CountingBackend {
+    fn call_client_stream(
+        &self,
+        method: MethodDescriptor,
+        _requests: tonic::Streaming<DynamicMessage>,
+    ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move { Ok(DynamicMessage::new(method.output())) })
+    }
+
     fn call(
         &self,
         method: MethodDescriptor,
