@@ -80,6 +80,11 @@ impl Bridge {
         }
     }
 
+    /// The session's broker, from `OnActivate` on.
+    pub fn broker(&self) -> Option<Broker> {
+        self.broker.read().ok().and_then(|g| g.clone())
+    }
+
     /// Whether the server has handed us its API (after `OnActivate` began).
     pub fn api_client(&self) -> Option<Arc<Client<Stream>>> {
         self.api.read().ok().and_then(|g| g.clone())
@@ -409,7 +414,7 @@ impl Bridge {
 }
 
 /// A net/rpc failure of an API call as a gRPC status the SDK maps to `PluginAPIError`.
-fn rpc_status(m: &Method, e: RpcError) -> Status {
+pub(crate) fn rpc_status(m: &Method, e: RpcError) -> Status {
     match e {
         RpcError::Server(text) if text.starts_with("rpc: can't find") => {
             let since = m
@@ -464,6 +469,14 @@ impl Service for HooksService {
 pub struct ApiBridge(pub Arc<Bridge>);
 
 impl ApiBackend for ApiBridge {
+    fn call_bidi(
+        &self,
+        method: MethodDescriptor,
+        requests: tonic::Streaming<DynamicMessage>,
+    ) -> Pin<Box<dyn Future<Output = Result<crate::grpc::ResponseStream, Status>> + Send>> {
+        Box::pin(crate::http::plugin_http(self.0.clone(), method, requests))
+    }
+
     fn call_client_stream(
         &self,
         method: MethodDescriptor,
@@ -491,7 +504,7 @@ impl Bridge {
 // ===== byte streams =====
 
 /// The oneof field set in a stream part, and its value.
-fn part_of(msg: &DynamicMessage) -> Option<(u32, PbValue)> {
+pub(crate) fn part_of(msg: &DynamicMessage) -> Option<(u32, PbValue)> {
     let field = msg
         .descriptor()
         .oneofs()
@@ -534,14 +547,9 @@ impl Bridge {
                 "{name}: the server's API is available from OnActivate on"
             ))
         })?;
-        let broker = self
-            .broker
-            .read()
-            .ok()
-            .and_then(|g| g.clone())
-            .ok_or_else(|| {
-                Status::failed_precondition(format!("{name}: no broker before OnActivate"))
-            })?;
+        let broker = self.broker().ok_or_else(|| {
+            Status::failed_precondition(format!("{name}: no broker before OnActivate"))
+        })?;
         let init = match requests.next().await {
             Some(Ok(first)) => match part_of(&first) {
                 Some((1, PbValue::Message(init))) => init,

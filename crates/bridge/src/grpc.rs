@@ -91,6 +91,10 @@ impl Decoder for DynamicDecoder {
 
 // ===== server =====
 
+/// The response half of a bidirectional call.
+pub type ResponseStream =
+    Pin<Box<dyn futures::Stream<Item = Result<DynamicMessage, Status>> + Send>>;
+
 /// What answers `PluginAPI` calls once the gRPC layer has decoded and authenticated them.
 pub trait ApiBackend: Send + Sync + 'static {
     /// Handles a client-streaming call (an `init` part, then byte chunks).
@@ -99,6 +103,13 @@ pub trait ApiBackend: Send + Sync + 'static {
         method: MethodDescriptor,
         requests: tonic::Streaming<DynamicMessage>,
     ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>>;
+
+    /// Handles a bidirectional stream (PluginHTTP): the response parts go out as produced.
+    fn call_bidi(
+        &self,
+        method: MethodDescriptor,
+        requests: tonic::Streaming<DynamicMessage>,
+    ) -> Pin<Box<dyn Future<Output = Result<ResponseStream, Status>> + Send>>;
 
     /// Handles one unary call.
     fn call(
@@ -192,6 +203,28 @@ impl tonic::server::ClientStreamingService<DynamicMessage> for ClientStreamHandl
     }
 }
 
+struct BidiHandler {
+    method: MethodDescriptor,
+    token: Arc<str>,
+    backend: Arc<dyn ApiBackend>,
+}
+
+impl tonic::server::StreamingService<DynamicMessage> for BidiHandler {
+    type Response = DynamicMessage;
+    type ResponseStream = ResponseStream;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseStream>, Status>> + Send>>;
+
+    fn call(&mut self, request: Request<tonic::Streaming<DynamicMessage>>) -> Self::Future {
+        if let Err(status) = check_token(request.metadata(), &self.token) {
+            return Box::pin(async move { Err(status) });
+        }
+        let fut = self
+            .backend
+            .call_bidi(self.method.clone(), request.into_inner());
+        Box::pin(async move { fut.await.map(Response::new) })
+    }
+}
+
 impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -224,6 +257,15 @@ impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
             };
             let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
             return Box::pin(async move { Ok(grpc.client_streaming(handler, req).await) });
+        }
+        if method.is_client_streaming() && method.is_server_streaming() {
+            let handler = BidiHandler {
+                method: method.clone(),
+                token: self.token.clone(),
+                backend: self.backend.clone(),
+            };
+            let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+            return Box::pin(async move { Ok(grpc.streaming(handler, req).await) });
         }
         if method.is_client_streaming() || method.is_server_streaming() {
             let status =

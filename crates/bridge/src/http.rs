@@ -271,8 +271,13 @@ impl ResponseWriter {
 }
 
 fn headers_from_proto(init: &DynamicMessage) -> GobValue {
+    headers_field(init, 2)
+}
+
+/// The `map<string, HTTPHeaderValues>` field `number` of `msg` as a Go `http.Header`.
+fn headers_field(msg: &DynamicMessage, number: u32) -> GobValue {
     let mut out = Vec::new();
-    if let Some(PbValue::Map(m)) = init.get_field_by_number(2).map(|c| c.into_owned()) {
+    if let Some(PbValue::Map(m)) = msg.get_field_by_number(number).map(|c| c.into_owned()) {
         let mut keys: Vec<_> = m.keys().cloned().collect();
         keys.sort_by_key(|k| format!("{k:?}"));
         for k in keys {
@@ -397,4 +402,275 @@ async fn internal_error(w: &ResponseWriter, header_written: bool) -> Result<(), 
     .await?;
     w.write_header(500).await?;
     w.write(b"500 internal server error\n".to_vec()).await
+}
+
+// ===== inter-plugin PluginHTTP (Python → server → another plugin) =====
+
+/// `PluginHTTP`: Python streams `PluginHTTPRequestPart`s (init, body, body_end) and receives
+/// `HTTPResponsePart`s. The streaming wire form `Plugin.PluginHTTPStream` carries both bodies on
+/// plugin-allocated broker streams (the request body served with the io-reader protocol, the
+/// response body written raw by the server); servers without it get the buffered
+/// `Plugin.PluginHTTP`, for which the request body has to be collected first.
+pub async fn plugin_http(
+    bridge: Arc<Bridge>,
+    method: prost_reflect::MethodDescriptor,
+    mut requests: tonic::Streaming<DynamicMessage>,
+) -> Result<crate::grpc::ResponseStream, tonic::Status> {
+    use tonic::Status;
+    let m = bridge
+        .translator
+        .schema()
+        .api_method("PluginHTTP")
+        .ok_or_else(|| Status::unimplemented("the schema has no PluginHTTP"))?;
+    let client = bridge.api_client().ok_or_else(|| {
+        Status::failed_precondition("PluginHTTP: the server's API is available from OnActivate on")
+    })?;
+    let broker = bridge
+        .broker()
+        .ok_or_else(|| Status::failed_precondition("PluginHTTP: no broker before OnActivate"))?;
+    let init = match requests.next().await {
+        Some(Ok(first)) => match crate::bridge::part_of(&first) {
+            Some((1, PbValue::Message(init))) => init,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "PluginHTTP: the first part must be `init`",
+                ));
+            }
+        },
+        Some(Err(status)) => return Err(status),
+        None => return Err(Status::invalid_argument("PluginHTTP: empty request stream")),
+    };
+    let text = |n: u32| {
+        init.get_field_by_number(n)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let url = text(3);
+    let request_uri = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| url[i + 3 + j..].to_string()))
+        .unwrap_or_else(|| url.clone());
+    let request = GobValue::Struct(Struct::new(vec![
+        ("Method".into(), GobValue::String(text(2))),
+        ("URL".into(), GobValue::Encoded(url.clone().into_bytes())),
+        ("Proto".into(), GobValue::String("HTTP/1.1".into())),
+        ("ProtoMajor".into(), GobValue::Int(1)),
+        ("ProtoMinor".into(), GobValue::Int(1)),
+        ("Header".into(), headers_field(&init, 4)),
+        ("RequestURI".into(), GobValue::String(request_uri)),
+    ]));
+    let has_body = init
+        .get_field_by_number(5)
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let body = requests.filter_map(|part| {
+        match part {
+            Ok(p) => match crate::bridge::part_of(&p) {
+                Some((2, PbValue::Bytes(b))) => Some(Ok(b)),
+                // body_end, or nothing set: the body is complete when the stream ends.
+                _ => None,
+            },
+            Err(status) => Some(Err(status)),
+        }
+    });
+    let response_part = method.output();
+    let (tx, rx) = mpsc::channel::<Result<DynamicMessage, Status>>(4);
+
+    let Some(wire) = m
+        .alternates
+        .iter()
+        .find(|w| w.service_method == "Plugin.PluginHTTPStream")
+    else {
+        return Err(Status::internal(
+            "the schema lacks the PluginHTTPStream wire form",
+        ));
+    };
+    let stream_ty = wire
+        .args_struct
+        .as_deref()
+        .and_then(|n| bridge.translator.wire_struct(n))
+        .ok_or_else(|| Status::internal("no wire type for PluginHTTPStream"))?;
+    let response_id = broker.next_id();
+    let response_broker = broker.clone();
+    let response_stream = tokio::spawn(async move { response_broker.accept(response_id).await });
+    let body = Box::pin(body);
+    // The feeder owns the body until the server dials for it. A server without
+    // PluginHTTPStream never dials; then the feeder is told to stop and hands the body back,
+    // untouched, for the buffered form.
+    let (cancel_feeder, cancelled) = tokio::sync::oneshot::channel::<()>();
+    let (body_id, feeder) = if has_body {
+        let id = broker.next_id();
+        let b = broker.clone();
+        let feeder = tokio::spawn(async move {
+            let mut body = body;
+            tokio::select! {
+                accepted = b.accept(id) => {
+                    if let Ok(stream) = accepted {
+                        let _ = ioreader::serve(stream, &mut body).await;
+                    }
+                    None
+                }
+                // Only an explicit cancel: a dropped sender (the streaming path) is no reason.
+                Ok(()) = cancelled => Some(body),
+            }
+        });
+        (id, Some(feeder))
+    } else {
+        (0, None)
+    };
+    let args = GobValue::Struct(Struct::new(vec![
+        (
+            "ResponseBodyStream".into(),
+            GobValue::Uint(u64::from(response_id)),
+        ),
+        ("Request".into(), request.clone()),
+        (
+            "RequestBodyStream".into(),
+            GobValue::Uint(u64::from(body_id)),
+        ),
+    ]));
+    match client
+        .call("Plugin.PluginHTTPStream", stream_ty, &args)
+        .await
+    {
+        Ok(reply) => {
+            let status = match field(&reply, "StatusCode") {
+                Some(GobValue::Int(i)) => *i,
+                _ => 0,
+            };
+            let headers = field(&reply, "Header")
+                .cloned()
+                .unwrap_or(GobValue::Map(Vec::new()));
+            tokio::spawn(async move {
+                if status == 0 {
+                    // The target answered nothing (no such plugin, or it returned nil): the
+                    // server never writes or closes the response stream.
+                    response_stream.abort();
+                    let _ = tx
+                        .send(Err(Status::not_found(
+                            "PluginHTTP: the server returned no response",
+                        )))
+                        .await;
+                    return;
+                }
+                let _ = tx
+                    .send(Ok(response_init(&response_part, status, &headers)))
+                    .await;
+                let Ok(Ok(mut stream)) = response_stream.await else {
+                    let _ = tx
+                        .send(Err(Status::unavailable(
+                            "PluginHTTP: the response body stream never opened",
+                        )))
+                        .await;
+                    return;
+                };
+                let mut buf = vec![0u8; ioreader::CHUNK];
+                loop {
+                    match tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            let mut part = DynamicMessage::new(response_part.clone());
+                            part.set_field_by_number(
+                                2,
+                                PbValue::Bytes(bytes::Bytes::copy_from_slice(&buf[..n])),
+                            );
+                            if tx.send(Ok(part)).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx
+                                .send(Err(Status::unavailable(format!(
+                                    "PluginHTTP response body: {e}"
+                                ))))
+                                .await;
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        Err(goplugin::netrpc::RpcError::Server(text))
+            if text == "rpc: can't find method Plugin.PluginHTTPStream" =>
+        {
+            response_stream.abort();
+            // An older server: collect the request body and use the buffered form.
+            let mut collected = Vec::new();
+            if let Some(feeder) = feeder {
+                let _ = cancel_feeder.send(());
+                if let Ok(Some(mut rest)) = feeder.await {
+                    while let Some(item) = rest.next().await {
+                        collected.extend_from_slice(&item?);
+                    }
+                }
+            }
+            let buffered_ty = m
+                .args_struct
+                .as_deref()
+                .and_then(|n| bridge.translator.wire_struct(n))
+                .ok_or_else(|| Status::internal("no wire type for PluginHTTP"))?;
+            let mut fields = vec![("Request".to_string(), request)];
+            if !collected.is_empty() {
+                fields.push(("RequestBody".to_string(), GobValue::Bytes(collected)));
+            }
+            let reply = client
+                .call(
+                    "Plugin.PluginHTTP",
+                    buffered_ty,
+                    &GobValue::Struct(Struct::new(fields)),
+                )
+                .await
+                .map_err(|e| crate::bridge::rpc_status(m, e))?;
+            let Some(resp) = field(&reply, "Response") else {
+                return Err(Status::not_found(
+                    "PluginHTTP: the server returned no response",
+                ));
+            };
+            let status = match field(resp, "StatusCode") {
+                Some(GobValue::Int(i)) => *i,
+                _ => 0,
+            };
+            let headers = field(resp, "Header")
+                .cloned()
+                .unwrap_or(GobValue::Map(Vec::new()));
+            let _ = tx
+                .send(Ok(response_init(&response_part, status, &headers)))
+                .await;
+            if let Some(GobValue::Bytes(b)) = field(&reply, "ResponseBody") {
+                for piece in b.chunks(ioreader::CHUNK) {
+                    let mut part = DynamicMessage::new(response_part.clone());
+                    part.set_field_by_number(
+                        2,
+                        PbValue::Bytes(bytes::Bytes::copy_from_slice(piece)),
+                    );
+                    let _ = tx.send(Ok(part)).await;
+                }
+            }
+        }
+        Err(e) => {
+            response_stream.abort();
+            return Err(crate::bridge::rpc_status(m, e));
+        }
+    }
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
+
+/// An `HTTPResponsePart` carrying `init` with a status and Go `http.Header`.
+fn response_init(part_desc: &MessageDescriptor, status: i64, headers: &GobValue) -> DynamicMessage {
+    let mut part = DynamicMessage::new(part_desc.clone());
+    let Some(init_fd) = part_desc.get_field(1) else {
+        return part;
+    };
+    let Kind::Message(init_desc) = init_fd.kind() else {
+        return part;
+    };
+    let mut init = DynamicMessage::new(init_desc.clone());
+    init.set_field_by_number(1, PbValue::I32(i32::try_from(status).unwrap_or(500)));
+    if let Some(fd) = init_desc.get_field(2)
+        && let Ok(h) = headers_to_proto(headers, &fd)
+    {
+        init.set_field(&fd, h);
+    }
+    part.set_field(&init_fd, PbValue::Message(init));
+    part
 }

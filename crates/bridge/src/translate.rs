@@ -184,18 +184,28 @@ impl Translator {
             .api
             .iter()
             .chain(t.schema.hooks.iter())
-            .map(|m| {
+            .flat_map(|m| {
                 let pairs = |fs: &[Field]| {
                     fs.iter()
                         .map(|f| (f.name.clone(), f.ty.clone()))
                         .collect::<Vec<_>>()
                 };
-                (
+                let main = (
                     m.args_struct.clone().unwrap_or_default(),
                     pairs(&m.args_fields),
                     m.returns_struct.clone().unwrap_or_default(),
                     pairs(&m.returns_fields),
-                )
+                );
+                // Alternate wire forms (PluginHTTPStream) need their structs too.
+                let alternates = m.alternates.iter().map(move |w| {
+                    (
+                        w.args_struct.clone().unwrap_or_default(),
+                        pairs(&w.args_fields),
+                        w.returns_struct.clone().unwrap_or_default(),
+                        pairs(&w.returns_fields),
+                    )
+                });
+                std::iter::once(main).chain(alternates)
             })
             .collect();
         for (args_name, args, returns_name, returns) in methods {

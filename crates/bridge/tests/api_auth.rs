@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mmplug_bridge::grpc::{
-    ApiBackend, ApiService, DynamicCodec, PACKAGE, TOKEN_METADATA, bind_api, serve_api,
-    unix_channel,
+    ApiBackend, ApiService, DynamicCodec, PACKAGE, ResponseStream, TOKEN_METADATA, bind_api,
+    serve_api, unix_channel,
 };
 use mmplug_bridge::translate::descriptors;
 use prost_reflect::{DynamicMessage, MethodDescriptor, ReflectMessage};
@@ -19,6 +19,15 @@ use tonic::{Code, Request, Status};
 struct CountingBackend(Arc<AtomicUsize>);
 
 impl ApiBackend for CountingBackend {
+    fn call_bidi(
+        &self,
+        _method: MethodDescriptor,
+        _requests: tonic::Streaming<DynamicMessage>,
+    ) -> Pin<Box<dyn Future<Output = Result<ResponseStream, Status>> + Send>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move { Err(Status::unimplemented("not in this test")) })
+    }
+
     fn call_client_stream(
         &self,
         method: MethodDescriptor,

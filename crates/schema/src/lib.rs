@@ -16,7 +16,7 @@ mod gotype;
 mod model;
 
 pub use gotype::{Basic, GoType, ParseError};
-pub use model::{Field, Method, NamedType, Param, Registered, Schema};
+pub use model::{Field, Method, NamedType, Param, Registered, Schema, Wire};
 
 /// Errors loading a schema or resolving its type expressions.
 #[derive(Debug, thiserror::Error)]

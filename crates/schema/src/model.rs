@@ -4,7 +4,7 @@
 //!
 //! One model for every consumer: it holds each key one of them reads. A key is optional
 //! (`#[serde(default)]`) when any consumer treated it as optional; keys not modelled here
-//! (`tags`, `service_method`, `args_type`, `of`, `note`, `wire_note`, `alternates`,
+//! (`tags`, `service_method`, `args_type`, `of`, `note`, `wire_note`,
 //! `methods` ...) are ignored.
 
 use std::collections::BTreeMap;
@@ -59,6 +59,25 @@ pub struct Method {
     /// True when the `Z_` fields are simply the params/results in order.
     #[serde(default)]
     pub regular: bool,
+    /// Other wire forms of the same method (`PluginHTTP` is first tried as
+    /// `Plugin.PluginHTTPStream`).
+    #[serde(default)]
+    pub alternates: Vec<Wire>,
+}
+
+/// An alternate net/rpc shape of a method.
+#[derive(Debug, Deserialize)]
+pub struct Wire {
+    /// `Plugin.PluginHTTPStream`.
+    pub service_method: String,
+    #[serde(default)]
+    pub args_struct: Option<String>,
+    #[serde(default)]
+    pub returns_struct: Option<String>,
+    #[serde(default)]
+    pub args_fields: Vec<Field>,
+    #[serde(default)]
+    pub returns_fields: Vec<Field>,
 }
 
 /// A parameter or result of a Go signature.
