@@ -46,6 +46,29 @@ pub struct Rpc {
     pub response: String,
     pub client_streaming: bool,
     pub server_streaming: bool,
+    /// The Go doc comment.
+    pub doc: String,
+    pub min_server_version: Option<String>,
+    /// The request's payload (Go parameters, in order): fields from number 2 on, plus the
+    /// byte-stream parameters (which are not fields). Empty for the HTTP streams.
+    pub params: Vec<Slot>,
+    /// The response's fields from number 2 on (the Go results other than the error).
+    pub results: Vec<Slot>,
+    /// Whether the Go signature has an `error`/`*model.AppError` result.
+    pub error_result: bool,
+}
+
+/// One Go parameter or result and where it travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// The proto field name (also the Python parameter name).
+    pub name: String,
+    /// The Go type expression.
+    pub go_ty: String,
+    /// The proto field type; None for an `io.Reader`/`io.Writer` parameter (a byte stream).
+    pub field: Option<FieldTy>,
+    /// A Go `...T` parameter.
+    pub variadic: bool,
 }
 
 const PKG: &str = "mattermost.plugin.v1";
@@ -59,8 +82,9 @@ const MAP_KEYS: &[&str] = &["bool", "string", "int32", "int64", "uint32", "uint6
 /// Recursion bound for named types whose underlying type names another named type.
 const MAX_DEPTH: usize = 64;
 
+/// How a proto field is labelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Label {
+pub enum Label {
     Plain,
     Optional,
     Repeated,
@@ -68,12 +92,13 @@ enum Label {
     Map,
 }
 
-#[derive(Debug, Clone)]
-struct FieldTy {
-    label: Label,
-    ty: String,
+/// The proto type of a field: its label and (fully qualified for well-known types) type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldTy {
+    pub label: Label,
+    pub ty: String,
     /// Key and value proto types when `label == Map`.
-    kv: Option<(String, String)>,
+    pub kv: Option<(String, String)>,
 }
 
 impl FieldTy {
@@ -460,6 +485,8 @@ impl Gen<'_> {
         let mut msgs = String::new();
         for m in methods {
             let shape = shape(m, hooks)?;
+            let mut params = Vec::new();
+            let mut results = Vec::new();
             let req = format!("{}{req_sfx}", m.name);
             let resp = format!("{}{resp_sfx}", m.name);
             let (rpc_req, rpc_resp, cs, ss) = match shape {
@@ -482,13 +509,13 @@ impl Gen<'_> {
                     )
                 }
                 Shape::Unary => {
-                    self.request(&mut msgs, m, &req, service)?;
-                    self.response(&mut msgs, m, &resp, service)?;
+                    params = self.request(&mut msgs, m, &req, service)?;
+                    results = self.response(&mut msgs, m, &resp, service)?;
                     (req.clone(), resp.clone(), false, false)
                 }
                 Shape::Bytes { reader, writer } => {
-                    self.request(&mut msgs, m, &req, service)?;
-                    self.response(&mut msgs, m, &resp, service)?;
+                    params = self.request(&mut msgs, m, &req, service)?;
+                    results = self.response(&mut msgs, m, &resp, service)?;
                     let mut rq = req.clone();
                     let mut rs = resp.clone();
                     if reader {
@@ -539,6 +566,14 @@ impl Gen<'_> {
                 response: rpc_resp,
                 client_streaming: cs,
                 server_streaming: ss,
+                doc: m.doc.clone(),
+                min_server_version: m.min_server_version.clone(),
+                params,
+                results,
+                error_result: m
+                    .results
+                    .iter()
+                    .any(|r| r.ty == "error" || r.ty == "*model.AppError"),
             });
         }
         let what = if hooks {
@@ -556,7 +591,8 @@ impl Gen<'_> {
         m: &Method,
         name: &str,
         service: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<Slot>, Error> {
+        let mut slots = Vec::new();
         let _ = write!(
             out,
             "\n// Request of {service}.{}.\nmessage {name} {{\n  RequestContext context = 1;\n",
@@ -573,6 +609,15 @@ impl Gen<'_> {
                     "  // Go {} {}: not a field (travels as a stream or not at all).\n  reserved {num};",
                     p.name, p.ty
                 );
+                if is_stream_type(&p.ty) {
+                    slots.push(Slot {
+                        // Not a field: its name cannot clash with one.
+                        name: field_name(&snake(&p.name)),
+                        go_ty: p.ty.clone(),
+                        field: None,
+                        variadic: false,
+                    });
+                }
                 continue;
             }
             let fname = if p.ty == "*plugin.Context" {
@@ -592,9 +637,15 @@ impl Gen<'_> {
             };
             let _ = writeln!(out, "  // Go {} {shown}.", p.name);
             field_line(out, &ft, &fname, num);
+            slots.push(Slot {
+                name: fname,
+                go_ty: p.ty.clone(),
+                field: Some(ft),
+                variadic: p.variadic,
+            });
         }
         out.push_str("}\n");
-        Ok(())
+        Ok(slots)
     }
 
     fn response(
@@ -603,7 +654,8 @@ impl Gen<'_> {
         m: &Method,
         name: &str,
         service: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<Slot>, Error> {
+        let mut slots = Vec::new();
         let _ = write!(
             out,
             "\n// Response of {service}.{}. An unset `error` means success.\nmessage {name} {{\n  AppError error = 1;\n",
@@ -611,7 +663,13 @@ impl Gen<'_> {
         );
         if m.name == "LoadPluginConfiguration" {
             out.push_str("  // The plugin configuration as JSON (Go unmarshals it into `dest`).\n  bytes config = 2;\n}\n");
-            return Ok(());
+            slots.push(Slot {
+                name: "config".into(),
+                go_ty: "[]byte".into(),
+                field: Some(FieldTy::plain("bytes")),
+                variadic: false,
+            });
+            return Ok(slots);
         }
         let mut used: BTreeSet<String> = ["error".to_string()].into();
         let mut seen_error = false;
@@ -658,10 +716,16 @@ impl Gen<'_> {
                 }
             );
             field_line(out, &ft, &fname, num);
+            slots.push(Slot {
+                name: fname,
+                go_ty: r.ty.clone(),
+                field: Some(ft),
+                variadic: false,
+            });
             num += 1;
         }
         out.push_str("}\n");
-        Ok(())
+        Ok(slots)
     }
 }
 

@@ -5,6 +5,7 @@
 //! ```text
 //! go run ./tools/apischema          # writes schema/mattermost-api.json
 //! cargo run -p mmplug-codegen       # writes proto/mattermost/plugin/v1/{models,api,hooks}.proto
+//!                                   # and python/src/mattermost_plugin/_generated/*.py
 //! ```
 //!
 //! `common.proto` and `http.proto` in the same directory are hand-written and only read (for
@@ -14,11 +15,13 @@
 
 pub mod generate;
 pub mod names;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 
 pub use generate::{Generated, generate};
 pub use mmplug_schema::Schema;
+pub use python::{PY_DIR, generate_python};
 
 /// Directory of the generated and hand-written files, relative to the proto root.
 pub const PROTO_DIR: &str = "mattermost/plugin/v1";
@@ -68,10 +71,13 @@ pub fn load_schema(path: &Path) -> Result<Schema, Error> {
     })
 }
 
-/// Generates from `schema_path` into `proto_root`. With `check`, writes nothing and returns
-/// the files whose content would change (empty when up to date); otherwise writes the files
-/// that changed and returns them.
-pub fn run(schema_path: &Path, proto_root: &Path, check: bool) -> Result<Vec<PathBuf>, Error> {
+/// Everything the generator writes: (path, content), proto files under `proto_root`, Python
+/// modules under `python_pkg` (the `mattermost_plugin` package directory).
+pub fn generate_all(
+    schema_path: &Path,
+    proto_root: &Path,
+    python_pkg: &Path,
+) -> Result<Vec<(PathBuf, String)>, Error> {
     let schema = load_schema(schema_path)?;
     let dir = proto_root.join(PROTO_DIR);
     let mut handwritten = Vec::new();
@@ -80,9 +86,39 @@ pub fn run(schema_path: &Path, proto_root: &Path, check: bool) -> Result<Vec<Pat
     }
     let refs: Vec<&str> = handwritten.iter().map(String::as_str).collect();
     let out = generate(&schema, &refs)?;
+    let named: Vec<(&str, &str)> = HANDWRITTEN
+        .iter()
+        .map(|f| f.trim_end_matches(".proto"))
+        .zip(refs.iter().copied())
+        .collect();
+    let py = generate_python(&schema, &out, &named)?;
+    let mut files: Vec<(PathBuf, String)> = out
+        .files
+        .into_iter()
+        .map(|(name, content)| (dir.join(name), content))
+        .collect();
+    let py_dir = python_pkg.join(PY_DIR);
+    files.extend(
+        py.into_iter()
+            .map(|(name, content)| (py_dir.join(name), content)),
+    );
+    Ok(files)
+}
+
+/// Generates from `schema_path` into `proto_root` and `python_pkg`. With `check`, writes
+/// nothing and returns the files whose content would change (empty when up to date);
+/// otherwise writes the files that changed and returns them.
+pub fn run(
+    schema_path: &Path,
+    proto_root: &Path,
+    python_pkg: &Path,
+    check: bool,
+) -> Result<Vec<PathBuf>, Error> {
+    let files = generate_all(schema_path, proto_root, python_pkg)?;
     let mut changed = Vec::new();
-    for (name, content) in &out.files {
-        let path = dir.join(name);
+    for (path, content) in &files {
+        let path = path.clone();
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let old = std::fs::read_to_string(&path).ok();
         if old.as_deref() == Some(content.as_str()) {
             continue;

@@ -12,7 +12,7 @@ by name (``from mattermost_plugin import User``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
 from .errors import (
@@ -62,6 +62,12 @@ __all__ = [
     "run_plugin",
     "serve_plugin",
 ]
+
+
+if TYPE_CHECKING:
+    # What __getattr__ below resolves at run time, precisely typed for type checkers (without
+    # this, `from mattermost_plugin import User` would be Any).
+    from ._proto.mattermost.plugin.v1.models_pb2 import *  # noqa: F403
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,10 @@
-"""Generic sync and async clients for the ``PluginAPI`` service.
+"""Generic sync and async clients for the ``PluginAPI`` service: the engine of the typed ones.
 
-No method is written by hand: ``make_client_classes`` walks the gRPC service descriptor
-and gives each RPC one snake_case method (``KVSet`` -> ``kv_set``). Positional and
+No method is written by hand. The typed clients ``PluginAPIClient`` and
+``AsyncPluginAPIClient`` (generated from the API schema into ``_generated/api.py``) subclass
+``SyncClient``/``AsyncClient`` and each method calls ``_call`` with its RPC name; for any
+other service (tests), ``make_client_classes`` walks the gRPC service descriptor and gives
+each RPC one snake_case method (``KVSet`` -> ``kv_set``). Positional and
 keyword arguments are the request fields from number 2 on (field 1 is the
 ``RequestContext`` envelope, filled in here); the return is None (no result fields), the
 single result, or a tuple of them. A set ``error`` field raises ``PluginAPIError`` with
@@ -42,6 +45,7 @@ __all__ = [
     "SyncClient",
     "current_request_id",
     "make_client_classes",
+    "method_specs",
 ]
 
 TOKEN_METADATA_KEY = "x-mmplug-token"
@@ -185,11 +189,28 @@ def _decode_config(raw: Any) -> dict[str, Any]:
     return decoded
 
 
+def method_specs(service: ServiceDescriptor) -> dict[str, MethodSpec]:
+    """The unary RPCs of ``service`` by snake_case name, in declaration order."""
+    specs = {}
+    for method in service.methods:
+        if method.client_streaming or method.server_streaming:
+            continue  # streams get dedicated helpers, not the unary convention
+        spec = MethodSpec.of(service, method)
+        specs[spec.py_name] = spec
+    return specs
+
+
 class _ClientBase:
     _service: ClassVar[ServiceDescriptor]
     _specs: ClassVar[dict[str, MethodSpec]]
+    # RPC name -> spec, for ``_call``.
+    _by_rpc: ClassVar[dict[str, MethodSpec]]
+    # Set by the generated classes: the contract service they type. Its descriptors are
+    # loaded when the first client is made, not when the class is imported.
+    _contract: ClassVar[str] = ""
 
     def __init__(self, channel: Any, *, token: str, plugin_id: str) -> None:
+        type(self)._bind_contract()
         self._channel = channel
         self._metadata = ((TOKEN_METADATA_KEY, token),)
         self._plugin_id = plugin_id
@@ -207,9 +228,48 @@ class _ClientBase:
         return fn
 
     @classmethod
+    def _bind_contract(cls) -> None:
+        if not cls._contract or "_specs" in cls.__dict__:
+            return
+        from . import _contract
+
+        cls._set_service(_contract.service(cls._contract))
+
+    @classmethod
+    def _set_service(cls, service: ServiceDescriptor) -> None:
+        cls._service = service
+        cls._specs = method_specs(service)
+        cls._by_rpc = {s.rpc_name: s for s in cls._specs.values()}
+
+    @classmethod
     def method_names(cls) -> list[str]:
-        """The snake_case method names, in service declaration order."""
+        """The snake_case names of the unary RPCs, in service declaration order."""
+        cls._bind_contract()
         return list(cls._specs)
+
+    def _spec(self, rpc_name: str) -> MethodSpec:
+        spec = type(self)._by_rpc.get(rpc_name)
+        if spec is None:
+            # The generated client and the loaded descriptors disagree: a stale install.
+            raise NotImplementedAPIError(
+                f"{type(self)._service.full_name} has no unary RPC {rpc_name}: the generated "
+                "client and the protobuf modules are out of step (reinstall mmplug)",
+                id="mmplug.client.unknown_rpc",
+                status_code=501,
+                method=rpc_name,
+            )
+        return spec
+
+    def _unsupported(self, rpc_name: str) -> NotImplementedAPIError:
+        """The error a streaming RPC's method raises: the bridge does not serve them yet."""
+        return NotImplementedAPIError(
+            f"{snake_case(rpc_name)}() is not available yet: PluginAPI.{rpc_name} streams "
+            "bytes, and the mmplug bridge does not serve streaming API calls yet",
+            id="mmplug.client.streaming_unsupported",
+            status_code=501,
+            where=rpc_name,
+            method=rpc_name,
+        )
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names that are not real methods: explain instead of a bare miss.
@@ -234,6 +294,10 @@ class SyncClient(_ClientBase):
             raise _transport_error(e, spec) from None
         return spec.unpack(response)
 
+    def _call(self, rpc_name: str, *args: Any) -> Any:
+        """Call RPC ``rpc_name`` with the request fields from number 2 on, in order."""
+        return self._invoke(self._spec(rpc_name), args, {})
+
     def close(self) -> None:
         self._channel.close()
 
@@ -248,6 +312,10 @@ class AsyncClient(_ClientBase):
         except grpc.RpcError as e:
             raise _transport_error(e, spec) from None
         return spec.unpack(response)
+
+    async def _call(self, rpc_name: str, *args: Any) -> Any:
+        """Call RPC ``rpc_name`` with the request fields from number 2 on, in order."""
+        return await self._invoke(self._spec(rpc_name), args, {})
 
     async def close(self) -> None:
         await self._channel.close()
@@ -277,15 +345,12 @@ def _finish(fn: Callable[..., Any], spec: MethodSpec, owner: str) -> None:
 def make_client_classes(
     service: ServiceDescriptor, name: str = "PluginAPIClient"
 ) -> tuple[type[SyncClient], type[AsyncClient]]:
-    """Build the sync and async client classes for ``service``."""
-    specs = {}
-    for method in service.methods:
-        if method.client_streaming or method.server_streaming:
-            continue  # streams get dedicated helpers, not the unary convention
-        spec = MethodSpec.of(service, method)
-        specs[spec.py_name] = spec
-    sync_ns: dict[str, Any] = {"_service": service, "_specs": specs}
-    async_ns: dict[str, Any] = {"_service": service, "_specs": specs}
+    """Build untyped sync and async client classes for any ``service`` (the mmplug contract
+    has the typed, generated ones: ``mattermost_plugin._generated.api``)."""
+    specs = method_specs(service)
+    by_rpc = {s.rpc_name: s for s in specs.values()}
+    sync_ns: dict[str, Any] = {"_service": service, "_specs": specs, "_by_rpc": by_rpc}
+    async_ns: dict[str, Any] = {"_service": service, "_specs": specs, "_by_rpc": by_rpc}
     async_name = f"Async{name}"
     for py_name, spec in specs.items():
         s, a = _sync_method(spec), _async_method(spec)

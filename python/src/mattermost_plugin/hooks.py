@@ -1,79 +1,35 @@
-"""Hook names and the ``@hook`` decorator.
+"""Hook names, typed handler signatures and the ``@hook`` decorator.
 
 ``HookName`` lists every hook of ``plugin.Hooks`` in
 ``github.com/mattermost/mattermost/server/public`` v0.4.4, in interface declaration
 order, spelled exactly as in Go (the spelling the server uses in ``Implemented``).
 ``Implemented`` itself is not listed: the SDK answers it from the registry.
 The test suite checks this list against ``plugin/hooks.go`` of the pinned module.
+
+For every hook ``X`` this module also exports ``XHandler`` (a ``Protocol`` of the bound
+handler, with the Go documentation) and ``XResult`` (what the handler returns), so handlers
+can be annotated::
+
+    @hook(HookName.MessageWillBePosted)
+    def filter(self, context: PluginContext, post: Post) -> MessageWillBePostedResult: ...
+
+``HookName`` and the signatures are generated from the API schema (``_generated/hooks.py``).
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-__all__ = ["HOOK_ATTR", "HookName", "HookRegistrationError", "hook"]
+from ._generated.hooks import *  # noqa: F403  (the generated names are listed in its __all__)
+from ._generated.hooks import HookName
+from ._generated.hooks import __all__ as _generated_all
+
+__all__ = ["HOOK_ATTR", "HookRegistrationError", "hook", *_generated_all]
 
 
 class HookRegistrationError(ValueError):
     """A hook name is unknown, or a hook is registered more than once."""
-
-
-class HookName(enum.StrEnum):
-    """Every hook a plugin can implement (Go spelling)."""
-
-    OnActivate = "OnActivate"
-    OnDeactivate = "OnDeactivate"
-    OnConfigurationChange = "OnConfigurationChange"
-    ServeHTTP = "ServeHTTP"
-    ExecuteCommand = "ExecuteCommand"
-    UserHasBeenCreated = "UserHasBeenCreated"
-    UserWillLogIn = "UserWillLogIn"
-    UserHasLoggedIn = "UserHasLoggedIn"
-    MessageWillBePosted = "MessageWillBePosted"
-    MessageWillBeUpdated = "MessageWillBeUpdated"
-    MessageHasBeenPosted = "MessageHasBeenPosted"
-    MessageHasBeenUpdated = "MessageHasBeenUpdated"
-    MessagesWillBeConsumed = "MessagesWillBeConsumed"
-    MessagesWillBeConsumedWithContext = "MessagesWillBeConsumedWithContext"
-    MessageHasBeenDeleted = "MessageHasBeenDeleted"
-    ChannelHasBeenCreated = "ChannelHasBeenCreated"
-    ChannelWillBeArchived = "ChannelWillBeArchived"
-    ChannelMemberWillBeAdded = "ChannelMemberWillBeAdded"
-    UserHasJoinedChannel = "UserHasJoinedChannel"
-    UserHasLeftChannel = "UserHasLeftChannel"
-    TeamMemberWillBeAdded = "TeamMemberWillBeAdded"
-    UserHasJoinedTeam = "UserHasJoinedTeam"
-    UserHasLeftTeam = "UserHasLeftTeam"
-    FileWillBeUploaded = "FileWillBeUploaded"
-    FileWillBeDownloaded = "FileWillBeDownloaded"
-    ReactionHasBeenAdded = "ReactionHasBeenAdded"
-    ReactionHasBeenRemoved = "ReactionHasBeenRemoved"
-    OnPluginClusterEvent = "OnPluginClusterEvent"
-    OnWebSocketConnect = "OnWebSocketConnect"
-    OnWebSocketDisconnect = "OnWebSocketDisconnect"
-    WebSocketMessageHasBeenPosted = "WebSocketMessageHasBeenPosted"
-    RunDataRetention = "RunDataRetention"
-    OnInstall = "OnInstall"
-    OnSendDailyTelemetry = "OnSendDailyTelemetry"
-    OnCloudLimitsUpdated = "OnCloudLimitsUpdated"
-    ConfigurationWillBeSaved = "ConfigurationWillBeSaved"
-    EmailNotificationWillBeSent = "EmailNotificationWillBeSent"
-    NotificationWillBePushed = "NotificationWillBePushed"
-    UserHasBeenDeactivated = "UserHasBeenDeactivated"
-    ServeMetrics = "ServeMetrics"
-    OnSharedChannelsSyncMsg = "OnSharedChannelsSyncMsg"
-    OnSharedChannelsPing = "OnSharedChannelsPing"
-    PreferencesHaveChanged = "PreferencesHaveChanged"
-    OnSharedChannelsAttachmentSyncMsg = "OnSharedChannelsAttachmentSyncMsg"
-    OnSharedChannelsProfileImageSyncMsg = "OnSharedChannelsProfileImageSyncMsg"
-    GenerateSupportData = "GenerateSupportData"
-    OnSAMLLogin = "OnSAMLLogin"
-    ChannelWillBeUpdated = "ChannelWillBeUpdated"
-    ChannelWillBeRestored = "ChannelWillBeRestored"
-    ScheduledPostWillBeCreated = "ScheduledPostWillBeCreated"
-    DraftWillBeUpserted = "DraftWillBeUpserted"
 
 
 # The attribute the decorator sets on the function; Plugin.__init_subclass__ reads it.

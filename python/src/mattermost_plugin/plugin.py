@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
 from .hooks import HOOK_ATTR, HookName, HookRegistrationError
 
@@ -27,6 +28,8 @@ class Plugin:
     # HookName -> attribute name of the handler on the class.
     _hook_registry: ClassVar[dict[HookName, str]] = {}
 
+    # The runtime binds the generated clients of the contract (PluginAPIClient and its async
+    # twin); tests may bind untyped clients of another service (make_client_classes).
     _api: SyncClient | None = None
     _aapi: AsyncClient | None = None
     _plugin_id: str = ""
@@ -101,18 +104,19 @@ class Plugin:
         return obj
 
     @property
-    def api(self) -> SyncClient:
+    def api(self) -> PluginAPIClient:
         """The blocking API client (call it from sync handlers; they run in threads)."""
         if self._api is None:
             raise RuntimeError("self.api is not connected: the plugin is not running")
-        return self._api
+        # Typed as the contract's client, which is what a running plugin has bound.
+        return cast(PluginAPIClient, self._api)
 
     @property
-    def aapi(self) -> AsyncClient:
+    def aapi(self) -> AsyncPluginAPIClient:
         """The ``async def`` API client (await it from async handlers)."""
         if self._aapi is None:
             raise RuntimeError("self.aapi is not connected: the plugin is not running")
-        return self._aapi
+        return cast(AsyncPluginAPIClient, self._aapi)
 
     @property
     def plugin_id(self) -> str:

@@ -27,9 +27,18 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
+from . import _contract
 from . import logging as mmlogging
 from ._dispatch import HookDispatcher
-from .client import TOKEN_METADATA_KEY, aio_channel, make_client_classes, sync_channel
+from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
+from .client import (
+    TOKEN_METADATA_KEY,
+    AsyncClient,
+    SyncClient,
+    aio_channel,
+    make_client_classes,
+    sync_channel,
+)
 from .plugin import Plugin
 
 __all__ = ["ConfigError", "RuntimeConfig", "TokenInterceptor", "run_plugin", "serve_plugin"]
@@ -146,8 +155,6 @@ def _remove_signal(loop: asyncio.AbstractEventLoop, sig: int) -> None:
 
 
 def _contract_services() -> tuple[ServiceDescriptor, ServiceDescriptor]:
-    from . import _contract
-
     return _contract.api_service(), _contract.hooks_service()
 
 
@@ -201,7 +208,13 @@ async def serve_plugin(
         hooks_service = hooks_service or default_hooks
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
-    sync_cls, async_cls = make_client_classes(api_service)
+    sync_cls: type[SyncClient]
+    async_cls: type[AsyncClient]
+    # The contract gets the typed, generated clients; any other service (tests) untyped ones.
+    if api_service.full_name == f"{_contract.PACKAGE}.{PluginAPIClient._contract}":
+        sync_cls, async_cls = PluginAPIClient, AsyncPluginAPIClient
+    else:
+        sync_cls, async_cls = make_client_classes(api_service)
     sync_ch = sync_channel(config.api_socket)
     aio_ch = aio_channel(config.api_socket)
     api = sync_cls(sync_ch, token=config.token, plugin_id=config.plugin_id)
