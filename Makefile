@@ -63,9 +63,10 @@ test-go:
 test-python: setup
 	cd python && $(VENV)/bin/pytest -q
 
-conformance: setup bridge ## the real-supervisor conformance cases (Go harness, hellogo and examples/hello)
+conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello) and the fidelity sweep of every API method and hook
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
+	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
 
 clean:
 	rm -rf target .venv

@@ -5,6 +5,7 @@
 //	go run ./conformance/harness -plugin conformance/hellogo
 //	go run ./conformance/harness -plugin examples/hello -bridge target/debug/mmplug-bridge
 //	go run ./conformance/harness -plugin conformance/hellogo -demo
+//	go run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge target/debug/mmplug-bridge
 //
 // Output is one line per case (`ok   NAME  (12ms)` or `FAIL NAME: reason`), then
 // `N passed, N failed`; the exit status is non-zero when any case fails.
@@ -36,6 +37,7 @@ type options struct {
 	run           string
 	verbose       bool
 	demo          bool
+	fidelity      bool
 	caseTimeout   time.Duration
 	serverVersion string
 }
@@ -48,6 +50,7 @@ func main() {
 	flag.StringVar(&o.run, "run", "", "run only cases whose name matches this regular expression")
 	flag.BoolVar(&o.verbose, "v", false, "print the plugin's log lines under each case")
 	flag.BoolVar(&o.demo, "demo", false, "print a readable transcript of the plugin at work instead of running the cases")
+	flag.BoolVar(&o.fidelity, "fidelity", false, "run the generated fidelity cases (every API method and hook, field by field) instead of the named cases; use with -plugin conformance/harness/testdata/fidelity")
 	flag.DurationVar(&o.caseTimeout, "case-timeout", 2*time.Minute, "a case still running after this long fails (a hang becomes a failure)")
 	flag.StringVar(&o.serverVersion, "server-version", "10.11.2", "what GetServerVersion answers")
 	flag.Parse()
@@ -100,6 +103,10 @@ func run(o options) int {
 		return 2
 	}
 	defer b.remove()
+
+	if o.fidelity {
+		return runFidelity(b, o)
+	}
 
 	if o.demo {
 		if err := runDemo(os.Stdout, b, o); err != nil {

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mattermost/mattermost/server/public/model"
+)
+
+// The filler must set every wire field of a deep model type, and flatten must see each one.
+func TestFillerSetsEveryWireField(t *testing.T) {
+	f := filler{structs: map[reflect.Type]bool{}}
+	v := f.value(reflect.TypeFor[*model.Post](), "P", 0)
+	if len(f.unfillable) > 0 {
+		t.Fatalf("unfillable: %v", f.unfillable)
+	}
+	post := v.Interface().(*model.Post)
+	if post.Id != "P.1" || !post.IsPinned || post.Metadata == nil || len(post.Metadata.Files) != 2 {
+		t.Fatalf("post not filled as the rule says: %+v", post)
+	}
+	if post.Props["s"] != "P.14{s}" {
+		t.Errorf("props = %v", post.Props)
+	}
+	// Every struct type a Post reaches within the depth is filled.
+	reach := map[reflect.Type]bool{}
+	reachableStructs(reflect.TypeFor[model.Post](), reach)
+	for rt := range reach {
+		if !f.structs[rt] {
+			t.Errorf("%s is reachable from Post but was not filled", rt)
+		}
+	}
+	leaves := map[string]string{}
+	flatten(v, "P", leaves)
+	for path, leaf := range leaves {
+		if leaf == "" || strings.HasPrefix(leaf, "unsupported") {
+			t.Errorf("%s: leaf %q", path, leaf)
+		}
+	}
+	if leaves["P.1"] != "s:P.1" {
+		t.Errorf("P.1 = %q", leaves["P.1"])
+	}
+}
+
+// leafDiff names missing, changed and unexpected paths.
+func TestLeafDiff(t *testing.T) {
+	want := map[string]string{"a": "s:a", "b": "n:1"}
+	got := map[string]string{"a": "s:x", "c": "b:true"}
+	d := strings.Join(leafDiff(got, want), "\n")
+	for _, s := range []string{`a: got "s:x", want "s:a"`, `b: missing, want "n:1"`, `c: unexpected "b:true"`} {
+		if !strings.Contains(d, s) {
+			t.Errorf("diff lacks %q:\n%s", s, d)
+		}
+	}
+	if len(leafDiff(want, want)) != 0 {
+		t.Error("equal maps differ")
+	}
+}
+
+// The hash must be FNV-1a 64, which the Python plugin implements too.
+func TestPathHashIsFNV1a(t *testing.T) {
+	if got := pathHash("a"); got != 0xaf63dc4c8601ec8c {
+		t.Fatalf("pathHash(a) = %#x", got)
+	}
+}
