@@ -36,7 +36,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust test-go test-python conformance ## every test
+test: setup lint check-generated test-rust test-go test-python conformance matrix ## every test
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI
@@ -67,6 +67,10 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
+
+.PHONY: matrix
+matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)
+	conformance/matrix/run.sh $(BRIDGE) $(VENV)
 
 clean:
 	rm -rf target .venv

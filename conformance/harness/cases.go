@@ -67,13 +67,7 @@ func (t *caseT) activate() {
 	}
 }
 
-func (t *caseT) hooks() plugin.HooksWithRPCErr {
-	h, err := t.env.HooksForPluginWithRPCErr(t.id)
-	if err != nil {
-		t.fatalf("no hooks for the plugin: %v", err)
-	}
-	return h
-}
+// hooks() and command() are in hooks_rpcerr.go (hooks_legacy.go for older server/public modules).
 
 func (t *caseT) pluginContext() *plugin.Context {
 	return &plugin.Context{RequestId: model.NewId(), SessionId: "harnesssession", IPAddress: "127.0.0.1", UserAgent: "mmplug-harness"}
@@ -96,16 +90,6 @@ func (t *caseT) serveHTTP(method, path string, body []byte, header http.Header) 
 	}
 	h.ServeHTTP(t.pluginContext(), w, r)
 	return w
-}
-
-func (t *caseT) command(text string) (*model.CommandResponse, *model.AppError) {
-	resp, appErr, rpcErr := t.hooks().ExecuteCommandWithRPCErr(t.pluginContext(), &model.CommandArgs{
-		Command: text, UserId: harnessUserID, ChannelId: harnessChannelID, TeamId: harnessTeamID,
-	})
-	if rpcErr != nil {
-		t.fatalf("ExecuteCommand %q: RPC error: %v", text, rpcErr)
-	}
-	return resp, appErr
 }
 
 func (t *caseT) expectStatus(what string, w *httptest.ResponseRecorder, status int) {

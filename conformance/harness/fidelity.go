@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
@@ -52,6 +53,8 @@ type fidelityReport struct {
 	Sent  map[string]string `json:"sent"`
 	Got   map[string]string `json:"got"`
 	Error string            `json:"error"`
+	// SDKError is what the SDK's own method raised after the raw call failed UNIMPLEMENTED.
+	SDKError string `json:"sdk_error"`
 }
 
 // fidelityAPI is the recording plugin.API of fidelity mode; its methods are generated
@@ -202,7 +205,10 @@ type fidelityCase struct {
 	failures []string
 	limits   []string
 	bridged  bool
-	leaves   int // expected leaves compared (both directions)
+	leaves   int  // expected leaves compared (both directions)
+	absent   bool // an API method of the contract that this server does not have
+	// uncarried names the fields of an older server's structs that the contract lacks.
+	uncarried map[string]bool
 }
 
 func (c *fidelityCase) failf(format string, args ...any) {
@@ -210,10 +216,57 @@ func (c *fidelityCase) failf(format string, args ...any) {
 }
 
 func (c *fidelityCase) diff(what string, got, want map[string]string) {
+	want = c.carried(want)
 	c.leaves += len(want)
 	for _, d := range leafDiff(got, want) {
 		c.failf("%s %s", what, d)
 	}
+}
+
+// carried drops the leaves of fields the contract lacks (only an older server's structs have
+// them): the server sends them, the bridge cannot pass them on, so nobody may expect them.
+func (c *fidelityCase) carried(want map[string]string) map[string]string {
+	out := make(map[string]string, len(want))
+	for p, v := range want {
+		if !isUncarried(p) {
+			out[p] = v
+			continue
+		}
+		if c.uncarried == nil {
+			c.uncarried = map[string]bool{}
+		}
+		field := p[strings.Index(p, ".?")+2:]
+		if i := strings.IndexAny(field, ".[{"); i >= 0 {
+			field = field[:i]
+		}
+		c.uncarried[field] = true
+	}
+	return out
+}
+
+// sentDiff compares what the plugin filled with the Go fill (a disagreement is a test bug).
+// Against an older server the plugin also fills contract fields the Go struct lacks
+// (fl.contractOnly), and Go fills fields the contract lacks; neither is compared.
+func (c *fidelityCase) sentDiff(sent, want map[string]string, fl *filler) {
+	kept := make(map[string]string, len(sent))
+	for p, v := range sent {
+		if !underAny(p, fl.contractOnly) {
+			kept[p] = v
+		}
+	}
+	for _, d := range leafDiff(kept, c.carried(want)) {
+		c.failf("TEST BUG: the plugin's fill differs from Go's: %s", d)
+	}
+}
+
+// underAny reports whether path is one of prefixes or lies below one.
+func underAny(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || strings.ContainsAny(rest[:1], ".[{")) {
+			return true
+		}
+	}
+	return false
 }
 
 // runFidelity is the -fidelity mode: one world, one activation, all cases.
@@ -225,6 +278,17 @@ func runFidelity(b *bundle, o options) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "harness: %v\n", err)
 		return 2
+	}
+	ct, err := loadContract()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "harness: %v\n", err)
+		return 2
+	}
+	module := serverPublicVersion()
+	if module != ct.version {
+		// An older server/public (the version matrix): number fields as the contract does.
+		contractFields = ct.fields
+		fmt.Printf("server: plugin supervisor and plugin.API of server/public %s; the bridge's contract is %s\n", module, ct.version)
 	}
 	api := newFidelityAPI(rec)
 	env, err := plugin.NewEnvironment(func(*model.Manifest) plugin.API { return api }, nil, b.pluginsDir, b.webappDir, logger, nil)
@@ -243,7 +307,7 @@ func runFidelity(b *bundle, o options) int {
 				rec.fail("fidelity run panicked: %v\n%s", r, debug.Stack())
 			}
 		}()
-		cases = fidelityCases(env, b.manifest.Id, api, rec, cov)
+		cases = fidelityCases(env, b.manifest.Id, api, rec, cov, ct)
 	}()
 	select {
 	case <-done:
@@ -304,6 +368,9 @@ func runFidelity(b *bundle, o options) int {
 		for _, l := range c.limits {
 			fmt.Printf("     limit: %s\n", l)
 		}
+		if len(c.uncarried) > 0 {
+			fmt.Printf("     not in the contract %s, so not expected across the bridge: %s\n", ct.version, strings.Join(slices.Sorted(maps.Keys(c.uncarried)), ", "))
+		}
 	}
 	run := rec.failureList()
 	for _, f := range run {
@@ -330,6 +397,28 @@ func runFidelity(b *bundle, o options) int {
 	}
 	fmt.Printf("API methods: %d/%d bridged, %d/%d round-tripped; hooks: %d/%d bridged, %d/%d round-tripped (%s)\n",
 		apiBridged, apiTotal, apiRound, apiTotal, hookBridged, hookTotal, hookRound, hookTotal, elapsed.Round(time.Millisecond))
+	if module != ct.version {
+		var absent, clean, streams int
+		for _, c := range cases {
+			if c.absent {
+				absent++
+				switch {
+				case c.skip != "":
+					streams++
+				case len(c.failures) == 0:
+					clean++
+				}
+			}
+		}
+		var hooksAbsent []string
+		for _, h := range ct.hooks {
+			if _, ok := hooksInterface.MethodByName(h.Name); !ok {
+				hooksAbsent = append(hooksAbsent, h.Name)
+			}
+		}
+		fmt.Printf("API methods of the contract %s this server lacks: %d; %d/%d called failed cleanly (UNIMPLEMENTED, NotImplementedAPIError 501), byte-stream methods not called: %d; hooks it lacks (never called): %d [%s]\n",
+			ct.version, absent, clean, absent-streams, streams, len(hooksAbsent), strings.Join(hooksAbsent, " "))
+	}
 	passed, skipped := 0, 0
 	for _, c := range cases {
 		switch {
@@ -370,7 +459,7 @@ func firstN(s []string, n int) []string {
 
 // fidelityCases activates the plugin (whose OnActivate runs the API sweep), then drives every
 // hook, and judges everything.
-func fidelityCases(env *plugin.Environment, id string, api *fidelityAPI, rec *recorder, cov *coverage) []*fidelityCase {
+func fidelityCases(env *plugin.Environment, id string, api *fidelityAPI, rec *recorder, cov *coverage, ct *contract) []*fidelityCase {
 	var cases []*fidelityCase
 	_, activated, err := env.Activate(id)
 	if err != nil || !activated {
@@ -423,19 +512,17 @@ func fidelityCases(env *plugin.Environment, id string, api *fidelityAPI, rec *re
 		c.diff("args (Python→Go)", calls[0], wantArgs)
 		if hasRep {
 			c.diff("results (Go→Python)", rep.Got, wantResults)
-			for _, d := range leafDiff(rep.Sent, wantArgs) {
-				c.failf("TEST BUG: the plugin's fill differs from Go's: %s", d)
-			}
+			c.sentDiff(rep.Sent, wantArgs, &fl)
 		}
 	}
+	cases = append(cases, absentMethodCases(api, ct)...)
 
 	// Hooks.
-	hooks, err := env.HooksForPluginWithRPCErr(id)
+	hv, err := hooksForFidelity(env, id)
 	if err != nil {
 		rec.fail("no hooks for the plugin: %v", err)
 		return cases
 	}
-	hv := reflect.ValueOf(hooks)
 	plainHooks, err := env.HooksForPlugin(id)
 	if err != nil {
 		rec.fail("no hooks for the plugin: %v", err)
@@ -459,6 +546,13 @@ func fidelityCases(env *plugin.Environment, id string, api *fidelityAPI, rec *re
 		implemented = append(implemented, m.Name)
 		cov.reach(m.Type)
 		fidelityHook(hv, reflect.ValueOf(plainHooks), m, api, c, cov)
+	}
+	// Hooks of the contract this server does not have (an older server): the plugin implements
+	// them too, so Implemented names them; the server ignores them and never calls them.
+	for _, h := range ct.hooks {
+		if _, ok := hooksInterface.MethodByName(h.Name); !ok && !h.streaming() {
+			implemented = append(implemented, h.Name)
+		}
 	}
 	// Implemented: the plugin registers a handler for every unary hook, so the server must be
 	// told exactly those.
@@ -526,7 +620,44 @@ func fidelityHook(hv, plain reflect.Value, m reflect.Method, api *fidelityAPI, c
 		c.failf("the plugin's handler failed: %s", rep.Error)
 	}
 	c.diff("args (Go→Python)", rep.Got, wantArgs)
-	for _, d := range leafDiff(rep.Sent, wantResults) {
-		c.failf("TEST BUG: the plugin's fill differs from Go's: %s", d)
+	c.sentDiff(rep.Sent, wantResults, &fl)
+}
+
+// absentMethodCases judges the API methods of the contract that this server's plugin.API does
+// not have (an older server; none against the pinned module). The plugin called each one; the
+// server refuses it by name, and the call must fail cleanly: gRPC UNIMPLEMENTED naming the
+// method and the server version it needs, and the SDK's NotImplementedAPIError (status 501),
+// never a zero value passed off as a result.
+func absentMethodCases(api *fidelityAPI, ct *contract) []*fidelityCase {
+	var cases []*fidelityCase
+	for _, m := range ct.api {
+		if _, ok := apiInterface.MethodByName(m.Name); ok {
+			continue
+		}
+		c := &fidelityCase{name: "api/" + m.Name, absent: true}
+		cases = append(cases, c)
+		if m.streaming() {
+			c.skip = "byte stream (not called by this mode); this server does not have the method"
+			continue
+		}
+		api.mu.Lock()
+		rep, hasRep := api.reports["api/"+m.Name]
+		api.mu.Unlock()
+		if !hasRep {
+			c.failf("the plugin sent no report (it did not call %s)", m.Name)
+			continue
+		}
+		want := m.unimplementedWant()
+		if rep.Error != want {
+			c.failf("the call answered %q, want %q", rep.Error, want)
+		}
+		if len(rep.Got) > 0 {
+			c.failf("the failed call still produced values: %v", firstN(slices.Sorted(maps.Keys(rep.Got)), 4))
+		}
+		details := strings.TrimPrefix(want, "gRPC StatusCode.UNIMPLEMENTED: ")
+		if !strings.HasPrefix(rep.SDKError, "NotImplementedAPIError status=501: ") || !strings.Contains(rep.SDKError, details) {
+			c.failf("the SDK method raised %q, want NotImplementedAPIError status=501 carrying %q", rep.SDKError, details)
+		}
 	}
+	return cases
 }

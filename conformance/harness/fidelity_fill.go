@@ -36,6 +36,8 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"crypto/x509"
@@ -144,11 +146,70 @@ func elemPath(path string, elem reflect.Type) string {
 	return path
 }
 
+// contractFields, when set, numbers struct fields by the contract (the harness built against an
+// older server/public module, see contract.go); nil numbers them by Go ordinal, which is the
+// contract's order for the pinned module.
+var contractFields map[string][]string
+
+type fieldLayout struct {
+	suffix  []string // per wireFields entry: ".N" (protobuf number N) or ".?Name" (not in the contract)
+	missing []int    // contract field numbers the Go struct does not have
+}
+
+var fieldLayouts sync.Map // reflect.Type → fieldLayout, valid for the current contractFields
+
+// fieldSuffixes is t's field layout. A field the contract lacks (an older server's field that the
+// pinned module removed) gets the path element ".?Name": it is filled, so the older server sends
+// it, but it cannot reach the plugin (isUncarried).
+func fieldSuffixes(t reflect.Type) fieldLayout {
+	if l, ok := fieldLayouts.Load(t); ok {
+		return l.(fieldLayout)
+	}
+	idx := wireFields(t)
+	var l fieldLayout
+	names, inContract := contractFields[t.PkgPath()+"."+t.Name()]
+	if contractFields == nil || !inContract {
+		// The pinned module, or a struct the contract does not name: Go order.
+		for n := range idx {
+			l.suffix = append(l.suffix, fmt.Sprintf(".%d", n+1))
+		}
+		fieldLayouts.Store(t, l)
+		return l
+	}
+	number := map[string]int{}
+	for i, name := range names {
+		number[name] = i + 1
+	}
+	has := map[string]bool{}
+	for _, i := range idx {
+		name := t.Field(i).Name
+		has[name] = true
+		if n, ok := number[name]; ok {
+			l.suffix = append(l.suffix, fmt.Sprintf(".%d", n))
+		} else {
+			l.suffix = append(l.suffix, ".?"+name)
+		}
+	}
+	for i, name := range names {
+		if !has[name] {
+			l.missing = append(l.missing, i+1)
+		}
+	}
+	fieldLayouts.Store(t, l)
+	return l
+}
+
+// isUncarried reports whether a flattened path lies under a field the contract lacks.
+func isUncarried(path string) bool { return strings.Contains(path, ".?") }
+
 // filler builds values by the rule above and remembers what it could not fill, so a limit is
 // reported rather than silently skipped.
 type filler struct {
 	unfillable []string
 	structs    map[reflect.Type]bool // struct types filled at least once
+	// contractOnly are the paths of contract fields the Go struct lacks (an older server's
+	// struct): the plugin fills them, the Go side cannot.
+	contractOnly []string
 }
 
 func (f *filler) value(t reflect.Type, path string, depth int) reflect.Value {
@@ -250,8 +311,12 @@ func (f *filler) fill(v reflect.Value, path string, depth int) {
 		if f.structs != nil {
 			f.structs[t] = true
 		}
+		l := fieldSuffixes(t)
 		for n, i := range wireFields(t) {
-			f.fill(v.Field(i), fmt.Sprintf("%s.%d", path, n+1), depth+1)
+			f.fill(v.Field(i), path+l.suffix[n], depth+1)
+		}
+		for _, k := range l.missing {
+			f.contractOnly = append(f.contractOnly, fmt.Sprintf("%s.%d", path, k))
 		}
 	case reflect.Interface:
 		switch {
@@ -370,8 +435,9 @@ func flatten(v reflect.Value, path string, out map[string]string) {
 			flatten(v.MapIndex(k), elemPath(path+"{"+fmt.Sprint(k.Interface())+"}", t.Elem()), out)
 		}
 	case reflect.Struct:
+		l := fieldSuffixes(t)
 		for n, i := range wireFields(t) {
-			flatten(v.Field(i), fmt.Sprintf("%s.%d", path, n+1), out)
+			flatten(v.Field(i), path+l.suffix[n], out)
 		}
 	case reflect.Interface:
 		if v.IsNil() {

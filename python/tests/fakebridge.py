@@ -58,6 +58,20 @@ class FakeAPI:
                     result = await result
                 return result if result is not None else _resp()
 
+            if method.client_streaming and method.server_streaming:
+                rpcs[method.name] = grpc.stream_stream_rpc_method_handler(
+                    self._bidi(method.name),
+                    request_deserializer=req_cls.FromString,
+                    response_serializer=resp_cls.SerializeToString,
+                )
+                continue
+            if method.client_streaming:
+                rpcs[method.name] = grpc.stream_unary_rpc_method_handler(
+                    self._collecting(method.name, resp_cls),
+                    request_deserializer=req_cls.FromString,
+                    response_serializer=resp_cls.SerializeToString,
+                )
+                continue
             rpcs[method.name] = grpc.unary_unary_rpc_method_handler(
                 behave,
                 request_deserializer=req_cls.FromString,
@@ -69,6 +83,38 @@ class FakeAPI:
         )
         assert self.server.add_insecure_port(f"unix:{socket_path}") != 0
         await self.server.start()
+
+    async def _check(self, name: str, context: Any) -> dict[str, str]:
+        md = {k: v for k, v in context.invocation_metadata()}
+        if md.get(TOKEN_METADATA_KEY) != self.token:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad token")
+        if name not in self.handlers:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"fake has no {name}")
+        return md
+
+    def _collecting(self, name: str, resp_cls: Any) -> Callable[..., Any]:
+        """A client-streaming RPC: the handler gets the list of request parts."""
+
+        async def behave(requests: Any, context: Any) -> Message:
+            md = await self._check(name, context)
+            parts = [p async for p in requests]
+            self.calls.append(Call(name, parts[0] if parts else resp_cls(), md))
+            result = self.handlers[name](parts)
+            return result if result is not None else resp_cls()
+
+        return behave
+
+    def _bidi(self, name: str) -> Callable[..., Any]:
+        """A bidirectional RPC: the handler gets the request parts, returns response parts."""
+
+        async def behave(requests: Any, context: Any) -> Any:
+            md = await self._check(name, context)
+            parts = [p async for p in requests]
+            self.calls.append(Call(name, parts[0], md))
+            for out in self.handlers[name](parts):
+                yield out
+
+        return behave
 
     async def stop(self) -> None:
         if self.server is not None:

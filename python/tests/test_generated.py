@@ -11,11 +11,12 @@ import asyncio
 import collections.abc
 import datetime
 import inspect
+import io
 import json
 import shutil
 import tempfile
 import typing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from mattermost_plugin import HookName, NotImplementedAPIError, Plugin, PluginAPIError
+from mattermost_plugin import HookName, Plugin, PluginAPIError
 from mattermost_plugin import hooks as hooks_module
 from mattermost_plugin._contract import api_service, hooks_service
 from mattermost_plugin._convert import payload_fields
@@ -150,7 +151,7 @@ def test_docstrings_are_the_go_docs() -> None:
             assert "Minimum server version: " in doc, rpc.name
             assert "@tag" not in doc, rpc.name
             if rpc.name in STREAMING:
-                assert doc.startswith("Not available yet: raises ``NotImplementedAPIError``")
+                assert "64 KiB at a time" in doc, rpc.name
     doc = inspect.getdoc(PluginAPIClient.kv_set_with_options) or ""
     assert doc.startswith("KVSetWithOptions stores a key-value pair")
     assert doc.endswith("Minimum server version: 5.20")
@@ -255,21 +256,79 @@ async def test_typed_clients_call_through_the_generic_engine(
         await aapi.close()
 
 
-async def test_streaming_methods_raise_not_implemented(contract_fake: tuple[FakeAPI, str]) -> None:
+async def test_streaming_methods_stream_in_bounded_chunks(
+    contract_fake: tuple[FakeAPI, str],
+) -> None:
     fake, socket = contract_fake
+    service = api_service()
+
+    def out(name: str, **fields: Any) -> Message:
+        cls = GetMessageClass(service.methods_by_name[name].output_type)
+        return cls(**fields)
+
+    received: dict[str, tuple[Message, bytes, list[int]]] = {}
+
+    def collect(name: str, reply: Message) -> Callable[[list[Message]], Message]:
+        def handler(parts: list[Message]) -> Message:
+            init = parts[0].init  # type: ignore[attr-defined]
+            chunks = [p.chunk for p in parts[1:]]  # type: ignore[attr-defined]
+            received[name] = (init, b"".join(chunks), [len(c) for c in chunks])
+            return reply
+
+        return handler
+
+    fake.handlers["InstallPlugin"] = collect(
+        "InstallPlugin", out("InstallPlugin", manifest=m.Manifest(id="com.example.other"))
+    )
+    fake.handlers["UploadData"] = collect(
+        "UploadData", out("UploadData", file_info=m.FileInfo(id="f1"))
+    )
+
+    def http(parts: list[Message]) -> list[Message]:
+        init = parts[0].init  # type: ignore[attr-defined]
+        body = b"".join(p.body for p in parts[1:])  # type: ignore[attr-defined]
+        received["PluginHTTP"] = (init, body, [len(p.body) for p in parts[1:]])  # type: ignore[attr-defined]
+        part_cls = GetMessageClass(service.methods_by_name["PluginHTTP"].output_type)
+        first = part_cls()
+        first.init.status_code = 201  # type: ignore[attr-defined]
+        first.init.headers["X-Echo"].values.append("yes")  # type: ignore[attr-defined]
+        return [first, part_cls(body=body[::-1][:70000]), part_cls(body=body[::-1][70000:])]
+
+    fake.handlers["PluginHTTP"] = http
+    payload = bytes(range(256)) * 600  # 150 KiB: three parts
     api = PluginAPIClient(sync_channel(socket), token=TOKEN, plugin_id="x")
     aapi = AsyncPluginAPIClient(aio_channel(socket), token=TOKEN, plugin_id="x")
     try:
-        with pytest.raises(
-            NotImplementedAPIError, match=r"install_plugin\(\) is not available yet"
-        ):
-            api.install_plugin(b"tar.gz", True)
-        with pytest.raises(NotImplementedAPIError, match=r"upload_data\(\)") as e:
-            await aapi.upload_data(m.UploadSession(), b"")
-        assert (e.value.status_code, e.value.method) == (501, "UploadData")
-        with pytest.raises(NotImplementedAPIError, match=r"plugin_http\(\)"):
-            await aapi.plugin_http("GET", "/x", {}, b"")
-        assert not fake.calls  # nothing reached the bridge
+        # The sync client blocks: run it off the loop that serves the fake bridge.
+        manifest = await asyncio.to_thread(api.install_plugin, io.BytesIO(payload), True)
+        assert manifest.id == "com.example.other"
+        init, data, sizes = received["InstallPlugin"]
+        assert init.replace and init.context.plugin_id == "x"  # type: ignore[attr-defined]
+        assert data == payload and max(sizes) <= 64 * 1024 and len(sizes) == 3
+
+        async def pieces() -> AsyncIterator[bytes]:
+            yield payload[:1000]
+            yield payload[1000:]
+
+        info = await aapi.upload_data(m.UploadSession(id="u1"), pieces())
+        assert info.id == "f1"
+        init, data, sizes = received["UploadData"]
+        assert init.us.id == "u1" and data == payload  # type: ignore[attr-defined]
+        assert max(sizes) <= 64 * 1024
+
+        status, body = await aapi.plugin_http(
+            "POST", "/com.example.other/echo", {"X-A": ["1", "2"]}, payload
+        )
+        assert status.status_code == 201 and list(status.headers["X-Echo"].values) == ["yes"]
+        assert body == payload[::-1]
+        init, data, _ = received["PluginHTTP"]
+        assert (init.method, init.url, init.has_body) == (  # type: ignore[attr-defined]
+            "POST",
+            "/com.example.other/echo",
+            True,
+        )
+        assert list(init.headers["X-A"].values) == ["1", "2"]  # type: ignore[attr-defined]
+        assert data == payload
     finally:
         api.close()
         await aapi.close()

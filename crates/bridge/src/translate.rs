@@ -67,6 +67,28 @@ impl Path {
     }
 }
 
+/// A field the server sent that the pinned schema does not have: a server of another release
+/// (an older one still sends fields v0.4.4 removed, a newer one adds fields). gob ignores such
+/// fields, and a Go plugin built against the pinned module would too, so the bridge does the
+/// same: there is no field in the protobuf contract to carry it. Logged once per field at
+/// debug level so an operator can see the version skew.
+fn note_unknown_field(type_name: &str, field: &str) {
+    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+        std::sync::Mutex::new(None);
+    let key = format!("{type_name}.{field}");
+    let first = SEEN
+        .lock()
+        .map(|mut g| g.get_or_insert_with(Default::default).insert(key.clone()))
+        .unwrap_or(false);
+    if first {
+        crate::log::log(
+            crate::log::Level::Debug,
+            "the server sent a field this bridge's schema does not have; ignoring it, as gob does",
+            &[("field", key)],
+        );
+    }
+}
+
 /// The Go value a translated value replaces, if known: see [`Translator::message_to_wire`].
 type Hint<'a> = Option<&'a GobValue>;
 
@@ -488,9 +510,7 @@ impl Translator {
         };
         for (name, _) in &s.fields {
             if !fields.iter().any(|f| &f.name == name) {
-                return Err(path.err(format!(
-                    "the server sent field {name}, which this bridge's schema does not know"
-                )));
+                note_unknown_field(&format!("plugin.{}", desc.name()), name);
             }
         }
         let mut msg = DynamicMessage::new(desc.clone());
@@ -1104,7 +1124,8 @@ impl Translator {
                 let mut m = DynamicMessage::new(md.clone());
                 for (fname, fv) in &s.fields {
                     let Some(i) = fields.iter().position(|(f, _)| f == fname) else {
-                        return Err(path.err(format!("the server sent field {n}.{fname}, which this bridge's schema does not know")));
+                        note_unknown_field(n, fname);
+                        continue;
                     };
                     let number = i as u32 + 1;
                     let fd = md.get_field(number).ok_or_else(|| {
@@ -1755,15 +1776,32 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_from_the_server_are_errors_not_drops() {
+    fn fields_of_other_server_releases_are_ignored_as_gob_does() {
         let t = translator();
-        let m = t.schema().api_method("KVGet").unwrap();
+        let m = t.schema().api_method("GetUser").unwrap();
         let desc = descriptors()
-            .get_message_by_name("mattermost.plugin.v1.KVGetResponse")
+            .get_message_by_name("mattermost.plugin.v1.GetUserResponse")
             .unwrap();
-        let returns = GobValue::structure([("Z", GobValue::Int(1))]);
-        let err = t.wire_to_message(m, true, &returns, &desc).unwrap_err();
-        assert!(err.message.contains("does not know"), "{err}");
+        // An older server's User with a field v0.4.4 does not have, and an extra Z_ field.
+        let returns = GobValue::structure([
+            (
+                "A",
+                GobValue::structure([
+                    ("Id", GobValue::String("u1".into())),
+                    ("RemovedLongAgo", GobValue::Int(1)),
+                ]),
+            ),
+            ("Z", GobValue::Int(1)),
+        ]);
+        let msg = t.wire_to_message(m, true, &returns, &desc).unwrap();
+        let back = t.message_to_wire(m, true, &msg, None, &[]).unwrap();
+        assert_eq!(
+            back,
+            GobValue::structure([(
+                "A",
+                GobValue::structure([("Id", GobValue::String("u1".into()))])
+            )])
+        );
     }
 
     #[test]

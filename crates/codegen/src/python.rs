@@ -204,8 +204,15 @@ enum Body {
     },
     /// `return _decode_config(self._call(rpc))`.
     Config(String),
-    /// `raise self._unsupported(rpc)`.
-    Unsupported(String),
+    /// `self._upload(rpc, stream_index, *args)`: a byte-stream upload.
+    Upload {
+        rpc: String,
+        stream_index: usize,
+        args: Vec<String>,
+        ret: Option<String>,
+    },
+    /// `self._plugin_http(method, url, headers, body)`.
+    PluginHttp,
 }
 
 impl PyMethod {
@@ -245,8 +252,30 @@ impl PyMethod {
                     "        return _decode_config({aw}self._call({rpc:?}))"
                 );
             }
-            Body::Unsupported(rpc) => {
-                let _ = writeln!(out, "        raise self._unsupported({rpc:?})");
+            Body::Upload {
+                rpc,
+                stream_index,
+                args,
+                ret,
+            } => {
+                let mut all = vec![format!("{rpc:?}"), stream_index.to_string()];
+                all.extend(args.iter().cloned());
+                let head = match ret {
+                    Some(t) => format!("result: {t} = {aw}self._upload"),
+                    None => format!("{aw}self._upload"),
+                };
+                call_stmt(&mut out, "        ", &head, &all);
+                if ret.is_some() {
+                    out.push_str("        return result\n");
+                }
+            }
+            Body::PluginHttp => {
+                let ret = &self.ret;
+                let _ = writeln!(
+                    out,
+                    "        result: {ret} = {aw}self._plugin_http(method, url, headers, body)"
+                );
+                out.push_str("        return result\n");
             }
         }
         out
@@ -297,16 +326,34 @@ fn api_method(cx: &mut Ctx<'_>, rpc: &Rpc, py: &str) -> Result<PyMethod, Error> 
         }
         returns(&tys)
     };
-    let body = if streaming {
+    let body = if rpc.name == "PluginHTTP" {
         doc.insert_str(
             0,
-            &format!(
-                "Not available yet: raises ``NotImplementedAPIError``. {} streams bytes, and the\n\
-                 mmplug bridge does not serve streaming API calls yet.\n\n",
-                rpc.name
-            ),
+            "Sends an HTTP request to another plugin (its ServeHTTP) and returns the response's\n\
+             status line and headers (``HTTPResponseInit``) and its body. ``url`` is\n\
+             ``/<plugin id>/<path>``; ``body`` may be bytes, a binary file or an iterable of\n\
+             bytes, streamed 64 KiB at a time.\n\n",
         );
-        Body::Unsupported(rpc.name.clone())
+        Body::PluginHttp
+    } else if streaming {
+        let stream_index = rpc
+            .params
+            .iter()
+            .position(|p| p.go_ty == "io.Reader")
+            .ok_or_else(|| {
+                Error::Unsupported(format!("{}: a byte stream without an io.Reader", rpc.name))
+            })?;
+        doc.push_str(&format!(
+            "\n\n``{}`` may be bytes, a binary file or an iterable of bytes; it is streamed to\n\
+             the server 64 KiB at a time, never read into memory whole.",
+            rpc.params[stream_index].name
+        ));
+        Body::Upload {
+            rpc: rpc.name.clone(),
+            stream_index,
+            args,
+            ret: (ret != "None").then(|| ret.clone()),
+        }
     } else if rpc.name == "LoadPluginConfiguration" {
         Body::Config(rpc.name.clone())
     } else {

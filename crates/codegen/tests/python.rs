@@ -76,25 +76,26 @@ fn every_api_method_and_hook_is_generated_once() {
     }
     assert_eq!(sync.matches("\n    def ").count(), schema.api.len());
     assert_eq!(asyn.matches("\n    async def ").count(), schema.api.len());
-    // Streaming RPCs raise a clear error instead of pretending; unary ones call the invoker.
-    for rpc in [
-        "InstallPlugin",
-        "UploadData",
-        "ReceiveSharedChannelAttachmentSyncMsg",
-        "PluginHTTP",
+    // Byte-stream uploads go through the upload path with the index of their io.Reader
+    // parameter; PluginHTTP through its own; nothing is left unsupported.
+    for (rpc, call) in [
+        (
+            "InstallPlugin",
+            "self._upload(\"InstallPlugin\", 0, file, replace)",
+        ),
+        ("UploadData", "self._upload(\"UploadData\", 1, us, rd)"),
+        (
+            "ReceiveSharedChannelAttachmentSyncMsg",
+            "\"ReceiveSharedChannelAttachmentSyncMsg\", 3, remote_id, channel_id, fi, data",
+        ),
+        (
+            "PluginHTTP",
+            "self._plugin_http(method, url, headers, body)",
+        ),
     ] {
-        assert_eq!(
-            api.matches(&format!("raise self._unsupported(\"{rpc}\")"))
-                .count(),
-            2,
-            "{rpc}"
-        );
+        assert_eq!(api.matches(call).count(), 2, "{rpc}: {call}");
     }
-    assert_eq!(
-        api.matches("raise self._unsupported(").count(),
-        8,
-        "only the four streaming RPCs are unsupported"
-    );
+    assert!(!api.contains("_unsupported("));
     assert!(api.contains("def get_license(self) -> License | None:"));
     assert!(api.contains(
         "def kv_set_with_options(\n        self, key: str, value: bytes, options: PluginKVSetOptions\n    ) -> bool:"

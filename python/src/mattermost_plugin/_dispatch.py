@@ -35,6 +35,7 @@ from google.protobuf.message_factory import GetMessageClass
 from ._convert import get_field, payload_fields, set_field
 from .client import current_request_id
 from .errors import PluginAPIError
+from .files import UploadReader, UploadWriter
 from .hooks import HookName
 from .http import HTTPRequest, HTTPResponseWriter, Outbox, ResponseParts
 from .plugin import Plugin
@@ -123,6 +124,14 @@ def _is_http_stream(method: Any) -> bool:
         return False
     req, resp = method.input_type.fields_by_name, method.output_type.fields_by_name
     return "init" in req and "body" in req and "init" in resp and "flush" in resp
+
+
+def _is_file_stream(method: Any) -> bool:
+    """A hook whose request is init + chunks and whose response is chunks + result."""
+    if not (method.client_streaming and method.server_streaming):
+        return False
+    req, resp = method.input_type.fields_by_name, method.output_type.fields_by_name
+    return "init" in req and "chunk" in req and "chunk" in resp and "result" in resp
 
 
 # See HookDispatcher.__init__: sync handlers must never wait for a free thread.
@@ -282,6 +291,68 @@ class HookDispatcher:
             if not task.done():
                 task.cancel()  # client went away; a sync handler's thread sees its writes fail
 
+    # --- FileWillBeUploaded (byte streams in and out) ---------------------------------
+
+    async def file_stream(
+        self, hook: str, part_cls: type[Message], requests: AsyncIterator[Any], context: Any
+    ) -> AsyncIterator[Message]:
+        parts = aiter(requests)
+        first = await anext(parts, None)
+        if first is None or first.WhichOneof("part") != "init":
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"{hook}: the first request part must be init"
+            )
+            return
+        init = first.init
+        result_type: Any = part_cls.DESCRIPTOR.fields_by_name["result"].message_type
+        result_cls = GetMessageClass(result_type)
+        init_type: Any = init.DESCRIPTOR
+        spec = HookSpec(
+            name=hook,
+            request_cls=type(init),
+            response_cls=result_cls,
+            args=payload_fields(init_type),
+            results=payload_fields(result_type),
+            error_field=result_type.fields_by_number.get(1),
+        )
+        handler = self.plugin.hook_handler(hook)
+        if handler is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, f"the plugin does not implement hook {hook}"
+            )
+            return
+        loop = asyncio.get_running_loop()
+        outbox = Outbox(loop)
+        reader = UploadReader(loop, parts)
+        writer = UploadWriter(outbox, part_cls)
+        args = [get_field(init, f) for f in spec.args] + [reader, writer]
+        result = result_cls()
+
+        async def run() -> None:
+            nonlocal result
+            token = current_request_id.set(_request_id(init))
+            try:
+                spec.fill(result, await self.call(handler, *args))
+            except Exception as exc:
+                result = result_cls()
+                spec.set_error(result, app_error_fields(exc, self._where(hook)))
+                log.error("hook %s failed: %s", hook, exc, exc_info=exc)
+            finally:
+                current_request_id.reset(token)
+
+        task = loop.create_task(run())
+        task.add_done_callback(lambda _t: outbox.finish())
+        try:
+            while (part := await outbox.get()) is not None:
+                yield part
+            final: Any = part_cls()
+            final.result.CopyFrom(result)
+            yield final
+        finally:
+            outbox.close()
+            if not task.done():
+                task.cancel()
+
     # --- gRPC plumbing ----------------------------------------------------------------
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
@@ -304,6 +375,13 @@ class HookDispatcher:
                 # A partial keeps the async-generator nature visible to grpc.aio, which
                 # picks its streaming mode by inspecting the behaviour function.
                 stream = functools.partial(self.http_stream, method.name, resp_cls)
+                handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                    stream,
+                    request_deserializer=req_cls.FromString,
+                    response_serializer=resp_cls.SerializeToString,
+                )
+            elif _is_file_stream(method):
+                stream = functools.partial(self.file_stream, method.name, resp_cls)
                 handlers[method.name] = grpc.stream_stream_rpc_method_handler(
                     stream,
                     request_deserializer=req_cls.FromString,

@@ -18,7 +18,7 @@ import contextvars
 import difflib
 import inspect
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -260,15 +260,20 @@ class _ClientBase:
             )
         return spec
 
-    def _unsupported(self, rpc_name: str) -> NotImplementedAPIError:
-        """The error a streaming RPC's method raises: the bridge does not serve them yet."""
-        return NotImplementedAPIError(
-            f"{snake_case(rpc_name)}() is not available yet: PluginAPI.{rpc_name} streams "
-            "bytes, and the mmplug bridge does not serve streaming API calls yet",
-            id="mmplug.client.streaming_unsupported",
-            status_code=501,
-            where=rpc_name,
-            method=rpc_name,
+    def _spec_for_response(self, rpc_name: str, response_cls: type[Message]) -> MethodSpec:
+        """A spec that unpacks ``response_cls`` like a unary response (for streams)."""
+        desc: Any = response_cls.DESCRIPTOR
+        err: Any = desc.fields_by_number.get(1)
+        return MethodSpec(
+            rpc_name=rpc_name,
+            py_name=snake_case(rpc_name),
+            path="",
+            request_cls=response_cls,
+            response_cls=response_cls,
+            args=[],
+            results=payload_fields(desc),
+            context_field=None,
+            error_field=err if err is not None and err.message_type is not None else None,
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -298,6 +303,20 @@ class SyncClient(_ClientBase):
         """Call RPC ``rpc_name`` with the request fields from number 2 on, in order."""
         return self._invoke(self._spec(rpc_name), args, {})
 
+    def _upload(self, rpc_name: str, stream_index: int, *args: Any) -> Any:
+        """Call upload RPC ``rpc_name``: ``args`` are the Go parameters in order, the one at
+        ``stream_index`` being the data (bytes, a binary file or an iterable of bytes)."""
+        from . import streams
+
+        return streams.upload(self, rpc_name, stream_index, args)
+
+    def _plugin_http(
+        self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: Any
+    ) -> Any:
+        from . import streams
+
+        return streams.plugin_http(self, method, url, headers, body)
+
     def close(self) -> None:
         self._channel.close()
 
@@ -316,6 +335,19 @@ class AsyncClient(_ClientBase):
     async def _call(self, rpc_name: str, *args: Any) -> Any:
         """Call RPC ``rpc_name`` with the request fields from number 2 on, in order."""
         return await self._invoke(self._spec(rpc_name), args, {})
+
+    async def _upload(self, rpc_name: str, stream_index: int, *args: Any) -> Any:
+        """``SyncClient._upload`` for async callers (data may be an async iterable too)."""
+        from . import streams
+
+        return await streams.aupload(self, rpc_name, stream_index, args)
+
+    async def _plugin_http(
+        self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: Any
+    ) -> Any:
+        from . import streams
+
+        return await streams.aplugin_http(self, method, url, headers, body)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -23,7 +23,7 @@ import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-from mattermost_plugin import Plugin, hook
+from mattermost_plugin import Plugin, PluginAPIError, hook
 from mattermost_plugin._contract import api_service, hooks_service
 from mattermost_plugin._convert import get_field, payload_fields, set_field
 
@@ -277,9 +277,33 @@ def app_error_text(resp: Message) -> str:
     return f"AppError id={err.id!r} message={err.message!r} status={err.status_code}"
 
 
-def report(plugin: Plugin, key: str, sent: dict[str, str], got: dict[str, str], error: str) -> None:
-    body = json.dumps({"sent": sent, "got": got, "error": error}, sort_keys=True).encode()
+def report(
+    plugin: Plugin,
+    key: str,
+    sent: dict[str, str],
+    got: dict[str, str],
+    error: str,
+    sdk_error: str = "",
+) -> None:
+    body = json.dumps(
+        {"sent": sent, "got": got, "error": error, "sdk_error": sdk_error}, sort_keys=True
+    ).encode()
     plugin.api.kv_set(REPORT_PREFIX + key, body)
+
+
+def sdk_error_of(plugin: Plugin, spec: Any, request: Message) -> str:
+    """What the SDK's own method raises, called with the same arguments, when the server lacks
+    the method. The harness (against an older server module) expects NotImplementedAPIError,
+    status 501.
+    """
+    args = tuple(get_field(request, f) for f in spec.args)
+    try:
+        getattr(plugin.api, spec.py_name)(*args)
+    except PluginAPIError as e:
+        return f"{type(e).__name__} status={e.status_code}: {e}"
+    except Exception as e:
+        return f"not a PluginAPIError: {type(e).__name__}: {e}"
+    return "no error raised"
 
 
 def api_sweep(plugin: Plugin) -> None:
@@ -294,6 +318,7 @@ def api_sweep(plugin: Plugin) -> None:
         sent: dict[str, str] = {}
         got: dict[str, str] = {}
         error = ""
+        sdk_error = ""
         try:
             fill_payload(request, f"{method.name}.in")
             sent = flatten_payload(request, f"{method.name}.in")
@@ -302,9 +327,11 @@ def api_sweep(plugin: Plugin) -> None:
             error = app_error_text(response)
         except grpc.RpcError as e:
             error = f"gRPC {e.code()}: {e.details()}"
+            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                sdk_error = sdk_error_of(plugin, spec, request)
         except Exception as e:  # a fill bug must show up as this method's failure
             error = f"{type(e).__name__}: {e}"
-        report(plugin, "api/" + method.name, sent, got, error)
+        report(plugin, "api/" + method.name, sent, got, error, sdk_error)
 
 
 def make_hook_handler(method: MethodDescriptor) -> Any:

@@ -1276,15 +1276,16 @@ class PluginAPIClient(SyncClient):
         return result
 
     def install_plugin(self, file: bytes | BinaryIO, replace: bool) -> Manifest:
-        """Not available yet: raises ``NotImplementedAPIError``. InstallPlugin streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
-
-        InstallPlugin will upload another plugin with tar.gz file.
+        """InstallPlugin will upload another plugin with tar.gz file.
         Previous version will be replaced on replace true.
 
         Minimum server version: 5.18
+
+        ``file`` may be bytes, a binary file or an iterable of bytes; it is streamed to
+        the server 64 KiB at a time, never read into memory whole.
         """
-        raise self._unsupported("InstallPlugin")
+        result: Manifest = self._upload("InstallPlugin", 0, file, replace)
+        return result
 
     def kv_set(self, key: str, value: bytes) -> None:
         """KVSet stores a key-value pair, unique per plugin.
@@ -1506,14 +1507,17 @@ class PluginAPIClient(SyncClient):
     def plugin_http(
         self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: bytes | BinaryIO
     ) -> tuple[HTTPResponseInit, bytes]:
-        """Not available yet: raises ``NotImplementedAPIError``. PluginHTTP streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
+        """Sends an HTTP request to another plugin (its ServeHTTP) and returns the response's
+        status line and headers (``HTTPResponseInit``) and its body. ``url`` is
+        ``/<plugin id>/<path>``; ``body`` may be bytes, a binary file or an iterable of
+        bytes, streamed 64 KiB at a time.
 
         PluginHTTP allows inter-plugin requests to plugin APIs.
 
         Minimum server version: 5.18
         """
-        raise self._unsupported("PluginHTTP")
+        result: tuple[HTTPResponseInit, bytes] = self._plugin_http(method, url, headers, body)
+        return result
 
     def publish_user_typing(self, user_id: str, channel_id: str, parent_id: str) -> None:
         """PublishUserTyping publishes a user is typing WebSocket event.
@@ -1685,14 +1689,15 @@ class PluginAPIClient(SyncClient):
         return result
 
     def upload_data(self, us: UploadSession | None, rd: bytes | BinaryIO) -> FileInfo:
-        """Not available yet: raises ``NotImplementedAPIError``. UploadData streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
-
-        UploadData uploads the data for a given upload session.
+        """UploadData uploads the data for a given upload session.
 
         Minimum server version: 7.6
+
+        ``rd`` may be bytes, a binary file or an iterable of bytes; it is streamed to
+        the server 64 KiB at a time, never read into memory whole.
         """
-        raise self._unsupported("UploadData")
+        result: FileInfo = self._upload("UploadData", 1, us, rd)
+        return result
 
     def get_upload_session(self, upload_id: str) -> UploadSession:
         """GetUploadSession returns the upload session for the provided id.
@@ -1841,10 +1846,7 @@ class PluginAPIClient(SyncClient):
     def receive_shared_channel_attachment_sync_msg(
         self, remote_id: str, channel_id: str, fi: FileInfo | None, data: bytes | BinaryIO
     ) -> FileInfo:
-        """Not available yet: raises ``NotImplementedAPIError``. ReceiveSharedChannelAttachmentSyncMsg streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
-
-        ReceiveSharedChannelAttachmentSyncMsg syncs a file attachment into a shared channel.
+        """ReceiveSharedChannelAttachmentSyncMsg syncs a file attachment into a shared channel.
         The FileInfo provides metadata (Name, Size, CreatorId); the server constructs the
         storage path and manages the upload. The data reader provides the raw file bytes.
         This is the inbound counterpart of the OnSharedChannelsAttachmentSyncMsg hook.
@@ -1860,8 +1862,14 @@ class PluginAPIClient(SyncClient):
         creator are rejected.
 
         Minimum server version: 11.7
+
+        ``data`` may be bytes, a binary file or an iterable of bytes; it is streamed to
+        the server 64 KiB at a time, never read into memory whole.
         """
-        raise self._unsupported("ReceiveSharedChannelAttachmentSyncMsg")
+        result: FileInfo = self._upload(
+            "ReceiveSharedChannelAttachmentSyncMsg", 3, remote_id, channel_id, fi, data
+        )
+        return result
 
     def receive_shared_channel_profile_image_sync_msg(
         self, remote_id: str, user_id: str, image: bytes
@@ -3642,15 +3650,16 @@ class AsyncPluginAPIClient(AsyncClient):
         return result
 
     async def install_plugin(self, file: bytes | BinaryIO, replace: bool) -> Manifest:
-        """Not available yet: raises ``NotImplementedAPIError``. InstallPlugin streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
-
-        InstallPlugin will upload another plugin with tar.gz file.
+        """InstallPlugin will upload another plugin with tar.gz file.
         Previous version will be replaced on replace true.
 
         Minimum server version: 5.18
+
+        ``file`` may be bytes, a binary file or an iterable of bytes; it is streamed to
+        the server 64 KiB at a time, never read into memory whole.
         """
-        raise self._unsupported("InstallPlugin")
+        result: Manifest = await self._upload("InstallPlugin", 0, file, replace)
+        return result
 
     async def kv_set(self, key: str, value: bytes) -> None:
         """KVSet stores a key-value pair, unique per plugin.
@@ -3874,14 +3883,17 @@ class AsyncPluginAPIClient(AsyncClient):
     async def plugin_http(
         self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: bytes | BinaryIO
     ) -> tuple[HTTPResponseInit, bytes]:
-        """Not available yet: raises ``NotImplementedAPIError``. PluginHTTP streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
+        """Sends an HTTP request to another plugin (its ServeHTTP) and returns the response's
+        status line and headers (``HTTPResponseInit``) and its body. ``url`` is
+        ``/<plugin id>/<path>``; ``body`` may be bytes, a binary file or an iterable of
+        bytes, streamed 64 KiB at a time.
 
         PluginHTTP allows inter-plugin requests to plugin APIs.
 
         Minimum server version: 5.18
         """
-        raise self._unsupported("PluginHTTP")
+        result: tuple[HTTPResponseInit, bytes] = await self._plugin_http(method, url, headers, body)
+        return result
 
     async def publish_user_typing(self, user_id: str, channel_id: str, parent_id: str) -> None:
         """PublishUserTyping publishes a user is typing WebSocket event.
@@ -4053,14 +4065,15 @@ class AsyncPluginAPIClient(AsyncClient):
         return result
 
     async def upload_data(self, us: UploadSession | None, rd: bytes | BinaryIO) -> FileInfo:
-        """Not available yet: raises ``NotImplementedAPIError``. UploadData streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
-
-        UploadData uploads the data for a given upload session.
+        """UploadData uploads the data for a given upload session.
 
         Minimum server version: 7.6
+
+        ``rd`` may be bytes, a binary file or an iterable of bytes; it is streamed to
+        the server 64 KiB at a time, never read into memory whole.
         """
-        raise self._unsupported("UploadData")
+        result: FileInfo = await self._upload("UploadData", 1, us, rd)
+        return result
 
     async def get_upload_session(self, upload_id: str) -> UploadSession:
         """GetUploadSession returns the upload session for the provided id.
@@ -4215,10 +4228,7 @@ class AsyncPluginAPIClient(AsyncClient):
     async def receive_shared_channel_attachment_sync_msg(
         self, remote_id: str, channel_id: str, fi: FileInfo | None, data: bytes | BinaryIO
     ) -> FileInfo:
-        """Not available yet: raises ``NotImplementedAPIError``. ReceiveSharedChannelAttachmentSyncMsg streams bytes, and the
-        mmplug bridge does not serve streaming API calls yet.
-
-        ReceiveSharedChannelAttachmentSyncMsg syncs a file attachment into a shared channel.
+        """ReceiveSharedChannelAttachmentSyncMsg syncs a file attachment into a shared channel.
         The FileInfo provides metadata (Name, Size, CreatorId); the server constructs the
         storage path and manages the upload. The data reader provides the raw file bytes.
         This is the inbound counterpart of the OnSharedChannelsAttachmentSyncMsg hook.
@@ -4234,8 +4244,14 @@ class AsyncPluginAPIClient(AsyncClient):
         creator are rejected.
 
         Minimum server version: 11.7
+
+        ``data`` may be bytes, a binary file or an iterable of bytes; it is streamed to
+        the server 64 KiB at a time, never read into memory whole.
         """
-        raise self._unsupported("ReceiveSharedChannelAttachmentSyncMsg")
+        result: FileInfo = await self._upload(
+            "ReceiveSharedChannelAttachmentSyncMsg", 3, remote_id, channel_id, fi, data
+        )
+        return result
 
     async def receive_shared_channel_profile_image_sync_msg(
         self, remote_id: str, user_id: str, image: bytes
