@@ -39,6 +39,7 @@ type memAPI struct {
 	postOrder  []string
 	commands   map[string]*model.Command // by trigger
 	users      map[string]*model.User
+	streams    map[string]received // what the byte-stream methods read (streams.go)
 }
 
 // The compile-time proof that memAPI (own methods + generated catch-all) is a full plugin.API.
