@@ -35,11 +35,7 @@ var expectedHooks = []string{"ExecuteCommand", "MessageWillBePosted", "OnActivat
 // bridgeOnlyCases need the Python bridge (-bridge); for a native plugin they are not run and not
 // counted.
 var bridgeOnlyCases = map[string]bool{
-	"slow_python_start":                 true,
-	"stream_install_plugin_5mib":        true,
-	"stream_upload_data_5mib":           true,
-	"stream_plugin_http_1mib":           true,
-	"stream_file_will_be_uploaded_2mib": true,
+	"slow_python_start": true,
 }
 
 func allCases() []harnessCase {
@@ -58,10 +54,6 @@ func allCases() []harnessCase {
 		{"health_check_detects_dead_plugin", caseHealthCheck},
 		{"plugin_sigkill_leaves_no_orphans", casePluginSIGKILL},
 		{"slow_python_start", caseSlowPythonStart},
-		{"stream_install_plugin_5mib", caseStreamInstallPlugin},
-		{"stream_upload_data_5mib", caseStreamUploadData},
-		{"stream_plugin_http_1mib", casePluginHTTP},
-		{"stream_file_will_be_uploaded_2mib", caseFileWillBeUploaded},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/mattermost/mattermost/server/public/model"
 	"github.com/mattermost/mattermost/server/public/plugin"
@@ -162,4 +163,63 @@ func asciiUpper(b []byte) []byte {
 		}
 	}
 	return out
+}
+
+func caseStreamSharedChannelAttachment(t *caseT) {
+	streamsWorld(t, func(api *memAPI, hooks plugin.Hooks, _ string) {
+		sent := payload(5<<20 + 1)
+		doc := streamsHTTP(t, hooks, "/attachment", sent)
+		if _, ok := apiInterface.MethodByName("ReceiveSharedChannelAttachmentSyncMsg"); !ok {
+			// An older server: the call must fail cleanly in Python, naming the method.
+			msg, _ := doc["unimplemented"].(string)
+			if doc["status_code"] != float64(501) || !strings.Contains(msg, "ReceiveSharedChannelAttachmentSyncMsg") {
+				t.errorf("on a server without the method, Python saw %v; want a 501 NotImplementedAPIError naming it", doc)
+			}
+			return
+		}
+		checkReceived(t, api, "ReceiveSharedChannelAttachmentSyncMsg", sent)
+		if doc["id"] != "a1" || doc["name"] != sha(sent) || doc["size"] != float64(len(sent)) {
+			t.errorf("ReceiveSharedChannelAttachmentSyncMsg answer reached Python as %v", doc)
+		}
+	})
+}
+
+func caseStreamServeHTTPEcho(t *caseT) {
+	streamsWorld(t, func(_ *memAPI, hooks plugin.Hooks, _ string) {
+		sent := payload(5<<20 + 11)
+		r := httptest.NewRequest(http.MethodPost, "http://mattermost.test/echo", bytes.NewReader(sent))
+		w := httptest.NewRecorder()
+		hooks.ServeHTTP(t.pluginContext(), w, r)
+		if w.Code != http.StatusOK || w.Header().Get("X-Sha256") != sha(sent) || !bytes.Equal(w.Body.Bytes(), sent) {
+			t.errorf("echo: status %d, X-Sha256 %q (want %s), body %d bytes sha256 %s (want %d bytes)", w.Code, w.Header().Get("X-Sha256"), sha(sent), w.Body.Len(), sha(w.Body.Bytes()), len(sent))
+		}
+	})
+}
+
+func caseStreamServeMetrics(t *caseT) {
+	streamsWorld(t, func(_ *memAPI, hooks plugin.Hooks, _ string) {
+		r := httptest.NewRequest(http.MethodGet, "http://mattermost.test/metrics", nil)
+		w := httptest.NewRecorder()
+		hooks.ServeMetrics(&plugin.Context{}, w, r)
+		want := "streams_requests_total{path=\"/metrics\"} 1\n"
+		if w.Code != http.StatusOK || w.Body.String() != want || w.Header().Get("Content-Type") != "text/plain; version=0.0.4" {
+			t.errorf("ServeMetrics: status %d content-type %q body %q; want 200, text/plain; version=0.0.4, %q", w.Code, w.Header().Get("Content-Type"), w.Body.String(), want)
+		}
+	})
+}
+
+// streamCases maps the methods and hooks whose bytes travel on broker streams to the case that
+// round-trips them (the fidelity mode runs these and counts them).
+var streamCases = []struct {
+	name   string
+	covers string
+	run    func(*caseT)
+}{
+	{"stream_install_plugin_5mib", "api/InstallPlugin", caseStreamInstallPlugin},
+	{"stream_upload_data_5mib", "api/UploadData", caseStreamUploadData},
+	{"stream_shared_channel_attachment_5mib", "api/ReceiveSharedChannelAttachmentSyncMsg", caseStreamSharedChannelAttachment},
+	{"stream_plugin_http_1mib", "api/PluginHTTP", casePluginHTTP},
+	{"stream_file_will_be_uploaded_2mib", "hook/FileWillBeUploaded", caseFileWillBeUploaded},
+	{"stream_serve_http_echo_5mib", "hook/ServeHTTP", caseStreamServeHTTPEcho},
+	{"stream_serve_metrics", "hook/ServeMetrics", caseStreamServeMetrics},
 }

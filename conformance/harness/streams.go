@@ -93,3 +93,16 @@ func (m *memAPI) PluginHTTP(request *http.Request) *http.Response {
 		Status:     fmt.Sprintf("%d Created", http.StatusCreated),
 	}
 }
+
+func (m *memAPI) ReceiveSharedChannelAttachmentSyncMsg(remoteID, channelID string, fi *model.FileInfo, data io.Reader) (*model.FileInfo, error) {
+	defer m.guard("ReceiveSharedChannelAttachmentSyncMsg")
+	got, _, err := readAll(data)
+	if err != nil {
+		return nil, err
+	}
+	if remoteID != "remote1" || channelID != "channel1" {
+		m.rec.fail("ReceiveSharedChannelAttachmentSyncMsg: remote %q channel %q, the plugin sent remote1 channel1", remoteID, channelID)
+	}
+	m.recordStream("ReceiveSharedChannelAttachmentSyncMsg", got)
+	return &model.FileInfo{Id: fi.Id, Name: got.sha256, Size: got.size}, nil
+}

@@ -14,6 +14,7 @@ from mattermost_plugin import (
     HookName,
     HTTPRequest,
     HTTPResponseWriter,
+    NotImplementedAPIError,
     Plugin,
     UploadSession,
     hook,
@@ -37,6 +38,22 @@ class Streams(Plugin):
         elif r.path == "/upload":
             info = self.api.upload_data(UploadSession(id=r.query["session"][0]), body)
             reply(w, 200, {"id": info.id, "name": info.name, "size": info.size})
+        elif r.path == "/attachment":
+            try:
+                info = self.api.receive_shared_channel_attachment_sync_msg(
+                    "remote1", "channel1", FileInfo(id="a1", name="att.bin"), body
+                )
+            except NotImplementedAPIError as e:
+                # An older server without the method: the SDK must say so, never return zeros.
+                reply(w, 200, {"unimplemented": str(e), "status_code": e.status_code})
+                return
+            reply(w, 200, {"id": info.id, "name": info.name, "size": info.size})
+        elif r.path == "/echo":
+            w.headers["Content-Type"] = ["application/octet-stream"]
+            w.headers["X-Sha256"] = [hashlib.sha256(r.body).hexdigest()]
+            w.write_header(200)
+            for start in range(0, len(r.body), 100_000):
+                w.write(r.body[start : start + 100_000])
         elif r.path == "/pluginhttp":
             status, answer = self.api.plugin_http(
                 "POST", "/com.mmplug.other/echo", {"X-From": ["streams"]}, body
@@ -54,6 +71,11 @@ class Streams(Plugin):
             )
         else:
             reply(w, 404, {"error": f"no route {r.path}"})
+
+    @hook(HookName.ServeMetrics)
+    def metrics(self, context: object, w: HTTPResponseWriter, r: HTTPRequest) -> None:
+        w.headers["Content-Type"] = ["text/plain; version=0.0.4"]
+        w.write(f'streams_requests_total{{path="{r.path}"}} 1\n'.encode())
 
     @hook(HookName.FileWillBeUploaded)
     def upload(
