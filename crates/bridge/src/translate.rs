@@ -1582,6 +1582,23 @@ impl Translator {
     }
 }
 
+impl Translator {
+    /// The returns of a hook that "changed nothing": each result gets the argument of the same
+    /// Go type it replaces (MessageWillBeUpdated's new post, MessagesWillBeConsumed's posts,
+    /// ...), every other result its zero value.
+    pub fn unchanged_returns(&self, m: &Method, args: &GobValue) -> GobValue {
+        let mut out = Vec::new();
+        for f in &m.returns_fields {
+            if f.role.as_deref() == Some("result")
+                && let Some(v) = hint_for_result(m, f, args)
+            {
+                out.push((f.name.clone(), v.clone()));
+            }
+        }
+        GobValue::Struct(gob::Struct::new(out))
+    }
+}
+
 /// The `error` field (number 1) of a response envelope, when set and not empty (an AppError
 /// with neither id nor message means success, docs/internals.md).
 pub fn response_error(msg: &DynamicMessage) -> Option<DynamicMessage> {
@@ -1743,6 +1760,29 @@ mod tests {
         assert_eq!(
             *count,
             GobValue::interface("float64", GobValue::Float(42.0))
+        );
+    }
+
+    #[test]
+    fn unchanged_returns_echo_what_each_result_replaces() {
+        let t = translator();
+        let posts = GobValue::Slice(vec![GobValue::structure([(
+            "Id",
+            GobValue::String("p1".into()),
+        )])]);
+        let m = t.schema().hook("MessagesWillBeConsumed").unwrap();
+        let args = GobValue::structure([("A", posts.clone())]);
+        assert_eq!(
+            t.unchanged_returns(m, &args),
+            GobValue::structure([("A", posts)])
+        );
+        let m = t.schema().hook("MessageWillBeUpdated").unwrap();
+        let new = GobValue::structure([("Message", GobValue::String("new".into()))]);
+        let old = GobValue::structure([("Message", GobValue::String("old".into()))]);
+        let args = GobValue::structure([("B", new.clone()), ("C", old)]);
+        assert_eq!(
+            t.unchanged_returns(m, &args),
+            GobValue::structure([("A", new)])
         );
     }
 
