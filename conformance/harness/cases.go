@@ -35,7 +35,8 @@ var expectedHooks = []string{"ExecuteCommand", "MessageWillBePosted", "OnActivat
 // bridgeOnlyCases need the Python bridge (-bridge); for a native plugin they are not run and not
 // counted.
 var bridgeOnlyCases = map[string]bool{
-	"slow_python_start": true,
+	"slow_python_start":          true,
+	"hook_failure_loses_nothing": true,
 }
 
 func allCases() []harnessCase {
@@ -54,6 +55,7 @@ func allCases() []harnessCase {
 		{"health_check_detects_dead_plugin", caseHealthCheck},
 		{"plugin_sigkill_leaves_no_orphans", casePluginSIGKILL},
 		{"slow_python_start", caseSlowPythonStart},
+		{"hook_failure_loses_nothing", caseHookFailureLosesNothing},
 	}
 }
 

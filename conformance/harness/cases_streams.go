@@ -223,3 +223,18 @@ var streamCases = []struct {
 	{"stream_serve_http_echo_5mib", "hook/ServeHTTP", caseStreamServeHTTPEcho},
 	{"stream_serve_metrics", "hook/ServeMetrics", caseStreamServeMetrics},
 }
+
+// caseHookFailureLosesNothing: a hook without an error result that raises in Python must leave
+// the server's data as it was (MessagesWillBeConsumed returning nil would drop the posts).
+func caseHookFailureLosesNothing(t *caseT) {
+	streamsWorld(t, func(_ *memAPI, hooks plugin.Hooks, _ string) {
+		posts := []*model.Post{{Id: "p1", Message: "one"}, {Id: "p2", Message: "two", Props: model.StringInterface{"n": int64(3)}}}
+		got := hooks.MessagesWillBeConsumed(posts)
+		if len(got) != 2 || got[0].Id != "p1" || got[1].Message != "two" || got[1].GetProp("n") != int64(3) {
+			t.errorf("MessagesWillBeConsumed after the plugin raised returned %+v; want the two posts unchanged", got)
+		}
+		if !t.waitLog("error", "MessagesWillBeConsumed failed in Python") {
+			t.errorf("no error log line for the failed hook")
+		}
+	})
+}

@@ -16,6 +16,7 @@ from mattermost_plugin import (
     HTTPResponseWriter,
     NotImplementedAPIError,
     Plugin,
+    Post,
     UploadSession,
     hook,
 )
@@ -71,6 +72,10 @@ class Streams(Plugin):
             )
         else:
             reply(w, 404, {"error": f"no route {r.path}"})
+
+    @hook(HookName.MessagesWillBeConsumed)
+    def consumed(self, posts: list[Post]) -> list[Post]:
+        raise RuntimeError("MessagesWillBeConsumed fails on purpose")
 
     @hook(HookName.ServeMetrics)
     def metrics(self, context: object, w: HTTPResponseWriter, r: HTTPRequest) -> None:
