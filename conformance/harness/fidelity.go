@@ -55,6 +55,8 @@ type fidelityReport struct {
 	Error string            `json:"error"`
 	// SDKError is what the SDK's own method raised after the raw call failed UNIMPLEMENTED.
 	SDKError string `json:"sdk_error"`
+	// Raised is the PluginAPIError the typed client method raised (error direction only).
+	Raised *raisedError `json:"raised"`
 }
 
 // fidelityAPI is the recording plugin.API of fidelity mode; its methods are generated
@@ -66,12 +68,21 @@ type fidelityAPI struct {
 	calls   map[string][]map[string]string // method → flattened arguments of each call
 	reports map[string]fidelityReport      // "api/M" or "hook/H" → the plugin's report
 	limits  map[string][]string            // method → paths the filler could not fill
+
+	// Error direction (fidelity_errors.go).
+	planned   map[string]bool                // set once the plugin fetched the plan: methods answered with an error
+	errCalls  map[string][]map[string]string // method → flattened arguments of each error call
+	raiseHook string                         // the hook whose handler is told to raise, "" for none
+	modeAsked map[string]bool                // hooks whose handler asked while told to raise
 }
 
 var _ plugin.API = (*fidelityAPI)(nil)
 
 func newFidelityAPI(rec *recorder) *fidelityAPI {
-	return &fidelityAPI{rec: rec, calls: map[string][]map[string]string{}, reports: map[string]fidelityReport{}, limits: map[string][]string{}}
+	return &fidelityAPI{
+		rec: rec, calls: map[string][]map[string]string{}, reports: map[string]fidelityReport{}, limits: map[string][]string{},
+		errCalls: map[string][]map[string]string{}, modeAsked: map[string]bool{},
+	}
 }
 
 // typedValue makes a reflect.Value of type t from an argument (a nil interface argument becomes
@@ -152,6 +163,13 @@ func (f *fidelityAPI) handle(name string, args ...any) (out []any) {
 			return out
 		}
 	}
+	if name == "KVGet" {
+		if key, _ := args[0].(string); strings.HasPrefix(key, fidelityReportPrefix) {
+			out[0] = f.control(strings.TrimPrefix(key, fidelityReportPrefix))
+			out[1] = (*model.AppError)(nil)
+			return out
+		}
+	}
 	flat := map[string]string{}
 	if name == "LoadPluginConfiguration" {
 		// dest never travels; the server hands the API a *any to fill.
@@ -164,6 +182,9 @@ func (f *fidelityAPI) handle(name string, args ...any) (out []any) {
 		for i := range ft.NumIn() {
 			flatten(typedValue(ft.In(i), args[i]), fmt.Sprintf("%s.in.%d", name, i+2), flat)
 		}
+	}
+	if errOut, ok := f.errorAnswer(name, ft, flat); ok {
+		return errOut
 	}
 	var fl filler
 	results, _ := fillResults(name, ft, &fl)
@@ -353,18 +374,23 @@ func runFidelity(b *bundle, o options) int {
 		filter = re.MatchString
 	}
 	apiTotal, hookTotal := apiInterface.NumMethod(), hooksInterface.NumMethod()
-	var apiBridged, apiRound, hookBridged, hookRound, failed, leaves int
+	var apiBridged, apiRound, hookBridged, hookRound, errTotal, errPassed, failed, leaves int
 	for _, c := range cases {
 		leaves += c.leaves
 		isAPI := strings.HasPrefix(c.name, "api/")
-		if c.skip == "" && c.bridged {
+		if strings.HasPrefix(c.name, "api-error/") || strings.HasPrefix(c.name, "hook-error/") {
+			errTotal++
+			if c.bridged && len(c.failures) == 0 {
+				errPassed++
+			}
+		} else if c.skip == "" && c.bridged {
 			if isAPI {
 				apiBridged++
 			} else {
 				hookBridged++
 			}
 		}
-		if c.skip == "" && c.bridged && len(c.failures) == 0 {
+		if c.skip == "" && c.bridged && len(c.failures) == 0 && !strings.Contains(c.name, "-error/") {
 			if isAPI {
 				apiRound++
 			} else {
@@ -418,8 +444,8 @@ func runFidelity(b *bundle, o options) int {
 	if len(deep) > 0 {
 		fmt.Printf("     not filled (only below depth %d): %s\n", fidelityDepth, strings.Join(deep, ", "))
 	}
-	fmt.Printf("API methods: %d/%d bridged, %d/%d round-tripped; hooks: %d/%d bridged, %d/%d round-tripped (%s)\n",
-		apiBridged, apiTotal, apiRound, apiTotal, hookBridged, hookTotal, hookRound, hookTotal, elapsed.Round(time.Millisecond))
+	fmt.Printf("API methods: %d/%d bridged, %d/%d round-tripped; hooks: %d/%d bridged, %d/%d round-tripped; errors: %d/%d (%s)\n",
+		apiBridged, apiTotal, apiRound, apiTotal, hookBridged, hookTotal, hookRound, hookTotal, errPassed, errTotal, elapsed.Round(time.Millisecond))
 	if module != ct.version {
 		var absent, clean, streams int
 		for _, c := range cases {
@@ -539,6 +565,7 @@ func fidelityCases(env *plugin.Environment, id string, api *fidelityAPI, rec *re
 		}
 	}
 	cases = append(cases, absentMethodCases(api, ct)...)
+	cases = append(cases, apiErrorCases(api)...)
 
 	// Hooks.
 	hv, err := hooksForFidelity(env, id)
@@ -569,6 +596,16 @@ func fidelityCases(env *plugin.Environment, id string, api *fidelityAPI, rec *re
 		implemented = append(implemented, m.Name)
 		cov.reach(m.Type)
 		fidelityHook(hv, reflect.ValueOf(plainHooks), m, api, c, cov)
+	}
+	// The error direction of the hooks, once every hook has answered with values.
+	for i := range hooksInterface.NumMethod() {
+		m := hooksInterface.Method(i)
+		if !hookErrorCandidate(m) {
+			continue
+		}
+		c := &fidelityCase{name: "hook-error/" + m.Name}
+		cases = append(cases, c)
+		fidelityHookError(hv, reflect.ValueOf(plainHooks), m, api, c)
 	}
 	// Hooks of the contract this server does not have (an older server): the plugin implements
 	// them too, so Implemented names them; the server ignores them and never calls them.

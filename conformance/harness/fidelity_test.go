@@ -1,7 +1,9 @@
 package main
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,5 +63,32 @@ func TestLeafDiff(t *testing.T) {
 func TestPathHashIsFNV1a(t *testing.T) {
 	if got := pathHash("a"); got != 0xaf63dc4c8601ec8c {
 		t.Fatalf("pathHash(a) = %#x", got)
+	}
+}
+
+// The error plan must reach every status the SDK has a subclass for (and one it has not), so
+// each subclass is exercised by some api-error case; and no planned method may lack an error
+// result.
+func TestErrorPlanCoversEverySDKSubclass(t *testing.T) {
+	plan := errorPlan()
+	if len(plan) == 0 {
+		t.Fatal("empty error plan")
+	}
+	seen := map[string]bool{}
+	for _, name := range plan {
+		m, ok := apiInterface.MethodByName(name)
+		if !ok || !hasErrorResult(m.Type) {
+			t.Errorf("%s is planned but has no error result", name)
+		}
+		seen[sdkClassFor(apiErrorFor(name).StatusCode)] = true
+	}
+	for _, class := range append(slices.Collect(maps.Values(sdkErrorClass)), "PluginAPIError") {
+		if !seen[class] {
+			t.Errorf("no planned method gets a status the SDK raises as %s", class)
+		}
+	}
+	// Distinct per method: the id names the method.
+	if a, b := apiErrorFor("KVGet"), apiErrorFor("KVSet"); a.Id == b.Id || a.Where == b.Where {
+		t.Errorf("errors of two methods are not distinct: %+v %+v", a, b)
 	}
 }

@@ -283,3 +283,62 @@ def test_canonical_header_keys() -> None:
     assert headers.get_first("missing", "d") == "d"
     with pytest.raises(TypeError):
         headers["X"] = [1]  # type: ignore[list-item]
+
+
+async def test_body_streams_as_the_handler_reads_it(start_plugin: Start) -> None:
+    """The handler sees the first chunk before the rest of the body has been sent, and can
+    answer before reading the rest."""
+    first_seen = asyncio.Event()
+
+    class Streaming(Plugin):
+        @hook(HookName.ServeHTTP)
+        async def http(self, context: Any, w: HTTPResponseWriter, r: HTTPRequest) -> None:
+            chunks = r.astream()
+            first = await anext(chunks)
+            first_seen.set()
+            rest = [c async for c in chunks]
+            w.write(b"%d+%d" % (len(first), sum(len(c) for c in rest)))
+
+    h = await start_plugin(Streaming)
+    call = h.http()
+    await call.write(init("POST", has_body=True))
+    await call.write(p.HTTPRequestPart(body=b"a" * 10))
+    # The handler gets the first piece while the client is still sending.
+    await asyncio.wait_for(first_seen.wait(), 30)
+    await call.write(p.HTTPRequestPart(body=b"b" * 70_000))
+    await call.write(p.HTTPRequestPart(body_end=True))
+    await call.done_writing()
+    parts = await collect(call)
+    assert parts[1].body == b"10+70000"
+
+
+async def test_early_response_without_reading_the_body(start_plugin: Start) -> None:
+    class Early(Plugin):
+        @hook(HookName.ServeHTTP)
+        def http(self, context: Any, w: HTTPResponseWriter, r: HTTPRequest) -> None:
+            w.write_header(413)
+            w.write(b"too big, not read")
+
+    h = await start_plugin(Early)
+    call = h.http()
+    await call.write(init("POST", has_body=True))
+    await call.write(p.HTTPRequestPart(body=b"x" * 1000))
+    # The client never finishes the body: the answer must not wait for it.
+    parts = await asyncio.wait_for(collect(call), 30)
+    assert parts[0].init.status_code == 413 and parts[1].body == b"too big, not read"
+
+
+async def test_blocking_body_in_an_async_handler_is_a_clear_error(start_plugin: Start) -> None:
+    class Wrong(Plugin):
+        @hook(HookName.ServeHTTP)
+        async def http(self, context: Any, w: HTTPResponseWriter, r: HTTPRequest) -> None:
+            w.write(r.body)
+
+    h = await start_plugin(Wrong)
+    call = h.http()
+    await call.write(init("POST", has_body=True))
+    await call.write(p.HTTPRequestPart(body=b"x"))
+    await call.write(p.HTTPRequestPart(body_end=True))
+    await call.done_writing()
+    parts = await collect(call)
+    assert parts[0].init.status_code == 500

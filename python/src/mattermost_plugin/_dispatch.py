@@ -32,6 +32,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescr
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from ._chunks import ChunkReader
 from ._convert import get_field, payload_fields, set_field
 from .client import current_request_id
 from .errors import PluginAPIError
@@ -124,6 +125,16 @@ def _is_http_stream(method: Any) -> bool:
         return False
     req, resp = method.input_type.fields_by_name, method.output_type.fields_by_name
     return "init" in req and "body" in req and "init" in resp and "flush" in resp
+
+
+def _body_chunk(part: Any) -> bytes | None:
+    """A request part's body bytes; None at ``body_end``."""
+    kind = part.WhichOneof("part")
+    if kind == "body":
+        return bytes(part.body)
+    if kind == "body_end":
+        return None
+    raise ValueError(f"unexpected request part {kind!r} after init")
 
 
 def _is_file_stream(method: Any) -> bool:
@@ -231,28 +242,16 @@ class HookDispatcher:
             )
             return
         init = first.init
-        body = bytearray()
-        if init.has_body:
-            async for part in requests:
-                kind = part.WhichOneof("part")
-                if kind == "body":
-                    body += part.body
-                elif kind == "body_end":
-                    break
-                else:
-                    await context.abort(
-                        grpc.StatusCode.INVALID_ARGUMENT,
-                        f"{hook}: unexpected request part {kind!r} after init",
-                    )
-                    return
-        request = HTTPRequest.from_init(init, bytes(body), self.plugin.plugin_id)
+        loop = asyncio.get_running_loop()
+        # The body is pulled from the stream as the handler reads it (never collected here).
+        body = ChunkReader(loop, aiter(requests), _body_chunk) if init.has_body else None
+        request = HTTPRequest.from_init(init, body, self.plugin.plugin_id)
         handler = self.plugin.hook_handler(hook)
         if handler is None:
             yield parts.init(404, {"Content-Type": ["text/plain; charset=utf-8"]})
             yield parts.body(f"this plugin does not implement {hook}\n".encode())
             return
 
-        loop = asyncio.get_running_loop()
         outbox = Outbox(loop)
         writer = HTTPResponseWriter(outbox.put, parts)
 

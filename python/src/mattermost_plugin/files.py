@@ -16,66 +16,21 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from ._chunks import CHUNK, ChunkReader
 from .http import Outbox
 
-__all__ = ["UploadReader", "UploadWriter"]
-
-CHUNK = 64 * 1024
+__all__ = ["ChunkReader", "UploadReader", "UploadWriter"]
 
 
-class UploadReader:
-    """The uploaded file, read as it arrives. Never holds more than a few chunks."""
+class UploadReader(ChunkReader):
+    """The uploaded file of ``FileWillBeUploaded``, read as it arrives."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, parts: AsyncIterator[Any]) -> None:
-        self._loop = loop
-        self._parts = parts
-        self._buffer = bytearray()
-        self._eof = False
-        self._lock = asyncio.Lock()
+        super().__init__(loop, parts, _upload_chunk)
 
-    async def _fill(self) -> bool:
-        """Pull the next chunk; False at the end of the upload."""
-        if self._eof:
-            return False
-        async for part in self._parts:
-            if part.WhichOneof("part") == "chunk":
-                self._buffer += part.chunk
-                return True
-        self._eof = True
-        return False
 
-    async def aread(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes (all the rest when ``n`` < 0); b"" at the end."""
-        async with self._lock:
-            if n < 0:
-                while await self._fill():
-                    pass
-                out = bytes(self._buffer)
-                self._buffer.clear()
-                return out
-            while len(self._buffer) < n and await self._fill():
-                pass
-            out = bytes(self._buffer[:n])
-            del self._buffer[:n]
-            return out
-
-    def read(self, n: int = -1) -> bytes:
-        """Blocking ``aread`` for sync handlers (which run in worker threads)."""
-        try:
-            on_loop = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            raise RuntimeError("async handlers must use `await file.aread()`, not file.read()")
-        return asyncio.run_coroutine_threadsafe(self.aread(n), self._loop).result()
-
-    def __iter__(self) -> Any:
-        while chunk := self.read(CHUNK):
-            yield chunk
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while chunk := await self.aread(CHUNK):
-            yield chunk
+def _upload_chunk(part: Any) -> bytes | None:
+    return bytes(part.chunk) if part.WhichOneof("part") == "chunk" else b""
 
 
 class UploadWriter:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+
+from ._chunks import ChunkReader
 
 __all__ = [
     "MAX_CHUNK",
@@ -124,7 +126,13 @@ class HTTPRequest:
 
     ``path`` is the URL path below ``/plugins/{plugin_id}``; ``query`` and ``headers``
     hold lists of values; ``user_id`` is the ``Mattermost-User-Id`` the server set for a
-    logged-in session ("" otherwise). ``body`` is the whole request body.
+    logged-in session ("" otherwise).
+
+    The body arrives as the handler reads it, never buffered whole by the SDK: ``stream()``
+    (sync) and ``async for chunk in r.astream()`` yield it in pieces of at most 64 KiB,
+    ``read(n)``/``await r.aread(n)`` read up to ``n`` bytes, and ``body`` (sync handlers) or
+    ``await r.abody()`` read all of it (then cached). A handler may answer without reading the
+    body at all.
     """
 
     method: str
@@ -133,7 +141,7 @@ class HTTPRequest:
     query: dict[str, list[str]]
     headers: HTTPHeaders
     user_id: str
-    body: bytes = b""
+    body_reader: ChunkReader | None = field(default=None, repr=False)
     proto: str = ""
     proto_major: int = 0
     proto_minor: int = 0
@@ -142,9 +150,44 @@ class HTTPRequest:
     request_uri: str = ""
     plugin_context: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _content: bytes | None = field(default=None, repr=False)
+
+    @property
+    def body(self) -> bytes:
+        """The whole body (blocking; sync handlers). Async handlers: ``await r.abody()``."""
+        if self._content is None:
+            self._content = self.body_reader.read() if self.body_reader else b""
+        return self._content
+
+    async def abody(self) -> bytes:
+        """The whole body, for async handlers."""
+        if self._content is None:
+            self._content = await self.body_reader.aread() if self.body_reader else b""
+        return self._content
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` more bytes of the body (all the rest when ``n`` < 0); b"" at the end."""
+        return self.body_reader.read(n) if self.body_reader else b""
+
+    async def aread(self, n: int = -1) -> bytes:
+        """``read`` for async handlers."""
+        return await self.body_reader.aread(n) if self.body_reader else b""
+
+    def stream(self) -> Iterator[bytes]:
+        """The body in pieces of at most 64 KiB, as they arrive (sync handlers)."""
+        if self.body_reader is not None:
+            yield from self.body_reader
+
+    async def astream(self) -> AsyncIterator[bytes]:
+        """The body in pieces of at most 64 KiB, as they arrive (async handlers)."""
+        if self.body_reader is not None:
+            async for chunk in self.body_reader:
+                yield chunk
 
     @classmethod
-    def from_init(cls, init: Any, body: bytes, plugin_id: str = "") -> HTTPRequest:
+    def from_init(
+        cls, init: Any, body: ChunkReader | bytes | None, plugin_id: str = ""
+    ) -> HTTPRequest:
         headers = HTTPHeaders({k: list(v.values) for k, v in init.headers.items()})
         parts = urllib.parse.urlsplit(init.url)
         path = parts.path or "/"
@@ -160,7 +203,8 @@ class HTTPRequest:
             query=urllib.parse.parse_qs(parts.query, keep_blank_values=True),
             headers=headers,
             user_id=headers.get_first("Mattermost-User-Id"),
-            body=body,
+            body_reader=body if isinstance(body, ChunkReader) else None,
+            _content=body if isinstance(body, bytes) else None,
             proto=init.proto,
             proto_major=int(init.proto_major),
             proto_minor=int(init.proto_minor),

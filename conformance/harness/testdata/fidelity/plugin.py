@@ -7,6 +7,13 @@ Nothing here names an API method or a hook: everything is walked from the gRPC d
   response it got) through ``KVSet("mmplug-fidelity/api/<Method>")``.
 * Every unary hook has a handler that reports the flattened arguments it received
   (``KVSet("mmplug-fidelity/hook/<Hook>")``) and returns results filled by the rule.
+* Error direction: after the sweep it fetches the plan
+  (``KVGet("mmplug-fidelity/plan/api-errors")``: the methods with an error result, which the
+  harness now answers with an AppError) and calls each through the SDK's typed client method
+  (``self.api.<snake_name>``), reporting the ``PluginAPIError`` it caught through
+  ``KVSet("mmplug-fidelity/api-error/<Method>")``. Every hook handler first asks
+  ``KVGet("mmplug-fidelity/mode/hook/<Hook>")``; on ``raise`` it raises the
+  ``PluginAPIError`` of the error rule (``rule_error``) instead of answering.
 
 The Go harness is the judge: it compares the Go values it received and the flattened values
 reported here with its own reflection-built fill of the Go types. The value rule and the
@@ -39,6 +46,13 @@ APP_ERROR = "mattermost.plugin.v1.AppError"
 # model.AppError's exported fields are 1..7; `kind` and `code` (16, 17) describe other Go error
 # types (plugin.ErrorString, pq.Error), which the Go fill never uses.
 APP_ERROR_FIELDS = range(1, 8)
+
+# Real HTTP statuses the error rule picks from (Go: errorStatuses), so the SDK's subclasses are
+# exercised.
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 429, 500, 501, 502, 503, 504)
+ERROR_PLAN_KEY = REPORT_PREFIX + "plan/api-errors"
+HOOK_MODE_PREFIX = REPORT_PREFIX + "mode/hook/"
+HOOK_MODE_RAISE = b"raise"
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -284,11 +298,45 @@ def report(
     got: dict[str, str],
     error: str,
     sdk_error: str = "",
+    raised: dict[str, Any] | None = None,
 ) -> None:
     body = json.dumps(
-        {"sent": sent, "got": got, "error": error, "sdk_error": sdk_error}, sort_keys=True
+        {"sent": sent, "got": got, "error": error, "sdk_error": sdk_error, "raised": raised},
+        sort_keys=True,
     ).encode()
     plugin.api.kv_set(REPORT_PREFIX + key, body)
+
+
+def rule_error(prefix: str) -> PluginAPIError:
+    """The error rule (Go: ruleAppError): every field set, each string naming its field."""
+    return PluginAPIError(
+        prefix + ".message",
+        id=prefix + ".id",
+        detailed_error=prefix + ".detailed_error",
+        request_id=prefix + ".request_id",
+        status_code=ERROR_STATUSES[path_hash(prefix) % len(ERROR_STATUSES)],
+        where=prefix + ".where",
+        skip_translation=True,
+    )
+
+
+def describe_error(e: PluginAPIError) -> dict[str, Any]:
+    """Every field of a caught PluginAPIError, with its class and bases (most derived first)."""
+    return {
+        "type": type(e).__name__,
+        "bases": [c.__name__ for c in type(e).__mro__],
+        "id": e.id,
+        "message": e.message,
+        "detailed_error": e.detailed_error,
+        "request_id": e.request_id,
+        "status_code": e.status_code,
+        "where": e.where,
+        "skip_translation": e.skip_translation,
+        "kind": int(e.kind),
+        "code": e.code,
+        "method": e.method,
+        "text": str(e),
+    }
 
 
 def sdk_error_of(plugin: Plugin, spec: Any, request: Message) -> str:
@@ -334,6 +382,32 @@ def api_sweep(plugin: Plugin) -> None:
         report(plugin, "api/" + method.name, sent, got, error, sdk_error)
 
 
+def api_error_sweep(plugin: Plugin) -> None:
+    """Call every planned method again through the SDK's typed client method; the harness
+    answers each with an AppError, and the report carries what the SDK raised."""
+    api: Any = plugin.api
+    plan = json.loads(api.kv_get(ERROR_PLAN_KEY))
+    specs = {s.rpc_name: s for s in type(api)._specs.values()}
+    for name in plan:
+        error = ""
+        raised: dict[str, Any] | None = None
+        spec = specs.get(name)
+        if spec is None:
+            error = f"the contract has no API method {name}"
+        else:
+            try:
+                request = spec.build_request((), {}, plugin.plugin_id)
+                fill_payload(request, f"{name}.in")
+                args = tuple(get_field(request, f) for f in spec.args)
+                getattr(api, spec.py_name)(*args)
+                error = "the typed method returned instead of raising"
+            except PluginAPIError as e:
+                raised = describe_error(e)
+            except Exception as e:  # anything else is this method's failure, reported
+                error = f"not a PluginAPIError: {type(e).__name__}: {e}"
+        report(plugin, "api-error/" + name, {}, {}, error, raised=raised)
+
+
 def make_hook_handler(method: MethodDescriptor) -> Any:
     name = method.name
     request_cls = GetMessageClass(method.input_type)
@@ -342,6 +416,9 @@ def make_hook_handler(method: MethodDescriptor) -> Any:
     result_fields = payload_fields(method.output_type)
 
     def handler(self: Plugin, *args: Any) -> Any:
+        # The harness drives each hook with an error result a second time, telling it to raise.
+        if self.api.kv_get(HOOK_MODE_PREFIX + name) == HOOK_MODE_RAISE:
+            raise rule_error("hook-error." + name)
         # Rebuild the request from the SDK's converted arguments (what a handler sees).
         request = request_cls()
         got: dict[str, str] = {}
@@ -366,6 +443,7 @@ def make_hook_handler(method: MethodDescriptor) -> Any:
 
 def on_activate(self: Plugin) -> None:
     api_sweep(self)
+    api_error_sweep(self)
 
 
 def build_plugin_class() -> type[Plugin]:
