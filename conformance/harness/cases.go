@@ -37,6 +37,14 @@ var expectedHooks = []string{"ExecuteCommand", "MessageWillBePosted", "OnActivat
 var bridgeOnlyCases = map[string]bool{
 	"slow_python_start":          true,
 	"hook_failure_loses_nothing": true,
+
+	"http_body_sizes_both_ways":             true,
+	"http_early_response_unread_100mib":     true,
+	"http_server_sent_events_one_by_one":    true,
+	"http_client_disconnect_reaches_python": true,
+	"http_invalid_status_and_exception_500": true,
+	"http_multi_value_headers_both_ways":    true,
+	"http_handler_longer_than_60s":          true,
 }
 
 func allCases() []harnessCase {
@@ -56,6 +64,13 @@ func allCases() []harnessCase {
 		{"plugin_sigkill_leaves_no_orphans", casePluginSIGKILL},
 		{"slow_python_start", caseSlowPythonStart},
 		{"hook_failure_loses_nothing", caseHookFailureLosesNothing},
+		{"http_body_sizes_both_ways", caseHTTPBodySizes},
+		{"http_early_response_unread_100mib", caseHTTPEarlyResponse},
+		{"http_server_sent_events_one_by_one", caseHTTPServerSentEvents},
+		{"http_client_disconnect_reaches_python", caseHTTPClientDisconnect},
+		{"http_invalid_status_and_exception_500", caseHTTPStatusAndErrors},
+		{"http_multi_value_headers_both_ways", caseHTTPMultiValueHeaders},
+		{"http_handler_longer_than_60s", caseHTTPLongHandler},
 	}
 }
 

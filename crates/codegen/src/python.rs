@@ -168,7 +168,7 @@ fn api_module(
     );
     out.push_str(
         &cx.imports
-            .render("from ..client import AsyncClient, SyncClient, _decode_config\n"),
+            .render("from ..client import AsyncClient, SyncClient, _decode_config\nfrom ..streams import UploadData\n"),
     );
     out.push_str("\n__all__ = [\"AsyncPluginAPIClient\", \"PluginAPIClient\"]\n\n\n");
     out.push_str(
@@ -292,13 +292,12 @@ fn api_method(cx: &mut Ctx<'_>, rpc: &Rpc, py: &str) -> Result<PyMethod, Error> 
         // as PluginHTTPRequestInit plus body parts, the response as HTTPResponsePart.
         cx.imports.abc.insert("Mapping");
         cx.imports.abc.insert("Sequence");
-        cx.imports.typing.insert("BinaryIO");
         cx.message("HTTPResponseInit");
         params.extend([
             "method: str".to_string(),
             "url: str".to_string(),
             "headers: Mapping[str, Sequence[str]]".to_string(),
-            "body: bytes | BinaryIO".to_string(),
+            "body: UploadData".to_string(),
         ]);
     } else {
         for (i, p) in rpc.params.iter().enumerate() {
@@ -569,10 +568,11 @@ impl Ctx<'_> {
     fn slot(&mut self, s: &Slot, dir: Dir, nullable_message: bool) -> Result<String, Error> {
         let Some(f) = &s.field else {
             // A byte stream parameter (io.Reader / io.Writer).
-            self.imports.typing.insert("BinaryIO");
             return Ok(if s.go_ty == "io.Reader" && dir == Dir::FromPy {
-                "bytes | BinaryIO".into()
+                // bytes, a binary file (anything with read()) or an iterable of bytes.
+                "UploadData".into()
             } else {
+                self.imports.typing.insert("BinaryIO");
                 "BinaryIO".into()
             });
         };

@@ -6,12 +6,13 @@ side; FileWillBeUploaded upper-cases the upload chunk by chunk into the replacem
 """
 
 import hashlib
-import io
 import json
+import time
 
 from mattermost_plugin import (
     FileInfo,
     HookName,
+    HTTPClientDisconnected,
     HTTPRequest,
     HTTPResponseWriter,
     NotImplementedAPIError,
@@ -21,6 +22,9 @@ from mattermost_plugin import (
     hook,
 )
 from mattermost_plugin.files import UploadReader, UploadWriter
+
+# 64 KiB of a pattern that is not periodic at chunk sizes (the harness's payload()).
+PATTERN = bytes((i * 7 + i // 251) % 256 for i in range(64 * 1024))
 
 
 def reply(w: HTTPResponseWriter, status: int, doc: dict[str, object]) -> None:
@@ -32,7 +36,9 @@ def reply(w: HTTPResponseWriter, status: int, doc: dict[str, object]) -> None:
 class Streams(Plugin):
     @hook(HookName.ServeHTTP)
     def http(self, context: object, w: HTTPResponseWriter, r: HTTPRequest) -> None:
-        body = io.BytesIO(r.body)
+        # The request itself is a file object over the body as it arrives: handing it to an
+        # upload streams the body through without holding it.
+        body = r
         if r.path == "/install":
             manifest = self.api.install_plugin(body, True)
             reply(w, 200, {"id": manifest.id, "version": manifest.version})
@@ -55,6 +61,41 @@ class Streams(Plugin):
             w.write_header(200)
             for start in range(0, len(r.body), 100_000):
                 w.write(r.body[start : start + 100_000])
+        elif r.path == "/sink":
+            # Consume the body as it arrives; report size and checksum.
+            digest, size = hashlib.sha256(), 0
+            for chunk in r.stream():
+                digest.update(chunk)
+                size += len(chunk)
+            reply(w, 200, {"size": size, "sha256": digest.hexdigest()})
+        elif r.path == "/source":
+            size = int(r.query["size"][0])
+            w.headers["Content-Type"] = ["application/octet-stream"]
+            w.write_header(200)
+            sent = 0
+            while sent < size:
+                piece = PATTERN[: min(len(PATTERN), size - sent)]
+                w.write(piece)
+                sent += len(piece)
+        elif r.path == "/early":
+            reply(w, 413, {"read": 0})
+        elif r.path == "/sse":
+            self.sse(w, int(r.query["events"][0]))
+        elif r.path == "/disconnect":
+            self.until_disconnected(w)
+        elif r.path == "/status":
+            w.write_header(int(r.query["code"][0]))
+            w.write(b"unreachable")
+        elif r.path == "/raise":
+            raise RuntimeError("the /raise route fails on purpose")
+        elif r.path == "/headers":
+            w.headers["X-Multi"] = list(r.headers.get("X-Multi", []))
+            w.headers.add("X-Out", "one")
+            w.headers.add("X-Out", "two")
+            w.write_header(204)
+        elif r.path == "/slow":
+            time.sleep(float(r.query["seconds"][0]))
+            reply(w, 200, {"slept": r.query["seconds"][0]})
         elif r.path == "/pluginhttp":
             status, answer = self.api.plugin_http(
                 "POST", "/com.mmplug.other/echo", {"X-From": ["streams"]}, body
@@ -81,6 +122,37 @@ class Streams(Plugin):
     def metrics(self, context: object, w: HTTPResponseWriter, r: HTTPRequest) -> None:
         w.headers["Content-Type"] = ["text/plain; version=0.0.4"]
         w.write(f'streams_requests_total{{path="{r.path}"}} 1\n'.encode())
+
+    def sse(self, w: HTTPResponseWriter, events: int) -> None:
+        """Server-sent events, each written only after the harness confirmed (through the
+        server's KV store) that it received the previous one: they cannot all arrive at the
+        end."""
+        w.headers["Content-Type"] = ["text/event-stream"]
+        w.write_header(200)
+        for i in range(events):
+            w.write(f"id: {i}\ndata: event {i}\n\n".encode())
+            w.flush()
+            if i + 1 < events:
+                self.wait_for_key(f"sse/ack/{i}")
+
+    def wait_for_key(self, key: str) -> None:
+        deadline = time.monotonic() + 30
+        while not self.api.kv_get(key):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the harness never set {key}")
+            time.sleep(0.01)
+
+    def until_disconnected(self, w: HTTPResponseWriter) -> None:
+        """Writes until the client's disconnect reaches the handler, then records it."""
+        w.write_header(200)
+        try:
+            for _ in range(16 * 1024):  # at most 1 GiB: the disconnect must come first
+                w.write(PATTERN)
+                w.flush()
+        except HTTPClientDisconnected:
+            self.api.kv_set("disconnect/seen", b"yes")
+            return
+        self.api.kv_set("disconnect/seen", b"never")
 
     @hook(HookName.FileWillBeUploaded)
     def upload(

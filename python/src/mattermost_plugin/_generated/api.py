@@ -11,9 +11,10 @@ Failures raise ``PluginAPIError`` (or a subclass chosen by status code).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from ..client import AsyncClient, SyncClient, _decode_config
+from ..streams import UploadData
 
 if TYPE_CHECKING:
     from .._proto.mattermost.plugin.v1.http_pb2 import HTTPResponseInit
@@ -1275,7 +1276,7 @@ class PluginAPIClient(SyncClient):
         result: PluginStatus = self._call("GetPluginStatus", id)
         return result
 
-    def install_plugin(self, file: bytes | BinaryIO, replace: bool) -> Manifest:
+    def install_plugin(self, file: UploadData, replace: bool) -> Manifest:
         """InstallPlugin will upload another plugin with tar.gz file.
         Previous version will be replaced on replace true.
 
@@ -1505,7 +1506,7 @@ class PluginAPIClient(SyncClient):
         self._call("PermanentDeleteBot", bot_user_id)
 
     def plugin_http(
-        self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: bytes | BinaryIO
+        self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: UploadData
     ) -> tuple[HTTPResponseInit, bytes]:
         """Sends an HTTP request to another plugin (its ServeHTTP) and returns the response's
         status line and headers (``HTTPResponseInit``) and its body. ``url`` is
@@ -1688,7 +1689,7 @@ class PluginAPIClient(SyncClient):
         result: UploadSession = self._call("CreateUploadSession", us)
         return result
 
-    def upload_data(self, us: UploadSession | None, rd: bytes | BinaryIO) -> FileInfo:
+    def upload_data(self, us: UploadSession | None, rd: UploadData) -> FileInfo:
         """UploadData uploads the data for a given upload session.
 
         Minimum server version: 7.6
@@ -1844,7 +1845,7 @@ class PluginAPIClient(SyncClient):
         return result
 
     def receive_shared_channel_attachment_sync_msg(
-        self, remote_id: str, channel_id: str, fi: FileInfo | None, data: bytes | BinaryIO
+        self, remote_id: str, channel_id: str, fi: FileInfo | None, data: UploadData
     ) -> FileInfo:
         """ReceiveSharedChannelAttachmentSyncMsg syncs a file attachment into a shared channel.
         The FileInfo provides metadata (Name, Size, CreatorId); the server constructs the
@@ -3649,7 +3650,7 @@ class AsyncPluginAPIClient(AsyncClient):
         result: PluginStatus = await self._call("GetPluginStatus", id)
         return result
 
-    async def install_plugin(self, file: bytes | BinaryIO, replace: bool) -> Manifest:
+    async def install_plugin(self, file: UploadData, replace: bool) -> Manifest:
         """InstallPlugin will upload another plugin with tar.gz file.
         Previous version will be replaced on replace true.
 
@@ -3881,7 +3882,7 @@ class AsyncPluginAPIClient(AsyncClient):
         await self._call("PermanentDeleteBot", bot_user_id)
 
     async def plugin_http(
-        self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: bytes | BinaryIO
+        self, method: str, url: str, headers: Mapping[str, Sequence[str]], body: UploadData
     ) -> tuple[HTTPResponseInit, bytes]:
         """Sends an HTTP request to another plugin (its ServeHTTP) and returns the response's
         status line and headers (``HTTPResponseInit``) and its body. ``url`` is
@@ -4064,7 +4065,7 @@ class AsyncPluginAPIClient(AsyncClient):
         result: UploadSession = await self._call("CreateUploadSession", us)
         return result
 
-    async def upload_data(self, us: UploadSession | None, rd: bytes | BinaryIO) -> FileInfo:
+    async def upload_data(self, us: UploadSession | None, rd: UploadData) -> FileInfo:
         """UploadData uploads the data for a given upload session.
 
         Minimum server version: 7.6
@@ -4226,7 +4227,7 @@ class AsyncPluginAPIClient(AsyncClient):
         return result
 
     async def receive_shared_channel_attachment_sync_msg(
-        self, remote_id: str, channel_id: str, fi: FileInfo | None, data: bytes | BinaryIO
+        self, remote_id: str, channel_id: str, fi: FileInfo | None, data: UploadData
     ) -> FileInfo:
         """ReceiveSharedChannelAttachmentSyncMsg syncs a file attachment into a shared channel.
         The FileInfo provides metadata (Name, Size, CreatorId); the server constructs the
