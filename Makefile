@@ -48,7 +48,8 @@ lint: setup ## formatters and linters, the same commands as CI
 	$(VENV)/bin/ruff format --check python examples
 	cd python && $(VENV)/bin/mypy --strict src
 	cd python && $(VENV)/bin/mypy --strict ../examples/hello/plugin.py
-	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/streams/plugin.py ../conformance/harness/testdata/slowstart/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/streams/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/slowstart/plugin.py
 	$(VENV)/bin/ruff check conformance/harness/testdata
 	$(VENV)/bin/ruff format --check conformance/harness/testdata
 
