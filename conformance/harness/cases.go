@@ -45,6 +45,7 @@ var bridgeOnlyCases = map[string]bool{
 	"http_invalid_status_and_exception_500": true,
 	"http_multi_value_headers_both_ways":    true,
 	"http_handler_longer_than_60s":          true,
+	"plugin_http_between_two_plugins":       true,
 }
 
 func allCases() []harnessCase {
@@ -71,6 +72,7 @@ func allCases() []harnessCase {
 		{"http_invalid_status_and_exception_500", caseHTTPStatusAndErrors},
 		{"http_multi_value_headers_both_ways", caseHTTPMultiValueHeaders},
 		{"http_handler_longer_than_60s", caseHTTPLongHandler},
+		{"plugin_http_between_two_plugins", casePluginHTTPBetweenTwoPlugins},
 	}
 }
 

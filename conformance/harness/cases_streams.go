@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,6 +38,12 @@ func sha(b []byte) string {
 
 // streamsWorld activates testdata/streams in a world of its own and hands its hooks to run.
 func streamsWorld(t *caseT, run func(api *memAPI, hooks plugin.Hooks, id string)) {
+	streamsWorldWith(t, nil, run)
+}
+
+// streamsWorldWith also installs and activates the plugins in others (source directories) in
+// the same server, for inter-plugin cases.
+func streamsWorldWith(t *caseT, others []string, run func(api *memAPI, hooks plugin.Hooks, id string)) {
 	root, err := repoRoot()
 	if err != nil {
 		t.fatalf("%v", err)
@@ -46,13 +53,28 @@ func streamsWorld(t *caseT, run func(api *memAPI, hooks plugin.Hooks, id string)
 		t.fatalf("preparing the streams bundle: %v", err)
 	}
 	defer b.remove()
+	var otherIDs []string
+	for _, dir := range others {
+		ob, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, dir), bridge: t.opts.bridge, venv: t.opts.venv})
+		if err != nil {
+			t.fatalf("preparing %s: %v", dir, err)
+		}
+		defer ob.remove()
+		// Move the installed plugin next to the streams plugin: one server, two plugins.
+		if err := os.Rename(ob.dir, filepath.Join(b.pluginsDir, ob.manifest.Id)); err != nil {
+			t.fatalf("installing %s: %v", dir, err)
+		}
+		otherIDs = append(otherIDs, ob.manifest.Id)
+	}
 	api, env, err := newWorld(b, t.opts, t.rec, t.logger)
 	if err != nil {
 		t.fatalf("creating the environment: %v", err)
 	}
 	defer teardown(env, t.rec)
-	if _, activated, err := env.Activate(b.manifest.Id); err != nil || !activated {
-		t.fatalf("Activate: activated=%v err=%v", activated, err)
+	for _, id := range append(otherIDs, b.manifest.Id) {
+		if _, activated, err := env.Activate(id); err != nil || !activated {
+			t.fatalf("Activate %s: activated=%v err=%v", id, activated, err)
+		}
 	}
 	hooks, err := env.HooksForPlugin(b.manifest.Id)
 	if err != nil {
@@ -235,6 +257,21 @@ func caseHookFailureLosesNothing(t *caseT) {
 		}
 		if !t.waitLog("error", "MessagesWillBeConsumed failed in Python") {
 			t.errorf("no error log line for the failed hook")
+		}
+	})
+}
+
+// casePluginHTTPBetweenTwoPlugins: the streams plugin calls examples/hello's POST /echo through
+// PluginHTTP; the server routes it to hello's ServeHTTP, so the request and the answer each
+// cross two bridges and two Python processes.
+func casePluginHTTPBetweenTwoPlugins(t *caseT) {
+	streamsWorldWith(t, []string{"examples/hello"}, func(_ *memAPI, hooks plugin.Hooks, _ string) {
+		sent := payload(3<<20 + 7)
+		doc := streamsHTTP(t, hooks, "/pluginhttp-hello", sent)
+		headers, _ := doc["headers"].(map[string]any)
+		shaHeader, _ := headers["X-Sha256"].([]any)
+		if doc["status"] != float64(http.StatusOK) || doc["sha256"] != sha(sent) || doc["size"] != float64(len(sent)) || len(shaHeader) != 1 || shaHeader[0] != sha(sent) {
+			t.errorf("hello's /echo through PluginHTTP answered status %v, %v bytes sha256 %v, X-Sha256 %v; want 200, %d bytes, %s", doc["status"], doc["size"], doc["sha256"], headers["X-Sha256"], len(sent), sha(sent))
 		}
 	})
 }

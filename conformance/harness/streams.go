@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mattermost/mattermost/server/public/model"
+	"github.com/mattermost/mattermost/server/public/plugin"
 )
 
 // received is what a stream method read: its size and SHA-256.
@@ -73,6 +76,9 @@ func (m *memAPI) UploadData(us *model.UploadSession, rd io.Reader) (*model.FileI
 // request body reversed (so the answer's checksum proves both directions).
 func (m *memAPI) PluginHTTP(request *http.Request) *http.Response {
 	defer m.guard("PluginHTTP")
+	if resp := m.interPlugin(request); resp != nil {
+		return resp
+	}
 	got, body, err := readAll(request.Body)
 	if err != nil {
 		m.rec.fail("PluginHTTP: reading the request body: %v", err)
@@ -105,4 +111,28 @@ func (m *memAPI) ReceiveSharedChannelAttachmentSyncMsg(remoteID, channelID strin
 	}
 	m.recordStream("ReceiveSharedChannelAttachmentSyncMsg", got)
 	return &model.FileInfo{Id: fi.Id, Name: got.sha256, Size: got.size}, nil
+}
+
+// interPlugin routes /<plugin id>/<path> to that plugin's ServeHTTP when it is active, as the
+// server does for inter-plugin requests (prefix stripped, empty plugin context); nil otherwise.
+func (m *memAPI) interPlugin(request *http.Request) *http.Response {
+	if m.env == nil {
+		return nil
+	}
+	rest := strings.TrimPrefix(request.URL.Path, "/")
+	id, path, _ := strings.Cut(rest, "/")
+	if id == "" || !m.env.IsActive(id) {
+		return nil
+	}
+	hooks, err := m.env.HooksForPlugin(id)
+	if err != nil {
+		m.rec.fail("PluginHTTP to %s: %v", id, err)
+		return nil
+	}
+	forwarded := request.Clone(request.Context())
+	forwarded.URL.Path = "/" + path
+	forwarded.RequestURI = forwarded.URL.RequestURI()
+	w := httptest.NewRecorder()
+	hooks.ServeHTTP(&plugin.Context{}, w, forwarded)
+	return w.Result()
 }

@@ -96,9 +96,12 @@ class Streams(Plugin):
         elif r.path == "/slow":
             time.sleep(float(r.query["seconds"][0]))
             reply(w, 200, {"slept": r.query["seconds"][0]})
-        elif r.path == "/pluginhttp":
+        elif r.path in ("/pluginhttp", "/pluginhttp-hello"):
+            target = "/com.mmplug.other/echo"
+            if r.path == "/pluginhttp-hello":
+                target = "/com.mmplug.hello/echo"  # examples/hello, through its own bridge
             status, answer = self.api.plugin_http(
-                "POST", "/com.mmplug.other/echo", {"X-From": ["streams"]}, body
+                "POST", target, {"X-From": ["streams"], "Content-Type": ["text/x-bytes"]}, body
             )
             headers = {k: list(v.values) for k, v in status.headers.items()}
             reply(
