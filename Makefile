@@ -48,6 +48,8 @@ lint: setup ## formatters and linters, the same commands as CI
 	$(VENV)/bin/ruff format --check python examples
 	cd python && $(VENV)/bin/mypy --strict src
 	cd python && $(VENV)/bin/mypy --strict ../examples/hello/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../examples/fastapi/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../examples/flask/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/streams/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/slowstart/plugin.py
 	$(VENV)/bin/ruff check conformance/harness/testdata
@@ -66,6 +68,7 @@ test-go:
 
 test-python: setup
 	cd python && $(VENV)/bin/pytest -q
+	cd python && $(VENV)/bin/pytest -q ../examples/fastapi/tests ../examples/flask/tests
 
 conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello) and the fidelity sweep of every API method and hook
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
