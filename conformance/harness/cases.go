@@ -46,6 +46,8 @@ var bridgeOnlyCases = map[string]bool{
 	"http_multi_value_headers_both_ways":    true,
 	"http_handler_longer_than_60s":          true,
 	"plugin_http_between_two_plugins":       true,
+	"asgi_fastapi_example":                  true,
+	"wsgi_flask_example":                    true,
 }
 
 func allCases() []harnessCase {
@@ -73,6 +75,8 @@ func allCases() []harnessCase {
 		{"http_multi_value_headers_both_ways", caseHTTPMultiValueHeaders},
 		{"http_handler_longer_than_60s", caseHTTPLongHandler},
 		{"plugin_http_between_two_plugins", casePluginHTTPBetweenTwoPlugins},
+		{"asgi_fastapi_example", caseASGIExample},
+		{"wsgi_flask_example", caseWSGIExample},
 	}
 }
 

@@ -44,13 +44,19 @@ func streamsWorld(t *caseT, run func(api *memAPI, hooks plugin.Hooks, id string)
 // streamsWorldWith also installs and activates the plugins in others (source directories) in
 // the same server, for inter-plugin cases.
 func streamsWorldWith(t *caseT, others []string, run func(api *memAPI, hooks plugin.Hooks, id string)) {
+	pluginWorld(t, "conformance/harness/testdata/streams", others, run)
+}
+
+// pluginWorld activates the Python plugin in dir (relative to the repository root), and the
+// plugins in others, in a server of their own, and hands the first one's hooks to run.
+func pluginWorld(t *caseT, dir string, others []string, run func(api *memAPI, hooks plugin.Hooks, id string)) {
 	root, err := repoRoot()
 	if err != nil {
 		t.fatalf("%v", err)
 	}
-	b, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, "conformance/harness/testdata/streams"), bridge: t.opts.bridge, venv: t.opts.venv})
+	b, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, dir), bridge: t.opts.bridge, venv: t.opts.venv})
 	if err != nil {
-		t.fatalf("preparing the streams bundle: %v", err)
+		t.fatalf("preparing %s: %v", dir, err)
 	}
 	defer b.remove()
 	var otherIDs []string
