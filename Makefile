@@ -12,7 +12,7 @@ BRIDGE    := $(ROOT)/target/debug/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/...
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated clean
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -78,6 +78,10 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 .PHONY: matrix
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)
 	conformance/matrix/run.sh $(BRIDGE) $(VENV)
+
+bench: setup ## ServeHTTP throughput beside a native Go plugin (ratios) and bridge memory during a 1 GiB upload; writes bench/results.json
+	$(CARGO) build --release -p mmplug-bridge
+	$(GO) run ./conformance/harness -bench -bridge $(ROOT)/target/release/mmplug-bridge -venv $(VENV)
 
 clean:
 	rm -rf target .venv

@@ -61,7 +61,12 @@ func pluginWorld(t *caseT, dir string, others []string, run func(api *memAPI, ho
 	defer b.remove()
 	var otherIDs []string
 	for _, dir := range others {
-		ob, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, dir), bridge: t.opts.bridge, venv: t.opts.venv})
+		opts := bundleOptions{pluginDir: filepath.Join(root, dir)}
+		if !isGoMain(opts.pluginDir) {
+			// A Python plugin runs through the bridge; a Go one is built from its source.
+			opts.bridge, opts.venv = t.opts.bridge, t.opts.venv
+		}
+		ob, err := prepareBundle(opts)
 		if err != nil {
 			t.fatalf("preparing %s: %v", dir, err)
 		}

@@ -31,6 +31,7 @@ import (
 )
 
 type options struct {
+	bench         bool
 	plugin        string
 	bridge        string
 	venv          string
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&o.run, "run", "", "run only cases whose name matches this regular expression")
 	flag.BoolVar(&o.verbose, "v", false, "print the plugin's log lines under each case")
 	flag.BoolVar(&o.demo, "demo", false, "print a readable transcript of the plugin at work instead of running the cases")
+	flag.BoolVar(&o.bench, "bench", false, "measure ServeHTTP throughput of examples/hello beside conformance/hellogo and the bridge's memory during a 1 GiB upload; writes bench/results.json (use a release bridge)")
 	flag.BoolVar(&o.fidelity, "fidelity", false, "run the generated fidelity cases (every API method and hook, field by field) instead of the named cases; use with -plugin conformance/harness/testdata/fidelity")
 	flag.DurationVar(&o.caseTimeout, "case-timeout", 2*time.Minute, "a case still running after this long fails (a hang becomes a failure)")
 	flag.StringVar(&o.serverVersion, "server-version", "10.11.2", "what GetServerVersion answers")
@@ -58,6 +60,25 @@ func main() {
 }
 
 func run(o options) int {
+	if o.bench {
+		if o.venv == "" {
+			root, err := repoRoot()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "harness: default -venv: %v\n", err)
+				return 2
+			}
+			o.venv = filepath.Join(root, ".venv")
+		}
+		quiet, err := mlog.NewLogger()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "harness: %v\n", err)
+			return 2
+		}
+		mlog.InitGlobalLogger(quiet)
+		log.SetFlags(0)
+		log.SetOutput(stdLogSink)
+		return runBench(o)
+	}
 	if o.plugin == "" {
 		fmt.Fprintln(os.Stderr, "harness: -plugin DIR is required")
 		flag.Usage()
