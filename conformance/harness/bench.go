@@ -7,6 +7,7 @@ package main
 // bench/results.json. The benchmark issue extends this with hooks, API calls and more figures.
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -59,6 +61,11 @@ func runBench(o options) int {
 	res := runCase(b, o, harnessCase{name: "bench_serve_http", run: func(t *caseT) { benchServeHTTP(t, results.Figures) }})
 	res2 := runCase(b, o, harnessCase{name: "bench_bridge_rss", run: func(t *caseT) { benchBridgeRSS(t, results.Figures) }})
 	failures := append(res.failures, res2.failures...)
+	if hs, err := benchHandshake(o.bridge); err != nil {
+		failures = append(failures, "handshake: "+err.Error())
+	} else {
+		results.Figures["handshake_after_exec"] = benchFigure{Unit: "ms", MMPlug: hs, Target: "≤ 50 ms", Met: ptr(hs <= 50)}
+	}
 	for _, f := range failures {
 		fmt.Printf("FAIL %s\n", strings.Join(strings.Fields(f), " "))
 	}
@@ -224,4 +231,44 @@ func rssKiB(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// benchHandshake launches the bridge as the server does (cookie in the environment, no
+// arguments) and times the go-plugin handshake line on its stdout: the median of 15 launches.
+func benchHandshake(bridge string) (float64, error) {
+	dir, err := os.MkdirTemp("", "mmplug-handshake-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	exe := filepath.Join(dir, "server", "dist", "plugin-linux-amd64")
+	if err := copyFile(bridge, exe, 0o755); err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plugin.json"), []byte(`{"id":"com.mmplug.handshake"}`), 0o644); err != nil {
+		return 0, err
+	}
+	var times []float64
+	for range 15 {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), "MATTERMOST_PLUGIN=Securely message teams, anywhere.", "PLUGIN_PROTOCOL_VERSIONS=1")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		elapsed := time.Since(start)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if err != nil || !strings.HasPrefix(line, "1|1|unix|") {
+			return 0, fmt.Errorf("no handshake line (got %q, %v)", line, err)
+		}
+		times = append(times, float64(elapsed.Microseconds())/1000)
+	}
+	sort.Float64s(times)
+	return times[len(times)/2], nil
 }
