@@ -16,7 +16,9 @@
 //!   peer's 75 s open timeout and its 256 un-ACKed SYN limit out of play for the stdout
 //!   and stderr streams nobody reads).
 //! - 256 KiB receive window per stream, WindowUpdate once the consumed delta reaches half.
-//! - A backlog of 256 un-accepted inbound streams; more are answered with RST.
+//! - A backlog of 256 un-accepted inbound streams. Go answers the 257th with RST at once; we
+//!   hold the reader up to 1 s for room first, because a burst of SYNs read from one buffer
+//!   can outrun an acceptor that is merely behind (seen with 300 concurrent broker dials).
 //! - Pings are echoed with ACK; frames for unknown streams are dropped (data drained).
 //! - GoAway normal refuses only new streams; any other code ends the session.
 //! - A receive-window overrun or a duplicate SYN ends the session with GoAway(protocol error).

@@ -20,10 +20,14 @@ use super::stream::Stream;
 /// yamux's fixed initial window: both sides assume it for every new stream.
 const INITIAL_STREAM_WINDOW: u32 = 256 * 1024;
 
+/// How long a new inbound stream waits for room in a full accept backlog before it is reset.
+const ACCEPT_BACKLOG_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Session settings; the defaults are hashicorp/yamux's.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
-    /// Inbound streams waiting for `accept`; beyond this a new stream gets RST.
+    /// Inbound streams waiting for `accept`; a new stream beyond this waits up to 1 s for
+    /// room, then gets RST.
     pub accept_backlog: usize,
     /// Receive window per stream (at least 256 KiB; more is announced with the SYN/ACK).
     pub max_stream_window: u32,
@@ -386,7 +390,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             FrameType::Data | FrameType::WindowUpdate => {
                 if h.flags & FLAG_SYN != 0 {
-                    incoming_stream(shared, h.stream_id, &accept_tx)?;
+                    incoming_stream(shared, h.stream_id, &accept_tx).await?;
                 }
                 if h.ty == FrameType::WindowUpdate {
                     window_update(shared, h)?;
@@ -398,7 +402,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-fn incoming_stream(
+async fn incoming_stream(
     shared: &Arc<Shared>,
     id: u32,
     accept_tx: &mpsc::Sender<Stream>,
@@ -425,10 +429,24 @@ fn incoming_stream(
             Bytes::new(),
         );
     }
-    if let Err(e) = accept_tx.try_send(Stream::new(id, shared.clone())) {
-        // Backlog full (or nobody accepts any more): reset it like Go does. Mark the
-        // state first so the handle's Drop sends no FIN.
-        {
+    // The reader drains buffered frames without yielding, so a burst of SYNs can fill the
+    // backlog before the acceptor task runs even once. Go resets at once; we first wait a
+    // moment for room (holding up this connection's reader, which is the backpressure a
+    // burst deserves) and reset only an acceptor that has stopped or is truly stuck.
+    let permit = match accept_tx.try_reserve() {
+        Ok(permit) => Some(permit),
+        Err(mpsc::error::TrySendError::Full(())) => {
+            tokio::time::timeout(ACCEPT_BACKLOG_WAIT, accept_tx.reserve())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }
+        Err(mpsc::error::TrySendError::Closed(())) => None,
+    };
+    match permit {
+        Some(permit) => permit.send(Stream::new(id, shared.clone())),
+        None => {
+            // Mark the state before the handle exists, so no Drop ever sends a FIN for it.
             let mut st = shared.lock();
             if let Some(s) = st.streams.get_mut(&id) {
                 s.reset = true;
@@ -438,7 +456,6 @@ fn incoming_stream(
                 Bytes::new(),
             );
         }
-        drop(e);
     }
     Ok(())
 }
@@ -577,6 +594,78 @@ mod tests {
         assert_eq!(
             go_away,
             Header::new(FrameType::GoAway, 0, 0, GO_AWAY_PROTOCOL_ERROR)
+        );
+    }
+
+    /// Reads every frame header the session wrote until `n` have arrived.
+    async fn frames(raw: &mut tokio::io::DuplexStream, n: usize) -> Vec<Header> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let mut hb = [0u8; HEADER_LEN];
+            raw.read_exact(&mut hb).await.unwrap();
+            out.push(Header::decode(&hb).unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn syn_burst_beyond_backlog_waits_for_a_slow_acceptor_instead_of_resetting() {
+        let (a, mut raw) = tokio::io::duplex(1 << 20);
+        let server = Session::server(
+            a,
+            Config {
+                accept_backlog: 2,
+                ..Config::default()
+            },
+        );
+        // Twenty SYNs in one write: the reader sees them all in one buffer.
+        let burst: Vec<u8> = (0..20u32)
+            .flat_map(|i| Header::new(FrameType::WindowUpdate, FLAG_SYN, 2 * i + 1, 0).encode())
+            .collect();
+        raw.write_all(&burst).await.unwrap();
+        // The acceptor starts late and is slow, but never stops.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut accepted = Vec::new();
+        for _ in 0..20 {
+            // Held, not dropped: a dropped handle would send its FIN among the frames below.
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), server.accept());
+            accepted.push(next.await.expect("a stream was reset, not queued").unwrap());
+            tokio::task::yield_now().await;
+        }
+        let ids: Vec<u32> = accepted.iter().map(Stream::id).collect();
+        assert_eq!(ids, (0..20u32).map(|i| 2 * i + 1).collect::<Vec<_>>());
+        for h in frames(&mut raw, 20).await {
+            assert_eq!(
+                h.flags, FLAG_ACK,
+                "stream {} was not just ACKed: {h:?}",
+                h.stream_id
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stream_beyond_backlog_is_reset_once_nobody_accepts_for_a_second() {
+        let (a, mut raw) = tokio::io::duplex(1 << 20);
+        let _server = Session::server(
+            a,
+            Config {
+                accept_backlog: 1,
+                ..Config::default()
+            },
+        );
+        for id in [1u32, 3] {
+            raw.write_all(&Header::new(FrameType::WindowUpdate, FLAG_SYN, id, 0).encode())
+                .await
+                .unwrap();
+        }
+        let got = frames(&mut raw, 3).await;
+        assert_eq!(
+            got,
+            vec![
+                Header::new(FrameType::WindowUpdate, FLAG_ACK, 1, 0),
+                Header::new(FrameType::WindowUpdate, FLAG_ACK, 3, 0),
+                Header::new(FrameType::WindowUpdate, FLAG_RST, 3, 0),
+            ]
         );
     }
 }
