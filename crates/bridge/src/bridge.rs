@@ -45,6 +45,8 @@ pub struct Bridge {
     broker: RwLock<Option<Broker>>,
     /// Python's readiness, established once: `Err` carries the activation error text.
     ready: OnceCell<Result<Vec<String>, String>>,
+    /// Why Python could not be started at all (no suitable interpreter, bad bundle, ...).
+    startup_error: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -105,7 +107,13 @@ impl Bridge {
             api: RwLock::new(None),
             broker: RwLock::new(None),
             ready: OnceCell::new(),
+            startup_error: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records that Python could not be started; activation then fails with `reason` at once.
+    pub fn startup_failed(&self, reason: String) {
+        let _ = self.startup_error.set(reason);
     }
 
     /// The session's broker, from `OnActivate` on.
@@ -127,6 +135,9 @@ impl Bridge {
     async fn wait_ready(&self) -> Result<Vec<String>, String> {
         let deadline = tokio::time::Instant::now() + self.manifest.ready_timeout;
         loop {
+            if let Some(reason) = self.startup_error.get() {
+                return Err(format!("cannot start the plugin's Python: {reason}"));
+            }
             if let Some(py) = self.python.get()
                 && let Some(status) = py.exit_status()
             {

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`manifest`]: finds and reads the bundle's `plugin.json`.
+//! - [`pyenv`]: which Python runs the plugin; offline bundles' wheels unpacked once.
 //! - [`python`]: the Python process: interpreter discovery, scrubbed environment, spawn, logs.
 //! - [`log`]: the bridge's own hclog-JSON log lines on stderr.
 #![deny(missing_debug_implementations)]
@@ -12,6 +13,7 @@ pub mod http;
 pub mod ioreader;
 pub mod log;
 pub mod manifest;
+pub mod pyenv;
 pub mod python;
 pub mod run;
 pub mod schema;

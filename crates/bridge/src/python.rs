@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::log::{self, Level};
 use crate::manifest::Manifest;
+use crate::pyenv::PythonSetup;
 
 /// Server environment variables every Python process may see: enough to run an interpreter and
 /// find locale/time-zone data, nothing that configures the server.
@@ -159,9 +160,12 @@ impl PythonProcess {
     ///
     /// Must be called from a thread that outlives the child (a runtime worker, not a blocking-pool
     /// thread): `PR_SET_PDEATHSIG` fires when the *thread* that forked exits.
-    pub fn spawn(manifest: &Manifest, rv: &Rendezvous) -> Result<PythonProcess, PythonError> {
-        let path_var = std::env::var_os("PATH");
-        let interpreter = find_interpreter(&manifest.dir, path_var.as_deref())?;
+    pub fn spawn(
+        manifest: &Manifest,
+        rv: &Rendezvous,
+        setup: &PythonSetup,
+    ) -> Result<PythonProcess, PythonError> {
+        let interpreter = setup.interpreter.clone();
         let mut cmd = Command::new(&interpreter);
         cmd.arg("-m")
             .arg("mattermost_plugin")
@@ -175,8 +179,13 @@ impl PythonProcess {
             .env("MMPLUG_PLUGIN_ID", &manifest.id)
             .env("MMPLUG_PLUGIN_DIR", &manifest.dir)
             .env("MMPLUG_ENTRY", &manifest.entry)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
+            .env("PYTHONUNBUFFERED", "1");
+        if let Some(site) = &setup.site {
+            // The bundle's unpacked wheels come before anything the server's Python has
+            // installed, and the server user's own site-packages stay out.
+            cmd.env("PYTHONPATH", site).env("PYTHONNOUSERSITE", "1");
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -458,7 +467,11 @@ mod tests {
         let rv = Rendezvous::new().unwrap();
         // SAFETY: test-only environment change before spawning; no other thread reads it.
         unsafe { std::env::set_var("MM_SQLSETTINGS_DATASOURCE", "postgres://secret") };
-        let py = PythonProcess::spawn(&manifest, &rv).unwrap();
+        let setup = PythonSetup {
+            interpreter: fake,
+            site: None,
+        };
+        let py = PythonProcess::spawn(&manifest, &rv, &setup).unwrap();
         let status = tokio::time::timeout(Duration::from_secs(10), py.exited())
             .await
             .unwrap();

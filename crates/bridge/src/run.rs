@@ -18,6 +18,7 @@ use crate::bridge::{ApiBridge, Bridge, HooksPlugin};
 use crate::grpc::{ApiService, HooksClient, PACKAGE, bind_api, serve_api, unix_channel};
 use crate::log;
 use crate::manifest::Manifest;
+use crate::pyenv::prepare;
 use crate::python::{PythonProcess, Rendezvous};
 use crate::translate::{Translator, descriptors};
 
@@ -149,18 +150,36 @@ async fn serve(
         }
     });
 
-    // Spawned from this runtime worker thread: PR_SET_PDEATHSIG is tied to the forking thread.
-    match PythonProcess::spawn(&bridge.manifest, &rendezvous) {
-        Ok(p) => {
-            let _ = bridge.python.set(p);
-        }
-        Err(e) => {
-            // Activation reports it: readiness fails with this text.
-            log::error(&format!("{e}"));
-        }
-    }
+    // Python starts in its own task: unpacking an offline bundle's wheels the first time takes
+    // a moment, and the server's connection must be accepted meanwhile (it is already waiting).
     let shutting_down = Arc::new(AtomicBool::new(false));
-    watch_python(bridge.clone(), shutting_down.clone());
+    let rendezvous = Arc::new(rendezvous);
+    {
+        let bridge = bridge.clone();
+        let shutting_down = shutting_down.clone();
+        let rendezvous = rendezvous.clone();
+        tokio::spawn(async move {
+            let path_var = std::env::var_os("PATH");
+            let started = match prepare(&bridge.manifest.dir, path_var.as_deref()).await {
+                // Spawned from a runtime worker thread: PR_SET_PDEATHSIG is tied to the
+                // forking thread, and workers live as long as the runtime.
+                Ok(setup) => PythonProcess::spawn(&bridge.manifest, &rendezvous, &setup)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match started {
+                Ok(p) => {
+                    let _ = bridge.python.set(p);
+                    watch_python(bridge, shutting_down);
+                }
+                Err(e) => {
+                    log::error(&e);
+                    // Activation reports it at once, instead of waiting out the ready timeout.
+                    bridge.startup_failed(e);
+                }
+            }
+        });
+    }
 
     let conn = match bound.accept().await {
         Ok(c) => c,

@@ -1,0 +1,553 @@
+//! Which Python runs the plugin, and with which packages.
+//!
+//! Two kinds of bundle:
+//! - **Offline bundles** (`mmplug bundle`) carry every dependency as wheels in
+//!   `python/wheels/` with an `index.json` (`{"python_versions": [...], "requirements": [...],
+//!   "wheels": {file: sha256}}`). We pick the newest interpreter on PATH the bundle has wheels
+//!   for, and unpack the wheels that suit it into `<bundle>/.mmplug/envs/<key>/`, once: the key
+//!   hashes the index (so the wheels' contents) and the interpreter's version and platform. The
+//!   server installs nothing from the network; it needs only a bare `python3.X`.
+//! - **Development bundles** use a plugin-local `venv/` (or `.venv/`), else `python3` on PATH,
+//!   with the packages already installed there.
+//!
+//! Either way the interpreter is probed first (`wheelenv.py probe`), so a missing or too-old
+//! Python is an activation error that says what to install, not an import error later.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+use crate::python::{ENV_ALLOW, find_interpreter};
+
+/// The oldest Python the SDK supports.
+pub const MIN_PYTHON: (u32, u32) = (3, 11);
+
+/// Where an offline bundle keeps its wheels, relative to the bundle directory.
+pub const WHEELS_DIR: &str = "python/wheels";
+
+/// The helper script run by the server's interpreter (stdlib only).
+const WHEELENV_PY: &str = include_str!("wheelenv.py");
+
+/// How long probing one interpreter may take (a cold start on a loaded server is well under 1 s).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long unpacking the wheels may take.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The interpreter to run and the directory of unpacked wheels to put on `PYTHONPATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonSetup {
+    pub interpreter: PathBuf,
+    /// `Some` for offline bundles.
+    pub site: Option<PathBuf>,
+}
+
+/// Why no Python could be set up; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PyEnvError {
+    #[error(transparent)]
+    Find(#[from] crate::python::PythonError),
+    #[error(
+        "{interpreter} is Python {found}; mmplug needs Python {}.{} or newer: install it (e.g. `apt install python3.11` on Debian/Ubuntu) or ship a venv in the bundle",
+        MIN_PYTHON.0,
+        MIN_PYTHON.1
+    )]
+    TooOld { interpreter: PathBuf, found: String },
+    #[error("cannot run {interpreter} to check its version: {message}")]
+    Probe {
+        interpreter: PathBuf,
+        message: String,
+    },
+    #[error("cannot read the bundle's wheel index {path}: {message}")]
+    Index { path: PathBuf, message: String },
+    #[error(
+        "no Python the bundle has wheels for: it has wheels for Python {wanted}; {found}. Install one of those (e.g. `apt install python{newest}` on Debian/Ubuntu) so that `python{newest}` is on the server's PATH"
+    )]
+    NoMatchingPython {
+        wanted: String,
+        newest: String,
+        found: String,
+    },
+    #[error("cannot set up the plugin's Python packages in {dir}: {message}")]
+    Install { dir: PathBuf, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct WheelIndex {
+    python_versions: Vec<String>,
+}
+
+/// What `wheelenv.py probe` reports.
+#[derive(Debug, Clone, Deserialize)]
+struct Probe {
+    version: Vec<u32>,
+    implementation: String,
+    machine: String,
+    glibc: Option<Vec<u32>>,
+}
+
+impl Probe {
+    fn major_minor(&self) -> (u32, u32) {
+        (
+            self.version.first().copied().unwrap_or(0),
+            self.version.get(1).copied().unwrap_or(0),
+        )
+    }
+
+    fn display(&self) -> String {
+        self.version
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// Finds and, for offline bundles, prepares the plugin's Python. `path_var` is the server's PATH.
+pub async fn prepare(dir: &Path, path_var: Option<&OsStr>) -> Result<PythonSetup, PyEnvError> {
+    let index_path = dir.join(WHEELS_DIR).join("index.json");
+    if index_path.is_file() {
+        return prepare_offline(dir, &index_path, path_var).await;
+    }
+    let interpreter = find_interpreter(dir, path_var)?;
+    let probe = probe(&interpreter).await?;
+    if probe.major_minor() < MIN_PYTHON {
+        return Err(PyEnvError::TooOld {
+            interpreter,
+            found: probe.display(),
+        });
+    }
+    Ok(PythonSetup {
+        interpreter,
+        site: None,
+    })
+}
+
+async fn prepare_offline(
+    dir: &Path,
+    index_path: &Path,
+    path_var: Option<&OsStr>,
+) -> Result<PythonSetup, PyEnvError> {
+    let index_err = |message: String| PyEnvError::Index {
+        path: index_path.to_path_buf(),
+        message,
+    };
+    let index_bytes = std::fs::read(index_path).map_err(|e| index_err(e.to_string()))?;
+    let index: WheelIndex =
+        serde_json::from_slice(&index_bytes).map_err(|e| index_err(e.to_string()))?;
+    let mut wanted: Vec<(u32, u32)> = index
+        .python_versions
+        .iter()
+        .map(|v| parse_version(v).ok_or_else(|| index_err(format!("bad Python version {v:?}"))))
+        .collect::<Result<_, _>>()?;
+    wanted.sort_unstable_by(|a, b| b.cmp(a));
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Err(index_err("python_versions is empty".into()));
+    }
+
+    // Newest first: python3.13, python3.12, ..., then plain python3.
+    let mut names: Vec<String> = wanted
+        .iter()
+        .map(|(a, b)| format!("python{a}.{b}"))
+        .collect();
+    names.push("python3".into());
+    let mut seen = Vec::new();
+    let mut found = Vec::new();
+    for name in &names {
+        let Some(path) = on_path(name, path_var) else {
+            continue;
+        };
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if seen.contains(&canonical) {
+            continue;
+        }
+        seen.push(canonical);
+        match probe(&path).await {
+            Ok(p) if p.implementation == "cpython" && wanted.contains(&p.major_minor()) => {
+                let site = install(dir, index_path, &index_bytes, &path, &p).await?;
+                return Ok(PythonSetup {
+                    interpreter: path,
+                    site: Some(site),
+                });
+            }
+            Ok(p) => found.push(format!(
+                "{} is {} {}",
+                path.display(),
+                p.implementation,
+                p.display()
+            )),
+            // A shim that is not really installed (pyenv) answers with an error: not a Python.
+            Err(e) => found.push(format!("{} does not run ({e})", path.display())),
+        }
+    }
+    let versions: Vec<String> = wanted.iter().map(|(a, b)| format!("{a}.{b}")).collect();
+    let found = if found.is_empty() {
+        format!("PATH has none of {}", names.join(", "))
+    } else {
+        format!("found: {}", found.join("; "))
+    };
+    Err(PyEnvError::NoMatchingPython {
+        newest: versions[0].clone(),
+        wanted: versions.join(", "),
+        found,
+    })
+}
+
+/// Unpacks the wheels for `interpreter` unless an earlier activation already did.
+async fn install(
+    dir: &Path,
+    index_path: &Path,
+    index_bytes: &[u8],
+    interpreter: &Path,
+    probe: &Probe,
+) -> Result<PathBuf, PyEnvError> {
+    let mut hasher = Sha256::new();
+    hasher.update(index_bytes);
+    hasher.update(
+        format!(
+            "\0{}\0{}\0{}\0{:?}",
+            probe.implementation,
+            probe.display(),
+            probe.machine,
+            probe.glibc
+        )
+        .as_bytes(),
+    );
+    let key = hex::encode(&hasher.finalize()[..8]);
+    let envs = dir.join(".mmplug").join("envs");
+    let site = envs.join(&key);
+    if site.join("mmplug-env.json").is_file() {
+        return Ok(site);
+    }
+    let install_err = |message: String| PyEnvError::Install {
+        dir: envs.clone(),
+        message,
+    };
+    std::fs::create_dir_all(&envs).map_err(|e| install_err(e.to_string()))?;
+    // Unpack next to the final place, then rename: a crash mid-way leaves only a temp dir, and
+    // two bridges racing (a restart while the old one winds down) both end with a whole env.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{key}-"))
+        .tempdir_in(&envs)
+        .map_err(|e| install_err(e.to_string()))?;
+    let out = run_wheelenv(
+        interpreter,
+        &[
+            OsStr::new("install"),
+            dir.join(WHEELS_DIR).as_os_str(),
+            index_path.as_os_str(),
+            tmp.path().as_os_str(),
+        ],
+        INSTALL_TIMEOUT,
+    )
+    .await
+    .map_err(install_err)?;
+    crate::log::log(
+        crate::log::Level::Info,
+        "set up the plugin's Python packages from the bundle's wheels",
+        &[
+            ("dir", site.display().to_string()),
+            ("result", out.trim().to_string()),
+        ],
+    );
+    let tmp = tmp.keep();
+    if let Err(e) = std::fs::rename(&tmp, &site) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !site.join("mmplug-env.json").is_file() {
+            return Err(install_err(e.to_string()));
+        }
+    }
+    Ok(site)
+}
+
+async fn probe(interpreter: &Path) -> Result<Probe, PyEnvError> {
+    let err = |message: String| PyEnvError::Probe {
+        interpreter: interpreter.to_path_buf(),
+        message,
+    };
+    let out = run_wheelenv(interpreter, &[OsStr::new("probe")], PROBE_TIMEOUT)
+        .await
+        .map_err(err)?;
+    serde_json::from_str(out.trim()).map_err(|e| err(format!("unexpected answer {out:?}: {e}")))
+}
+
+/// Runs `interpreter -I -c WHEELENV_PY args...` in the scrubbed environment; stdout on success,
+/// stderr's message otherwise.
+async fn run_wheelenv(
+    interpreter: &Path,
+    args: &[&OsStr],
+    timeout: Duration,
+) -> Result<String, String> {
+    let env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| ENV_ALLOW.iter().any(|a| OsStr::new(a) == k))
+        .collect();
+    let child = Command::new(interpreter)
+        .arg("-I")
+        .arg("-c")
+        .arg(WHEELENV_PY)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(timeout, child).await {
+        Err(_) => return Err(format!("no answer within {timeout:?}")),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Ok(out)) => out,
+    };
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string();
+    Err(if message.is_empty() {
+        format!("exited with {}", out.status)
+    } else {
+        message
+    })
+}
+
+fn on_path(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path_var?)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Writes a wheel (a zip) with the given members, using the machine's Python's zipfile.
+    fn write_wheel(dir: &Path, filename: &str, members: &[(&str, &str)]) -> String {
+        let path = dir.join(filename);
+        let script = "import sys, zipfile, json\n\
+            with zipfile.ZipFile(sys.argv[1], 'w') as z:\n\
+            \x20   for name, text in json.loads(sys.argv[2]):\n\
+            \x20       z.writestr(name, text)\n";
+        let members = serde_json::to_string(members).unwrap();
+        let status = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(&path)
+            .arg(members)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        hex::encode(Sha256::digest(std::fs::read(&path).unwrap()))
+    }
+
+    /// A wheel in a test bundle: file name, the requirement it satisfies, its members.
+    type TestWheel<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+    fn bundle(files: &[TestWheel<'_>], versions: &[&str]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let wheels = tmp.path().join(WHEELS_DIR);
+        std::fs::create_dir_all(&wheels).unwrap();
+        let mut hashes = serde_json::Map::new();
+        let mut requirements = Vec::new();
+        for (filename, requirement, members) in files {
+            let sha = write_wheel(&wheels, filename, members);
+            hashes.insert(filename.to_string(), sha.into());
+            requirements.push(requirement.to_string());
+        }
+        let index = serde_json::json!({
+            "format": 1,
+            "python_versions": versions,
+            "requirements": requirements,
+            "wheels": hashes,
+        });
+        std::fs::write(wheels.join("index.json"), index.to_string()).unwrap();
+        tmp
+    }
+
+    fn this_python() -> String {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn path_var() -> OsString {
+        std::env::var_os("PATH").unwrap()
+    }
+
+    #[tokio::test]
+    async fn offline_bundle_unpacks_the_wheels_once_and_puts_them_first() {
+        let v = this_python();
+        let tmp = bundle(
+            &[
+                (
+                    "demo_pkg-1.0-py3-none-any.whl",
+                    "demo-pkg==1.0",
+                    &[
+                        ("demo_pkg/__init__.py", "VALUE = 42\n"),
+                        ("demo_pkg-1.0.data/purelib/demo_extra.py", "X = 1\n"),
+                        ("demo_pkg-1.0.data/scripts/tool", "#!/bin/sh\n"),
+                    ],
+                ),
+                // Not for this machine: never unpacked.
+                (
+                    "other-2.0-cp27-cp27m-win32.whl",
+                    "other==2.0; sys_platform == 'win32'",
+                    &[("other.py", "")],
+                ),
+            ],
+            &[&v],
+        );
+        let setup = prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        let site = setup
+            .site
+            .clone()
+            .expect("an offline bundle gets a site dir");
+        assert!(site.starts_with(tmp.path().join(".mmplug/envs")));
+        assert_eq!(
+            std::fs::read_to_string(site.join("demo_pkg/__init__.py")).unwrap(),
+            "VALUE = 42\n"
+        );
+        assert!(
+            site.join("demo_extra.py").is_file(),
+            "purelib merges into the root"
+        );
+        assert!(!site.join("tool").exists() && !site.join("other.py").exists());
+        // The second activation reuses it; nothing else is left in envs/.
+        let marker = site.join("mmplug-env.json");
+        let before = std::fs::metadata(&marker).unwrap().modified().unwrap();
+        let again = prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        assert_eq!(again, setup);
+        assert_eq!(
+            std::fs::metadata(&marker).unwrap().modified().unwrap(),
+            before
+        );
+        let entries: Vec<_> = std::fs::read_dir(tmp.path().join(".mmplug/envs"))
+            .unwrap()
+            .collect();
+        assert_eq!(entries.len(), 1, "no temp dirs left behind");
+    }
+
+    #[tokio::test]
+    async fn offline_bundle_errors_say_what_is_wrong() {
+        let v = this_python();
+        // A wheel whose bytes do not match the index.
+        let tmp = bundle(
+            &[("a-1.0-py3-none-any.whl", "a==1.0", &[("a.py", "")])],
+            &[&v],
+        );
+        std::fs::write(
+            tmp.path().join(WHEELS_DIR).join("a-1.0-py3-none-any.whl"),
+            b"x",
+        )
+        .unwrap();
+        let e = prepare(tmp.path(), Some(&path_var()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not match its SHA-256"), "{e}");
+        assert!(
+            !tmp.path()
+                .join(".mmplug/envs")
+                .read_dir()
+                .unwrap()
+                .any(|_| true)
+        );
+
+        // A requirement with no wheel for this interpreter.
+        let tmp = bundle(
+            &[("b-1.0-cp27-cp27m-win32.whl", "b==1.0", &[("b.py", "")])],
+            &[&v],
+        );
+        let e = prepare(tmp.path(), Some(&path_var()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no wheel of b==1.0") && e.contains("mmplug bundle --python"),
+            "{e}"
+        );
+
+        // A wheel that would write outside the env.
+        let tmp = bundle(
+            &[("c-1.0-py3-none-any.whl", "c", &[("../evil.py", "")])],
+            &[&v],
+        );
+        let e = prepare(tmp.path(), Some(&path_var()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unsafe path"), "{e}");
+        assert!(!tmp.path().join(".mmplug/evil.py").exists());
+
+        // No interpreter of the versions the bundle was built for.
+        let tmp = bundle(
+            &[("d-1.0-py3-none-any.whl", "d", &[("d.py", "")])],
+            &["3.99"],
+        );
+        let e = prepare(tmp.path(), Some(&path_var()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("wheels for Python 3.99")
+                && e.contains("python3.99")
+                && e.contains("found:"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_too_old_or_broken_interpreter_is_an_error_naming_what_to_install() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("venv/bin")).unwrap();
+        let fake = tmp.path().join("venv/bin/python3");
+        let answer = r#"{"version": [3, 9, 2], "implementation": "cpython", "machine": "x86_64", "glibc": [2, 31]}"#;
+        std::fs::write(&fake, format!("#!/bin/sh\necho '{answer}'\n")).unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = prepare(tmp.path(), None).await.unwrap_err().to_string();
+        assert!(
+            e.contains("is Python 3.9.2")
+                && e.contains("3.11 or newer")
+                && e.contains("apt install"),
+            "{e}"
+        );
+        std::fs::write(&fake, "#!/bin/sh\necho 'not found' >&2\nexit 127\n").unwrap();
+        let e = prepare(tmp.path(), None).await.unwrap_err().to_string();
+        assert!(e.contains("cannot run") && e.contains("not found"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_development_bundle_uses_its_venv_as_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("venv/bin")).unwrap();
+        let python = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .unwrap();
+        let python = String::from_utf8(python.stdout).unwrap();
+        std::os::unix::fs::symlink(python.trim(), tmp.path().join("venv/bin/python3")).unwrap();
+        let setup = prepare(tmp.path(), None).await.unwrap();
+        assert_eq!(setup.interpreter, tmp.path().join("venv/bin/python3"));
+        assert_eq!(setup.site, None);
+    }
+}
