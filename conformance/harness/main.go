@@ -33,11 +33,14 @@ import (
 type options struct {
 	bench         bool
 	plugin        string
+	bundle        string
 	bridge        string
 	venv          string
 	run           string
 	verbose       bool
 	demo          bool
+	dev           bool
+	port          int
 	fidelity      bool
 	caseTimeout   time.Duration
 	serverVersion string
@@ -46,11 +49,14 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.plugin, "plugin", "", "plugin directory (plugin.json at its top), e.g. examples/hello or conformance/hellogo")
+	flag.StringVar(&o.bundle, "bundle", "", "a plugin bundle (.tar.gz, e.g. from `mmplug bundle`) installed as the server would, instead of -plugin; its own server executable and Python packages are used")
 	flag.StringVar(&o.bridge, "bridge", "", "bridge binary to install as the plugin's server executable (Python plugins)")
 	flag.StringVar(&o.venv, "venv", "", "Python environment linked as the bundle's venv (default: <repo root>/.venv; only with -bridge)")
 	flag.StringVar(&o.run, "run", "", "run only cases whose name matches this regular expression")
 	flag.BoolVar(&o.verbose, "v", false, "print the plugin's log lines under each case")
 	flag.BoolVar(&o.demo, "demo", false, "print a readable transcript of the plugin at work instead of running the cases")
+	flag.BoolVar(&o.dev, "dev", false, "mmplug dev: run -plugin under the supervisor, reload it when a file changes, print hooks, API calls and logs as they happen, serve its HTTP routes on -port")
+	flag.IntVar(&o.port, "port", 8065, "the local port -dev serves on (127.0.0.1)")
 	flag.BoolVar(&o.bench, "bench", false, "measure ServeHTTP throughput of examples/hello beside conformance/hellogo and the bridge's memory during a 1 GiB upload; writes bench/results.json (use a release bridge)")
 	flag.BoolVar(&o.fidelity, "fidelity", false, "run the generated fidelity cases (every API method and hook, field by field) instead of the named cases; use with -plugin conformance/harness/testdata/fidelity")
 	flag.DurationVar(&o.caseTimeout, "case-timeout", 2*time.Minute, "a case still running after this long fails (a hang becomes a failure)")
@@ -79,8 +85,8 @@ func run(o options) int {
 		log.SetOutput(stdLogSink)
 		return runBench(o)
 	}
-	if o.plugin == "" {
-		fmt.Fprintln(os.Stderr, "harness: -plugin DIR is required")
+	if (o.plugin == "") == (o.bundle == "") {
+		fmt.Fprintln(os.Stderr, "harness: give one of -plugin DIR and -bundle FILE.tar.gz")
 		flag.Usage()
 		return 2
 	}
@@ -118,7 +124,20 @@ func run(o options) int {
 	log.SetFlags(0)
 	log.SetOutput(stdLogSink)
 
-	b, err := prepareBundle(bundleOptions{pluginDir: o.plugin, bridge: o.bridge, venv: o.venv})
+	if o.dev {
+		if o.plugin == "" || o.bridge == "" {
+			fmt.Fprintln(os.Stderr, "harness: -dev needs -plugin DIR and -bridge PATH")
+			return 2
+		}
+		return runDev(o)
+	}
+
+	var b *bundle
+	if o.bundle != "" {
+		b, err = installArchive(o.bundle)
+	} else {
+		b, err = prepareBundle(bundleOptions{pluginDir: o.plugin, bridge: o.bridge, venv: o.venv})
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "harness: %v\n", err)
 		return 2
@@ -142,7 +161,7 @@ func run(o options) int {
 		if filter != nil && !filter.MatchString(c.name) {
 			continue
 		}
-		if o.bridge == "" && bridgeOnlyCases[c.name] {
+		if o.bridge == "" && o.bundle == "" && bridgeOnlyCases[c.name] {
 			continue
 		}
 		res := runCase(b, o, c)

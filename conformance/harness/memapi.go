@@ -332,6 +332,19 @@ func (l logLine) String() string {
 	return s
 }
 
+// brief is the line for people watching (-dev): level and message with the plugin's own
+// fields, without the server's bookkeeping (plugin_id, and wrapped_extras, where the server
+// folds the hclog fields of a stderr line into one unreadable string).
+func (l logLine) brief() string {
+	s := fmt.Sprintf("%-5s %s", l.Level, l.Msg)
+	for _, kv := range l.KV {
+		if !strings.HasPrefix(kv, "plugin_id=") && !strings.HasPrefix(kv, "wrapped_extras=") {
+			s += " " + kv
+		}
+	}
+	return s
+}
+
 // supervisorMessages are go-plugin's own lifecycle lines (message prefixes), not plugin output.
 var supervisorMessages = []string{
 	"starting plugin", "plugin started", "waiting for RPC address", "using plugin", "plugin address",
@@ -358,6 +371,15 @@ type recorder struct {
 	failures []string
 	calls    map[string]int
 	logs     []logLine
+	// watch, when set (before the world starts; never changed after), sees every API call,
+	// log line and failure as it happens: -dev prints them.
+	watch func(kind, text string)
+}
+
+func (r *recorder) notify(kind, text string) {
+	if r.watch != nil {
+		r.watch(kind, text)
+	}
 }
 
 func newRecorder() *recorder {
@@ -365,9 +387,11 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
 	r.mu.Lock()
-	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+	r.failures = append(r.failures, msg)
 	r.mu.Unlock()
+	r.notify("fail", msg)
 }
 
 func (r *recorder) failureList() []string {
@@ -380,6 +404,7 @@ func (r *recorder) call(method string) {
 	r.mu.Lock()
 	r.calls[method]++
 	r.mu.Unlock()
+	r.notify("api", method)
 }
 
 func (r *recorder) callCount(method string) int {
@@ -397,10 +422,12 @@ func (r *recorder) pluginLog(level, msg string, kv []any) {
 			pairs = append(pairs, fmt.Sprintf("%v=<missing value>", kv[i]))
 		}
 	}
+	line := logLine{Source: "api", Level: level, Msg: msg, KV: pairs}
 	r.mu.Lock()
 	r.calls["Log"+strings.ToUpper(level[:1])+level[1:]]++
-	r.logs = append(r.logs, logLine{Source: "api", Level: level, Msg: msg, KV: pairs})
+	r.logs = append(r.logs, line)
 	r.mu.Unlock()
+	r.notify("log", line.brief())
 }
 
 func (r *recorder) serverLog(level, msg string, fields map[string]any) {
@@ -413,9 +440,13 @@ func (r *recorder) serverLog(level, msg string, fields map[string]any) {
 	for _, k := range keys {
 		pairs = append(pairs, fmt.Sprintf("%s=%v", k, fields[k]))
 	}
+	line := logLine{Source: "server", Level: level, Msg: msg, KV: pairs}
 	r.mu.Lock()
-	r.logs = append(r.logs, logLine{Source: "server", Level: level, Msg: msg, KV: pairs})
+	r.logs = append(r.logs, line)
 	r.mu.Unlock()
+	if line.pluginLine() {
+		r.notify("log", line.brief())
+	}
 }
 
 func (r *recorder) logLines() []logLine {
