@@ -1,5 +1,69 @@
-"""Placeholder; replaced below."""
+"""Test kit for plugins written with ``mattermost_plugin``: no server, no network, no sleeps.
 
-from ._fake import Call, FakeClock, FakeMattermost, LogEntry, UnmodelledMethodError, new_id
+Installing mmplug registers a pytest plugin (entry point ``pytest11``) with two fixtures:
 
-__all__ = ["Call", "FakeClock", "FakeMattermost", "LogEntry", "UnmodelledMethodError", "new_id"]
+``mm_fake``
+    A fresh ``FakeMattermost``: an in-memory Mattermost server. ``mm_fake.api`` and
+    ``mm_fake.aapi`` are the SDK's own typed clients (``PluginAPIClient``,
+    ``AsyncPluginAPIClient``) with only the gRPC hop replaced, so arguments, errors and
+    results behave exactly as in production. It models users, teams, channels (direct ones
+    too), members, posts (ephemeral ones recorded in ``ephemeral_posts``), KV (with
+    compare-and-set and expiry on ``mm_fake.clock``, which only moves on ``advance()``),
+    configuration (``mm_fake.plugin_settings``), bots, slash commands, logs
+    (``mm_fake.logs``) and the server version. Every call is recorded: ``mm_fake.calls``,
+    ``mm_fake.calls_to("KVSet")``. Any API method, modelled or not, can be answered by a
+    handler: ``mm_fake.on("GetTeamIcon", lambda request: b"...")``; raise a
+    ``PluginAPIError`` in it to make the call fail. An unmodelled method nobody stubbed
+    raises ``UnmodelledMethodError`` saying how to stub it.
+
+``mm_plugin``
+    A factory: ``handle = mm_plugin(MyPlugin, settings={...})`` instantiates the plugin with
+    clients bound to ``mm_fake`` and activates it as the bridge does
+    (``OnConfigurationChange``, then ``OnActivate``). ``handle.fire(HookName.X, ...)`` calls
+    a hook through the runtime's real dispatch path and returns what it answered;
+    ``handle.http("GET", "/path?q=1", user_id=...)`` sends a request to ``ServeHTTP``
+    (``serve_asgi``/``serve_wsgi`` apps included) and returns an ``HTTPResponse``
+    (``status``, ``headers``, ``body``, ``chunks``, ``json()``); ``handle.open_http`` streams
+    the response as it is written. Plugins are deactivated when the test ends.
+
+Outside pytest: ``fake = FakeMattermost(); with fake.start(MyPlugin) as handle: ...``.
+See docs/testing.md.
+"""
+
+from ._fake import (
+    Call,
+    FakeClock,
+    FakeMattermost,
+    Handler,
+    LogEntry,
+    UnmodelledMethodError,
+    new_id,
+)
+from ._harness import (
+    ActivationError,
+    FileUploadResult,
+    HookError,
+    HookNotImplementedError,
+    HTTPResponse,
+    HTTPStream,
+    PluginHandle,
+)
+from ._models import direct_channel_name
+
+__all__ = [
+    "ActivationError",
+    "Call",
+    "FakeClock",
+    "FakeMattermost",
+    "FileUploadResult",
+    "HTTPResponse",
+    "HTTPStream",
+    "Handler",
+    "HookError",
+    "HookNotImplementedError",
+    "LogEntry",
+    "PluginHandle",
+    "UnmodelledMethodError",
+    "direct_channel_name",
+    "new_id",
+]

@@ -1,0 +1,756 @@
+"""Running a plugin against ``FakeMattermost``: activation, hooks, HTTP, uploads, shutdown.
+
+A started plugin gets what the bridge gives it in production: the SDK's typed clients (here
+over the fake's channels), its own event loop in its own thread (the plugin process's loop;
+sync handlers run in worker threads, async ones on that loop), and hooks delivered through
+the runtime's ``HookDispatcher`` (``_dispatch``), so argument conversion, return conventions
+and error handling are the real ones; only gRPC is left out. Activation follows the bridge:
+``Implemented``, then ``OnConfigurationChange`` (a failure is logged, as for Go plugins),
+then ``OnActivate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from .. import _contract
+from .._convert import get_field, set_field
+from .._dispatch import HookDispatcher, HookSpec
+from .._generated.api import AsyncPluginAPIClient, PluginAPIClient
+from ..errors import PluginAPIError, error_from_app_error, is_app_error_set
+from ..hooks import HookName
+from ..http import MAX_CHUNK, HTTPHeaders
+from ..plugin import Plugin
+from ._fake import LogEntry
+from ._transport import FakeAsyncChannel, FakeSyncChannel
+
+if TYPE_CHECKING:
+    from ._fake import FakeMattermost
+
+__all__ = [
+    "ActivationError",
+    "FileUploadResult",
+    "HTTPResponse",
+    "HTTPStream",
+    "HookError",
+    "HookNotImplementedError",
+    "PluginHandle",
+]
+
+T = TypeVar("T")
+
+# Guards against a hung plugin only (a deadlock shows up as a clear error instead of a stuck
+# test run); nothing ever waits for it to elapse.
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+_HTTP_HOOKS = (HookName.ServeHTTP, HookName.ServeMetrics)
+
+
+class HookError(Exception):
+    """A hook answered with an error: the handler raised, or returned something the hook's
+    convention does not allow. ``app_error`` is the ``PluginAPIError`` the server would get
+    (a ``PluginAPIError`` the handler raised keeps its class, id and status; any other
+    exception is ``mmplug.python.hook_error`` with the traceback in ``detailed_error``).
+
+    Under the bridge, a hook whose Go signature has an error result (``OnActivate``,
+    ``ExecuteCommand``, ...) returns this error to the server; one without (e.g.
+    ``MessageWillBePosted``) is logged and the server proceeds as if the hook changed
+    nothing. Tests see both as this exception, so a failing handler never goes unnoticed.
+    """
+
+    def __init__(self, hook: str, app_error: PluginAPIError) -> None:
+        self.hook = hook
+        self.app_error = app_error
+        detail = f"\n{app_error.detailed_error}" if app_error.detailed_error else ""
+        super().__init__(f"hook {hook} failed: {app_error.message}{detail}")
+
+
+class HookNotImplementedError(LookupError):
+    """The plugin has no handler for the hook (the server would never call it)."""
+
+
+class ActivationError(Exception):
+    """``OnActivate`` failed (or raised); the server would not activate the plugin."""
+
+    def __init__(self, plugin_id: str, cause: HookError) -> None:
+        self.cause = cause
+        self.app_error = cause.app_error
+        super().__init__(f"plugin {plugin_id} failed to activate: {cause}")
+
+
+class _Aborted(Exception):
+    def __init__(self, code: Any, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+
+
+class _ServicerContext:
+    """The one method the dispatcher uses on a gRPC servicer context."""
+
+    async def abort(self, code: Any, details: str) -> None:
+        raise _Aborted(code, details)
+
+
+class _LoopThread:
+    """An event loop in its own thread: the plugin process's loop."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+        # Stopped: end what is still pending (lifespan tasks, abandoned streams) cleanly.
+        pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "cannot wait for the plugin from its own event loop (an async handler "
+                "calling the test handle); fire hooks from the test, not from the plugin"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float, what: str) -> T:
+        future = self.submit(coro)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(
+                f"{what} did not finish within {timeout:g} s: the plugin looks stuck "
+                "(a deadlock, or a handler waiting for something the test never sends)"
+            ) from None
+
+    async def arun(self, coro: Coroutine[Any, Any, T], limit: float, what: str) -> T:
+        future = asyncio.wrap_future(self.submit(coro))
+        try:
+            return await asyncio.wait_for(future, limit)
+        except TimeoutError:
+            raise TimeoutError(f"{what} did not finish within {limit:g} s") from None
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+
+
+def _hook_name(hook: HookName | str) -> HookName:
+    try:
+        return HookName(hook)
+    except ValueError:
+        raise ValueError(
+            f"{hook!r} is not a hook of plugin.Hooks (see mattermost_plugin.HookName)"
+        ) from None
+
+
+def _hook_error(hook: str, response: Message) -> HookError | None:
+    err_field = response.DESCRIPTOR.fields_by_number.get(1)
+    if err_field is None or err_field.message_type is None:
+        return None
+    if not response.HasField(err_field.name):
+        return None
+    err = getattr(response, err_field.name)
+    if not is_app_error_set(err):
+        return None
+    return HookError(hook, error_from_app_error(err, method=hook))
+
+
+@dataclass
+class HTTPResponse:
+    """What the plugin's HTTP handler answered.
+
+    ``headers`` are keyed case-insensitively with lists of values; ``chunks`` are the body
+    pieces in the order the handler wrote them (each ``write`` is one piece, or several of
+    at most 64 KiB); ``flushes`` counts ``flush`` calls.
+    """
+
+    status: int
+    headers: HTTPHeaders
+    chunks: list[bytes] = field(default_factory=list)
+    flushes: int = 0
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HTTPStream:
+    """A response being received as the handler produces it (``PluginHandle.open_http``).
+
+    ``status`` and ``headers`` wait for the handler to send them; ``next_chunk()`` waits
+    for the next body piece (None at the end); iterating yields the pieces. ``close()``
+    leaves before the end, as a client that disconnects: the handler is cancelled (ASGI apps
+    see ``http.disconnect``; writes raise ``HTTPClientDisconnected``).
+    """
+
+    def __init__(self, handle: PluginHandle) -> None:
+        self._handle = handle
+        self._cond = threading.Condition()
+        self._init: Any = None
+        self._chunks: list[bytes] = []
+        self._taken = 0
+        self._flushes = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._future: concurrent.futures.Future[None] | None = None
+
+    # Called on the plugin's loop.
+    def _put(self, part: Any) -> None:
+        kind = part.WhichOneof("part")
+        with self._cond:
+            if kind == "init":
+                self._init = part.init
+            elif kind == "body":
+                self._chunks.append(bytes(part.body))
+            elif kind == "flush":
+                self._flushes += 1
+            self._cond.notify_all()
+
+    def _finish(self, error: BaseException | None) -> None:
+        with self._cond:
+            self._done = True
+            self._error = error
+            self._cond.notify_all()
+
+    def _wait(self, ready: Any) -> None:
+        timeout = self._handle.timeout
+        with self._cond:
+            if not self._cond.wait_for(lambda: ready() or self._done, timeout):
+                raise TimeoutError(f"no response from the plugin within {timeout:g} s")
+            if self._error is not None and not ready():
+                raise self._error
+
+    @property
+    def status(self) -> int:
+        self._wait(lambda: self._init is not None)
+        return int(self._init.status_code)
+
+    @property
+    def headers(self) -> HTTPHeaders:
+        self._wait(lambda: self._init is not None)
+        headers = HTTPHeaders({k: list(v.values) for k, v in self._init.headers.items()})
+        headers.lock()
+        return headers
+
+    @property
+    def flushes(self) -> int:
+        with self._cond:
+            return self._flushes
+
+    def next_chunk(self) -> bytes | None:
+        """The next body piece as soon as the handler wrote it; None once the body ended."""
+        self._wait(lambda: len(self._chunks) > self._taken)
+        with self._cond:
+            if len(self._chunks) > self._taken:
+                self._taken += 1
+                return self._chunks[self._taken - 1]
+            return None
+
+    async def anext_chunk(self) -> bytes | None:
+        """``next_chunk`` for async tests (waits in a worker thread)."""
+        return await asyncio.to_thread(self.next_chunk)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (chunk := self.next_chunk()) is not None:
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.anext_chunk()) is not None:
+            yield chunk
+
+    def read_all(self) -> HTTPResponse:
+        """Wait for the end of the response and return it whole."""
+        self._wait(lambda: False)
+        with self._cond:
+            self._taken = len(self._chunks)
+            return HTTPResponse(self.status, self.headers, list(self._chunks), self._flushes)
+
+    @property
+    def finished(self) -> bool:
+        with self._cond:
+            return self._done
+
+    def close(self) -> None:
+        """Disconnect: cancel the handler if the response is still under way, and wait
+        until the plugin has unwound."""
+        if self._future is not None and not self._future.done():
+            self._future.cancel()
+        with self._cond:
+            self._cond.wait_for(lambda: self._done, self._handle.timeout)
+
+    def __enter__(self) -> HTTPStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class FileUploadResult:
+    """What a ``FileWillBeUploaded`` handler answered: the (possibly changed) info or None,
+    the rejection reason ("" = accepted), and the replacement bytes it wrote (b"" when it
+    wrote nothing, which keeps the original upload)."""
+
+    file_info: Any
+    rejection_reason: str
+    replacement: bytes
+
+
+class PluginHandle:
+    """A plugin instance running against a ``FakeMattermost`` (``FakeMattermost.start``).
+
+    ``fire`` / ``afire`` call a hook, ``http`` / ``ahttp`` / ``open_http`` send HTTP
+    requests to ``ServeHTTP``, ``upload_file`` runs ``FileWillBeUploaded``, ``configure``
+    changes the settings and calls ``OnConfigurationChange``, ``stop`` deactivates.
+    """
+
+    def __init__(self, fake: FakeMattermost, plugin_id: str) -> None:
+        self.fake = fake
+        self.plugin_id = plugin_id
+        self.timeout = DEFAULT_TIMEOUT_SECONDS
+        self._loop = _LoopThread(f"mmplug-plugin-{plugin_id}")
+        self._service = _contract.hooks_service()
+        self.plugin: Any = None
+        self.implemented: list[str] = []
+        self.configuration_error: HookError | None = None
+        self._dispatcher: HookDispatcher | None = None
+        self._stopped = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, fake: FakeMattermost, plugin_cls: type[Any], plugin_id: str) -> PluginHandle:
+        if not (isinstance(plugin_cls, type) and issubclass(plugin_cls, Plugin)):
+            raise TypeError(f"start() expects a Plugin subclass, got {plugin_cls!r}")
+        handle = cls(fake, plugin_id)
+        try:
+            handle._activate(plugin_cls)
+        except BaseException:
+            handle._shutdown()
+            raise
+        return handle
+
+    def _activate(self, plugin_cls: type[Plugin]) -> None:
+        fake = self.fake
+        api = PluginAPIClient(FakeSyncChannel(fake), token="", plugin_id=self.plugin_id)
+        aapi = AsyncPluginAPIClient(FakeAsyncChannel(fake), token="", plugin_id=self.plugin_id)
+
+        async def create() -> Plugin:
+            return plugin_cls.create(api=api, aapi=aapi, plugin_id=self.plugin_id)
+
+        # The process starts (and the class is instantiated) before the server activates
+        # it: API calls from __init__ fail as they do under the bridge.
+        with fake._lock:
+            fake._api_open = False
+        try:
+            self.plugin = self._loop.run(create(), self.timeout, f"{plugin_cls.__name__}()")
+        finally:
+            with fake._lock:
+                fake._api_open = True
+        self._dispatcher = HookDispatcher(self.plugin, self._service)
+        implemented = self._dispatcher.specs["Implemented"]
+        self.implemented = list(
+            self._loop.run(
+                self._fire(implemented, implemented.request_cls()), self.timeout, "Implemented"
+            )
+        )
+        if HookName.OnConfigurationChange.value in self.implemented:
+            try:
+                self.fire(HookName.OnConfigurationChange)
+            except HookError as e:
+                self.configuration_error = e
+                with fake._lock:
+                    fake.logs.append(
+                        LogEntry(
+                            "error",
+                            "on configuration change failed",
+                            {"error": e.app_error.message},
+                            self.plugin_id,
+                        )
+                    )
+        if HookName.OnActivate.value in self.implemented:
+            try:
+                self.fire(HookName.OnActivate)
+            except HookError as e:
+                raise ActivationError(self.plugin_id, e) from None
+
+    def stop(self) -> None:
+        """Deactivate: ``OnDeactivate`` (its failure is raised, after shutting down)."""
+        if self._stopped:
+            return
+        error: HookError | None = None
+        try:
+            if HookName.OnDeactivate.value in self.implemented:
+                try:
+                    self.fire(HookName.OnDeactivate)
+                except HookError as e:
+                    error = e
+        finally:
+            self._shutdown()
+        if error is not None:
+            raise error
+
+    def _shutdown(self) -> None:
+        self._stopped = True
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+        self._loop.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def __enter__(self) -> PluginHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _require_running(self) -> HookDispatcher:
+        if self._stopped or self._dispatcher is None:
+            raise RuntimeError(f"plugin {self.plugin_id} is stopped")
+        return self._dispatcher
+
+    # --- unary hooks ----------------------------------------------------------------------
+
+    def _request(self, spec: HookSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
+        fields = list(spec.args)
+        names = [f.name for f in fields]
+        given = dict(kwargs)
+        # The server always passes the plugin.Context; tests may leave it out.
+        first = fields[0] if fields else None
+        if (
+            first is not None
+            and first.message_type is not None
+            and first.message_type.name == "PluginContext"
+            and first.name not in given
+            and len(args) == len(fields) - 1
+        ):
+            args = (self.new_context(), *args)
+        if len(args) > len(fields):
+            raise TypeError(
+                f"{spec.name} takes {len(fields)} arguments ({', '.join(names) or 'none'}), "
+                f"got {len(args)}"
+            )
+        for f, v in zip(fields, args, strict=False):
+            if f.name in given:
+                raise TypeError(f"{spec.name} got multiple values for argument {f.name!r}")
+            given[f.name] = v
+        request = spec.request_cls()
+        by_name = {f.name: f for f in fields}
+        for name, value in given.items():
+            if name not in by_name:
+                raise TypeError(
+                    f"{spec.name} has no argument {name!r} (it takes: {', '.join(names)})"
+                )
+            set_field(request, by_name[name], value)
+        ctx_field = request.DESCRIPTOR.fields_by_number.get(1)
+        if ctx_field is not None and ctx_field.message_type is not None:
+            ctx = getattr(request, ctx_field.name)
+            ctx.plugin_id = self.plugin_id
+            ctx.request_id = self.fake.new_id()
+        return request
+
+    def new_context(self, **fields: Any) -> Any:
+        """A ``PluginContext`` as the server passes to hooks (fresh request id)."""
+        from .._proto.mattermost.plugin.v1.models_pb2 import PluginContext
+
+        fields.setdefault("request_id", self.fake.new_id())
+        return PluginContext(**fields)
+
+    def _unary_spec(self, hook: HookName | str) -> HookSpec:
+        name = _hook_name(hook)
+        if name in _HTTP_HOOKS:
+            raise TypeError(f"{name.value} is an HTTP hook: use handle.http(...) or open_http")
+        if name is HookName.FileWillBeUploaded:
+            raise TypeError("FileWillBeUploaded streams the file: use handle.upload_file(...)")
+        spec = self._require_running().specs.get(name.value)
+        if spec is None:
+            raise TypeError(f"{name.value} is a streaming hook the SDK does not support yet")
+        return spec
+
+    async def _fire(self, spec: HookSpec, request: Message) -> Any:
+        dispatcher = self._require_running()
+        try:
+            response = await dispatcher.unary(spec, request, _ServicerContext())
+        except _Aborted as e:
+            raise HookNotImplementedError(
+                f"{e} (the plugin implements: {', '.join(self.implemented) or 'nothing'})"
+            ) from None
+        error = _hook_error(spec.name, response)
+        if error is not None:
+            raise error
+        values = [get_field(response, f) for f in spec.results]
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def fire(self, hook: HookName | str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``hook`` as the server would and return what the handler answered.
+
+        Arguments are the hook's Go parameters in order (or by proto field name), as
+        messages, dicts or plain values; a leading ``plugin.Context`` may be left out. The
+        return is None, the single result, or a tuple of results (``(post, reason)`` for
+        ``MessageWillBePosted``). A handler that raises, or returns a value the hook cannot
+        carry, raises ``HookError``; a hook the plugin lacks, ``HookNotImplementedError``.
+        """
+        spec = self._unary_spec(hook)
+        request = self._request(spec, args, kwargs)
+        return self._loop.run(self._fire(spec, request), self.timeout, f"hook {spec.name}")
+
+    async def afire(self, hook: HookName | str, *args: Any, **kwargs: Any) -> Any:
+        """``fire`` for async tests."""
+        spec = self._unary_spec(hook)
+        request = self._request(spec, args, kwargs)
+        return await self._loop.arun(self._fire(spec, request), self.timeout, spec.name)
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Replace the plugin's settings and call ``OnConfigurationChange`` (if implemented),
+        as the server does when an admin saves them."""
+        self.fake.set_plugin_settings(dict(settings), plugin_id=self.plugin_id)
+        if HookName.OnConfigurationChange.value in self.implemented:
+            self.fire(HookName.OnConfigurationChange)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def _http_parts(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str | Iterable[str]] | None,
+        body: Any,
+        user_id: str,
+        context: Any,
+        hook: HookName,
+    ) -> tuple[Any, AsyncIterator[Any]]:
+        method_desc = self._service.methods_by_name[hook.value]
+        part_cls: Any = GetMessageClass(method_desc.input_type)
+        response_cls = GetMessageClass(method_desc.output_type)
+        if not url.startswith("/"):
+            raise ValueError(f"url must start with '/' (the path below the plugin), got {url!r}")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        init = part_cls().init
+        init.method = method.upper()
+        init.url = url
+        init.proto, init.proto_major, init.proto_minor = "HTTP/1.1", 1, 1
+        init.host = "localhost:8065"
+        init.remote_addr = "127.0.0.1:50000"
+        prefix = f"/plugins/{self.plugin_id}"
+        init.request_uri = url if url.startswith(prefix) else prefix + url
+        init.has_body = body is not None
+        init.plugin_context.CopyFrom(context if context is not None else self.new_context())
+        for key, values in (headers or {}).items():
+            if key.lower() == "mattermost-user-id":
+                continue  # the server strips it from clients and sets its own
+            seq = [values] if isinstance(values, str) else list(values)
+            init.headers[_canonical(key)].values.extend(seq)
+        if user_id:
+            init.headers["Mattermost-User-Id"].values.append(user_id)
+        first = part_cls(init=init)
+
+        async def parts() -> AsyncIterator[Any]:
+            yield first
+            if body is None:
+                return
+            async for chunk in _body_chunks(body):
+                yield part_cls(body=chunk)
+            yield part_cls(body_end=True)
+
+        return response_cls, parts()
+
+    async def _exchange(
+        self, hook: HookName, response_cls: Any, parts: AsyncIterator[Any], sink: HTTPStream
+    ) -> None:
+        dispatcher = self._require_running()
+        stream: Any = dispatcher.http_stream(hook.value, response_cls, parts, _ServicerContext())
+        error: BaseException | None = None
+        try:
+            async for part in stream:
+                sink._put(part)
+        except _Aborted as e:
+            error = HookError(hook.value, PluginAPIError(str(e), status_code=500))
+        except asyncio.CancelledError:
+            error = ConnectionAbortedError("the test closed the response stream")
+            raise
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            await stream.aclose()
+            sink._finish(error)
+
+    def open_http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str | Iterable[str]] | None = None,
+        body: Any = None,
+        user_id: str = "",
+        context: Any = None,
+        hook: HookName | str = HookName.ServeHTTP,
+    ) -> HTTPStream:
+        """Send a request and return the response as it streams (see ``HTTPStream``)."""
+        name = _hook_name(hook)
+        if name not in _HTTP_HOOKS:
+            raise ValueError(f"{name.value} is not an HTTP hook (ServeHTTP, ServeMetrics)")
+        response_cls, parts = self._http_parts(method, url, headers, body, user_id, context, name)
+        stream = HTTPStream(self)
+        stream._future = self._loop.submit(self._exchange(name, response_cls, parts, stream))
+        return stream
+
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str | Iterable[str]] | None = None,
+        body: Any = None,
+        user_id: str = "",
+        context: Any = None,
+        hook: HookName | str = HookName.ServeHTTP,
+    ) -> HTTPResponse:
+        """Send a request to the plugin's ``ServeHTTP`` and return the whole response.
+
+        ``url`` is the path below ``/plugins/<id>`` with its query (``"/api/x?n=1"``);
+        ``headers`` map names to a value or a list of values; ``body`` is bytes, str, or an
+        iterable (or async iterable) of bytes sent as separate pieces; ``user_id`` is the
+        logged-in user (the server's ``Mattermost-User-Id``; "" = anonymous).
+        """
+        stream = self.open_http(
+            method, url, headers=headers, body=body, user_id=user_id, context=context, hook=hook
+        )
+        with stream:
+            return stream.read_all()
+
+    async def ahttp(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str | Iterable[str]] | None = None,
+        body: Any = None,
+        user_id: str = "",
+        context: Any = None,
+        hook: HookName | str = HookName.ServeHTTP,
+    ) -> HTTPResponse:
+        """``http`` for async tests."""
+        stream = self.open_http(
+            method, url, headers=headers, body=body, user_id=user_id, context=context, hook=hook
+        )
+        try:
+            return await asyncio.to_thread(stream.read_all)
+        finally:
+            await asyncio.to_thread(stream.close)
+
+    # --- FileWillBeUploaded ---------------------------------------------------------------
+
+    async def _upload(self, info: Any, data: Any, context: Any) -> FileUploadResult:
+        dispatcher = self._require_running()
+        method = self._service.methods_by_name[HookName.FileWillBeUploaded.value]
+        part_cls: Any = GetMessageClass(method.input_type)
+        response_cls = GetMessageClass(method.output_type)
+        init = part_cls().init
+        init.context.plugin_id = self.plugin_id
+        init.context.request_id = self.fake.new_id()
+        init.plugin_context.CopyFrom(context if context is not None else self.new_context())
+        set_field(init, init.DESCRIPTOR.fields_by_name["info"], info)
+
+        async def parts() -> AsyncIterator[Any]:
+            yield part_cls(init=init)
+            async for chunk in _body_chunks(data):
+                yield part_cls(chunk=chunk)
+
+        replacement = bytearray()
+        result: Any = None
+        stream: Any = dispatcher.file_stream(
+            HookName.FileWillBeUploaded.value, response_cls, parts(), _ServicerContext()
+        )
+        try:
+            part: Any
+            async for part in stream:
+                if part.WhichOneof("part") == "chunk":
+                    replacement += part.chunk
+                else:
+                    result = part.result
+        except _Aborted as e:
+            raise HookNotImplementedError(str(e)) from None
+        finally:
+            await stream.aclose()
+        error = _hook_error(HookName.FileWillBeUploaded.value, result)
+        if error is not None:
+            raise error
+        file_info = result.file_info if result.HasField("file_info") else None
+        return FileUploadResult(file_info, result.rejection_reason, bytes(replacement))
+
+    def upload_file(self, info: Any, data: Any, *, context: Any = None) -> FileUploadResult:
+        """Run ``FileWillBeUploaded`` with ``info`` (a ``FileInfo`` or dict) and the file's
+        bytes (bytes or an iterable of pieces, delivered as the handler reads)."""
+        return self._loop.run(self._upload(info, data, context), self.timeout, "upload")
+
+    async def aupload_file(self, info: Any, data: Any, *, context: Any = None) -> FileUploadResult:
+        """``upload_file`` for async tests."""
+        return await self._loop.arun(self._upload(info, data, context), self.timeout, "upload")
+
+
+def _canonical(key: str) -> str:
+    from ..http import canonical_header_key
+
+    return canonical_header_key(key)
+
+
+async def _body_chunks(body: Any) -> AsyncIterator[bytes]:
+    """Body pieces as the bridge sends them: each given piece on its own, split to 64 KiB."""
+
+    def split(piece: bytes | bytearray | memoryview) -> Iterator[bytes]:
+        view = memoryview(piece)
+        for start in range(0, len(view), MAX_CHUNK):
+            yield bytes(view[start : start + MAX_CHUNK])
+
+    if isinstance(body, bytes | bytearray | memoryview):
+        for chunk in split(body):
+            yield chunk
+    elif isinstance(body, AsyncIterable):
+        async for piece in body:
+            for chunk in split(piece):
+                yield chunk
+    elif isinstance(body, Iterable) and not isinstance(body, str):
+        for piece in body:
+            if not isinstance(piece, bytes | bytearray | memoryview):
+                raise TypeError(f"body pieces must be bytes, got {type(piece).__name__}")
+            for chunk in split(piece):
+                yield chunk
+    else:
+        raise TypeError(f"body must be bytes, str or an iterable of bytes, not {type(body)}")
