@@ -1,0 +1,338 @@
+"""``mmplug bundle``: a plugin directory -> ``dist/<id>-<version>.tar.gz``.
+
+The layout (read by the server's plugin installer and then by the bridge)::
+
+    <id>/plugin.json                     server.executables = exactly the bundled platforms
+    <id>/server/dist/plugin-<os>-<arch>  the bridge binary, mode 0755
+    <id>/<the plugin's files>            entry module, packages, assets
+    <id>/python/wheels/*.whl             the SDK and every dependency, per Python and machine
+    <id>/python/wheels/index.json        {"format": 1, "python_versions", "requirements", "wheels"}
+
+Reproducible: entries sorted, every mtime ``SOURCE_DATE_EPOCH`` (or a constant), owner 0:0
+without names, modes normalised to 0755/0644, gzip header without name or time. So the same
+inputs give the same bytes, and a bundle can be rebuilt and compared.
+
+Member paths never leave ``<id>/``: symlinks are followed only when they point inside the
+plugin directory (their content is stored as a regular file), anything else is refused.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .console import human_size, progress
+from .elf import check_static_elf
+from .errors import CLIError, UsageError
+from .manifest import MANIFEST, PLATFORMS, Platform, PluginManifest, load_manifest
+from .source import cargo_target_dir, find_checkout, installed_sdk
+from .wheels import DEFAULT_PYTHONS, IndexOptions, collect_wheels
+
+# 1980-01-01T00:00:00Z: the earliest time zip (and so wheels) can express; used when
+# SOURCE_DATE_EPOCH is not set.
+DEFAULT_EPOCH = 315532800
+REQUIREMENTS = "requirements.txt"
+WHEELS_DIR = "python/wheels"
+
+# Directory names never bundled, wherever they are.
+_SKIP_DIRS = {
+    "__pycache__",
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".tox",
+    ".nox",
+    ".hypothesis",
+    "node_modules",
+}
+# Top-level directories never bundled: tests and build output.
+_SKIP_TOP_DIRS = {"tests", "dist"}
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+_SKIP_FILES = {".coverage", ".DS_Store"}
+
+
+@dataclass(frozen=True)
+class BundleOptions:
+    plugin_dir: Path
+    platforms: list[str] = field(default_factory=list)  # empty: linux-amd64 + --bridge ones
+    bridges: dict[str, Path] = field(default_factory=dict)
+    pythons: list[str] = field(default_factory=lambda: list(DEFAULT_PYTHONS))
+    output_dir: Path | None = None  # default: <plugin_dir>/dist
+    index: IndexOptions = field(default_factory=IndexOptions)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of the bundle: where its bytes come from and its normalised mode."""
+
+    arcname: str
+    source: Path | None
+    data: bytes | None
+    executable: bool
+
+
+def build_bundle(options: BundleOptions) -> Path:
+    """Validates, gathers and writes the bundle; returns its path."""
+    plugin_dir = options.plugin_dir.resolve()
+    manifest = load_manifest(plugin_dir)
+    platforms = resolve_platforms(options.platforms, options.bridges)
+    output_dir = (options.output_dir or plugin_dir / "dist").resolve()
+    files = collect_plugin_files(plugin_dir, exclude=[output_dir])
+    if manifest.entry not in {rel for rel, _ in files}:
+        raise CLIError(
+            f"the entry module {manifest.entry} (props.mmplug.entry) is excluded from bundles "
+            "(tests/, dist/, venv/ and caches are never bundled); move it"
+        )
+    bridges = {p.name: locate_bridge(p, options.bridges.get(p.name)) for p in platforms}
+
+    with tempfile.TemporaryDirectory(prefix="mmplug-bundle-") as scratch:
+        wheels = collect_wheels(
+            sdk=installed_sdk(),
+            requirements_file=plugin_dir / REQUIREMENTS,
+            pythons=options.pythons,
+            platforms=platforms,
+            dest=Path(scratch) / "wheels",
+            index=options.index,
+        )
+        members = [
+            Member(MANIFEST, None, manifest_bytes(manifest, platforms), False),
+            *(Member(rel, path, None, _is_executable(path)) for rel, path in files),
+            *(
+                Member(PLATFORMS[name].executable, path, None, True)
+                for name, path in bridges.items()
+            ),
+            *(
+                Member(f"{WHEELS_DIR}/{name}", wheels.dir / name, None, False)
+                for name in wheels.hashes
+            ),
+            Member(f"{WHEELS_DIR}/index.json", None, wheels.index_json(), False),
+        ]
+        output_dir.mkdir(parents=True, exist_ok=True)
+        target = output_dir / manifest.bundle_name
+        write_tar_gz(target, manifest.id, members, source_date_epoch())
+    progress(f"wrote {target} ({human_size(target.stat().st_size)})")
+    return target
+
+
+def manifest_bytes(manifest: PluginManifest, platforms: list[Platform]) -> bytes:
+    return (json.dumps(manifest.with_executables(platforms), indent=2) + "\n").encode()
+
+
+def resolve_platforms(requested: list[str], bridges: dict[str, Path]) -> list[Platform]:
+    """The platforms to bundle: those asked for, else linux-amd64 plus any given a bridge."""
+    names = list(dict.fromkeys(requested)) or ["linux-amd64", *sorted(bridges)]
+    for name in [*names, *bridges]:
+        if name not in PLATFORMS:
+            raise UsageError(f"unknown platform {name!r}; mmplug bundles {', '.join(PLATFORMS)}")
+    extra = sorted(set(bridges) - set(names))
+    if extra:
+        raise UsageError(
+            f"--bridge given for {', '.join(extra)}, which is not among the --platform values"
+        )
+    return [PLATFORMS[name] for name in dict.fromkeys(names)]
+
+
+def locate_bridge(platform: Platform, given: Path | None) -> Path:
+    """The bridge binary for ``platform``: the one given, else (linux-amd64) a static build
+    from the mmplug checkout. Either way it must be a static ELF of the platform's machine."""
+    if given is not None:
+        path = given.expanduser().resolve()
+    elif platform.name == "linux-amd64":
+        path = build_static_bridge(platform)
+    else:
+        raise CLIError(
+            f"no bridge binary for {platform.name}: pass --bridge {platform.name}=PATH with a "
+            f"static {platform.machine_label} build of mmplug-bridge "
+            f"(cargo build --release -p mmplug-bridge --target {platform.rust_target})"
+        )
+    check_static_elf(path, platform)
+    return path
+
+
+def build_static_bridge(platform: Platform) -> Path:
+    checkout = find_checkout()
+    if checkout is None:
+        raise CLIError(
+            f"no bridge binary for {platform.name}: pass --bridge {platform.name}=PATH, or set "
+            "MMPLUG_SOURCE to an mmplug source checkout so mmplug can build it (needs Rust)"
+        )
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        raise CLIError(
+            "building the bridge needs cargo (Rust), which is not on PATH; install Rust from "
+            f"https://rustup.rs or pass --bridge {platform.name}=PATH"
+        )
+    env = dict(os.environ)
+    env["RUSTFLAGS"] = (env.get("RUSTFLAGS", "") + " -C target-feature=+crt-static").strip()
+    command = [cargo, "build", "--release", "-p", "mmplug-bridge", "--target", platform.rust_target]
+    progress(f"building a static bridge for {platform.name}: {' '.join(command[1:])}")
+    # cargo's own progress goes straight to our stderr: this step can take minutes.
+    result = subprocess.run(command, cwd=checkout, env=env, stdout=subprocess.DEVNULL, check=False)
+    if result.returncode != 0:
+        raise CLIError(f"cargo could not build the bridge for {platform.name} (see above)")
+    return cargo_target_dir(checkout) / platform.rust_target / "release" / "mmplug-bridge"
+
+
+def source_date_epoch() -> int:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return DEFAULT_EPOCH
+    try:
+        epoch = int(value)
+    except ValueError:
+        raise CLIError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds") from None
+    if epoch < 0:
+        raise CLIError("SOURCE_DATE_EPOCH must not be negative")
+    return epoch
+
+
+def collect_plugin_files(root: Path, *, exclude: list[Path]) -> list[tuple[str, Path]]:
+    """The plugin's own files as (relative POSIX path, file to read), sorted.
+
+    Skips tests/, dist/, virtual environments, VCS and cache directories, compiled Python,
+    the bridge binaries (server/dist/plugin-*), python/wheels and ``exclude``. A symlink is
+    followed when it resolves inside ``root``; one that points outside, dangles, or loops
+    is an error, as is any file that is not a regular file.
+    """
+    real_root = root.resolve()
+    skipped = {p.resolve() for p in exclude}
+    result: list[tuple[str, Path]] = []
+    for rel, path in _walk(real_root, real_root, PurePosixPath(), skipped, ancestors=()):
+        if rel.as_posix() == MANIFEST:
+            continue  # written from the validated, rewritten manifest
+        result.append((rel.as_posix(), path))
+    return sorted(result)
+
+
+def _walk(
+    real_root: Path,
+    directory: Path,
+    rel_dir: PurePosixPath,
+    skipped: set[Path],
+    ancestors: tuple[Path, ...],
+) -> Iterator[tuple[PurePosixPath, Path]]:
+    real_dir = directory.resolve()
+    if real_dir in ancestors:
+        raise CLIError(f"{rel_dir} is a symlink loop (it leads back to one of its parents)")
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as e:
+        raise CLIError(f"cannot read {directory}: {e}") from None
+    for entry in entries:
+        rel = rel_dir / entry.name
+        if _skipped(rel, entry.name):
+            continue
+        path = Path(entry.path)
+        target = path
+        if entry.is_symlink():
+            target = path.resolve()
+            if not _inside(target, real_root):
+                raise CLIError(
+                    f"{rel} is a symlink to {os.readlink(path)}, outside the plugin directory; "
+                    "a bundle holds only the plugin's own files (copy the file in instead)"
+                )
+            if not target.exists():
+                raise CLIError(f"{rel} is a symlink to {os.readlink(path)}, which does not exist")
+        if target in skipped or path in skipped:
+            continue
+        mode = target.stat().st_mode
+        if stat.S_ISDIR(mode):
+            yield from _walk(real_root, target, rel, skipped, (*ancestors, real_dir))
+        elif stat.S_ISREG(mode):
+            yield rel, target
+        else:
+            raise CLIError(f"{rel} is not a regular file or directory (a socket or device?)")
+
+
+def _skipped(rel: PurePosixPath, name: str) -> bool:
+    top = rel.parts[0]
+    if name in _SKIP_DIRS or name in _SKIP_FILES or name.endswith(_SKIP_SUFFIXES):
+        return True
+    if len(rel.parts) == 1 and top in _SKIP_TOP_DIRS:
+        return True
+    if name.endswith(".egg-info"):
+        return True
+    posix = rel.as_posix()
+    return posix == WHEELS_DIR or (posix.startswith("server/dist/plugin-") and len(rel.parts) == 3)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _is_executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & 0o111)
+
+
+def write_tar_gz(target: Path, plugin_id: str, members: list[Member], mtime: int) -> None:
+    """Writes the members under ``<plugin_id>/``, reproducibly, via a temporary file so a
+    failed run never leaves half a bundle behind."""
+    by_name: dict[str, Member] = {}
+    for member in members:
+        arcname = _arcname(plugin_id, member.arcname)
+        if arcname in by_name:
+            raise CLIError(f"two files would be stored as {arcname} in the bundle")
+        by_name[arcname] = member
+    directories = {plugin_id}
+    for arcname in by_name:
+        parent = PurePosixPath(arcname).parent
+        while parent != PurePosixPath("."):
+            directories.add(parent.as_posix())
+            parent = parent.parent
+    clash = sorted(directories & set(by_name))
+    if clash:
+        raise CLIError(f"{clash[0]} would be both a file and a directory in the bundle")
+
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for name in sorted(directories | set(by_name)):
+                entry = by_name.get(name)
+                info = tarfile.TarInfo(name)
+                info.mtime = mtime
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                if entry is None:
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    tar.addfile(info)
+                    continue
+                info.mode = 0o755 if entry.executable else 0o644
+                if entry.data is not None:
+                    info.size = len(entry.data)
+                    tar.addfile(info, io.BytesIO(entry.data))
+                else:
+                    assert entry.source is not None
+                    with entry.source.open("rb") as f:
+                        info.size = os.fstat(f.fileno()).st_size
+                        tar.addfile(info, f)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def _arcname(plugin_id: str, rel: str) -> str:
+    path = PurePosixPath(rel)
+    if path.is_absolute() or not path.parts or any(p in ("..", ".", "") for p in path.parts):
+        raise CLIError(f"{rel!r} is not a path that stays inside the bundle")
+    return f"{plugin_id}/{path.as_posix()}"

@@ -1,0 +1,319 @@
+"""plugin.json, checked before anything is built from it.
+
+The rules are the server's own (``model.Manifest.IsValid``: plugin id pattern and length, a
+name, strict semantic versions, http(s) URLs, setting types) plus what a Python plugin bundle
+needs: a version (it names the bundle file), ``server.executables`` keyed by platforms mmplug
+can bundle, each at ``server/dist/plugin-<os>-<arch>``, and a ``props.mmplug`` block the
+bridge accepts (it rejects unknown keys) whose ``entry`` exists. All problems are reported at
+once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import CLIError
+
+MANIFEST = "plugin.json"
+DEFAULT_ENTRY = "plugin.py"
+
+# model.IsValidPluginId: 3 to 190 characters of this set (the id names a directory).
+_PLUGIN_ID = re.compile(r"^[a-zA-Z0-9_.-]{3,190}$")
+# Masterminds semver StrictNewVersion: no "v" prefix, no leading zeros, all three parts.
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+_IDENT = r"(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+_SEMVER = re.compile(
+    rf"^{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
+    rf"(?:-{_IDENT}(?:\.{_IDENT})*)?"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$"
+)
+# convertTypeToPluginSettingType.
+_SETTING_TYPES = {
+    "bool",
+    "dropdown",
+    "generated",
+    "radio",
+    "text",
+    "longtext",
+    "number",
+    "username",
+    "custom",
+}
+_PLACEHOLDER_TYPES = {"generated", "text", "longtext", "number", "username", "custom"}
+# The keys the bridge reads from props.mmplug (crates/bridge/src/manifest.rs).
+_MMPLUG_KEYS = {"entry", "env", "ready_timeout_seconds"}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A server platform a bundle can carry, as Mattermost names it (GOOS-GOARCH)."""
+
+    name: str
+    elf_machine: int  # e_machine of the bridge binary
+    machine_label: str  # how people call that machine
+    wheel_arch: str  # the arch suffix of manylinux wheel tags
+    rust_target: str
+
+    @property
+    def executable(self) -> str:
+        """Where the bridge binary sits in the bundle (the layout Go plugins use)."""
+        return f"server/dist/plugin-{self.name}"
+
+
+PLATFORMS: dict[str, Platform] = {
+    "linux-amd64": Platform("linux-amd64", 62, "x86-64", "x86_64", "x86_64-unknown-linux-gnu"),
+    "linux-arm64": Platform("linux-arm64", 183, "aarch64", "aarch64", "aarch64-unknown-linux-gnu"),
+}
+
+
+@dataclass(frozen=True)
+class PluginManifest:
+    """A validated plugin.json."""
+
+    dir: Path
+    data: dict[str, Any]  # the whole document, key order kept
+    id: str
+    name: str
+    version: str
+    entry: str  # relative POSIX path of the Python entry module
+
+    @property
+    def bundle_name(self) -> str:
+        return f"{self.id}-{self.version}.tar.gz"
+
+    def with_executables(self, platforms: list[Platform]) -> dict[str, Any]:
+        """The document to ship: ``server.executables`` lists exactly the bundled platforms."""
+        data = dict(self.data)
+        server = dict(data.get("server") or {})
+        server["executables"] = {p.name: p.executable for p in platforms}
+        data["server"] = server
+        return data
+
+
+def is_valid_plugin_id(plugin_id: str) -> bool:
+    return bool(_PLUGIN_ID.match(plugin_id))
+
+
+def is_semver(version: str) -> bool:
+    return bool(_SEMVER.match(version))
+
+
+def safe_relative_path(value: str) -> PurePosixPath | None:
+    """``value`` as a relative path that stays inside its base, or None."""
+    if not value or "\\" in value:
+        return None
+    path = PurePosixPath(value)
+    if path.is_absolute() or any(part in ("..", "") for part in path.parts):
+        return None
+    return path
+
+
+def load_manifest(plugin_dir: Path) -> PluginManifest:
+    """Reads and validates ``plugin_dir/plugin.json``; raises CLIError naming every problem."""
+    path = plugin_dir / MANIFEST
+    if not plugin_dir.is_dir():
+        raise CLIError(f"{plugin_dir} is not a directory")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CLIError(
+            f"no {MANIFEST} in {plugin_dir}: is this a plugin directory? "
+            "(`mmplug new NAME` creates one)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CLIError(f"cannot read {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CLIError(
+            f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise CLIError(f"{path} must hold a JSON object")
+
+    problems: list[str] = []
+    plugin_id = _string(data, "id", problems, required=True)
+    if plugin_id and not is_valid_plugin_id(plugin_id):
+        problems.append(
+            f'"id" {plugin_id!r} is not a valid plugin id (3 to 190 letters, digits, '
+            '".", "_" or "-", e.g. "com.example.my-plugin")'
+        )
+    name = _string(data, "name", problems, required=True)
+    if name is not None and not name.strip():
+        problems.append('"name" is empty')
+    version = _string(data, "version", problems, required=True)
+    if version and not is_semver(version):
+        problems.append(f'"version" {version!r} is not a semantic version like 0.1.0')
+    min_server = _string(data, "min_server_version", problems)
+    if min_server and not is_semver(min_server):
+        problems.append(
+            f'"min_server_version" {min_server!r} is not a semantic version like 9.11.0'
+        )
+    for key in ("homepage_url", "support_url", "release_notes_url"):
+        url = _string(data, key, problems)
+        if url and not _is_http_url(url):
+            problems.append(f'"{key}" {url!r} is not an http(s) URL')
+    icon = _string(data, "icon_path", problems)
+    if icon:
+        _check_file(plugin_dir, icon, '"icon_path"', problems)
+    _check_server(data.get("server"), problems)
+    webapp = data.get("webapp")
+    if webapp is not None:
+        if not isinstance(webapp, dict):
+            problems.append('"webapp" must be an object')
+        elif isinstance(webapp.get("bundle_path"), str):
+            _check_file(plugin_dir, webapp["bundle_path"], '"webapp.bundle_path"', problems)
+    _check_settings_schema(data.get("settings_schema"), problems)
+    entry = _check_mmplug_props(plugin_dir, data.get("props"), problems)
+
+    if problems:
+        raise CLIError(f"{path}: " + "; ".join(problems))
+    assert plugin_id and name and version and entry
+    return PluginManifest(plugin_dir, data, plugin_id, name, version, entry)
+
+
+def _string(
+    data: dict[str, Any], key: str, problems: list[str], *, required: bool = False
+) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            problems.append(f'"{key}" is missing')
+        return None
+    if not isinstance(value, str):
+        problems.append(f'"{key}" must be a string')
+        return None
+    return value
+
+
+def _is_http_url(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _check_file(plugin_dir: Path, value: str, what: str, problems: list[str]) -> None:
+    rel = safe_relative_path(value)
+    if rel is None:
+        problems.append(f"{what} {value!r} must be a relative path inside the plugin directory")
+    elif not (plugin_dir / rel).is_file():
+        problems.append(f"{what} {value!r} does not exist")
+
+
+def _check_server(server: Any, problems: list[str]) -> None:
+    if server is None:
+        return
+    if not isinstance(server, dict):
+        problems.append('"server" must be an object')
+        return
+    if server.get("executable"):
+        problems.append(
+            '"server.executable" is not used by mmplug bundles: list platforms under '
+            '"server.executables" (mmplug bundle writes it for the platforms it bundles)'
+        )
+    executables = server.get("executables")
+    if executables is None:
+        return
+    if not isinstance(executables, dict):
+        problems.append('"server.executables" must be an object')
+        return
+    known = ", ".join(PLATFORMS)
+    for key, value in executables.items():
+        platform = PLATFORMS.get(key)
+        if platform is None:
+            problems.append(
+                f'"server.executables" names the platform {key!r}, which mmplug cannot bundle '
+                f"(it bundles {known})"
+            )
+        elif value != platform.executable:
+            problems.append(
+                f'"server.executables.{key}" is {value!r}; the bridge for {key} is always '
+                f'"{platform.executable}" in an mmplug bundle'
+            )
+
+
+def _check_settings_schema(schema: Any, problems: list[str]) -> None:
+    if schema is None:
+        return
+    if not isinstance(schema, dict):
+        problems.append('"settings_schema" must be an object')
+        return
+    settings: list[tuple[str, Any]] = []
+    top = schema.get("settings") or []
+    if not isinstance(top, list):
+        problems.append('"settings_schema.settings" must be a list')
+        top = []
+    settings += [(f"settings_schema.settings[{i}]", s) for i, s in enumerate(top)]
+    sections = schema.get("sections") or []
+    if not isinstance(sections, list):
+        problems.append('"settings_schema.sections" must be a list')
+        sections = []
+    for i, section in enumerate(sections):
+        where = f"settings_schema.sections[{i}]"
+        if not isinstance(section, dict) or not section.get("key"):
+            problems.append(f'"{where}" needs a "key"')
+            continue
+        inner = section.get("settings") or []
+        if isinstance(inner, list):
+            settings += [(f"{where}.settings[{j}]", s) for j, s in enumerate(inner)]
+    for where, setting in settings:
+        if not isinstance(setting, dict):
+            problems.append(f'"{where}" must be an object')
+            continue
+        kind = setting.get("type")
+        if kind not in _SETTING_TYPES:
+            problems.append(
+                f'"{where}.type" {kind!r} is not a setting type (one of '
+                f"{', '.join(sorted(_SETTING_TYPES))})"
+            )
+            continue
+        if setting.get("regenerate_help_text") and kind != "generated":
+            problems.append(f'"{where}": regenerate_help_text only applies to generated settings')
+        if setting.get("placeholder") and kind not in _PLACEHOLDER_TYPES:
+            problems.append(f'"{where}": a {kind} setting cannot have a placeholder')
+        options = setting.get("options")
+        if options is not None:
+            if kind not in ("radio", "dropdown"):
+                problems.append(f'"{where}": only radio and dropdown settings have options')
+            elif not isinstance(options, list) or not all(
+                isinstance(o, dict) and o.get("display_name") and o.get("value") for o in options
+            ):
+                problems.append(f'"{where}.options" need a display_name and a value each')
+
+
+def _check_mmplug_props(plugin_dir: Path, props: Any, problems: list[str]) -> str | None:
+    """Checks ``props.mmplug`` as the bridge will read it; returns the entry module."""
+    settings: Any = {}
+    if props is not None:
+        if not isinstance(props, dict):
+            problems.append('"props" must be an object')
+            return None
+        settings = props.get("mmplug", {})
+    if not isinstance(settings, dict):
+        problems.append('"props.mmplug" must be an object')
+        return None
+    unknown = sorted(set(settings) - _MMPLUG_KEYS)
+    if unknown:
+        problems.append(
+            f'"props.mmplug" has unknown keys {", ".join(unknown)} (the bridge knows '
+            f"{', '.join(sorted(_MMPLUG_KEYS))})"
+        )
+    env = settings.get("env", [])
+    if not isinstance(env, list) or not all(isinstance(v, str) for v in env):
+        problems.append('"props.mmplug.env" must be a list of environment variable names')
+    timeout = settings.get("ready_timeout_seconds")
+    if timeout is not None and (
+        not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0
+    ):
+        problems.append('"props.mmplug.ready_timeout_seconds" must be a positive whole number')
+    entry = settings.get("entry", DEFAULT_ENTRY)
+    if not isinstance(entry, str):
+        problems.append('"props.mmplug.entry" must be a string')
+        return None
+    before = len(problems)
+    _check_file(plugin_dir, entry, '"props.mmplug.entry"', problems)
+    return entry if len(problems) == before else None
