@@ -5,6 +5,7 @@ Authoring surface::
     from mattermost_plugin import Plugin, hook, HookName, run_plugin, PluginAPIError
     from mattermost_plugin import Command, CommandResponse, Post   # protobuf messages
     from mattermost_plugin import HTTPRequest, HTTPResponseWriter
+    from mattermost_plugin import Settings, command, CommandCall, ensure_bot  # helpers
 
 Every message of the contract (package ``mattermost.plugin.v1``) is importable from here
 by name (``from mattermost_plugin import User``).
@@ -15,6 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
+from .bots import BotUsernameTakenError, ensure_bot
+from .commands import CommandCall, CommandError, CommandRegistrationError, command
 from .errors import (
     BadRequestError,
     ConflictError,
@@ -28,16 +31,32 @@ from .errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from .hooks import HookName, HookRegistrationError, hook
+from .hooks import HookName, HookRegistrationError, HookReplyError, hook
 from .http import HTTPClientDisconnected, HTTPHeaders, HTTPRequest, HTTPResponseWriter
+from .kv import (
+    AsyncKVMutex,
+    AsyncKVStore,
+    KVConflictError,
+    KVDecodeError,
+    KVMutex,
+    KVStore,
+    LockTimeoutError,
+)
 from .plugin import Plugin
 from .runtime import RuntimeConfig, run_plugin, serve_plugin
+from .settings import Settings, SettingsError, parse_settings
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncKVMutex",
+    "AsyncKVStore",
     "BadRequestError",
+    "BotUsernameTakenError",
     "Command",
+    "CommandCall",
+    "CommandError",
+    "CommandRegistrationError",
     "CommandResponse",
     "ConflictError",
     "ErrorKind",
@@ -47,6 +66,12 @@ __all__ = [
     "HTTPResponseWriter",
     "HookName",
     "HookRegistrationError",
+    "HookReplyError",
+    "KVConflictError",
+    "KVDecodeError",
+    "KVMutex",
+    "KVStore",
+    "LockTimeoutError",
     "NotFoundError",
     "NotImplementedAPIError",
     "PayloadTooLargeError",
@@ -56,9 +81,14 @@ __all__ = [
     "Post",
     "RuntimeConfig",
     "ServiceUnavailableError",
+    "Settings",
+    "SettingsError",
     "TooManyRequestsError",
     "UnauthorizedError",
+    "command",
+    "ensure_bot",
     "hook",
+    "parse_settings",
     "run_plugin",
     "serve_plugin",
 ]

@@ -5,9 +5,15 @@ unary hook ``H(HHookRequest) returns (HHookResponse)``:
 
 * request fields from number 2 on become the handler's positional arguments (Go order);
 * the handler's return fills the response fields from number 2 on: None (nothing), one
-  value (the first field), or a tuple (the fields in order, possibly fewer);
+  value (the first field), or a tuple (the fields in order, possibly fewer); a reply that
+  does not fit (a wrong type, too many values, a value for a hook without results, None for
+  a hook whose result is a list that replaces what the server had) is a ``HookReplyError``
+  naming the hook, its expected result type and what was returned, checked against the
+  response descriptor (generated from the API schema), never a per-hook table;
 * an exception becomes the response's ``error`` field (message = the exception text,
-  detailed_error = the traceback; a ``PluginAPIError`` keeps its own fields) and a log line.
+  detailed_error = the traceback; a ``PluginAPIError`` keeps its own fields) and a log line;
+* SDK features (typed settings, declared slash commands) take part through the plugin's
+  hook chain (``Plugin._hook_chain``), which runs their steps before the author's handler.
 
 Sync handlers run in a worker thread so the event loop keeps serving (a handler may call
 back into the API, which needs the loop to be free); async handlers run on the loop.
@@ -17,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime
 import functools
 import inspect
 import logging
 import traceback
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +41,11 @@ from google.protobuf.message_factory import GetMessageClass
 
 from ._chunks import ChunkReader
 from ._convert import get_field, payload_fields, set_field
+from ._generated import hooks as generated_hooks
 from .client import current_request_id
 from .errors import PluginAPIError
 from .files import UploadReader, UploadWriter
-from .hooks import HookName
+from .hooks import HookName, HookReplyError
 from .http import HTTPRequest, HTTPResponseWriter, Outbox, ResponseParts
 from .plugin import Plugin
 
@@ -87,28 +95,82 @@ class HookSpec:
         )
 
     def fill(self, response: Message, value: Any) -> None:
-        """Store a handler's return value into the response's result fields."""
-        if value is None:
-            return
+        """Store a handler's return value into the response's result fields.
+
+        Raises ``HookReplyError`` when the value does not fit the hook's results.
+        """
         n = len(self.results)
+        if value is None:
+            if n == 1 and self._replaces_argument_list(self.results[0]):
+                self._reject(
+                    value,
+                    "a list is required (return the items you were given to change nothing; "
+                    "None would stand for an empty list and drop them all)",
+                )
+            return
         if n == 0:
-            raise TypeError(
+            raise HookReplyError(
+                self.name,
                 f"{self.name} handlers return nothing (raise an exception to report an "
-                f"error), got {type(value).__name__}"
+                f"error), got {_show(value)}",
             )
         if n == 1:
             if isinstance(value, tuple) and len(value) == 1:
                 value = value[0]
-            set_field(response, self.results[0], value)
+            self._store(response, self.results[0], value, value)
             return
         values = value if isinstance(value, tuple) else (value,)
         if len(values) > n:
             names = ", ".join(f.name for f in self.results)
-            raise TypeError(
-                f"{self.name} handlers return at most {n} values ({names}), got {len(values)}"
+            self._reject(
+                value,
+                f"{self.name} handlers return at most {n} values ({names}), got {len(values)}",
             )
+        if not isinstance(value, tuple):
+            problem = _mismatch(self.results[0], value)
+            if problem is not None and any(_mismatch(f, value) is None for f in self.results[1:]):
+                names = ", ".join(f.name for f in self.results)
+                self._reject(value, f"return a tuple ({names}); {problem}")
         for f, v in zip(self.results, values, strict=False):
-            set_field(response, f, v)
+            self._store(response, f, v, value)
+
+    def _replaces_argument_list(self, result: FieldDescriptor) -> bool:
+        """A list result standing for a list argument (MessagesWillBeConsumed's posts)."""
+        if not _is_list(result) or result.message_type is None:
+            return False
+        kind = result.message_type.full_name
+        return any(
+            _is_list(a) and a.message_type is not None and a.message_type.full_name == kind
+            for a in self.args
+        )
+
+    def expected(self) -> str:
+        """The hook's result type as handlers are annotated (``XResult`` of the hooks module)."""
+        alias = getattr(generated_hooks, f"{self.name}Result", _NO_ALIAS)
+        if alias is _NO_ALIAS:
+            return _describe_results(self.results)
+        if alias is None:
+            return "None"
+        if isinstance(alias, str):
+            return alias
+        return getattr(alias, "__name__", str(alias))
+
+    def _reject(self, value: Any, problem: str) -> None:
+        raise HookReplyError(
+            self.name,
+            f"{self.name} handler returned {_show(value)}, which does not fit its result "
+            f"{self.expected()}: {problem}",
+        )
+
+    def _store(self, response: Message, field: FieldDescriptor, value: Any, whole: Any) -> None:
+        problem = _mismatch(field, value)
+        if problem is None:
+            try:
+                set_field(response, field, value)
+                return
+            except (TypeError, ValueError) as e:
+                problem = str(e)
+        self._reject(whole, problem)
 
     def set_error(self, response: Message, fields: dict[str, Any]) -> None:
         if self.error_field is None:
@@ -118,6 +180,150 @@ class HookSpec:
         for k, v in fields.items():
             if k in known:
                 setattr(err, k, v)
+
+
+_NO_ALIAS = object()
+
+_STRUCT = "google.protobuf.Struct"
+_VALUE = "google.protobuf.Value"
+_TIMESTAMP = "google.protobuf.Timestamp"
+_F = FieldDescriptor
+_INT_TYPES = {
+    _F.TYPE_INT32, _F.TYPE_INT64, _F.TYPE_UINT32, _F.TYPE_UINT64, _F.TYPE_SINT32,
+    _F.TYPE_SINT64, _F.TYPE_FIXED32, _F.TYPE_FIXED64, _F.TYPE_SFIXED32, _F.TYPE_SFIXED64,
+}  # fmt: skip
+_SCALAR_NAMES = {
+    _F.TYPE_STRING: "str",
+    _F.TYPE_BYTES: "bytes",
+    _F.TYPE_BOOL: "bool",
+    _F.TYPE_DOUBLE: "float",
+    _F.TYPE_FLOAT: "float",
+    _F.TYPE_ENUM: "int",
+}
+
+
+def _show(value: Any) -> str:
+    """``value`` for an error message: its type and a bounded repr."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    mt = field.message_type
+    return bool(field.is_repeated and mt is not None and mt.GetOptions().map_entry)
+
+
+def _is_list(field: FieldDescriptor) -> bool:
+    return field.is_repeated and not _is_map(field)
+
+
+def _type_name(field: FieldDescriptor, *, python: bool = False) -> str:
+    """A field's type: the proto name for messages, the Python name for scalars."""
+    mt = field.message_type
+    if mt is not None:
+        if mt.full_name in (_STRUCT,):
+            return "dict"
+        if mt.full_name == _VALUE:
+            return "Any"
+        return mt.name if python else mt.full_name
+    if field.type in _INT_TYPES:
+        return "int" if python else _go_scalar_name(field)
+    return _SCALAR_NAMES.get(field.type, "value")
+
+
+def _scalar_mismatch(field: FieldDescriptor, value: Any) -> bool:
+    t = field.type
+    if t == _F.TYPE_STRING:
+        return not isinstance(value, str)
+    if t == _F.TYPE_BYTES:
+        return not isinstance(value, bytes | bytearray | memoryview)
+    if t == _F.TYPE_BOOL:
+        return not isinstance(value, bool)
+    if t in _INT_TYPES:
+        return isinstance(value, bool) or not isinstance(value, int)
+    if t in (_F.TYPE_DOUBLE, _F.TYPE_FLOAT):
+        return isinstance(value, bool) or not isinstance(value, int | float)
+    if t == _F.TYPE_ENUM:
+        return isinstance(value, bool) or not isinstance(value, int | str)
+    return False
+
+
+def _message_mismatch(field: FieldDescriptor, value: Any) -> bool:
+    mt = field.message_type
+    assert mt is not None
+    if mt.full_name == _VALUE:
+        return False  # anything JSON-like; set_field reports what it cannot store
+    if isinstance(value, Message):
+        return value.DESCRIPTOR.full_name != mt.full_name
+    if mt.full_name == _TIMESTAMP:
+        return not isinstance(value, datetime.datetime)
+    return not isinstance(value, Mapping)
+
+
+def _expected_type(field: FieldDescriptor) -> str:
+    mt = field.message_type
+    if mt is not None and mt.full_name not in (_STRUCT, _VALUE):
+        return f"{mt.full_name} or None"
+    return _go_scalar_name(field)
+
+
+def _go_scalar_name(field: FieldDescriptor) -> str:
+    if field.message_type is not None:
+        return _type_name(field)
+    names = {
+        _F.TYPE_INT32: "int32", _F.TYPE_INT64: "int64", _F.TYPE_UINT32: "uint32",
+        _F.TYPE_UINT64: "uint64", _F.TYPE_SINT32: "int32", _F.TYPE_SINT64: "int64",
+        _F.TYPE_FIXED32: "uint32", _F.TYPE_FIXED64: "uint64", _F.TYPE_SFIXED32: "int32",
+        _F.TYPE_SFIXED64: "int64",
+    }  # fmt: skip
+    return names.get(field.type) or _SCALAR_NAMES.get(field.type, "value")
+
+
+def _mismatch(field: FieldDescriptor, value: Any) -> str | None:
+    """Why ``value`` cannot be a handler's result for ``field``; None when it can."""
+    owner = field.containing_type
+    where = f"{owner.name if owner is not None else '?'}.{field.name}"
+    if value is None:
+        return None
+    if _is_map(field):
+        if isinstance(value, Mapping):
+            return None
+        return f"{where} expects a dict, got {_show(value)}"
+    if field.is_repeated:
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+            return f"{where} expects a list of {_type_name(field)}, got {_show(value)}"
+        return None
+    if field.message_type is not None:
+        if _message_mismatch(field, value):
+            return f"{where} expects {_expected_type(field)}, got {_show(value)}"
+        return None
+    if _scalar_mismatch(field, value):
+        return f"{where} expects {_go_scalar_name(field)}, got {_show(value)}"
+    return None
+
+
+def _describe_results(results: Sequence[FieldDescriptor]) -> str:
+    """The Python type of a hook's results, from the response descriptor."""
+
+    def one(f: FieldDescriptor) -> str:
+        if _is_map(f):
+            return "dict"
+        inner = _type_name(f, python=True)
+        if f.is_repeated:
+            return f"list[{inner}]"
+        if f.message_type is not None and f.message_type.full_name not in (_STRUCT, _VALUE):
+            return f"{inner} | None"
+        return inner
+
+    if not results:
+        return "None"
+    if len(results) == 1:
+        return one(results[0])
+    return "tuple[" + ", ".join(one(f) for f in results) + "]"
 
 
 def _is_http_stream(method: Any) -> bool:
@@ -209,18 +415,23 @@ class HookDispatcher:
         if spec.name == "Implemented":
             set_field(response, spec.results[0], self.plugin.implemented_hooks())
             return response
-        handler = self.plugin.hook_handler(spec.name)
-        if handler is None:
+        chain = self.plugin._hook_chain(spec.name, self.call)
+        if chain is None:
             # The server only calls hooks Implemented listed; getting here is a bridge bug.
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED,
                 f"the plugin does not implement hook {spec.name}",
             )
+            raise AssertionError("abort returned")  # grpc's abort always raises
         args = [get_field(request, f) for f in spec.args]
         token = current_request_id.set(_request_id(request))
         try:
-            result = await self.call(handler, *args)  # type: ignore[arg-type]
+            result = await chain(*args)
             spec.fill(response, result)
+        except HookReplyError as exc:
+            response = spec.response_cls()
+            spec.set_error(response, app_error_fields(exc, self._where(spec.name)))
+            log.error("hook %s: invalid reply: %s", spec.name, exc)
         except Exception as exc:
             response = spec.response_cls()
             spec.set_error(response, app_error_fields(exc, self._where(spec.name)))

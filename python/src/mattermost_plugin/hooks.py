@@ -25,11 +25,24 @@ from ._generated.hooks import *  # noqa: F403  (the generated names are listed i
 from ._generated.hooks import HookName
 from ._generated.hooks import __all__ as _generated_all
 
-__all__ = ["HOOK_ATTR", "HookRegistrationError", "hook", *_generated_all]
+__all__ = ["HOOK_ATTR", "HookRegistrationError", "HookReplyError", "hook", *_generated_all]
 
 
 class HookRegistrationError(ValueError):
     """A hook name is unknown, or a hook is registered more than once."""
+
+
+class HookReplyError(TypeError):
+    """A hook handler returned something that does not fit the hook's results.
+
+    The message names the hook, what it expects (its ``XResult`` type) and what was returned.
+    The server receives it as the hook's error, so nothing is applied: for hooks without an
+    error result (``MessageWillBePosted`` and the like) the bridge answers "unchanged".
+    """
+
+    def __init__(self, hook: str, message: str) -> None:
+        self.hook = hook
+        super().__init__(message)
 
 
 # The attribute the decorator sets on the function; Plugin.__init_subclass__ reads it.

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, cast
 
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
+from .commands import COMMAND_ATTR, CommandRouter
 from .hooks import HOOK_ATTR, HookName, HookRegistrationError
+from .kv import AsyncKVStore, KVStore
+from .settings import Settings, find_settings
 
-__all__ = ["Plugin"]
+__all__ = ["HookRunner", "HookStep", "Plugin"]
+
+# Runs one handler the way the dispatcher does (async on the loop, sync in a worker thread).
+HookRunner = Callable[..., Awaitable[Any]]
+# An SDK feature's part in a hook: step(plugin, run, then, *hook_args), where ``then`` calls
+# the rest of the chain (later steps, then the author's handler) or is None when nothing
+# follows.
+HookStep = Callable[..., Awaitable[Any]]
 
 
 class Plugin:
@@ -27,6 +37,9 @@ class Plugin:
 
     # HookName -> attribute name of the handler on the class.
     _hook_registry: ClassVar[dict[HookName, str]] = {}
+    # SDK features taking part in hooks (see _hook_chain): typed settings, slash commands.
+    _settings_descriptor: ClassVar[Settings[Any] | None] = None
+    _command_router: ClassVar[CommandRouter | None] = None
 
     # The runtime binds the generated clients of the contract (PluginAPIClient and its async
     # twin); tests may bind untyped clients of another service (make_client_classes).
@@ -47,6 +60,11 @@ class Plugin:
             name = getattr(fn, HOOK_ATTR, None)
             if name is None:
                 continue
+            if getattr(fn, COMMAND_ATTR, None) is not None:
+                raise HookRegistrationError(
+                    f"{cls.__qualname__}.{attr} is both a @hook and a @command handler; "
+                    f"one function handles one hook or command"
+                )
             if name in own:
                 raise HookRegistrationError(
                     f"{cls.__qualname__}: hook {name.value} is registered twice "
@@ -57,6 +75,8 @@ class Plugin:
         # keeps its registration: getattr finds the override, as Python users expect.
         registry.update(own)
         cls._hook_registry = registry
+        cls._settings_descriptor = find_settings(cls)
+        cls._command_router = CommandRouter.collect(cls)
 
     def __init__(
         self,
@@ -119,6 +139,16 @@ class Plugin:
         return cast(AsyncPluginAPIClient, self._aapi)
 
     @property
+    def kv(self) -> KVStore:
+        """JSON helpers over the KV store, blocking (see ``mattermost_plugin.kv``)."""
+        return KVStore(self.api)
+
+    @property
+    def akv(self) -> AsyncKVStore:
+        """JSON helpers over the KV store for async handlers (``await self.akv.get(...)``)."""
+        return AsyncKVStore(self.aapi)
+
+    @property
     def plugin_id(self) -> str:
         return self._plugin_id
 
@@ -131,16 +161,67 @@ class Plugin:
         return self._logger
 
     @classmethod
+    def _sdk_steps(cls, name: HookName) -> list[HookStep]:
+        """The SDK's steps in hook ``name``, in the order they run (before the handler)."""
+        steps: list[HookStep] = []
+        settings, router = cls._settings_descriptor, cls._command_router
+        if settings is not None:
+            if name is HookName.OnConfigurationChange:
+                steps.append(settings.on_configuration_change)
+            elif name is HookName.OnActivate:
+                steps.append(settings.on_activate)
+        if router is not None:
+            if name is HookName.OnActivate:
+                steps.append(router.on_activate)
+            elif name is HookName.ExecuteCommand:
+                steps.append(router.execute)
+        return steps
+
+    @classmethod
     def implemented_hooks(cls) -> list[str]:
-        """Registered hook names in Go spelling, in ``HookName`` declaration order."""
-        return [h.value for h in HookName if h in cls._hook_registry]
+        """Hooks the server must call, in Go spelling and ``HookName`` declaration order.
+
+        The registered handlers, plus the hooks SDK features need (typed settings reload on
+        OnConfigurationChange; declared commands register on OnActivate and route
+        ExecuteCommand) even when the class has no handler of its own for them.
+        """
+        return [h.value for h in HookName if cls.has_hook(h)]
 
     @classmethod
     def has_hook(cls, name: HookName | str) -> bool:
         try:
-            return HookName(name) in cls._hook_registry
+            hook_name = HookName(name)
         except ValueError:
             return False
+        return hook_name in cls._hook_registry or bool(cls._sdk_steps(hook_name))
+
+    def _hook_chain(
+        self, name: HookName | str, run: HookRunner
+    ) -> Callable[..., Awaitable[Any]] | None:
+        """What serving hook ``name`` runs: the SDK steps, then the author's handler.
+
+        ``run(handler, *args)`` runs the author's handler (the dispatcher passes its own, so
+        sync handlers get a worker thread). None when the plugin does not implement the hook.
+        """
+        try:
+            hook_name = HookName(name)
+        except ValueError:
+            return None
+        handler = self.hook_handler(hook_name)
+        steps = self._sdk_steps(hook_name)
+        if handler is None and not steps:
+            return None
+        chain: Callable[..., Awaitable[Any]] | None = None
+        if handler is not None:
+            bound_handler = handler
+
+            async def call_handler(*args: Any) -> Any:
+                return await run(bound_handler, *args)
+
+            chain = call_handler
+        for step in reversed(steps):
+            chain = _link(step, self, run, chain)
+        return chain
 
     def hook_handler(self, name: HookName | str) -> Callable[..., Any] | None:
         """The bound handler for ``name``, or None when the plugin does not implement it."""
@@ -150,3 +231,15 @@ class Plugin:
             return None
         handler: Callable[..., Any] | None = None if attr is None else getattr(self, attr)
         return handler
+
+
+def _link(
+    step: HookStep,
+    plugin: Plugin,
+    run: HookRunner,
+    then: Callable[..., Awaitable[Any]] | None,
+) -> Callable[..., Awaitable[Any]]:
+    async def linked(*args: Any) -> Any:
+        return await step(plugin, run, then, *args)
+
+    return linked
