@@ -174,7 +174,7 @@ class FakeMattermost:
     ) -> None:
         from . import _models
 
-        self.plugin_id = plugin_id
+        self._plugin_id = plugin_id
         self.server_version = server_version
         self.clock = clock or FakeClock()
         self._rng = random.Random(seed)
@@ -202,8 +202,25 @@ class FakeMattermost:
 
         self.config: Config = Config()
         self.config.service_settings.site_url = "http://localhost:8065"
-        self.api = PluginAPIClient(FakeSyncChannel(self), token="", plugin_id=plugin_id)
-        self.aapi = AsyncPluginAPIClient(FakeAsyncChannel(self), token="", plugin_id=plugin_id)
+        self.api, self.aapi = self.clients(plugin_id)
+
+    def clients(self, plugin_id: str) -> tuple[PluginAPIClient, AsyncPluginAPIClient]:
+        """A sync and an async client wired to this fake, calling as plugin ``plugin_id``."""
+        return (
+            PluginAPIClient(FakeSyncChannel(self), token="", plugin_id=plugin_id),
+            AsyncPluginAPIClient(FakeAsyncChannel(self), token="", plugin_id=plugin_id),
+        )
+
+    @property
+    def plugin_id(self) -> str:
+        """The plugin under test: ``api``/``aapi`` call as it, ``kv`` and ``plugin_settings``
+        are its own. ``start(plugin_id=...)`` sets it."""
+        return self._plugin_id
+
+    @plugin_id.setter
+    def plugin_id(self, value: str) -> None:
+        self._plugin_id = value
+        self.api, self.aapi = self.clients(value)
 
     # --- ids and time -----------------------------------------------------------------
 
@@ -367,11 +384,14 @@ class FakeMattermost:
 
         Returns a ``PluginHandle`` to fire hooks and send HTTP requests; call its ``stop()``
         (or use it as a context manager) to deactivate. ``settings`` become the plugin's
-        configuration before ``OnConfigurationChange`` runs.
+        configuration before ``OnConfigurationChange`` runs. ``plugin_id`` (the manifest's id)
+        becomes this fake's ``plugin_id``.
         """
         from ._harness import PluginHandle
 
-        pid = plugin_id or self.plugin_id
+        if plugin_id is not None and plugin_id != self.plugin_id:
+            self.plugin_id = plugin_id
+        pid = self.plugin_id
         if settings is not None:
             self.set_plugin_settings(settings, plugin_id=pid)
         return PluginHandle.start(self, plugin_cls, pid)
@@ -405,9 +425,13 @@ class FakeMattermost:
     @property
     def kv(self) -> dict[str, bytes]:
         """A snapshot of the live (unexpired) KV entries of ``plugin_id``."""
+        return self.kv_of(self.plugin_id)
+
+    def kv_of(self, plugin_id: str) -> dict[str, bytes]:
+        """A snapshot of the live KV entries of any plugin."""
         now = self.now()
         with self._lock:
-            rows = self.kv_namespace(self.plugin_id)
+            rows = self.kv_namespace(plugin_id)
             return {k: v for k, (v, exp) in sorted(rows.items()) if not exp or exp > now}
 
     def add_user(self, username: str, **fields: Any) -> User:

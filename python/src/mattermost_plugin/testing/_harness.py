@@ -219,6 +219,27 @@ class HTTPStream:
         self._done = False
         self._error: BaseException | None = None
         self._future: concurrent.futures.Future[None] | None = None
+        self._body_queue: asyncio.Queue[bytes | None] | None = None
+        self._body_ended = False
+
+    def send_body(self, data: bytes | str) -> None:
+        """Send the next piece of the request body (``open_http(..., stream_body=True)``);
+        the handler can read it, and answer, before the rest is sent."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self._body_put(bytes(data))
+
+    def end_body(self) -> None:
+        """End the request body (``stream_body=True``)."""
+        self._body_put(None)
+
+    def _body_put(self, item: bytes | None) -> None:
+        if self._body_queue is None:
+            raise RuntimeError("this request has no streamed body: open_http(stream_body=True)")
+        if self._body_ended:
+            raise RuntimeError("the request body already ended")
+        self._body_ended = item is None
+        self._handle._loop.loop.call_soon_threadsafe(self._body_queue.put_nowait, item)
 
     # Called on the plugin's loop.
     def _put(self, part: Any) -> None:
@@ -553,6 +574,7 @@ class PluginHandle:
         user_id: str,
         context: Any,
         hook: HookName,
+        body_queue: asyncio.Queue[bytes | None] | None = None,
     ) -> tuple[Any, AsyncIterator[Any]]:
         method_desc = self._service.methods_by_name[hook.value]
         part_cls: Any = GetMessageClass(method_desc.input_type)
@@ -569,7 +591,9 @@ class PluginHandle:
         init.remote_addr = "127.0.0.1:50000"
         prefix = f"/plugins/{self.plugin_id}"
         init.request_uri = url if url.startswith(prefix) else prefix + url
-        init.has_body = body is not None
+        if body is not None and body_queue is not None:
+            raise ValueError("give either body or stream_body=True, not both")
+        init.has_body = body is not None or body_queue is not None
         init.plugin_context.CopyFrom(context if context is not None else self.new_context())
         for key, values in (headers or {}).items():
             if key.lower() == "mattermost-user-id":
@@ -582,10 +606,15 @@ class PluginHandle:
 
         async def parts() -> AsyncIterator[Any]:
             yield first
-            if body is None:
+            if body_queue is not None:
+                while (piece := await body_queue.get()) is not None:
+                    for chunk in _split(piece):
+                        yield part_cls(body=chunk)
+            elif body is None:
                 return
-            async for chunk in _body_chunks(body):
-                yield part_cls(body=chunk)
+            else:
+                async for chunk in _body_chunks(body):
+                    yield part_cls(body=chunk)
             yield part_cls(body_end=True)
 
         return response_cls, parts()
@@ -621,13 +650,22 @@ class PluginHandle:
         user_id: str = "",
         context: Any = None,
         hook: HookName | str = HookName.ServeHTTP,
+        stream_body: bool = False,
     ) -> HTTPStream:
-        """Send a request and return the response as it streams (see ``HTTPStream``)."""
+        """Send a request and return the response as it streams (see ``HTTPStream``).
+
+        Arguments as for ``http``; with ``stream_body=True`` the body is sent piece by piece
+        with ``stream.send_body(...)`` and ended with ``stream.end_body()``.
+        """
         name = _hook_name(hook)
         if name not in _HTTP_HOOKS:
             raise ValueError(f"{name.value} is not an HTTP hook (ServeHTTP, ServeMetrics)")
-        response_cls, parts = self._http_parts(method, url, headers, body, user_id, context, name)
         stream = HTTPStream(self)
+        if stream_body:
+            stream._body_queue = asyncio.Queue()
+        response_cls, parts = self._http_parts(
+            method, url, headers, body, user_id, context, name, stream._body_queue
+        )
         stream._future = self._loop.submit(self._exchange(name, response_cls, parts, stream))
         return stream
 
@@ -731,13 +769,16 @@ def _canonical(key: str) -> str:
     return canonical_header_key(key)
 
 
-async def _body_chunks(body: Any) -> AsyncIterator[bytes]:
-    """Body pieces as the bridge sends them: each given piece on its own, split to 64 KiB."""
+def _split(piece: bytes | bytearray | memoryview) -> Iterator[bytes]:
+    view = memoryview(piece)
+    for start in range(0, len(view), MAX_CHUNK):
+        yield bytes(view[start : start + MAX_CHUNK])
 
-    def split(piece: bytes | bytearray | memoryview) -> Iterator[bytes]:
-        view = memoryview(piece)
-        for start in range(0, len(view), MAX_CHUNK):
-            yield bytes(view[start : start + MAX_CHUNK])
+
+async def _body_chunks(body: Any) -> AsyncIterator[bytes]:
+    """Body pieces as the bridge sends them: each given piece on its own, split to 64 KiB.
+    A sync iterable is read on the plugin's loop, so it must not block."""
+    split = _split
 
     if isinstance(body, bytes | bytearray | memoryview):
         for chunk in split(body):
