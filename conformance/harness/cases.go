@@ -48,6 +48,11 @@ var bridgeOnlyCases = map[string]bool{
 	"plugin_http_between_two_plugins":       true,
 	"asgi_fastapi_example":                  true,
 	"wsgi_flask_example":                    true,
+
+	"hook_timeout_releases_the_server":       true,
+	"python_crash_during_hook_loses_nothing": true,
+	"python_exits_at_start_shows_stderr":     true,
+	"restart_100_times_leaves_nothing":       true,
 }
 
 func allCases() []harnessCase {
@@ -77,6 +82,10 @@ func allCases() []harnessCase {
 		{"plugin_http_between_two_plugins", casePluginHTTPBetweenTwoPlugins},
 		{"asgi_fastapi_example", caseASGIExample},
 		{"wsgi_flask_example", caseWSGIExample},
+		{"hook_timeout_releases_the_server", caseHookTimeout},
+		{"python_crash_during_hook_loses_nothing", casePythonCrashDuringHook},
+		{"python_exits_at_start_shows_stderr", casePythonExitsAtStart},
+		{"restart_100_times_leaves_nothing", caseRestart100},
 	}
 }
 

@@ -37,6 +37,7 @@ type options struct {
 	bridge        string
 	venv          string
 	run           string
+	skip          string
 	verbose       bool
 	demo          bool
 	dev           bool
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&o.bridge, "bridge", "", "bridge binary to install as the plugin's server executable (Python plugins)")
 	flag.StringVar(&o.venv, "venv", "", "Python environment linked as the bundle's venv (default: <repo root>/.venv; only with -bridge)")
 	flag.StringVar(&o.run, "run", "", "run only cases whose name matches this regular expression")
+	flag.StringVar(&o.skip, "skip", "", "leave out cases whose name matches this regular expression")
 	flag.BoolVar(&o.verbose, "v", false, "print the plugin's log lines under each case")
 	flag.BoolVar(&o.demo, "demo", false, "print a readable transcript of the plugin at work instead of running the cases")
 	flag.BoolVar(&o.dev, "dev", false, "mmplug dev: run -plugin under the supervisor, reload it when a file changes, print hooks, API calls and logs as they happen, serve its HTTP routes on -port")
@@ -99,6 +101,14 @@ func run(o options) int {
 		var err error
 		if filter, err = regexp.Compile(o.run); err != nil {
 			fmt.Fprintf(os.Stderr, "harness: -run: %v\n", err)
+			return 2
+		}
+	}
+	var skip *regexp.Regexp
+	if o.skip != "" {
+		var err error
+		if skip, err = regexp.Compile(o.skip); err != nil {
+			fmt.Fprintf(os.Stderr, "harness: -skip: %v\n", err)
 			return 2
 		}
 	}
@@ -158,7 +168,7 @@ func run(o options) int {
 
 	passed, failed := 0, 0
 	for _, c := range allCases() {
-		if filter != nil && !filter.MatchString(c.name) {
+		if filter != nil && !filter.MatchString(c.name) || skip != nil && skip.MatchString(c.name) {
 			continue
 		}
 		if o.bridge == "" && o.bundle == "" && bridgeOnlyCases[c.name] {
@@ -214,6 +224,8 @@ type caseT struct {
 	logger  *mlog.Logger
 	opts    options
 	timeout time.Duration
+	// cleanups run after the case body, last first (t.setenv).
+	cleanups []func()
 }
 
 // waitLog waits (within a generous bound) for a log line: lines a plugin writes to stderr reach
@@ -276,6 +288,11 @@ func runCase(b *bundle, o options, c harnessCase) caseResult {
 		defer func() {
 			if r := recover(); r != nil && r != errFatal {
 				rec.fail("case panicked: %v", r)
+			}
+		}()
+		defer func() {
+			for i := len(t.cleanups) - 1; i >= 0; i-- {
+				t.cleanups[i]()
 			}
 		}()
 		c.run(t)

@@ -167,8 +167,7 @@ impl Bridge {
             .map_err(|e| format!("{e:?}"))?;
         let req = self.envelope(&method)?;
         let resp = self
-            .hooks
-            .call(&method, req)
+            .call_hook_limited("Implemented", &method, req)
             .await
             .map_err(|s| format!("Implemented failed in Python: {}", s.message()))?;
         let hooks = resp
@@ -314,9 +313,12 @@ impl Bridge {
         }
         let method = self.hook_method("OnActivate")?;
         let req = self.envelope(&method).map_err(CallError::Failed)?;
-        let resp = self.hooks.call(&method, req).await.map_err(|s| {
-            CallError::Failed(format!("OnActivate failed in Python: {}", s.message()))
-        })?;
+        let resp = self
+            .call_hook_limited("OnActivate", &method, req)
+            .await
+            .map_err(|s| {
+                CallError::Failed(format!("OnActivate failed in Python: {}", s.message()))
+            })?;
         let mut fields = Vec::new();
         if let Some(err) = response_error(&resp) {
             let v = self
@@ -331,13 +333,31 @@ impl Bridge {
         })
     }
 
+    /// Calls hook `name` in Python within its time limit (plugin.json); past it the server gets
+    /// its answer without Python (DEADLINE_EXCEEDED here) and the call is cancelled on the
+    /// Python side (async handlers see the cancellation; a sync one runs on in its thread).
+    async fn call_hook_limited(
+        &self,
+        name: &str,
+        method: &MethodDescriptor,
+        req: DynamicMessage,
+    ) -> Result<DynamicMessage, Status> {
+        let limit = self.manifest.timeout_of(name);
+        match tokio::time::timeout(limit, self.hooks.call(method, req)).await {
+            Ok(result) => result,
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "{name} did not answer within {} s (props.mmplug.hook_timeout_seconds or hook_timeouts in plugin.json)",
+                limit.as_secs_f64()
+            ))),
+        }
+    }
+
     /// Calls a parameterless hook; the error text if it failed.
     async fn call_python_hook(&self, name: &str) -> Result<(), String> {
         let method = self.hook_method(name).map_err(|e| format!("{e:?}"))?;
         let req = self.envelope(&method)?;
         let resp = self
-            .hooks
-            .call(&method, req)
+            .call_hook_limited(name, &method, req)
             .await
             .map_err(|s| s.message().to_string())?;
         match response_error(&resp) {
@@ -381,7 +401,7 @@ impl Bridge {
                 value: self.translator.unchanged_returns(m, &args),
             })
         };
-        let resp = match self.hooks.call(&method, req).await {
+        let resp = match self.call_hook_limited(name, &method, req).await {
             Ok(resp) => resp,
             Err(status) if !has_error_slot => return unchanged(status.message().to_string()),
             Err(status) => {

@@ -10,7 +10,10 @@
 //! { "id": "com.example.hello", "props": { "mmplug": {
 //!     "entry": "plugin.py",              // the Python module to run, relative to the bundle
 //!     "env": ["HTTPS_PROXY"],            // server environment variables Python may see
-//!     "ready_timeout_seconds": 60        // how long activation waits for Python
+//!     "ready_timeout_seconds": 60,       // how long activation waits for Python
+//!     "hook_timeout_seconds": 30,        // how long a hook may run before the server gets
+//!                                        // its answer without Python (see bridge.rs)
+//!     "hook_timeouts": {"MessageWillBePosted": 5}   // per-hook overrides, in seconds
 //! } } }
 //! ```
 
@@ -58,6 +61,9 @@ struct RawSettings {
     #[serde(default)]
     env: Vec<String>,
     ready_timeout_seconds: Option<u64>,
+    hook_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    hook_timeouts: std::collections::BTreeMap<String, u64>,
 }
 
 /// What the bridge reads from the manifest.
@@ -73,6 +79,11 @@ pub struct Manifest {
     pub env_passthrough: Vec<String>,
     /// How long activation waits for the Python process to become ready.
     pub ready_timeout: Duration,
+    /// How long a hook may take in Python (ServeHTTP, ServeMetrics and FileWillBeUploaded are
+    /// streams and have none: their bodies are the pace).
+    pub hook_timeout: Duration,
+    /// Per-hook overrides of `hook_timeout`.
+    pub hook_timeouts: std::collections::BTreeMap<String, Duration>,
 }
 
 /// Default module name when the manifest names none.
@@ -80,8 +91,19 @@ pub const DEFAULT_ENTRY: &str = "plugin.py";
 /// Default readiness wait: generous, because importing a large Python app can take seconds
 /// and activation is allowed to wait (the handshake is already out).
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default per-hook limit: long enough for any reasonable hook, short enough that a hung Python
+/// never holds a user's post (or the server's hook goroutine) for long.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Manifest {
+    /// The time limit for one call of hook `name`.
+    pub fn timeout_of(&self, name: &str) -> Duration {
+        self.hook_timeouts
+            .get(name)
+            .copied()
+            .unwrap_or(self.hook_timeout)
+    }
+
     /// Finds the manifest by walking up from `start` (normally the executable's directory).
     pub fn discover(start: &Path) -> Result<Manifest, ManifestError> {
         let mut dir = Some(start);
@@ -121,6 +143,18 @@ impl Manifest {
                 "props.mmplug.entry {entry_rel:?} must be a relative path inside the bundle"
             ),
         })?;
+        if let Some(zero) = settings
+            .hook_timeouts
+            .iter()
+            .find(|(_, s)| **s == 0)
+            .map(|(h, _)| h.clone())
+            .or_else(|| (settings.hook_timeout_seconds == Some(0)).then(|| "*".to_string()))
+        {
+            return Err(ManifestError::Invalid {
+                path,
+                message: format!("a hook timeout of 0 s ({zero}) would fail every call"),
+            });
+        }
         Ok(Manifest {
             dir: dir.to_path_buf(),
             id: raw.id,
@@ -130,6 +164,15 @@ impl Manifest {
                 .ready_timeout_seconds
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_READY_TIMEOUT),
+            hook_timeout: settings
+                .hook_timeout_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_HOOK_TIMEOUT),
+            hook_timeouts: settings
+                .hook_timeouts
+                .into_iter()
+                .map(|(h, s)| (h, Duration::from_secs(s)))
+                .collect(),
         })
     }
 }
@@ -171,6 +214,25 @@ mod tests {
         assert_eq!(m.entry, tmp.path().join("src/main.py"));
         assert_eq!(m.env_passthrough, vec!["A".to_string()]);
         assert_eq!(m.ready_timeout, DEFAULT_READY_TIMEOUT);
+        assert_eq!(m.timeout_of("MessageWillBePosted"), DEFAULT_HOOK_TIMEOUT);
+    }
+
+    #[test]
+    fn hook_timeouts_default_and_override() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"hook_timeout_seconds":7,"hook_timeouts":{"MessageWillBePosted":2}}}}"#,
+        );
+        let m = Manifest::load(tmp.path()).unwrap();
+        assert_eq!(m.timeout_of("MessageWillBePosted"), Duration::from_secs(2));
+        assert_eq!(m.timeout_of("OnDeactivate"), Duration::from_secs(7));
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"hook_timeouts":{"OnActivate":0}}}}"#,
+        );
+        let err = Manifest::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("OnActivate") && err.contains("0 s"), "{err}");
     }
 
     #[test]

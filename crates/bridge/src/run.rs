@@ -170,7 +170,7 @@ async fn serve(
             match started {
                 Ok(p) => {
                     let _ = bridge.python.set(p);
-                    watch_python(bridge, shutting_down);
+                    watch_python(bridge, shutting_down, rendezvous);
                 }
                 Err(e) => {
                     log::error(&e);
@@ -214,7 +214,7 @@ async fn stop_python(bridge: &Bridge) {
 /// A Python process that dies after activation takes the bridge with it: the server's health
 /// check then sees a dead plugin and restarts it, which restarts Python too. Before activation
 /// the death is reported through the failing activation instead (with Python's last output).
-fn watch_python(bridge: Arc<Bridge>, shutting_down: Arc<AtomicBool>) {
+fn watch_python(bridge: Arc<Bridge>, shutting_down: Arc<AtomicBool>, rendezvous: Arc<Rendezvous>) {
     tokio::spawn(async move {
         let Some(py) = bridge.python.get() else {
             return;
@@ -236,6 +236,8 @@ fn watch_python(bridge: Arc<Bridge>, shutting_down: Arc<AtomicBool>) {
             ),
             &[("stderr_tail", py.stderr_tail().join("\n"))],
         );
+        // process::exit runs no destructors: remove the socket directory ourselves.
+        let _ = std::fs::remove_dir_all(rendezvous.dir());
         std::process::exit(1);
     });
 }

@@ -1,0 +1,238 @@
+package main
+
+// Fault cases: what the server sees when the Python side hangs, crashes or never starts, and
+// that a plugin restarted many times leaves nothing behind. They use testdata/faults, a plugin
+// that misbehaves on request.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mattermost/mattermost/server/public/model"
+	"github.com/mattermost/mattermost/server/public/plugin"
+)
+
+// faultsHookLimit is testdata/faults' hook_timeouts.MessageWillBePosted.
+const faultsHookLimit = 3 * time.Second
+
+// faultsWorld installs testdata/faults in a world of its own (sharing the case's recorder).
+func faultsWorld(t *caseT) (*bundle, *memAPI, *plugin.Environment, func()) {
+	root, err := repoRoot()
+	if err != nil {
+		t.fatalf("%v", err)
+	}
+	b, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, "conformance/harness/testdata/faults"), bridge: t.opts.bridge, venv: t.opts.venv})
+	if err != nil {
+		t.fatalf("preparing the faults bundle: %v", err)
+	}
+	api, env, err := newWorld(b, t.opts, t.rec, t.logger)
+	if err != nil {
+		b.remove()
+		t.fatalf("creating the environment: %v", err)
+	}
+	return b, api, env, func() {
+		teardown(env, t.rec)
+		b.remove()
+	}
+}
+
+func activateFaults(t *caseT, env *plugin.Environment, id string) {
+	if _, activated, err := env.Activate(id); err != nil || !activated {
+		t.fatalf("activating the faults plugin: activated=%v err=%v", activated, err)
+	}
+}
+
+// caseHookTimeout: a hook that hangs holds the server no longer than its limit from plugin.json;
+// the post then goes through unchanged (nothing lost) and later hooks still run.
+func caseHookTimeout(t *caseT) {
+	b, api, env, done := faultsWorld(t)
+	defer done()
+	activateFaults(t, env, b.manifest.Id)
+
+	start := time.Now()
+	post, reason, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "hang"})
+	elapsed := time.Since(start)
+	if appErr != nil || reason != "" {
+		t.fatalf("the post behind a hung hook was refused: %q %v", reason, appErr)
+	}
+	if elapsed < faultsHookLimit || elapsed > faultsHookLimit+3*time.Second {
+		t.errorf("the hung hook held the post for %s; the limit is %s", elapsed.Round(time.Millisecond), faultsHookLimit)
+	}
+	if post.Message != "hang" || post.GetProp("seen_by") != nil {
+		t.errorf("the post behind the hung hook changed: %q props %v", post.Message, post.GetProps())
+	}
+	if !t.waitLog("error", "MessageWillBePosted failed in Python") {
+		t.errorf("no error log line about the hook that timed out")
+	}
+	if !logHas(t, "did not answer within 3 s") {
+		t.errorf("the log does not say which limit the hook exceeded")
+	}
+	after, _, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "after"})
+	if appErr != nil || after.GetProp("seen_by") != "faults" {
+		t.errorf("the next post did not go through the hook: %v %v", appErr, after)
+	}
+}
+
+// casePythonCrashDuringHook: Python dying inside a hook gives the server its answer at once (not
+// after the hook limit) and the post is stored unchanged.
+func casePythonCrashDuringHook(t *caseT) {
+	tmp := privateTMPDIR(t)
+	defer os.RemoveAll(tmp)
+	b, api, env, done := faultsWorld(t)
+	defer done()
+	activateFaults(t, env, b.manifest.Id)
+	procs := pluginProcesses()
+
+	start := time.Now()
+	post, reason, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "crash"})
+	elapsed := time.Since(start)
+	if appErr != nil || reason != "" {
+		t.fatalf("the post was refused when Python crashed: %q %v", reason, appErr)
+	}
+	// Well under the 3 s hook limit: the crash itself must end the wait.
+	if elapsed > 2*time.Second {
+		t.errorf("the server waited %s for a crashed Python", elapsed.Round(time.Millisecond))
+	}
+	if post.Message != "crash" || post.GetProp("seen_by") != nil {
+		t.errorf("the post changed: %q props %v", post.Message, post.GetProps())
+	}
+	if stored := api.post(post.Id); stored == nil {
+		t.errorf("the post is not stored")
+	}
+	if !waitLogAny(t, "crashing inside MessageWillBePosted") {
+		t.errorf("Python's last words are not in the server log")
+	}
+	// The bridge follows its Python out (the health check restarts the plugin) and removes its
+	// socket directory on the way.
+	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
+		t.errorf("still running after Python crashed: %v", left)
+	}
+	if n := rendezvousDirs(); n > 0 {
+		t.errorf("the exited bridge left %d socket directories", n)
+	}
+}
+
+// privateTMPDIR points TMPDIR (inherited by the bridge) at a fresh directory for the rest of
+// the case, so rendezvousDirs counts only this case's bridges.
+func privateTMPDIR(t *caseT) string {
+	tmp, err := os.MkdirTemp("", "mmplug-harness-tmp-")
+	if err != nil {
+		t.fatalf("%v", err)
+	}
+	t.setenv("TMPDIR", tmp)
+	return tmp
+}
+
+// casePythonExitsAtStart: a plugin whose Python exits during import fails activation promptly
+// with the tail of its stderr in the error.
+func casePythonExitsAtStart(t *caseT) {
+	b, _, env, done := faultsWorld(t)
+	defer done()
+	// The manifest opts this variable in (props.mmplug.env); the bridge inherits the server's.
+	t.setenv("MMPLUG_FAULTS_EXIT_AT_START", "1")
+	start := time.Now()
+	_, activated, err := env.Activate(b.manifest.Id)
+	elapsed := time.Since(start)
+	if activated || err == nil {
+		t.fatalf("activation succeeded although Python exited")
+	}
+	if !strings.Contains(err.Error(), "missing license key") || !strings.Contains(err.Error(), "exited during startup") {
+		t.errorf("the activation error does not carry Python's stderr: %v", err)
+	}
+	if elapsed > 20*time.Second {
+		t.errorf("activation took %s to notice Python had exited", elapsed.Round(time.Millisecond))
+	}
+}
+
+// caseRestart100: the server restarting a plugin 100 times leaves no process, socket directory
+// or descriptor behind.
+func caseRestart100(t *caseT) {
+	tmp := privateTMPDIR(t)
+	defer os.RemoveAll(tmp)
+	b, api, env, done := faultsWorld(t)
+	defer done()
+	fdsBefore := openFDs()
+	dirsBefore := rendezvousDirs()
+	for i := 0; i < 100; i++ {
+		activateFaults(t, env, b.manifest.Id)
+		if i%25 == 0 {
+			post, _, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "ping"})
+			if appErr != nil || post.GetProp("seen_by") != "faults" {
+				t.fatalf("restart %d: the hook did not run: %v", i, appErr)
+			}
+		}
+		if err := env.Deactivate(b.manifest.Id); !err {
+			t.fatalf("restart %d: Deactivate reported the plugin was not active", i)
+		}
+	}
+	if left := waitGone(pluginProcesses(), 5*time.Second); len(left) > 0 {
+		t.errorf("processes left after 100 restarts: %v", left)
+	}
+	if dirs := rendezvousDirs() - dirsBefore; dirs > 0 {
+		t.errorf("%d socket directories left after 100 restarts", dirs)
+	}
+	// A few descriptors may come and go with the Go runtime (epoll, timers); 100 leaked
+	// connections would not hide in that.
+	if grew := openFDs() - fdsBefore; grew > 10 {
+		t.errorf("the server process holds %d more descriptors after 100 restarts", grew)
+	}
+}
+
+// logHas reports whether any log line, message or fields, at any level, contains text.
+func logHas(t *caseT, text string) bool {
+	_ = t.logger.Flush()
+	for _, l := range t.rec.logLines() {
+		if strings.Contains(l.String(), text) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitLogAny is logHas within the bound waitLog uses (stderr lines arrive after the hook).
+func waitLogAny(t *caseT, text string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !logHas(t, text) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// setenv sets a variable of the harness (the "server") for the rest of the case.
+func (t *caseT) setenv(key, value string) {
+	old, had := os.LookupEnv(key)
+	_ = os.Setenv(key, value)
+	t.cleanups = append(t.cleanups, func() {
+		if had {
+			_ = os.Setenv(key, old)
+		} else {
+			_ = os.Unsetenv(key)
+		}
+	})
+}
+
+func openFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(entries)
+}
+
+// rendezvousDirs counts the bridges' private socket directories ($TMPDIR/mmplug-*, not the
+// harness's own mmplug-harness-*); os.TempDir reads TMPDIR at each call.
+func rendezvousDirs() int {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "mmplug-*"))
+	n := 0
+	for _, m := range matches {
+		if !strings.HasPrefix(filepath.Base(m), "mmplug-harness-") {
+			n++
+		}
+	}
+	return n
+}
