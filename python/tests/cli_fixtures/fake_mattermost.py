@@ -1,0 +1,351 @@
+"""A fake Mattermost server implementing the REST API v4 endpoints the CLI uses, as the
+Mattermost API documents them (and as server/channels/api4 implements them):
+
+- ``POST /api/v4/users/login`` {"login_id", "password"} -> 200 with the session token in the
+  ``Token`` header, or 401 ``api.user.login.invalid_credentials_email_username``;
+- ``POST /api/v4/plugins`` multipart (file ``plugin``, field ``force``) -> 201 with the
+  manifest; 501 ``app.plugin.upload_disabled.app_error`` when uploads are off (answered before
+  the body is read, as the server does); 400 ``app.plugin.install_id.app_error`` when the
+  plugin exists and ``force`` is not "true";
+- ``POST /api/v4/plugins/{id}/enable`` and ``/disable`` -> 200 {"status": "OK"}, 404
+  ``app.plugin.not_installed.app_error``;
+- ``GET /api/v4/plugins/statuses`` -> [PluginStatus];
+- ``GET /api/v4/logs?page=&logs_per_page=`` -> the page's log lines, oldest first ([""] when
+  the server writes no log file).
+
+Every route but login needs ``Authorization: Bearer <token>`` (401
+``api.context.session_expired.app_error``) of a system admin (403
+``api.context.permissions.app_error``), except over the local-mode unix socket, which is
+trusted. Errors are AppError JSON bodies. Served over TCP on 127.0.0.1 and over a unix socket,
+each in a thread; every request is recorded.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import io
+import json
+import socket
+import socketserver
+import tarfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+STATE_NOT_RUNNING = 0
+STATE_RUNNING = 2
+STATE_FAILED_TO_START = 3
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    transport: str  # "tcp" or "unix"
+    form: dict[str, Any] = field(default_factory=dict)  # multipart: name -> value or file
+
+
+@dataclass
+class UploadedFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class FakeMattermost:
+    admin_token: str = "admin-token"
+    user_token: str = "user-token"
+    accounts: dict[str, tuple[str, str]] = field(
+        default_factory=lambda: {"admin": ("admin-password", "session-of-admin")}
+    )
+    enable_uploads: bool = True
+    write_log_file: bool = True
+    installed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: dict[str, tuple[int, str]] = field(default_factory=dict)
+    log_lines: list[str] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    # What activation does: the states the plugin reports on successive status reads.
+    activation: Callable[[str], list[tuple[int, str]]] = lambda plugin_id: [(STATE_RUNNING, "")]
+    _pending: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    _servers: list[socketserver.BaseServer] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # Serving --------------------------------------------------------------------------
+
+    def serve_tcp(self) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("tcp"))
+        self._start(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    def serve_unix(self, path: Path) -> str:
+        server = _UnixHTTPServer(str(path), self._handler("unix"))
+        self._start(server)
+        return str(path)
+
+    def _start(self, server: socketserver.BaseServer) -> None:
+        self._servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+
+    def _handler(self, transport: str) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, transport)
+
+            def do_POST(self) -> None:
+                fake._handle(self, transport)
+
+        return Handler
+
+    # Requests -------------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler, transport: str) -> None:
+        url = urlsplit(h.path)
+        record = Recorded(
+            h.command,
+            url.path,
+            parse_qs(url.query),
+            {k.lower(): v for k, v in h.headers.items()},
+            b"",
+            transport,
+        )
+        with self._lock:
+            self.requests.append(record)
+        parts = url.path.split("/")
+        if url.path == "/api/v4/users/login" and h.command == "POST":
+            self._read_body(h, record)
+            return self._login(h, record)
+        if transport == "tcp":
+            auth = record.headers.get("authorization", "")
+            token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+            sessions = {s for _, s in self.accounts.values()}
+            if token not in {self.admin_token, self.user_token} | sessions:
+                self._read_body(h, record)
+                return self._error(
+                    h,
+                    401,
+                    "api.context.session_expired.app_error",
+                    "Invalid or expired session, please login again.",
+                )
+            is_admin = token != self.user_token
+        else:
+            is_admin = True
+
+        if url.path == "/api/v4/plugins" and h.command == "POST":
+            if not self.enable_uploads:
+                # The server checks the configuration before it reads the body.
+                return self._error(
+                    h,
+                    501,
+                    "app.plugin.upload_disabled.app_error",
+                    "Plugins and/or plugin uploads have been disabled.",
+                    close=True,
+                )
+            if not is_admin:
+                return self._permission_error(h, close=True)
+            self._read_body(h, record)
+            return self._upload(h, record)
+        self._read_body(h, record)
+        if not is_admin:
+            return self._permission_error(h)
+        if url.path == "/api/v4/plugins/statuses" and h.command == "GET":
+            return self._json(h, 200, self._statuses())
+        if url.path == "/api/v4/logs" and h.command == "GET":
+            return self._logs(h, record)
+        if len(parts) == 6 and parts[:4] == ["", "api", "v4", "plugins"] and h.command == "POST":
+            plugin_id, action = parts[4], parts[5]
+            if action in ("enable", "disable"):
+                return self._enable_disable(h, plugin_id, action)
+        return self._error(
+            h, 404, "api.context.404.app_error", "Sorry, we could not find the page."
+        )
+
+    def _read_body(self, h: BaseHTTPRequestHandler, record: Recorded) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        record.body = h.rfile.read(length) if length else b""
+
+    def _login(self, h: BaseHTTPRequestHandler, record: Recorded) -> None:
+        try:
+            body = json.loads(record.body)
+        except ValueError:
+            body = {}
+        account = self.accounts.get(str(body.get("login_id", "")))
+        if account is None or account[0] != body.get("password"):
+            return self._error(
+                h,
+                401,
+                "api.user.login.invalid_credentials_email_username",
+                "Enter a valid email or username and/or password.",
+            )
+        self._json(h, 200, {"id": "u" * 26, "username": body["login_id"]}, {"Token": account[1]})
+
+    def _upload(self, h: BaseHTTPRequestHandler, record: Recorded) -> None:
+        content_type = h.headers.get("Content-Type", "")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + record.body
+        )
+        if not message.is_multipart():
+            return self._error(h, 400, "api.plugin.upload.no_file.app_error", "Missing file.")
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            filename = part.get_filename()
+            payload = part.get_payload(decode=True) or b""
+            if filename is not None:
+                record.form[str(name)] = UploadedFile(filename, part.get_content_type(), payload)
+            else:
+                record.form[str(name)] = payload.decode()
+        upload = record.form.get("plugin")
+        if not isinstance(upload, UploadedFile):
+            return self._error(h, 400, "api.plugin.upload.no_file.app_error", "Missing file.")
+        manifest = _bundle_manifest(upload.data)
+        if manifest is None:
+            return self._error(
+                h, 400, "app.plugin.manifest.missing.app_error", "Unable to find manifest."
+            )
+        plugin_id = manifest["id"]
+        if plugin_id in self.installed and record.form.get("force") != "true":
+            return self._error(
+                h,
+                400,
+                "app.plugin.install_id.app_error",
+                "A plugin with the same ID is already installed.",
+            )
+        self.installed[plugin_id] = manifest
+        self.states.setdefault(plugin_id, (STATE_NOT_RUNNING, ""))
+        self._json(h, 201, manifest)
+
+    def _enable_disable(self, h: BaseHTTPRequestHandler, plugin_id: str, action: str) -> None:
+        if plugin_id not in self.installed:
+            return self._error(
+                h, 404, "app.plugin.not_installed.app_error", "Plugin is not installed."
+            )
+        if action == "enable":
+            self._pending[plugin_id] = list(self.activation(plugin_id))
+        else:
+            self._pending.pop(plugin_id, None)
+            self.states[plugin_id] = (STATE_NOT_RUNNING, "")
+        self._json(h, 200, {"status": "OK"})
+
+    def _statuses(self) -> list[dict[str, Any]]:
+        result = []
+        for plugin_id, manifest in sorted(self.installed.items()):
+            pending = self._pending.get(plugin_id)
+            if pending:
+                self.states[plugin_id] = pending.pop(0) if len(pending) > 1 else pending[0]
+            state, error = self.states.get(plugin_id, (STATE_NOT_RUNNING, ""))
+            result.append(
+                {
+                    "plugin_id": plugin_id,
+                    "cluster_id": "",
+                    "plugin_path": f"plugins/{plugin_id}",
+                    "state": state,
+                    "error": error,
+                    "name": manifest.get("name", ""),
+                    "description": manifest.get("description", ""),
+                    "version": manifest.get("version", ""),
+                }
+            )
+        return result
+
+    def _logs(self, h: BaseHTTPRequestHandler, record: Recorded) -> None:
+        if not self.write_log_file:
+            return self._json(h, 200, [""])
+        page = int(record.query.get("page", ["0"])[0])
+        per_page = int(record.query.get("logs_per_page", ["10000"])[0])
+        end = len(self.log_lines) - page * per_page
+        start = max(0, end - per_page)
+        self._json(h, 200, self.log_lines[start : max(0, end)])
+
+    # Answers --------------------------------------------------------------------------
+
+    def _permission_error(self, h: BaseHTTPRequestHandler, *, close: bool = False) -> None:
+        self._error(
+            h,
+            403,
+            "api.context.permissions.app_error",
+            "You do not have the appropriate permissions.",
+            close=close,
+        )
+
+    def _error(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        error_id: str,
+        message: str,
+        *,
+        close: bool = False,
+    ) -> None:
+        body = {
+            "id": error_id,
+            "message": message,
+            "detailed_error": "",
+            "request_id": "r" * 26,
+            "status_code": status,
+        }
+        self._json(h, status, body, close=close)
+
+    def _json(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        value: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        close: bool = False,
+    ) -> None:
+        data = json.dumps(value).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        for name, text in (headers or {}).items():
+            h.send_header(name, text)
+        if close:
+            h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(data)
+        h.wfile.flush()
+        if close:
+            # Answered without reading the body: stop sending, then drain what the client
+            # still sends so it sees this answer rather than a reset connection.
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_WR)
+            while h.rfile.read1(65536):
+                pass
+
+
+class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+def _bundle_manifest(data: bytes) -> dict[str, Any] | None:
+    """The plugin.json at the top of a bundle, as the server's installer finds it."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if len(parts) == 2 and parts[1] == "plugin.json" and member.isfile():
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                manifest = json.loads(extracted.read())
+                return manifest if isinstance(manifest, dict) else None
+    return None

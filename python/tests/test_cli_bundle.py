@@ -1,0 +1,586 @@
+"""``mmplug bundle``: manifest validation, the bundle layout and index.json, reproducibility,
+member paths, bridge checks and builds, wheel download failures.
+
+Wheels come from a local directory (``--no-index --find-links``), so no test uses the network;
+the SDK wheel is really built from this checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_fixtures.elf import EM_AARCH64, ET_DYN, ET_REL, write_elf
+from cli_fixtures.wheels import fake_index, sdk_pins
+
+from mattermost_plugin.cli import main
+from mattermost_plugin.cli.bundle import DEFAULT_EPOCH
+
+PLUGIN_ID = "com.example.bundled"
+
+
+@pytest.fixture(scope="module")
+def wheel_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fake_index(tmp_path_factory.mktemp("index"))
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Path:
+    return write_elf(tmp_path / "bridges" / "amd64")
+
+
+def write_plugin(root: Path, manifest: dict[str, Any] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    document = {
+        "id": PLUGIN_ID,
+        "name": "Bundled",
+        "version": "1.2.3",
+        "server": {"executables": {"linux-amd64": "server/dist/plugin-linux-amd64"}},
+        "props": {"mmplug": {"entry": "plugin.py"}},
+    }
+    document.update(manifest or {})
+    (root / "plugin.json").write_text(json.dumps(document, indent=2))
+    (root / "plugin.py").write_text("print('hi')\n")
+    return root
+
+
+def bundle_args(plugin: Path, bridge: Path, index: Path, *extra: str) -> list[str]:
+    return [
+        "bundle",
+        str(plugin),
+        "--bridge",
+        f"linux-amd64={bridge}",
+        "--python",
+        "3.11",
+        "--no-index",
+        "--find-links",
+        str(index),
+        *extra,
+    ]
+
+
+def run(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def members(bundle: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(bundle, "r:gz") as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def read_member(bundle: Path, name: str) -> bytes:
+    with tarfile.open(bundle, "r:gz") as tar:
+        f = tar.extractfile(name)
+        assert f is not None
+        return f.read()
+
+
+# Layout --------------------------------------------------------------------------------------
+
+
+def test_bundle_layout_manifest_and_index(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "requirements.txt").write_text("# needed at run time\ntinydep>=1  # any\n")
+    (plugin / "pkg").mkdir()
+    (plugin / "pkg" / "__init__.py").write_text("")
+    (plugin / "assets").mkdir()
+    (plugin / "assets" / "run.sh").write_text("#!/bin/sh\n")
+    (plugin / "assets" / "run.sh").chmod(0o700)
+    # Never bundled: tests, build output, environments, caches, compiled Python, old bridges.
+    for junk in [
+        "tests/test_x.py",
+        "dist/old.tar.gz",
+        ".venv/bin/python",
+        "venv/lib/x.py",
+        "pkg/__pycache__/m.cpython-311.pyc",
+        "pkg/stale.pyc",
+        ".git/HEAD",
+        ".mypy_cache/x",
+        "server/dist/plugin-linux-amd64",
+        "python/wheels/old.whl",
+    ]:
+        (plugin / junk).parent.mkdir(parents=True, exist_ok=True)
+        (plugin / junk).write_text("junk")
+
+    code, out, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 0, err
+    bundle = Path(out.strip())
+    assert bundle == plugin / "dist" / f"{PLUGIN_ID}-1.2.3.tar.gz"
+    assert "[1/1] wheels for Python 3.11 on linux-amd64" in err
+
+    found = members(bundle)
+    pins = sdk_pins()
+    wheels = sorted(n for n in found if n.endswith(".whl"))
+    assert wheels == sorted(
+        f"{PLUGIN_ID}/python/wheels/{w}"
+        for w in [
+            "mmplug-0.1.0-py3-none-any.whl",
+            f"grpcio-{pins['grpcio']}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            f"grpcio_health_checking-{pins['grpcio-health-checking']}-py3-none-any.whl",
+            f"protobuf-{pins['protobuf']}-cp310-abi3-manylinux2014_x86_64.whl",
+            "tinydep-2.0-py3-none-any.whl",
+        ]
+    )
+    files = sorted(n for n in found if found[n].isfile() and not n.endswith(".whl"))
+    assert files == [
+        f"{PLUGIN_ID}/assets/run.sh",
+        f"{PLUGIN_ID}/pkg/__init__.py",
+        f"{PLUGIN_ID}/plugin.json",
+        f"{PLUGIN_ID}/plugin.py",
+        f"{PLUGIN_ID}/python/wheels/index.json",
+        f"{PLUGIN_ID}/requirements.txt",
+        f"{PLUGIN_ID}/server/dist/plugin-linux-amd64",
+    ]
+    assert all(name == PLUGIN_ID or name.startswith(PLUGIN_ID + "/") for name in found)
+    for name, info in found.items():
+        assert (info.uid, info.gid, info.uname, info.gname) == (0, 0, "", "")
+        assert info.mtime == DEFAULT_EPOCH
+        assert info.isdir() or info.isfile()
+        executable = name.endswith(("plugin-linux-amd64", "run.sh")) or info.isdir()
+        assert info.mode == (0o755 if executable else 0o644), name
+    assert read_member(bundle, f"{PLUGIN_ID}/server/dist/plugin-linux-amd64") == bridge.read_bytes()
+
+    manifest = json.loads(read_member(bundle, f"{PLUGIN_ID}/plugin.json"))
+    assert manifest["server"] == {"executables": {"linux-amd64": "server/dist/plugin-linux-amd64"}}
+    assert manifest["props"] == {"mmplug": {"entry": "plugin.py"}}
+
+    index = json.loads(read_member(bundle, f"{PLUGIN_ID}/python/wheels/index.json"))
+    assert index["format"] == 1
+    assert index["python_versions"] == ["3.11"]
+    assert index["requirements"][0] == "mmplug==0.1.0"
+    assert sorted(index["requirements"][1:-1]) == sorted(f"{n}=={v}" for n, v in pins.items())
+    assert index["requirements"][-1] == "tinydep==2.0"  # resolved to the version bundled
+    assert sorted(index["wheels"]) == sorted(Path(w).name for w in wheels)
+    for name, digest in index["wheels"].items():
+        data = read_member(bundle, f"{PLUGIN_ID}/python/wheels/{name}")
+        assert hashlib.sha256(data).hexdigest() == digest
+
+    # The SDK wheel is this checkout's code.
+    sdk = read_member(bundle, f"{PLUGIN_ID}/python/wheels/mmplug-0.1.0-py3-none-any.whl")
+    with zipfile.ZipFile(io.BytesIO(sdk)) as archive:
+        assert "mattermost_plugin/cli/bundle.py" in archive.namelist()
+
+
+def test_two_platforms_and_pythons_get_their_wheels(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    arm = write_elf(tmp_path / "bridges" / "arm64", machine=EM_AARCH64)
+    args = bundle_args(plugin, bridge, wheel_index, "--bridge", f"linux-arm64={arm}")
+    args += ["--python", "3.13"]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    bundle = Path(out.strip())
+    found = members(bundle)
+    manifest = json.loads(read_member(bundle, f"{PLUGIN_ID}/plugin.json"))
+    assert manifest["server"]["executables"] == {
+        "linux-amd64": "server/dist/plugin-linux-amd64",
+        "linux-arm64": "server/dist/plugin-linux-arm64",
+    }
+    assert read_member(bundle, f"{PLUGIN_ID}/server/dist/plugin-linux-arm64") == arm.read_bytes()
+    grpcio = sorted(Path(n).name for n in found if "/grpcio-" in n)
+    assert [(w.split("-")[2], "x86_64" if "x86_64" in w else "aarch64") for w in grpcio] == [
+        ("cp311", "aarch64"),
+        ("cp311", "x86_64"),
+        ("cp313", "aarch64"),
+        ("cp313", "x86_64"),
+    ]
+    # Shared wheels (pure Python, abi3) are stored once.
+    assert len([n for n in found if "/protobuf-" in n]) == 2
+    index = json.loads(read_member(bundle, f"{PLUGIN_ID}/python/wheels/index.json"))
+    assert index["python_versions"] == ["3.11", "3.13"]
+    assert "[4/4] wheels for Python 3.13 on linux-arm64" in err
+
+
+def test_same_inputs_give_the_same_bytes(
+    tmp_path: Path,
+    bridge: Path,
+    wheel_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "b.txt").write_text("b")
+    (plugin / "a.txt").write_text("a")
+    digests = []
+    for n in range(2):
+        os.utime(plugin / "a.txt", (1_000_000 + n, 1_000_000 + n))  # mtimes must not matter
+        code, out, err = run(
+            capsys, bundle_args(plugin, bridge, wheel_index, "--output", str(tmp_path / f"o{n}"))
+        )
+        assert code == 0, err
+        digests.append(hashlib.sha256(Path(out.strip()).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    code, out, err = run(
+        capsys, bundle_args(plugin, bridge, wheel_index, "--output", str(tmp_path / "o3"))
+    )
+    assert code == 0, err
+    bundle = Path(out.strip())
+    assert {m.mtime for m in members(bundle).values()} == {1700000000}
+    raw = bundle.read_bytes()
+    # gzip header: no file name flag, no time stamp.
+    assert raw[3] & 0x08 == 0 and raw[4:8] == b"\0\0\0\0"
+
+
+# Manifest validation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"id": "x!"}, "\"id\" 'x!' is not a valid plugin id"),
+        ({"id": "ab"}, "is not a valid plugin id"),
+        ({"name": "  "}, '"name" is empty'),
+        ({"name": None}, '"name" is missing'),
+        ({"version": "1.0"}, "\"version\" '1.0' is not a semantic version"),
+        ({"version": "v1.0.0"}, "is not a semantic version"),
+        ({"version": None}, '"version" is missing'),
+        ({"min_server_version": "9.11"}, "\"min_server_version\" '9.11' is not a semantic"),
+        ({"homepage_url": "ftp://x"}, "\"homepage_url\" 'ftp://x' is not an http(s) URL"),
+        (
+            {"server": {"executables": {"windows-amd64": "server/dist/plugin-windows-amd64.exe"}}},
+            "names the platform 'windows-amd64', which mmplug cannot bundle",
+        ),
+        (
+            {"server": {"executables": {"linux-amd64": "bin/bridge"}}},
+            'the bridge for linux-amd64 is always "server/dist/plugin-linux-amd64"',
+        ),
+        ({"server": {"executable": "x"}}, '"server.executable" is not used by mmplug bundles'),
+        (
+            {"props": {"mmplug": {"entry": "missing.py"}}},
+            "\"props.mmplug.entry\" 'missing.py' does not exist",
+        ),
+        ({"props": {"mmplug": {"entry": "../x.py"}}}, "must be a relative path inside"),
+        ({"props": {"mmplug": {"entyr": "plugin.py"}}}, '"props.mmplug" has unknown keys entyr'),
+        (
+            {"props": {"mmplug": {"ready_timeout_seconds": -1}}},
+            'ready_timeout_seconds" must be a positive whole number',
+        ),
+        (
+            {"settings_schema": {"settings": [{"key": "K", "type": "checkbox"}]}},
+            "\"settings_schema.settings[0].type\" 'checkbox' is not a setting type",
+        ),
+        (
+            {"settings_schema": {"settings": [{"key": "K", "type": "bool", "placeholder": "p"}]}},
+            "a bool setting cannot have a placeholder",
+        ),
+    ],
+)
+def test_manifest_problems_are_named(
+    tmp_path: Path,
+    bridge: Path,
+    wheel_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, Any],
+    message: str,
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    document = json.loads((plugin / "plugin.json").read_text())
+    for key, value in change.items():
+        if value is None:
+            document.pop(key, None)
+        else:
+            document[key] = value
+    (plugin / "plugin.json").write_text(json.dumps(document))
+    code, out, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1
+    assert out == ""
+    assert message in err
+    assert err.startswith(f"mmplug bundle: error: {plugin / 'plugin.json'}: ")
+    assert "Traceback" not in err
+    assert not (plugin / "dist").exists()
+
+
+def test_every_problem_is_reported_at_once(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p", {"id": "no", "version": "one"})
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1
+    assert "\"id\" 'no' is not a valid plugin id" in err and "\"version\" 'one'" in err
+
+
+def test_missing_and_broken_manifest(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, bundle_args(empty, bridge, wheel_index))
+    assert code == 1 and f"no plugin.json in {empty}" in err
+
+    broken = write_plugin(tmp_path / "broken")
+    (broken / "plugin.json").write_text('{"id": "com.x.y",\n  "name": }')
+    code, _, err = run(capsys, bundle_args(broken, bridge, wheel_index))
+    assert code == 1 and "is not valid JSON: Expecting value at line 2, column 11" in err
+
+
+def test_entry_inside_an_excluded_directory_is_refused(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p", {"props": {"mmplug": {"entry": "tests/main.py"}}})
+    (plugin / "tests").mkdir()
+    (plugin / "tests" / "main.py").write_text("")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1 and "the entry module tests/main.py (props.mmplug.entry) is excluded" in err
+
+
+# Member paths ------------------------------------------------------------------------------
+
+
+def test_symlink_out_of_the_plugin_is_refused(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("server password")
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "pkg").mkdir()
+    (plugin / "pkg" / "leak.txt").symlink_to("../../secret.txt")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1
+    assert "pkg/leak.txt is a symlink to ../../secret.txt, outside the plugin directory" in err
+    assert not (plugin / "dist").exists()
+
+    (plugin / "pkg" / "leak.txt").unlink()
+    (plugin / "etc").symlink_to("/etc")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1 and "etc is a symlink to /etc, outside the plugin directory" in err
+
+
+def test_symlinks_inside_are_stored_as_files_and_bad_ones_refused(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "data").mkdir()
+    (plugin / "data" / "real.txt").write_text("content")
+    (plugin / "alias.txt").symlink_to("data/real.txt")
+    (plugin / "data2").symlink_to("data")
+    code, out, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 0, err
+    bundle = Path(out.strip())
+    found = members(bundle)
+    for name in ("alias.txt", "data/real.txt", "data2/real.txt"):
+        assert found[f"{PLUGIN_ID}/{name}"].isfile()
+        assert read_member(bundle, f"{PLUGIN_ID}/{name}") == b"content"
+
+    (plugin / "data" / "loop").symlink_to("..")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1 and "is a symlink loop" in err
+    (plugin / "data" / "loop").unlink()
+
+    (plugin / "dangling").symlink_to("nowhere")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1 and "dangling is a symlink to nowhere, which does not exist" in err
+
+
+# Bridges -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("elf", "message"),
+    [
+        ({"machine": EM_AARCH64}, "built for aarch64, not for x86-64"),
+        (
+            {"elf_type": ET_DYN, "interp": "/lib64/ld-linux-x86-64.so.2"},
+            "dynamically linked (it needs the loader /lib64/ld-linux-x86-64.so.2)",
+        ),
+        ({"elf_class": 1}, "a 32-bit ELF file; linux-amd64 needs a 64-bit x86-64 one"),
+        ({"data": 2}, "a big-endian ELF file"),
+        ({"elf_type": ET_REL}, "not an executable (ELF type 1"),
+    ],
+)
+def test_bridge_must_be_a_static_elf_of_the_platform(
+    tmp_path: Path,
+    wheel_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    elf: dict[str, Any],
+    message: str,
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    bad = write_elf(tmp_path / "bad", **elf)
+    code, _, err = run(capsys, bundle_args(plugin, bad, wheel_index))
+    assert code == 1
+    assert f"bridge binary {bad} for linux-amd64: {message}" in err
+    assert not (plugin / "dist").exists()
+
+
+def test_static_pie_passes_and_non_elf_fails(
+    tmp_path: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    static_pie = write_elf(tmp_path / "pie", elf_type=ET_DYN, extra_phdrs=(2,))  # PT_DYNAMIC
+    code, _, err = run(capsys, bundle_args(plugin, static_pie, wheel_index))
+    assert code == 0, err
+
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\necho hi\n")
+    code, _, err = run(capsys, bundle_args(plugin, script, wheel_index))
+    assert code == 1 and "not an ELF executable" in err
+    code, _, err = run(capsys, bundle_args(plugin, tmp_path / "absent", wheel_index))
+    assert code == 1 and f"bridge binary {tmp_path / 'absent'} does not exist" in err
+
+
+def test_platform_and_bridge_usage_errors(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    arm = write_elf(tmp_path / "arm", machine=EM_AARCH64)
+    args = bundle_args(plugin, bridge, wheel_index, "--platform", "linux-amd64")
+    code, _, err = run(capsys, [*args, "--bridge", f"linux-arm64={arm}"])
+    assert code == 2 and "--bridge given for linux-arm64, which is not among the --platform" in err
+
+    code, _, err = run(
+        capsys,
+        [
+            *bundle_args(plugin, bridge, wheel_index),
+            "--platform",
+            "linux-amd64",
+            "--platform",
+            "linux-arm64",
+        ],
+    )
+    assert code == 1 and "no bridge binary for linux-arm64: pass --bridge linux-arm64=PATH" in err
+
+    code, _, err = run(
+        capsys, [*bundle_args(plugin, bridge, wheel_index), "--bridge", "linux-amd64"]
+    )
+    assert code == 2 and "'linux-amd64' is not PLATFORM=PATH" in err
+
+    code, _, err = run(
+        capsys, [*bundle_args(plugin, bridge, wheel_index), "--bridge", f"linux-amd64={bridge}"]
+    )
+    assert code == 2 and "--bridge given twice for linux-amd64" in err
+
+    code, _, err = run(
+        capsys, [*bundle_args(plugin, bridge, wheel_index), "--platform", "darwin-arm64"]
+    )
+    assert code == 2 and "invalid choice: 'darwin-arm64'" in err
+
+    code, _, err = run(capsys, [*bundle_args(plugin, bridge, wheel_index), "--python", "3.10"])
+    assert code == 2 and "--python 3.10: mmplug needs Python 3.11 or newer" in err
+    code, _, err = run(capsys, [*bundle_args(plugin, bridge, wheel_index), "--python", "three"])
+    assert code == 2 and "--python 'three' is not a Python version" in err
+
+
+def fake_checkout(root: Path) -> Path:
+    for rel in ["Cargo.toml", "crates/bridge/Cargo.toml", "python/pyproject.toml"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("")
+    (root / "conformance" / "harness").mkdir(parents=True)
+    return root
+
+
+def fake_tool(bin_dir: Path, name: str, body: str) -> Path:
+    """An executable ``name`` on a private PATH: a Python script recording how it was run."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text(f"#!{sys.executable}\n{body}")
+    tool.chmod(0o755)
+    return tool
+
+
+RECORDING_CARGO = """\
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from cli_fixtures.elf import write_elf
+from pathlib import Path
+with open({record!r}, "w") as f:
+    json.dump({{"argv": sys.argv[1:], "cwd": os.getcwd(),
+               "rustflags": os.environ.get("RUSTFLAGS")}}, f)
+target = Path(os.environ.get("CARGO_TARGET_DIR") or "target")
+write_elf(target / "x86_64-unknown-linux-gnu" / "release" / "mmplug-bridge", **{elf})
+"""
+
+
+def test_linux_amd64_bridge_is_built_static_from_the_checkout(
+    tmp_path: Path,
+    wheel_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    checkout = fake_checkout(tmp_path / "checkout")
+    record = tmp_path / "cargo.json"
+    bin_dir = tmp_path / "bin"
+    tests = str(Path(__file__).parent)
+    fake_tool(bin_dir, "cargo", RECORDING_CARGO.format(tests=tests, record=str(record), elf="{}"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("MMPLUG_SOURCE", str(checkout))
+    monkeypatch.setenv("RUSTFLAGS", "-C debuginfo=0")
+    monkeypatch.setenv("CARGO_TARGET_DIR", str(tmp_path / "shared-target"))
+    args = [
+        "bundle",
+        str(plugin),
+        "--python",
+        "3.11",
+        "--no-index",
+        "--find-links",
+        str(wheel_index),
+    ]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    ran = json.loads(record.read_text())
+    assert ran == {
+        "argv": [
+            "build",
+            "--release",
+            "-p",
+            "mmplug-bridge",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ],
+        "cwd": str(checkout),
+        "rustflags": "-C debuginfo=0 -C target-feature=+crt-static",
+    }
+    built = tmp_path / "shared-target" / "x86_64-unknown-linux-gnu" / "release" / "mmplug-bridge"
+    bundle = Path(out.strip())
+    assert read_member(bundle, f"{PLUGIN_ID}/server/dist/plugin-linux-amd64") == built.read_bytes()
+
+    # A build that comes out dynamic is caught too.
+    dynamic = "{'elf_type': 3, 'interp': '/lib64/ld-linux-x86-64.so.2'}"
+    fake_tool(
+        bin_dir, "cargo", RECORDING_CARGO.format(tests=tests, record=str(record), elf=dynamic)
+    )
+    code, _, err = run(capsys, args)
+    assert code == 1 and "dynamically linked" in err
+
+    fake_tool(bin_dir, "cargo", "import sys\nsys.exit(101)\n")
+    code, _, err = run(capsys, args)
+    assert code == 1 and "cargo could not build the bridge for linux-amd64" in err
+
+    (bin_dir / "cargo").unlink()
+    code, _, err = run(capsys, args)
+    assert code == 1 and "building the bridge needs cargo (Rust), which is not on PATH" in err
+
+    monkeypatch.setenv("MMPLUG_SOURCE", str(tmp_path))
+    code, _, err = run(capsys, args)
+    assert code == 1 and f"MMPLUG_SOURCE={tmp_path} is not an mmplug source checkout" in err
+
+
+# Wheels ------------------------------------------------------------------------------------
+
+
+def test_a_requirement_without_wheels_is_a_clear_error(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "requirements.txt").write_text("nosuchpackage==1.0\n")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1
+    assert "pip could not download wheels for Python 3.11 on linux-amd64" in err
+    assert "No matching distribution found for nosuchpackage==1.0" in err
+    assert "Traceback" not in err
+    assert not (plugin / "dist").exists()
