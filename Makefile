@@ -9,10 +9,12 @@ PY        := $(VENV)/bin/python
 CARGO     ?= cargo
 GO        ?= go
 BRIDGE    := $(ROOT)/target/debug/mmplug-bridge
+# What bundles ship: statically linked, so it runs on any x86_64 Linux server.
+STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/...
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -36,7 +38,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust test-go test-python conformance matrix ## every test
+test: setup lint check-generated test-rust test-go test-python conformance matrix test-bundle ## every test
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI
@@ -52,6 +54,9 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../examples/flask/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/streams/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/slowstart/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/faults/plugin.py
+	$(VENV)/bin/ruff check crates/bridge/src/wheelenv.py
+	$(VENV)/bin/ruff format --check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff check conformance/harness/testdata
 	$(VENV)/bin/ruff format --check conformance/harness/testdata
 
@@ -74,6 +79,20 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
+
+static-bridge: ## the statically linked release bridge that bundles ship
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p mmplug-bridge --target x86_64-unknown-linux-gnu
+
+# The offline bundle, end to end: `mmplug bundle` builds examples/hello for this machine's
+# python3, and the harness installs the tar.gz as the server would and runs the hello cases
+# inside a network namespace with no network (unshare -n): the bridge sets up Python from the
+# bundle's wheels alone.
+test-bundle: setup static-bridge ## mmplug bundle examples/hello, then activate the tar.gz under the real supervisor with no network
+	rm -rf $(ROOT)/target/bundle-test
+	$(VENV)/bin/mmplug bundle examples/hello --python $$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+		--bridge linux-amd64=$(STATIC_BRIDGE) --output $(ROOT)/target/bundle-test
+	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
+	unshare -n $(ROOT)/target/harness -bundle $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz
 
 .PHONY: matrix
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)

@@ -171,7 +171,9 @@ func run(o options) int {
 		if filter != nil && !filter.MatchString(c.name) || skip != nil && skip.MatchString(c.name) {
 			continue
 		}
-		if o.bridge == "" && o.bundle == "" && bridgeOnlyCases[c.name] {
+		// Without -bridge these are left out: they install test plugins of their own, which
+		// need the bridge binary (also with -bundle, whose bundle brings only its own).
+		if o.bridge == "" && bridgeOnlyCases[c.name] {
 			continue
 		}
 		res := runCase(b, o, c)
@@ -189,6 +191,17 @@ func run(o options) int {
 					fmt.Printf("     %s\n", l)
 				}
 			}
+		}
+	}
+	if o.bundle != "" && passed > 0 {
+		// The point of an offline bundle: Python ran on the bundle's own wheels.
+		envs, _ := filepath.Glob(filepath.Join(b.dir, ".mmplug", "envs", "*", "mmplug-env.json"))
+		if len(envs) == 0 {
+			failed++
+			fmt.Println("FAIL bundle_python_from_its_wheels: the bridge did not set up Python from the bundle's wheels (no .mmplug/envs/*/mmplug-env.json)")
+		} else {
+			passed++
+			fmt.Printf("ok   %-36s (%s)\n", "bundle_python_from_its_wheels", strings.TrimPrefix(filepath.Dir(envs[0]), b.dir+"/"))
 		}
 	}
 	if passed+failed == 0 {
