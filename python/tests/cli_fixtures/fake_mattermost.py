@@ -93,7 +93,8 @@ class FakeMattermost:
 
     def _start(self, server: socketserver.BaseServer) -> None:
         self._servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval only makes shutdown() return quickly.
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
 
     def stop(self) -> None:
         for server in self._servers:
