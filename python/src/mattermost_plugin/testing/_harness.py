@@ -476,7 +476,7 @@ class PluginHandle:
             and first.message_type is not None
             and first.message_type.name == "PluginContext"
             and first.name not in given
-            and len(args) == len(fields) - 1
+            and len(args) + len(given) == len(fields) - 1
         ):
             args = (self.new_context(), *args)
         if len(args) > len(fields):
