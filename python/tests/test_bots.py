@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mattermost_plugin import (
+    Bot,
     BotUsernameTakenError,
     HookName,
     NotImplementedAPIError,
@@ -39,21 +40,27 @@ def test_creates_the_bot_and_remembers_it(mm_fake: FakeMattermost) -> None:
     assert mm_fake.users[bot_id].is_bot
     assert mm_fake.kv[BOT_ID_KEY] == bot_id.encode()
     # A second call finds the same bot.
-    assert ensure_bot(mm_fake.api, "moderator", display_name="Moderator", description="Rules") == bot_id
+    assert (
+        ensure_bot(mm_fake.api, "moderator", display_name="Moderator", description="Rules")
+        == bot_id
+    )
     assert len(mm_fake.bots) == 1
     assert not mm_fake.called("PatchBot")  # nothing differed
 
 
 def test_updates_display_name_and_description(mm_fake: FakeMattermost) -> None:
     bot_id = ensure_bot(mm_fake.api, "moderator", display_name="Old")
-    assert ensure_bot(mm_fake.api, "moderator", display_name="New", description="Now described") == bot_id
+    assert (
+        ensure_bot(mm_fake.api, "moderator", display_name="New", description="Now described")
+        == bot_id
+    )
     bot = mm_fake.bots[bot_id]
     assert (bot.display_name, bot.description) == ("New", "Now described")
 
 
 def test_adopts_an_existing_bot_account_and_patches_it(mm_fake: FakeMattermost) -> None:
     # A bot with that username exists but the plugin never remembered it (e.g. KV wiped).
-    existing = mm_fake.api.create_bot({"username": "helper", "display_name": "Stale"})
+    existing = mm_fake.api.create_bot(Bot(username="helper", display_name="Stale"))
     mm_fake.api.kv_delete(BOT_ID_KEY)
     bot_id = ensure_bot(mm_fake.api, "helper", display_name="Helper")
     assert bot_id == existing.user_id

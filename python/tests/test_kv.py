@@ -257,7 +257,9 @@ def test_plugin_exposes_kv_and_akv(mm_plugin: Any) -> None:
 # --- the cluster mutex -------------------------------------------------------------------------
 
 
-def test_mutex_excludes_and_releases(kv: KVStore, clock: StepClock, mm_fake: FakeMattermost) -> None:
+def test_mutex_excludes_and_releases(
+    kv: KVStore, clock: StepClock, mm_fake: FakeMattermost
+) -> None:
     first = kv.mutex("report", clock=clock)
     second = kv.mutex("report", clock=clock)
     assert first.key == "mutex_report"
@@ -272,7 +274,9 @@ def test_mutex_excludes_and_releases(kv: KVStore, clock: StepClock, mm_fake: Fak
     second.release()
 
 
-def test_mutex_lock_expires_with_the_ttl(kv: KVStore, clock: StepClock, mm_fake: FakeMattermost) -> None:
+def test_mutex_lock_expires_with_the_ttl(
+    kv: KVStore, clock: StepClock, mm_fake: FakeMattermost
+) -> None:
     holder = kv.mutex("job", ttl=15, clock=clock)
     assert holder.try_acquire()
     options = mm_fake.calls_to("KVSetWithOptions")[-1]["options"]
@@ -356,7 +360,9 @@ def test_refresher_notices_a_lost_lock(
     other.release()
 
 
-def test_transient_errors_are_retried(kv: KVStore, clock: StepClock, mm_fake: FakeMattermost) -> None:
+def test_transient_errors_are_retried(
+    kv: KVStore, clock: StepClock, mm_fake: FakeMattermost
+) -> None:
     failures = [ServiceUnavailableError("database restarting")] * 2
 
     def flaky(request: Any) -> Any:

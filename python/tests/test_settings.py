@@ -171,7 +171,9 @@ def test_list_items_are_checked() -> None:
         values: list[int] = field(default_factory=list)
 
     assert parse_settings(Numbers, {"Values": "1, 2"}).values == [1, 2]
-    with pytest.raises(SettingsError, match="Values: item 2: expected a whole number, got text 'x'"):
+    with pytest.raises(
+        SettingsError, match="Values: item 2: expected a whole number, got text 'x'"
+    ):
         parse_settings(Numbers, {"Values": [1, "x"]})
 
 

@@ -382,6 +382,10 @@ class CommandRouter:
             result = await run(handler, call)
         except CommandError as e:
             return CommandResponse(response_type=EPHEMERAL, text=str(e) or type(e).__name__)
+        except Exception as e:
+            # The hook's error names ExecuteCommand; say which command handler failed.
+            e.add_note(f"in the command handler {where} of /{' '.join((trigger, *path))}")
+            raise
         return _response(result, where)
 
     def _help_reply(self, trigger: str, path: tuple[str, ...], text: str) -> CommandResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Self, cast
 
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
@@ -115,7 +115,7 @@ class Plugin:
         aapi: AsyncClient | None,
         plugin_id: str,
         logger: logging.Logger | None = None,
-    ) -> Plugin:
+    ) -> Self:
         """Instantiate with the clients bound before the subclass ``__init__`` runs."""
         obj = cls.__new__(cls)
         obj._bind(api=api, aapi=aapi, plugin_id=plugin_id, logger=logger)
