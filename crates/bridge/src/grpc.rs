@@ -28,6 +28,17 @@ pub const TOKEN_METADATA: &str = "x-mmplug-token";
 /// The protobuf package of the contract.
 pub const PACKAGE: &str = "mattermost.plugin.v1";
 
+/// The largest single gRPC message either way: the same bound as the gob decoder's message
+/// limit and the SDK's channel options, so no hop refuses what another accepts (tonic's own
+/// default, 4 MiB, would reject a large post or KV value that the server takes).
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+fn server_grpc(method: &MethodDescriptor) -> tonic::server::Grpc<DynamicCodec> {
+    tonic::server::Grpc::new(DynamicCodec::new(method.input()))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE)
+}
+
 // ===== codec =====
 
 /// A tonic codec for descriptor-driven messages: encodes any `DynamicMessage`, decodes into
@@ -255,7 +266,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
                 token: self.token.clone(),
                 backend: self.backend.clone(),
             };
-            let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+            let mut grpc = server_grpc(&method);
             return Box::pin(async move { Ok(grpc.client_streaming(handler, req).await) });
         }
         if method.is_client_streaming() && method.is_server_streaming() {
@@ -264,7 +275,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
                 token: self.token.clone(),
                 backend: self.backend.clone(),
             };
-            let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+            let mut grpc = server_grpc(&method);
             return Box::pin(async move { Ok(grpc.streaming(handler, req).await) });
         }
         if method.is_client_streaming() || method.is_server_streaming() {
@@ -277,7 +288,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
             token: self.token.clone(),
             backend: self.backend.clone(),
         };
-        let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+        let mut grpc = server_grpc(&method);
         Box::pin(async move { Ok(grpc.unary(handler, req).await) })
     }
 }
@@ -363,7 +374,9 @@ impl HooksClient {
         method: &MethodDescriptor,
         request: DynamicMessage,
     ) -> Result<DynamicMessage, Status> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
         grpc.ready()
             .await
             .map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
@@ -384,7 +397,9 @@ impl HooksClient {
         method: &MethodDescriptor,
         requests: impl futures::Stream<Item = DynamicMessage> + Send + 'static,
     ) -> Result<tonic::Streaming<DynamicMessage>, Status> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
         grpc.ready()
             .await
             .map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;

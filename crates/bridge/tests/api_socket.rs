@@ -1,5 +1,6 @@
-//! The bridge's `PluginAPI` socket refuses every call that lacks the per-launch token
-//! (docs/internals.md §8): a second local process that finds the socket gets nowhere.
+//! The bridge's `PluginAPI` socket: it refuses every call that lacks the per-launch token
+//! (docs/internals.md §8), so a second local process that finds the socket gets nowhere; and it
+//! takes messages as large as the rest of the path does (`grpc::MAX_MESSAGE`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +12,7 @@ use mmplug_bridge::grpc::{
     serve_api, unix_channel,
 };
 use mmplug_bridge::translate::descriptors;
+use prost::Message;
 use prost_reflect::{DynamicMessage, MethodDescriptor, ReflectMessage};
 use tonic::{Code, Request, Status};
 
@@ -40,10 +42,22 @@ impl ApiBackend for CountingBackend {
     fn call(
         &self,
         method: MethodDescriptor,
-        _request: DynamicMessage,
+        request: DynamicMessage,
     ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move { Ok(DynamicMessage::new(method.output())) })
+        // The response echoes the request's size in an error message, so a test can see what
+        // arrived without a backend of its own.
+        let size = request.encoded_len();
+        let mut response = DynamicMessage::new(method.output());
+        if let Some(err) = method.output().get_field_by_name("error")
+            && let prost_reflect::Kind::Message(app_error) = err.kind()
+        {
+            let mut e = DynamicMessage::new(app_error);
+            let _ =
+                e.try_set_field_by_name("message", prost_reflect::Value::String(size.to_string()));
+            response.set_field(&err, prost_reflect::Value::Message(e));
+        }
+        Box::pin(async move { Ok(response) })
     }
 }
 
@@ -52,11 +66,20 @@ async fn call(
     method: &MethodDescriptor,
     token: Option<&str>,
 ) -> Result<DynamicMessage, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
+    call_with(channel, method, token, DynamicMessage::new(method.input())).await
+}
+
+async fn call_with(
+    channel: tonic::transport::Channel,
+    method: &MethodDescriptor,
+    token: Option<&str>,
+    message: DynamicMessage,
+) -> Result<DynamicMessage, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(usize::MAX);
     grpc.ready()
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
-    let mut request = Request::new(DynamicMessage::new(method.input()));
+    let mut request = Request::new(message);
     if let Some(token) = token {
         request
             .metadata_mut()
@@ -108,6 +131,52 @@ async fn calls_without_the_right_token_are_refused() {
         .unwrap();
     assert_eq!(ok.descriptor().name(), "GetServerVersionResponse");
     assert_eq!(backend.0.load(Ordering::SeqCst), 1);
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_16_mib_request_passes_the_api_socket() {
+    let pool = descriptors();
+    let service = pool
+        .get_service_by_name(&format!("{PACKAGE}.PluginAPI"))
+        .unwrap();
+    let method = service.methods().find(|m| m.name() == "KVSet").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock");
+    let backend = CountingBackend::default();
+    let api = ApiService::new(service, "s3cret", Arc::new(backend.clone()));
+    let listener = bind_api(&socket).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_api(listener, api, async {
+        let _ = stopped.await;
+    }));
+
+    // 16 MiB: four times tonic's default limit, well inside the gob and SDK limits.
+    let mut request = DynamicMessage::new(method.input());
+    let value = request.descriptor().get_field_by_name("value").unwrap();
+    request.set_field(
+        &value,
+        prost_reflect::Value::Bytes(vec![7u8; 16 << 20].into()),
+    );
+    let sent = request.encoded_len();
+    let reply = call_with(unix_channel(&socket), &method, Some("s3cret"), request)
+        .await
+        .unwrap();
+    let echoed = reply
+        .get_field_by_name("error")
+        .and_then(|e| {
+            e.as_message()
+                .and_then(|m| m.get_field_by_name("message"))
+                .map(|v| v.as_str().unwrap_or("").to_string())
+        })
+        .unwrap();
+    assert_eq!(
+        echoed,
+        sent.to_string(),
+        "the backend did not get the whole request"
+    );
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();
