@@ -426,6 +426,9 @@ def test_calls_are_recorded(fake: FakeMattermost) -> None:
         kv_set[0]["nope"]
     with pytest.raises(ValueError, match="did you mean KVSet"):
         fake.calls_to("KVSett")
+    assert repr(kv_set[0]) == "<Call KVSet(key='k', value=b'v') -> None>"
+    assert repr(get_user).startswith("<Call GetUser(user_id='uuuu")
+    assert "raised NotFoundError(id='app.user.missing_account.const'" in repr(get_user)
     fake.clear_calls()
     assert fake.calls == []
 
@@ -548,6 +551,9 @@ def test_start_runs_the_bridge_activation_sequence(fake: FakeMattermost) -> None
     assert handle.stopped
     with pytest.raises(RuntimeError, match="stopped"):
         handle.fire(HookName.OnActivate)
+    with pytest.raises(RuntimeError, match="stopped"):
+        handle.http("GET", "/")
+    handle.stop()  # a second stop does nothing
 
 
 def test_api_calls_before_activation_fail_as_under_the_bridge(fake: FakeMattermost) -> None:

@@ -125,6 +125,11 @@ class Call:
         desc: Any = self.request.DESCRIPTOR
         return {f.name: get_field(self.request, f) for f in payload_fields(desc)}
 
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.args.items())
+        outcome = f"raised {self.error!r}" if self.error is not None else _short(self.result)
+        return f"<Call {self.method}({args}) -> {outcome}>"
+
     def __getitem__(self, name: str) -> Any:
         args = self.args
         if name not in args:
@@ -471,6 +476,11 @@ class FakeMattermost:
         with self._lock:
             found = [p for p in self.posts.values() if p.channel_id == channel_id]
             return [p for p in sorted(found, key=lambda p: p.create_at) if not p.delete_at]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())  # messages print over several lines
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _set_app_error(response: Message, exc: PluginAPIError, method: str) -> None:

@@ -622,10 +622,11 @@ class PluginHandle:
     async def _exchange(
         self, hook: HookName, response_cls: Any, parts: AsyncIterator[Any], sink: HTTPStream
     ) -> None:
-        dispatcher = self._require_running()
-        stream: Any = dispatcher.http_stream(hook.value, response_cls, parts, _ServicerContext())
         error: BaseException | None = None
+        stream: Any = None
         try:
+            dispatcher = self._require_running()
+            stream = dispatcher.http_stream(hook.value, response_cls, parts, _ServicerContext())
             async for part in stream:
                 sink._put(part)
         except _Aborted as e:
@@ -637,7 +638,8 @@ class PluginHandle:
             error = e
             raise
         finally:
-            await stream.aclose()
+            if stream is not None:
+                await stream.aclose()
             sink._finish(error)
 
     def open_http(
@@ -660,6 +662,7 @@ class PluginHandle:
         name = _hook_name(hook)
         if name not in _HTTP_HOOKS:
             raise ValueError(f"{name.value} is not an HTTP hook (ServeHTTP, ServeMetrics)")
+        self._require_running()
         stream = HTTPStream(self)
         if stream_body:
             stream._body_queue = asyncio.Queue()
