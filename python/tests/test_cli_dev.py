@@ -1,0 +1,191 @@
+"""``mmplug dev``: the harness command line it runs, and its errors when pieces are missing.
+
+``go`` and ``cargo`` are stand-ins on a private PATH that record how they were called; the
+harness itself (conformance/harness -dev) is tested with the Go code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from cli_fixtures.elf import write_elf
+
+from mattermost_plugin.cli import main
+from mattermost_plugin.cli import source as source_mod
+from mattermost_plugin.cli.source import InstalledSDK
+
+
+def fake_checkout(root: Path) -> Path:
+    for rel in ["Cargo.toml", "crates/bridge/Cargo.toml", "python/pyproject.toml"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("")
+    (root / "conformance" / "harness").mkdir(parents=True)
+    (root / "go.mod").write_text("module example\n\ngo 1.24.0\n")
+    return root
+
+
+def recording_tool(
+    bin_dir: Path, name: str, record: Path, exit_code: int = 0, then: str = ""
+) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"with open({str(record)!r}, 'a') as f:\n"
+        "    f.write(json.dumps({'argv': sys.argv, 'cwd': os.getcwd()}) + '\\n')\n"
+        f"{then}\n"
+        f"sys.exit({exit_code})\n"
+    )
+    tool.chmod(0o755)
+
+
+def calls(record: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Path:
+    root = tmp_path / "my plugin"
+    root.mkdir()
+    (root / "plugin.json").write_text(
+        json.dumps({"id": "com.example.dev", "name": "Dev", "version": "0.1.0"})
+    )
+    (root / "plugin.py").write_text("")
+    return root
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout in MMPLUG_SOURCE, a PATH holding only our stand-ins; returns the bin dir."""
+    checkout = fake_checkout(tmp_path / "checkout")
+    monkeypatch.setenv("MMPLUG_SOURCE", str(checkout))
+    monkeypatch.delenv("CARGO_TARGET_DIR", raising=False)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return bin_dir
+
+
+def test_dev_runs_the_harness_with_the_plugin_bridge_venv_and_port(
+    tmp_path: Path, plugin: Path, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkout = tmp_path / "checkout"
+    bridge = write_elf(checkout / "target" / "debug" / "mmplug-bridge")
+    record = tmp_path / "go.jsonl"
+    recording_tool(env, "go", record, exit_code=3)
+    code = main(["dev", str(plugin), "--port", "9000"])
+    _, err = capsys.readouterr()
+    assert code == 3  # the harness's exit code
+    assert calls(record) == [
+        {
+            "argv": [
+                str(env / "go"),
+                "run",
+                "./conformance/harness",
+                "-dev",
+                "-plugin",
+                str(plugin),
+                "-bridge",
+                str(bridge),
+                "-venv",
+                sys.prefix,
+                "-port",
+                "9000",
+            ],
+            "cwd": str(checkout),
+        }
+    ]
+    assert "starting the dev harness on port 9000 (Ctrl-C stops)" in err
+
+
+def test_dev_builds_a_missing_bridge_first(
+    tmp_path: Path,
+    plugin: Path,
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checkout = tmp_path / "checkout"
+    monkeypatch.setenv("CARGO_TARGET_DIR", "build-here")
+    bridge = checkout / "build-here" / "debug" / "mmplug-bridge"
+    record = tmp_path / "tools.jsonl"
+    recording_tool(
+        env,
+        "cargo",
+        record,
+        then=(
+            "from pathlib import Path\n"
+            f"p = Path({str(bridge)!r}); p.parent.mkdir(parents=True); p.write_bytes(b'bridge')"
+        ),
+    )
+    recording_tool(env, "go", record)
+    monkeypatch.chdir(plugin)
+    assert main(["dev"]) == 0
+    cargo, go = calls(record)
+    assert cargo == {
+        "argv": [str(env / "cargo"), "build", "-p", "mmplug-bridge"],
+        "cwd": str(checkout),
+    }
+    argv = go["argv"]
+    assert isinstance(argv, list)
+    assert argv[argv.index("-bridge") + 1] == str(bridge)
+    assert argv[argv.index("-plugin") + 1] == str(plugin)
+    assert argv[argv.index("-port") + 1] == "8065"
+    assert "building the bridge: cargo build -p mmplug-bridge" in capsys.readouterr().err
+
+
+def test_dev_errors(
+    tmp_path: Path,
+    plugin: Path,
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code = main(["dev", str(plugin)])
+    assert code == 1
+    assert (
+        "mmplug dev needs Go 1.24.0 or newer (the harness is a Go program)"
+        in capsys.readouterr().err
+    )
+
+    recording_tool(env, "go", tmp_path / "go.jsonl")
+    code = main(["dev", str(plugin)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "mmplug-bridge does not exist and cargo (Rust) is not on PATH to build it" in err
+
+    recording_tool(env, "cargo", tmp_path / "cargo.jsonl", exit_code=101)
+    assert main(["dev", str(plugin)]) == 1
+    assert "cargo could not build the bridge" in capsys.readouterr().err
+
+    code = main(["dev", str(tmp_path / "missing")])
+    assert code == 1 and "is not a directory" in capsys.readouterr().err
+
+    code = main(["dev", str(plugin), "--port", "70000"])
+    assert code == 2 and "port 70000 is not between 1 and 65535" in capsys.readouterr().err
+
+
+def test_dev_without_a_checkout_says_what_it_needs(
+    plugin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MMPLUG_SOURCE", raising=False)
+    # An SDK installed from PyPI, not from a checkout.
+    monkeypatch.setattr(source_mod, "installed_sdk", lambda: InstalledSDK("0.1.0", None))
+    code = main(["dev", str(plugin)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (
+        "mmplug dev runs your plugin under Mattermost's plugin supervisor, which needs an mmplug "
+        "source checkout and Go: set MMPLUG_SOURCE=/path/to/mmplug" in err
+    )
+
+
+def test_the_editable_install_finds_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MMPLUG_SOURCE", raising=False)
+    here = Path(__file__).resolve().parents[2]
+    sdk = source_mod.installed_sdk()
+    assert sdk.editable_project == here / "python"
+    assert source_mod.find_checkout() == here
