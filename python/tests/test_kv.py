@@ -238,15 +238,15 @@ async def test_async_store(akv: AsyncKVStore, mm_fake: FakeMattermost) -> None:
     assert await akv.list_keys() == []
 
 
-def test_plugin_exposes_kv_and_akv(mm_plugin: Any) -> None:
+def test_plugin_exposes_kv_store_and_akv_store(mm_plugin: Any) -> None:
     class Counter(Plugin):
         @hook(HookName.OnActivate)
         def on_activate(self) -> None:
-            self.kv.update("activations", lambda n: (n or 0) + 1)
+            self.kv_store.update("activations", lambda n: (n or 0) + 1)
 
         @hook(HookName.OnDeactivate)
         async def on_deactivate(self) -> None:
-            await self.akv.set("deactivated", True)
+            await self.akv_store.set("deactivated", True)
 
     handle = mm_plugin(Counter)
     assert handle.fake.kv["activations"] == b"1"

@@ -5,12 +5,13 @@
     class Todo(Plugin):
         @command("todo add", hint="<task>", help="Add a task")
         def add(self, call: CommandCall) -> str:
-            self.kv.update(f"todo_{call.user_id}", lambda tasks: [*(tasks or []), call.text])
+            key = f"todo_{call.user_id}"
+            self.kv_store.update(key, lambda tasks: [*(tasks or []), call.text])
             return f"Added: {call.text}"          # a str answers privately (ephemeral)
 
         @command("todo list", help="List your tasks")
         async def list_tasks(self, call: CommandCall) -> CommandResponse:
-            tasks = await self.akv.get(f"todo_{call.user_id}", [])
+            tasks = await self.akv_store.get(f"todo_{call.user_id}", [])
             return call.in_channel("\\n".join(tasks) or "Nothing to do")
 
 * ``@command("trigger sub ...")`` declares a handler for ``/trigger sub ...`` (a leading ``/`` is

@@ -1,16 +1,17 @@
 """KV store helpers: JSON values, compare-and-set, expiry, key listing, a cluster-wide mutex.
 
 The plugin API stores bytes per key (``self.api.kv_set`` and friends). These helpers store
-JSON, as Go's ``pluginapi`` does, and are reachable from a plugin as ``self.kv`` (blocking,
-for sync handlers) and ``self.akv`` (``async def``, for async handlers)::
+JSON, as Go's ``pluginapi`` does, and are reachable from a plugin as ``self.kv_store``
+(blocking, for sync handlers) and ``self.akv_store`` (``async def``, for async handlers)::
 
-    self.kv.set("count", 1)
-    self.kv.get("count", 0)                      # the default when the key is absent
-    self.kv.set("session", data, expire_in=3600)  # seconds or a timedelta
-    self.kv.compare_and_set("count", 1, 2)        # True when the stored value was 1
-    self.kv.update("count", lambda n: (n or 0) + 1)  # atomic read-modify-write, retried
-    self.kv.list_keys(prefix="user_")             # every page
-    with self.kv.mutex("daily-report"):           # one holder across the cluster
+    kv = self.kv_store
+    kv.set("count", 1)
+    kv.get("count", 0)                          # the default when the key is absent
+    kv.set("session", data, expire_in=3600)     # seconds or a timedelta
+    kv.compare_and_set("count", 1, 2)           # True when the stored value was 1
+    kv.update("count", lambda n: (n or 0) + 1)  # atomic read-modify-write, retried
+    kv.list_keys(prefix="user_")                # every page
+    with kv.mutex("daily-report"):              # one holder across the cluster
         ...
 
 **None means "no value"** everywhere: ``get`` returns the default for an absent key,
@@ -19,8 +20,8 @@ absent and ``compare_and_set(key, old, None)`` deletes only if the value is ``ol
 encoded compactly with sorted object keys, so a value read with ``get`` and passed back as
 ``old`` compares equal to what is stored.
 
-``KVMutex`` (``self.kv.mutex(name)``) is a lock shared by every instance of the plugin in a
-cluster, kept in the KV store under ``mutex_<name>`` (the key Go's ``cluster.Mutex`` uses). The
+``KVMutex`` (``self.kv_store.mutex(name)``) is a lock shared by every instance of the plugin
+in a cluster, kept in the KV store under ``mutex_<name>`` (the key Go's ``cluster.Mutex`` uses). The
 holder's random token is stored with an expiry (``ttl``), refreshed every ``ttl / 2`` seconds
 while held, so a crashed holder's lock frees itself. Acquiring retries with exponential backoff
 (up to ``timeout``); releasing deletes the key only if it still holds our token, so a holder
@@ -199,7 +200,7 @@ def _check_attempts(max_attempts: int) -> None:
 
 
 class KVStore:
-    """JSON helpers over the blocking client (``self.kv``); see the module docstring."""
+    """JSON helpers over the blocking client (``self.kv_store``); see the module docstring."""
 
     def __init__(self, api: PluginAPIClient) -> None:
         self.api = api
@@ -294,7 +295,7 @@ class KVStore:
 
 
 class AsyncKVStore:
-    """JSON helpers over the async client (``self.akv``): ``KVStore`` with ``async def``."""
+    """JSON helpers over the async client (``self.akv_store``): ``KVStore`` with ``async def``."""
 
     def __init__(self, aapi: AsyncPluginAPIClient) -> None:
         self.aapi = aapi

@@ -139,13 +139,13 @@ class Plugin:
         return cast(AsyncPluginAPIClient, self._aapi)
 
     @property
-    def kv(self) -> KVStore:
+    def kv_store(self) -> KVStore:
         """JSON helpers over the KV store, blocking (see ``mattermost_plugin.kv``)."""
         return KVStore(self.api)
 
     @property
-    def akv(self) -> AsyncKVStore:
-        """JSON helpers over the KV store for async handlers (``await self.akv.get(...)``)."""
+    def akv_store(self) -> AsyncKVStore:
+        """JSON helpers over the KV store for async handlers (``await self.akv_store.get(k)``)."""
         return AsyncKVStore(self.aapi)
 
     @property
