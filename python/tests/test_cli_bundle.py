@@ -268,7 +268,19 @@ def test_same_inputs_give_the_same_bytes(
         ({"props": {"mmplug": {"entyr": "plugin.py"}}}, '"props.mmplug" has unknown keys entyr'),
         (
             {"props": {"mmplug": {"ready_timeout_seconds": -1}}},
-            'ready_timeout_seconds" must be a positive whole number',
+            'ready_timeout_seconds" must be a positive whole number of seconds',
+        ),
+        (
+            {"props": {"mmplug": {"hook_timeout_seconds": 0}}},
+            'hook_timeout_seconds" must be a positive whole number of seconds',
+        ),
+        (
+            {"props": {"mmplug": {"hook_timeouts": {"MessageWillBePosted": 0}}}},
+            'hook_timeouts.MessageWillBePosted" must be a positive whole number',
+        ),
+        (
+            {"props": {"mmplug": {"hook_timeouts": {"MessageWillBePost": 5}}}},
+            "\"props.mmplug.hook_timeouts\" names 'MessageWillBePost', which is not a hook",
         ),
         (
             {"settings_schema": {"settings": [{"key": "K", "type": "checkbox"}]}},

@@ -4,8 +4,8 @@ The rules are the server's own (``model.Manifest.IsValid``: plugin id pattern an
 name, strict semantic versions, http(s) URLs, setting types) plus what a Python plugin bundle
 needs: a version (it names the bundle file), ``server.executables`` keyed by platforms mmplug
 can bundle, each at ``server/dist/plugin-<os>-<arch>``, and a ``props.mmplug`` block the
-bridge accepts (it rejects unknown keys) whose ``entry`` exists. All problems are reported at
-once.
+bridge accepts (it rejects unknown keys; timeouts must be positive and per-hook ones must name
+real hooks) whose ``entry`` exists. All problems are reported at once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
+from ..hooks import HookName
 from .errors import CLIError
 
 MANIFEST = "plugin.json"
@@ -46,7 +47,13 @@ _SETTING_TYPES = {
 }
 _PLACEHOLDER_TYPES = {"generated", "text", "longtext", "number", "username", "custom"}
 # The keys the bridge reads from props.mmplug (crates/bridge/src/manifest.rs).
-_MMPLUG_KEYS = {"entry", "env", "ready_timeout_seconds"}
+_MMPLUG_KEYS = {
+    "entry",
+    "env",
+    "ready_timeout_seconds",
+    "hook_timeout_seconds",
+    "hook_timeouts",
+}
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,10 @@ def _string(
     return value
 
 
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _is_http_url(url: str) -> bool:
     parsed = urlparse(url)
     return parsed.scheme in ("http", "https") and bool(parsed.netloc)
@@ -305,11 +316,24 @@ def _check_mmplug_props(plugin_dir: Path, props: Any, problems: list[str]) -> st
     env = settings.get("env", [])
     if not isinstance(env, list) or not all(isinstance(v, str) for v in env):
         problems.append('"props.mmplug.env" must be a list of environment variable names')
-    timeout = settings.get("ready_timeout_seconds")
-    if timeout is not None and (
-        not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0
-    ):
-        problems.append('"props.mmplug.ready_timeout_seconds" must be a positive whole number')
+    for key in ("ready_timeout_seconds", "hook_timeout_seconds"):
+        if key in settings and not _is_positive_int(settings[key]):
+            problems.append(f'"props.mmplug.{key}" must be a positive whole number of seconds')
+    hook_timeouts = settings.get("hook_timeouts", {})
+    if not isinstance(hook_timeouts, dict):
+        problems.append('"props.mmplug.hook_timeouts" must be an object of hook names to seconds')
+    else:
+        for hook_name, seconds in hook_timeouts.items():
+            if hook_name not in HookName.__members__:
+                problems.append(
+                    f'"props.mmplug.hook_timeouts" names {hook_name!r}, which is not a hook '
+                    "(hooks are spelled as in Go, e.g. MessageWillBePosted)"
+                )
+            elif not _is_positive_int(seconds):
+                problems.append(
+                    f'"props.mmplug.hook_timeouts.{hook_name}" must be a positive whole number '
+                    "of seconds"
+                )
     entry = settings.get("entry", DEFAULT_ENTRY)
     if not isinstance(entry, str):
         problems.append('"props.mmplug.entry" must be a string')
