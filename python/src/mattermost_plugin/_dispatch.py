@@ -31,7 +31,7 @@ import traceback
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import grpc.aio
@@ -155,7 +155,7 @@ class HookSpec:
             return alias
         return getattr(alias, "__name__", str(alias))
 
-    def _reject(self, value: Any, problem: str) -> None:
+    def _reject(self, value: Any, problem: str) -> NoReturn:
         raise HookReplyError(
             self.name,
             f"{self.name} handler returned {_show(value)}, which does not fit its result "
