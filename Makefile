@@ -73,7 +73,8 @@ test-go:
 
 test-python: setup
 	cd python && $(VENV)/bin/pytest -q
-	cd python && $(VENV)/bin/pytest -q ../examples/fastapi/tests ../examples/flask/tests
+	# -c: the examples' tests take the SDK's pytest settings (asyncio mode) from python/.
+	cd python && $(VENV)/bin/pytest -q -c pyproject.toml ../examples/hello/tests ../examples/fastapi/tests ../examples/flask/tests
 
 conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello) and the fidelity sweep of every API method and hook
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
@@ -83,16 +84,24 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 static-bridge: ## the statically linked release bridge that bundles ship
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p mmplug-bridge --target x86_64-unknown-linux-gnu
 
-# The offline bundle, end to end: `mmplug bundle` builds examples/hello for this machine's
-# python3, and the harness installs the tar.gz as the server would and runs the hello cases
-# inside a network namespace with no network (unshare -n): the bridge sets up Python from the
-# bundle's wheels alone.
-test-bundle: setup static-bridge ## mmplug bundle examples/hello, then activate the tar.gz under the real supervisor with no network
-	rm -rf $(ROOT)/target/bundle-test
-	$(VENV)/bin/mmplug bundle examples/hello --python $$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+# The offline bundle, end to end, as a user gets there: `mmplug bundle` builds examples/hello for
+# this machine's python3, and the harness installs the tar.gz as the server would and runs the
+# hello cases inside a network namespace with no network (unshare -n): the bridge sets up Python
+# from the bundle's wheels alone. Then a new user's journey: `mmplug new`, the scaffold's own
+# tests, `mmplug bundle`, and the harness's generic checks (-smoke) on that bundle, offline too.
+PYVER = $$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+JOURNEY := $(ROOT)/target/journey
+test-bundle: setup static-bridge ## mmplug bundle examples/hello and a freshly scaffolded plugin; activate both tar.gz under the real supervisor with no network
+	rm -rf $(ROOT)/target/bundle-test $(JOURNEY)
+	$(VENV)/bin/mmplug bundle examples/hello --python $(PYVER) \
 		--bridge linux-amd64=$(STATIC_BRIDGE) --output $(ROOT)/target/bundle-test
 	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
 	unshare -n $(ROOT)/target/harness -bundle $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz
+	mkdir -p $(JOURNEY)
+	cd $(JOURNEY) && $(VENV)/bin/mmplug new journey-demo
+	cd $(JOURNEY)/journey-demo && $(VENV)/bin/pytest -q -p no:cacheprovider
+	cd $(JOURNEY)/journey-demo && $(VENV)/bin/mmplug bundle --python $(PYVER) --bridge linux-amd64=$(STATIC_BRIDGE)
+	unshare -n $(ROOT)/target/harness -bundle $(JOURNEY)/journey-demo/dist/com.example.journey-demo-0.1.0.tar.gz -smoke
 
 .PHONY: matrix
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)

@@ -40,6 +40,7 @@ type options struct {
 	skip          string
 	verbose       bool
 	demo          bool
+	smoke         bool
 	dev           bool
 	port          int
 	fidelity      bool
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&o.skip, "skip", "", "leave out cases whose name matches this regular expression")
 	flag.BoolVar(&o.verbose, "v", false, "print the plugin's log lines under each case")
 	flag.BoolVar(&o.demo, "demo", false, "print a readable transcript of the plugin at work instead of running the cases")
+	flag.BoolVar(&o.smoke, "smoke", false, "check what holds for any plugin (activation with its settings' defaults, its slash commands, a post, deactivation with nothing left running) instead of the hello cases")
 	flag.BoolVar(&o.dev, "dev", false, "mmplug dev: run -plugin under the supervisor, reload it when a file changes, print hooks, API calls and logs as they happen, serve its HTTP routes on -port")
 	flag.IntVar(&o.port, "port", 8065, "the local port -dev serves on (127.0.0.1)")
 	flag.BoolVar(&o.bench, "bench", false, "measure ServeHTTP throughput of examples/hello beside conformance/hellogo and the bridge's memory during a 1 GiB upload; writes bench/results.json (use a release bridge)")
@@ -156,6 +158,14 @@ func run(o options) int {
 
 	if o.fidelity {
 		return runFidelity(b, o)
+	}
+
+	if o.smoke {
+		if err := runSmoke(os.Stdout, b, o); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL smoke: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 
 	if o.demo {
