@@ -175,7 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Validate plugin.json and build an offline bundle: the bridge for each platform, the "
         "plugin's files, and the SDK plus every dependency as wheels. Prints its path.",
     )
-    bundle.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR")
+    bundle.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="the plugin directory, holding plugin.json (default: .)",
+    )
     _bundle_arguments(bundle)
     bundle.set_defaults(run=_run_bundle)
 
@@ -201,13 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     enable = command(
         "enable", "enable an installed plugin", "Enable a plugin and wait until it runs."
     )
-    enable.add_argument("plugin_id", metavar="ID")
+    enable.add_argument("plugin_id", metavar="ID", help="the plugin id, e.g. com.example.x")
     _server_arguments(enable)
     _wait_argument(enable)
     enable.set_defaults(run=_run_enable)
 
     disable = command("disable", "disable a plugin", "Disable a plugin.")
-    disable.add_argument("plugin_id", metavar="ID")
+    disable.add_argument("plugin_id", metavar="ID", help="the plugin id, e.g. com.example.x")
     _server_arguments(disable)
     disable.set_defaults(run=_run_disable)
 
@@ -217,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Show the plugin's lines among the server's newest log lines (needs "
         "LogSettings.FileJson). With --follow, keep showing new ones.",
     )
-    logs.add_argument("plugin_id", metavar="ID")
+    logs.add_argument("plugin_id", metavar="ID", help="the plugin id, e.g. com.example.x")
     logs.add_argument("-f", "--follow", action="store_true", help="keep following the log")
     logs.add_argument(
         "--lines",
@@ -237,7 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(the mmplug checkout's Go harness): reloads on change, prints hooks and API calls, "
         "serves the plugin's HTTP routes on 127.0.0.1:PORT. Needs an mmplug checkout and Go.",
     )
-    dev.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR")
+    dev.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="the plugin directory, holding plugin.json (default: .)",
+    )
     dev.add_argument("--port", type=_port, default=8065, help="the local port (default 8065)")
     dev.set_defaults(run=_run_dev)
     return parser
