@@ -228,6 +228,20 @@ def test_uploads_disabled_names_the_setting(
     assert PLUGIN_ID not in fake.installed
 
 
+def test_a_bundle_over_the_servers_file_size_limit(
+    tmp_path: Path, fake: FakeMattermost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.max_file_size = 512 * 1024
+    code, _, err = run(capsys, ["deploy", str(make_bundle(tmp_path / "b.tar.gz"))])
+    assert code == 1
+    assert (
+        "uploading b.tar.gz failed: 413 api.plugin.upload.file_too_large.app_error: Uploaded "
+        "plugin size exceeds limit.. The bundle is larger than the server accepts: raise "
+        "FileSettings.MaxFileSize" in err
+    )
+    assert PLUGIN_ID not in fake.installed
+
+
 def test_wrong_token_is_a_401(
     tmp_path: Path,
     fake: FakeMattermost,

@@ -5,8 +5,9 @@ Mattermost API documents them (and as server/channels/api4 implements them):
   ``Token`` header, or 401 ``api.user.login.invalid_credentials_email_username``;
 - ``POST /api/v4/plugins`` multipart (file ``plugin``, field ``force``) -> 201 with the
   manifest; 501 ``app.plugin.upload_disabled.app_error`` when uploads are off (answered before
-  the body is read, as the server does); 400 ``app.plugin.install_id.app_error`` when the
-  plugin exists and ``force`` is not "true";
+  the body is read, as the server does); 413 ``api.plugin.upload.file_too_large.app_error``
+  above ``FileSettings.MaxFileSize``; 400 ``app.plugin.install_id.app_error`` when the plugin
+  exists and ``force`` is not "true";
 - ``POST /api/v4/plugins/{id}/enable`` and ``/disable`` -> 200 {"status": "OK"}, 404
   ``app.plugin.not_installed.app_error``;
 - ``GET /api/v4/plugins/statuses`` -> [PluginStatus];
@@ -68,6 +69,7 @@ class FakeMattermost:
         default_factory=lambda: {"admin": ("admin-password", "session-of-admin")}
     )
     enable_uploads: bool = True
+    max_file_size: int = 100 * 1024 * 1024  # FileSettings.MaxFileSize
     write_log_file: bool = True
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)
     states: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -164,6 +166,14 @@ class FakeMattermost:
                 )
             if not is_admin:
                 return self._permission_error(h, close=True)
+            if int(h.headers.get("Content-Length") or 0) > self.max_file_size:
+                return self._error(
+                    h,
+                    413,
+                    "api.plugin.upload.file_too_large.app_error",
+                    "Uploaded plugin size exceeds limit.",
+                    close=True,
+                )
             self._read_body(h, record)
             return self._upload(h, record)
         self._read_body(h, record)

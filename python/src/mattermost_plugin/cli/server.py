@@ -265,11 +265,18 @@ class MattermostClient:
                 f"{what}. The account behind {self.auth_source} may not manage plugins: "
                 "use a system admin's token or account (or local mode on the server host)"
             )
-        if response.status == 413:
+        too_large = response.status == 413 or (
+            response.status == 400 and "request body too large" in error.message
+        )
+        if too_large:
+            # 413 api.plugin.upload.file_too_large.app_error on current servers, a plain-text
+            # 400 on older ones, 413 from a proxy in front.
             return CLIError(
-                f"{what}. The bundle is larger than the server accepts: build it for fewer "
-                "Python versions or platforms (--python, --platform), or raise the server's "
-                "upload limits"
+                f"{what}. The bundle is larger than the server accepts: raise "
+                "FileSettings.MaxFileSize (System Console > Environment > File Storage > "
+                "Maximum File Size, or MM_FILESETTINGS_MAXFILESIZE; it limits plugin uploads "
+                "too) and any proxy's body limit, or bundle fewer Python versions or "
+                "platforms (--python, --platform)"
             )
         return CLIError(what)
 
