@@ -6,6 +6,8 @@ harness itself (conformance/harness -dev) is tested with the Go code."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,22 +71,45 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return bin_dir
 
 
-def test_dev_runs_the_harness_with_the_plugin_bridge_venv_and_port(
+HARNESS_BODY = """\
+import json, os, sys
+with open({record!r}, "a") as f:
+    f.write(json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd()}}) + "\\n")
+sys.exit({exit_code})
+"""
+
+
+def fake_go(bin_dir: Path, record: Path, harness_body: str) -> None:
+    """``go build -o OUT ./conformance/harness`` writes a harness program (``harness_body``)
+    to OUT; every call is recorded."""
+    then = (
+        "out = sys.argv[sys.argv.index('-o') + 1]\n"
+        f"open(out, 'w').write({('#!' + sys.executable + chr(10) + harness_body)!r})\n"
+        "os.chmod(out, 0o755)"
+    )
+    recording_tool(bin_dir, "go", record, then=then)
+
+
+def test_dev_builds_and_runs_the_harness_with_the_plugin_bridge_venv_and_port(
     tmp_path: Path, plugin: Path, env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     checkout = tmp_path / "checkout"
     bridge = write_elf(checkout / "target" / "debug" / "mmplug-bridge")
     record = tmp_path / "go.jsonl"
-    recording_tool(env, "go", record, exit_code=3)
+    harness_record = tmp_path / "harness.jsonl"
+    fake_go(env, record, HARNESS_BODY.format(record=str(harness_record), exit_code=3))
     code = main(["dev", str(plugin), "--port", "9000"])
     _, err = capsys.readouterr()
     assert code == 3  # the harness's exit code
-    assert calls(record) == [
+    [build] = calls(record)
+    assert build["cwd"] == str(checkout)
+    argv = build["argv"]
+    assert isinstance(argv, list)
+    output = argv[3]
+    assert argv == [str(env / "go"), "build", "-o", output, "./conformance/harness"]
+    assert calls(harness_record) == [
         {
             "argv": [
-                str(env / "go"),
-                "run",
-                "./conformance/harness",
                 "-dev",
                 "-plugin",
                 str(plugin),
@@ -98,6 +123,7 @@ def test_dev_runs_the_harness_with_the_plugin_bridge_venv_and_port(
             "cwd": str(checkout),
         }
     ]
+    assert not Path(output).exists()  # built into a temporary directory
     assert "starting the dev harness on port 9000 (Ctrl-C stops)" in err
 
 
@@ -121,15 +147,17 @@ def test_dev_builds_a_missing_bridge_first(
             f"p = Path({str(bridge)!r}); p.parent.mkdir(parents=True); p.write_bytes(b'bridge')"
         ),
     )
-    recording_tool(env, "go", record)
+    harness_record = tmp_path / "harness.jsonl"
+    fake_go(env, record, HARNESS_BODY.format(record=str(harness_record), exit_code=0))
     monkeypatch.chdir(plugin)
     assert main(["dev"]) == 0
-    cargo, go = calls(record)
+    cargo, _go_build = calls(record)
     assert cargo == {
         "argv": [str(env / "cargo"), "build", "-p", "mmplug-bridge"],
         "cwd": str(checkout),
     }
-    argv = go["argv"]
+    [harness] = calls(harness_record)
+    argv = harness["argv"]
     assert isinstance(argv, list)
     assert argv[argv.index("-bridge") + 1] == str(bridge)
     assert argv[argv.index("-plugin") + 1] == str(plugin)
@@ -151,7 +179,7 @@ def test_dev_errors(
         in capsys.readouterr().err
     )
 
-    recording_tool(env, "go", tmp_path / "go.jsonl")
+    recording_tool(env, "go", tmp_path / "go.jsonl", exit_code=1)
     code = main(["dev", str(plugin)])
     err = capsys.readouterr().err
     assert code == 1
@@ -160,6 +188,10 @@ def test_dev_errors(
     recording_tool(env, "cargo", tmp_path / "cargo.jsonl", exit_code=101)
     assert main(["dev", str(plugin)]) == 1
     assert "cargo could not build the bridge" in capsys.readouterr().err
+
+    write_elf(tmp_path / "checkout" / "target" / "debug" / "mmplug-bridge")
+    assert main(["dev", str(plugin)]) == 1  # the stand-in go build fails
+    assert "go could not build the harness (see above)" in capsys.readouterr().err
 
     code = main(["dev", str(tmp_path / "missing")])
     assert code == 1 and "is not a directory" in capsys.readouterr().err
@@ -189,3 +221,38 @@ def test_the_editable_install_finds_this_checkout(monkeypatch: pytest.MonkeyPatc
     sdk = source_mod.installed_sdk()
     assert sdk.editable_project == here / "python"
     assert source_mod.find_checkout() == here
+
+
+SIGNAL_RECORDING_HARNESS = """\
+import os, signal, sys
+def stop(signum, frame):
+    with open({record!r}, "a") as f:
+        f.write(f"{{signum}} leader={{os.getpgid(0) == os.getpid()}}\\n")
+    sys.exit(0)
+signal.signal(signal.SIGINT, stop)
+signal.signal(signal.SIGTERM, stop)
+print("harness ready", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_dev_passes_ctrl_c_and_sigterm_to_the_harness_once(
+    tmp_path: Path, plugin: Path, env: Path, signum: int
+) -> None:
+    write_elf(tmp_path / "checkout" / "target" / "debug" / "mmplug-bridge")
+    record = tmp_path / "signals"
+    fake_go(env, tmp_path / "go.jsonl", SIGNAL_RECORDING_HARNESS.format(record=str(record)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mattermost_plugin.cli", "dev", str(plugin)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "harness ready\n"  # the harness is up
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == 0
+    # Exactly one signal reached the harness, which runs in its own session.
+    assert record.read_text() == f"{int(signum)} leader=True\n"

@@ -3,18 +3,23 @@
 A thin wrapper around the conformance harness of an mmplug source checkout (a Go program that
 imports the server's ``plugin`` package with an in-memory server): it reloads the plugin when
 a file changes, prints hooks and API calls as they happen, and serves the plugin's HTTP routes
-on a local port. What this module does is find the pieces and build the command line::
+on a local port. What this module does is find the pieces, build the harness and run it::
 
-    go run ./conformance/harness -dev -plugin DIR -bridge <checkout>/target/debug/mmplug-bridge \
+    go build -o <tmp>/harness ./conformance/harness        (in the checkout)
+    <tmp>/harness -dev -plugin DIR -bridge <checkout>/target/debug/mmplug-bridge \
         -venv <this interpreter's environment> -port N
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .console import progress
@@ -67,8 +72,20 @@ def debug_bridge(checkout: Path) -> Path:
     return bridge
 
 
-def dev_command(plugin_dir: Path, port: int) -> tuple[list[str], Path]:
-    """The harness command line and the directory to run it in."""
+@dataclass(frozen=True)
+class DevCommand:
+    """How ``mmplug dev`` runs the harness: build it, then run the built program."""
+
+    checkout: Path
+    go: str
+    harness_args: list[str]  # after the program name
+
+    def build_command(self, output: Path) -> list[str]:
+        return [self.go, "build", "-o", str(output), "./conformance/harness"]
+
+
+def dev_command(plugin_dir: Path, port: int) -> DevCommand:
+    """Checks the pieces and puts the harness command line together."""
     plugin_dir = plugin_dir.resolve()
     load_manifest(plugin_dir)
     checkout = require_checkout()
@@ -80,10 +97,7 @@ def dev_command(plugin_dir: Path, port: int) -> tuple[list[str], Path]:
             "Go program): install it from https://go.dev/dl and put `go` on PATH"
         )
     bridge = debug_bridge(checkout)
-    command = [
-        go,
-        "run",
-        "./conformance/harness",
+    args = [
         "-dev",
         "-plugin",
         str(plugin_dir),
@@ -94,15 +108,37 @@ def dev_command(plugin_dir: Path, port: int) -> tuple[list[str], Path]:
         "-port",
         str(port),
     ]
-    return command, checkout
+    return DevCommand(checkout, go, args)
 
 
 def run_dev(plugin_dir: Path, port: int) -> int:
-    command, checkout = dev_command(plugin_dir, port)
-    progress(f"starting the dev harness on port {port} (Ctrl-C stops)")
-    process = subprocess.Popen(command, cwd=checkout)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        # The terminal sent SIGINT to the harness too; let it shut the plugin down.
-        return process.wait()
+    """Builds and runs the harness until it exits; returns its exit code.
+
+    The harness is built with ``go build`` (Go's cache makes that quick) rather than run with
+    ``go run``, so that it is our direct child: it runs in its own session, and a SIGINT or
+    SIGTERM that reaches ``mmplug`` (Ctrl-C in a terminal, a process manager's stop) is passed
+    to it alone, once. It then deactivates the plugin through the supervisor and shuts the
+    bridge down; a terminal's Ctrl-C sent to the whole group would kill the bridge first.
+    """
+    dev = dev_command(plugin_dir, port)
+    with tempfile.TemporaryDirectory(prefix="mmplug-dev-") as scratch:
+        harness = Path(scratch) / "harness"
+        progress("building the harness: go build ./conformance/harness")
+        built = subprocess.run(dev.build_command(harness), cwd=dev.checkout, check=False)
+        if built.returncode != 0:
+            raise CLIError("go could not build the harness (see above)")
+        progress(f"starting the dev harness on port {port} (Ctrl-C stops)")
+        process = subprocess.Popen(
+            [str(harness), *dev.harness_args], cwd=dev.checkout, start_new_session=True
+        )
+
+        def forward(signum: int, frame: object) -> None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signum)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return process.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
