@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! go run ./tools/apischema          # writes schema/mattermost-api.json
-//! cargo run -p mmplug-codegen       # writes proto/mattermost/plugin/v1/{models,api,hooks}.proto
-//!                                   # and python/src/mattermost_plugin/_generated/*.py
+//! cargo run -p mmplug-codegen       # writes proto/mattermost/plugin/v1/{models,api,hooks}.proto,
+//!                                   # python/src/mattermost_plugin/_generated/*.py
+//!                                   # and docs/reference/{hooks,api}.md
 //! ```
 //!
 //! `common.proto` and `http.proto` in the same directory are hand-written and only read (for
@@ -16,12 +17,14 @@
 pub mod generate;
 pub mod names;
 pub mod python;
+pub mod reference;
 
 use std::path::{Path, PathBuf};
 
 pub use generate::{Generated, generate};
 pub use mmplug_schema::Schema;
 pub use python::{PY_DIR, generate_python};
+pub use reference::{REFERENCE_DIR, generate_reference};
 
 /// Directory of the generated and hand-written files, relative to the proto root.
 pub const PROTO_DIR: &str = "mattermost/plugin/v1";
@@ -71,13 +74,21 @@ pub fn load_schema(path: &Path) -> Result<Schema, Error> {
     })
 }
 
+/// Where the generator writes.
+#[derive(Debug, Clone)]
+pub struct OutDirs {
+    /// The proto root (`proto/`).
+    pub proto_root: PathBuf,
+    /// The `mattermost_plugin` package directory.
+    pub python_pkg: PathBuf,
+    /// The Markdown reference (`docs/reference/`).
+    pub docs: PathBuf,
+}
+
 /// Everything the generator writes: (path, content), proto files under `proto_root`, Python
-/// modules under `python_pkg` (the `mattermost_plugin` package directory).
-pub fn generate_all(
-    schema_path: &Path,
-    proto_root: &Path,
-    python_pkg: &Path,
-) -> Result<Vec<(PathBuf, String)>, Error> {
+/// modules under `python_pkg`, the reference pages under `docs`.
+pub fn generate_all(schema_path: &Path, dirs: &OutDirs) -> Result<Vec<(PathBuf, String)>, Error> {
+    let (proto_root, python_pkg) = (&dirs.proto_root, &dirs.python_pkg);
     let schema = load_schema(schema_path)?;
     let dir = proto_root.join(PROTO_DIR);
     let mut handwritten = Vec::new();
@@ -92,6 +103,7 @@ pub fn generate_all(
         .zip(refs.iter().copied())
         .collect();
     let py = generate_python(&schema, &out, &named)?;
+    let reference = generate_reference(&schema, &out, &named)?;
     let mut files: Vec<(PathBuf, String)> = out
         .files
         .into_iter()
@@ -102,19 +114,19 @@ pub fn generate_all(
         py.into_iter()
             .map(|(name, content)| (py_dir.join(name), content)),
     );
+    files.extend(
+        reference
+            .into_iter()
+            .map(|(name, content)| (dirs.docs.join(name), content)),
+    );
     Ok(files)
 }
 
-/// Generates from `schema_path` into `proto_root` and `python_pkg`. With `check`, writes
+/// Generates from `schema_path` into `dirs`. With `check`, writes
 /// nothing and returns the files whose content would change (empty when up to date);
 /// otherwise writes the files that changed and returns them.
-pub fn run(
-    schema_path: &Path,
-    proto_root: &Path,
-    python_pkg: &Path,
-    check: bool,
-) -> Result<Vec<PathBuf>, Error> {
-    let files = generate_all(schema_path, proto_root, python_pkg)?;
+pub fn run(schema_path: &Path, dirs: &OutDirs, check: bool) -> Result<Vec<PathBuf>, Error> {
+    let files = generate_all(schema_path, dirs)?;
     let mut changed = Vec::new();
     for (path, content) in &files {
         let path = path.clone();

@@ -1,14 +1,15 @@
-//! `mmplug-codegen`: regenerate proto/mattermost/plugin/v1/{models,api,hooks}.proto and
-//! python/src/mattermost_plugin/_generated/ from schema/mattermost-api.json. `--check` writes
-//! nothing and exits 1 when any file would change.
+//! `mmplug-codegen`: regenerate proto/mattermost/plugin/v1/{models,api,hooks}.proto,
+//! python/src/mattermost_plugin/_generated/ and docs/reference/ from schema/mattermost-api.json.
+//! `--check` writes nothing and exits 1 when any file would change.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: mmplug-codegen [--schema FILE] [--out DIR] [--python-out DIR] [--check]
+const USAGE: &str = "usage: mmplug-codegen [--schema FILE] [--out DIR] [--python-out DIR] [--docs-out DIR] [--check]
   --schema FILE      schema JSON (default: <repo>/schema/mattermost-api.json)
   --out DIR          proto root (default: <repo>/proto)
   --python-out DIR   the mattermost_plugin package (default: <repo>/python/src/mattermost_plugin)
+  --docs-out DIR     the hook and API reference (default: <repo>/docs/reference)
   --check            write nothing; exit 1 if regenerating would change any file";
 
 fn main() -> ExitCode {
@@ -16,12 +17,13 @@ fn main() -> ExitCode {
     let mut schema = root.join("schema/mattermost-api.json");
     let mut out = root.join("proto");
     let mut python = root.join("python/src/mattermost_plugin");
+    let mut docs = root.join(mmplug_codegen::REFERENCE_DIR);
     let mut check = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--check" => check = true,
-            "--schema" | "--out" | "--python-out" => {
+            "--schema" | "--out" | "--python-out" | "--docs-out" => {
                 let Some(v) = args.next() else {
                     eprintln!("mmplug-codegen: {a} needs a value\n{USAGE}");
                     return ExitCode::from(2);
@@ -29,7 +31,8 @@ fn main() -> ExitCode {
                 match a.as_str() {
                     "--schema" => schema = v.into(),
                     "--out" => out = v.into(),
-                    _ => python = v.into(),
+                    "--python-out" => python = v.into(),
+                    _ => docs = v.into(),
                 }
             }
             "-h" | "--help" => {
@@ -42,7 +45,12 @@ fn main() -> ExitCode {
             }
         }
     }
-    match mmplug_codegen::run(&schema, &out, &python, check) {
+    let dirs = mmplug_codegen::OutDirs {
+        proto_root: out,
+        python_pkg: python,
+        docs,
+    };
+    match mmplug_codegen::run(&schema, &dirs, check) {
         Ok(stale) if check && !stale.is_empty() => {
             for f in &stale {
                 eprintln!("mmplug-codegen: {} is stale", f.display());

@@ -626,10 +626,7 @@ FileWillBeUploadedResult: TypeAlias = "tuple[FileInfo | None, str]"
 
 
 class FileWillBeUploadedHandler(Protocol):
-    """Not dispatched yet: this SDK version answers the hook as unimplemented (its
-    file travels as a byte stream, which the hook service does not serve yet).
-
-    FileWillBeUploaded is invoked when a file is uploaded, but before it is committed to backing store.
+    """FileWillBeUploaded is invoked when a file is uploaded, but before it is committed to backing store.
     Read from file to retrieve the body of the uploaded file.
 
     To reject a file upload, return an non-empty string describing why the file was rejected.
