@@ -47,6 +47,7 @@ from ._harness import (
     HTTPResponse,
     HTTPStream,
     PluginHandle,
+    StartPlugin,
 )
 from ._models import direct_channel_name
 
@@ -63,6 +64,7 @@ __all__ = [
     "HookNotImplementedError",
     "LogEntry",
     "PluginHandle",
+    "StartPlugin",
     "UnmodelledMethodError",
     "direct_channel_name",
     "new_id",

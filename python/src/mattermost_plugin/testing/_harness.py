@@ -15,7 +15,15 @@ import asyncio
 import concurrent.futures
 import json
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -798,3 +806,7 @@ async def _body_chunks(body: Any) -> AsyncIterator[bytes]:
                 yield chunk
     else:
         raise TypeError(f"body must be bytes, str or an iterable of bytes, not {type(body)}")
+
+
+# The type of the ``mm_plugin`` fixture: ``mm_plugin(MyPlugin, settings=..., plugin_id=...)``.
+StartPlugin = Callable[..., PluginHandle]

@@ -9,17 +9,15 @@ ends, and a failing ``OnDeactivate`` fails the test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ._fake import FakeMattermost
-from ._harness import PluginHandle
+from ._harness import PluginHandle, StartPlugin
 
-__all__ = ["mm_fake", "mm_plugin"]
-
-StartPlugin = Callable[..., PluginHandle]
+__all__ = ["StartPlugin", "mm_fake", "mm_plugin"]
 
 
 @pytest.fixture
