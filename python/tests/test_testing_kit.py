@@ -9,10 +9,10 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_examples import PYTESTER_INI, REPO, python_examples, run_examples
 
 from mattermost_plugin import (
     BadRequestError,
@@ -58,8 +58,7 @@ pytest_plugins = ["pytester"]
 StartPlugin = Callable[..., PluginHandle]
 GUARD = 30  # seconds; only guards against a hang, never a timing assertion
 MM_ID = re.compile(r"^[ybndrfg8ejkmcpqxot1uwisza345h769]{26}$")
-PYTESTER_INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
+DOCS = REPO / "docs" / "testing.md"
 
 
 @pytest.fixture
@@ -891,19 +890,10 @@ def test_fixtures_are_registered_and_stop_plugins(pytester: pytest.Pytester) -> 
     result.assert_outcomes(passed=2)
 
 
-def _doc_examples() -> list[str]:
-    text = DOCS.read_text(encoding="utf-8")
-    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-
-
 def test_docs_examples_run(pytester: pytest.Pytester) -> None:
-    blocks = _doc_examples()
-    assert len(blocks) >= 5
-    tests = sum(len(re.findall(r"^(?:async )?def test_", b, flags=re.M)) for b in blocks)
-    pytester.makepyfile(**{f"test_doc_{i}": block for i, block in enumerate(blocks)})
-    pytester.makeini(PYTESTER_INI)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=tests)
+    examples = python_examples(DOCS)
+    assert len(examples) >= 5
+    assert run_examples(pytester, examples, "testing_md") >= 10
 
 
 def test_loop_guard_rejects_waiting_on_the_plugin_from_its_own_loop(
