@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from doc_examples import REPO, python_examples, run_examples
 
 import mattermost_plugin
+
+from doc_examples import REPO, python_examples, run_examples
 
 pytest_plugins = ["pytester"]
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from doc_examples import PYTESTER_INI, REPO, python_examples, run_examples
 
 from mattermost_plugin import (
     BadRequestError,
@@ -52,6 +51,8 @@ from mattermost_plugin.testing import (
     new_id,
 )
 from mattermost_plugin.wsgi import serve_wsgi
+
+from doc_examples import PYTESTER_INI, REPO, python_examples, run_examples
 
 pytest_plugins = ["pytester"]
 
