@@ -317,13 +317,20 @@ def test_a_fixed_log_channel_serves_every_team(world: World, mm_plugin: StartPlu
     ]
 
 
-def test_direct_messages_have_no_team_log_channel(world: World, moderation: PluginHandle) -> None:
+def test_direct_messages_report_only_to_a_fixed_log_channel(
+    world: World, moderation: PluginHandle, mm_plugin: StartPlugin
+) -> None:
     direct = world.fake.api.get_direct_channel(world.alice.id, world.bob.id)
     in_direct = world.post("spam", channel_id=direct.id)
     post, _ = moderation.fire(HookName.MessageWillBePosted, in_direct)
     assert post is None
     assert world.strikes(world.alice) == 1
     assert world.log_messages() == []
+    fixed = start(mm_plugin, LogChannel="crew/mod-log")
+    fixed.fire(HookName.MessageWillBePosted, in_direct)
+    assert world.log_messages() == [
+        f"Rejected a message by @alice in ~{direct.name}: banned `spam` (strike 2)."
+    ]
 
 
 def test_a_missing_log_channel_is_logged_and_moderation_goes_on(
