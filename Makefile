@@ -52,6 +52,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../examples/hello/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/fastapi/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/flask/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../examples/moderation/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/streams/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/slowstart/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/faults/plugin.py
@@ -74,12 +75,14 @@ test-go:
 test-python: setup
 	cd python && $(VENV)/bin/pytest -q
 	# -c: the examples' tests take the SDK's pytest settings (asyncio mode) from python/.
-	cd python && $(VENV)/bin/pytest -q -c pyproject.toml ../examples/hello/tests ../examples/fastapi/tests ../examples/flask/tests
+	cd python && $(VENV)/bin/pytest -q -c pyproject.toml ../examples/hello/tests ../examples/fastapi/tests ../examples/flask/tests \
+		../examples/moderation/tests
 
 conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello) and the fidelity sweep of every API method and hook
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
+	$(GO) run ./conformance/harness -smoke -plugin examples/moderation -bridge $(BRIDGE) -venv $(VENV)
 
 static-bridge: ## the statically linked release bridge that bundles ship
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p mmplug-bridge --target x86_64-unknown-linux-gnu

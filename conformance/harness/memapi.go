@@ -21,6 +21,7 @@ import (
 // crashing (see gencatchall for why nothing here embeds a nil plugin.API).
 type memAPI struct {
 	catchAll
+	world // guarded by mu, like the maps below (memapi_world.go)
 
 	rec *recorder
 
@@ -58,6 +59,7 @@ func newMemAPI(rec *recorder, serverVersion, bundlePath string) *memAPI {
 		commands:      map[string]*model.Command{},
 		users:         map[string]*model.User{},
 	}
+	m.seedWorld()
 	return m
 }
 
@@ -189,6 +191,7 @@ func (m *memAPI) KVSet(key string, value []byte) *model.AppError {
 	if appErr, ok := m.kvFailures[key]; ok {
 		return appErr
 	}
+	delete(m.kvExpiry, key)
 	// The server treats a nil value as a delete.
 	if value == nil {
 		delete(m.kv, key)
@@ -206,6 +209,7 @@ func (m *memAPI) KVGet(key string) ([]byte, *model.AppError) {
 	if appErr, ok := m.kvFailures[key]; ok {
 		return nil, appErr
 	}
+	m.expiredLocked(key)
 	return m.kv[key], nil
 }
 
@@ -214,6 +218,7 @@ func (m *memAPI) KVDelete(key string) *model.AppError {
 	m.rec.call("KVDelete")
 	m.mu.Lock()
 	delete(m.kv, key)
+	delete(m.kvExpiry, key)
 	m.mu.Unlock()
 	return nil
 }
