@@ -49,6 +49,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	$(VENV)/bin/ruff check python examples
 	$(VENV)/bin/ruff format --check python examples
 	cd python && $(VENV)/bin/mypy --strict src
+	cd python && $(VENV)/bin/mypy --strict scripts/check_dev.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/hello/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/fastapi/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/flask/plugin.py
@@ -91,7 +92,8 @@ static-bridge: ## the statically linked release bridge that bundles ship
 # this machine's python3, and the harness installs the tar.gz as the server would and runs the
 # hello cases inside a network namespace with no network (unshare -n): the bridge sets up Python
 # from the bundle's wheels alone. Then a new user's journey: `mmplug new`, the scaffold's own
-# tests, `mmplug bundle`, and the harness's generic checks (-smoke) on that bundle, offline too.
+# tests, `mmplug bundle`, the harness's generic checks (-smoke) on that bundle, offline too, and
+# `mmplug dev` (route, slash command, reload after an edit, Ctrl-C; python/scripts/check_dev.py).
 PYVER = $$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 JOURNEY := $(ROOT)/target/journey
 test-bundle: setup static-bridge ## mmplug bundle examples/hello and a freshly scaffolded plugin; activate both tar.gz under the real supervisor with no network
@@ -105,6 +107,7 @@ test-bundle: setup static-bridge ## mmplug bundle examples/hello and a freshly s
 	cd $(JOURNEY)/journey-demo && $(VENV)/bin/pytest -q -p no:cacheprovider
 	cd $(JOURNEY)/journey-demo && $(VENV)/bin/mmplug bundle --python $(PYVER) --bridge linux-amd64=$(STATIC_BRIDGE)
 	unshare -n $(ROOT)/target/harness -bundle $(JOURNEY)/journey-demo/dist/com.example.journey-demo-0.1.0.tar.gz -smoke
+	$(PY) python/scripts/check_dev.py $(VENV)/bin/mmplug $(JOURNEY)/journey-demo com.example.journey-demo journey-demo 18065
 
 .PHONY: matrix
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)

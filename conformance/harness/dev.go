@@ -68,7 +68,7 @@ func runDev(o options) int {
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "  plugin HTTP:   %s/plugins/%s/\n", base, id)
 	fmt.Fprintf(out, "  post:          curl -d '{\"message\":\"hello\"}' %s/dev/post\n", base)
-	fmt.Fprintf(out, "  slash command: curl -d '{\"command\":\"/hello\"}' %s/dev/command\n", base)
+	fmt.Fprintf(out, "  slash command: curl -d '{\"command\":\"/%s\"}' %s/dev/command\n", d.someTrigger(), base)
 	fmt.Fprintf(out, "  watching %s for changes; Ctrl-C stops\n", src)
 
 	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second}
@@ -119,6 +119,25 @@ func (d *devServer) pluginID() string {
 		return "<plugin>"
 	}
 	return d.b.manifest.Id
+}
+
+// someTrigger names a slash command the plugin registered, for the usage lines.
+func (d *devServer) someTrigger() string {
+	_, api, _, ok := d.world()
+	if !ok {
+		return "trigger"
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	triggers := make([]string, 0, len(api.commands))
+	for t := range api.commands {
+		triggers = append(triggers, t)
+	}
+	if len(triggers) == 0 {
+		return "trigger"
+	}
+	slices.Sort(triggers)
+	return triggers[0]
 }
 
 // load installs the plugin from source and activates it; a failure is printed, and the next
