@@ -13,7 +13,7 @@
 //! Either way the interpreter is probed first (`wheelenv.py probe`), so a missing or too-old
 //! Python is an activation error that says what to install, not an import error later.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
-use crate::python::{ENV_ALLOW, find_interpreter};
+use crate::python::{find_interpreter, on_path, scrubbed_env};
 
 /// The oldest Python the SDK supports.
 pub const MIN_PYTHON: (u32, u32) = (3, 11);
@@ -283,9 +283,8 @@ async fn run_wheelenv(
     args: &[&OsStr],
     timeout: Duration,
 ) -> Result<String, String> {
-    let env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| ENV_ALLOW.iter().any(|a| OsStr::new(a) == k))
-        .collect();
+    // The plugin's own opt-ins (props.mmplug.env) are for the plugin, not for this helper.
+    let env = scrubbed_env(std::env::vars_os(), &[]);
     let child = Command::new(interpreter)
         .arg("-I")
         .arg("-c")
@@ -319,17 +318,6 @@ async fn run_wheelenv(
     })
 }
 
-fn on_path(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::split_paths(path_var?)
-        .map(|d| d.join(name))
-        .find(|p| {
-            std::fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-}
-
 fn parse_version(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -338,6 +326,7 @@ fn parse_version(v: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
     use std::os::unix::fs::PermissionsExt;
 
     /// Writes a wheel (a zip) with the given members, using the machine's Python's zipfile.

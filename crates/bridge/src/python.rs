@@ -73,17 +73,19 @@ pub fn find_interpreter(
             return Ok(candidate);
         }
     }
-    if let Some(path_var) = path_var {
-        for dir in std::env::split_paths(path_var) {
-            let candidate = dir.join("python3");
-            if is_executable(&candidate) {
-                return Ok(candidate);
-            }
-        }
+    if let Some(candidate) = on_path("python3", path_var) {
+        return Ok(candidate);
     }
     Err(PythonError::NoInterpreter {
         dir: plugin_dir.to_path_buf(),
     })
+}
+
+/// The first executable file called `name` in the directories of `path_var` (a PATH value).
+pub(crate) fn on_path(name: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    std::env::split_paths(path_var?)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
 }
 
 fn is_executable(path: &Path) -> bool {
