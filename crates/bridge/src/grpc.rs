@@ -174,65 +174,64 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-struct UnaryHandler {
+/// One call of one method: checks the token, then hands the request to the backend. It is
+/// tonic's unary, client-streaming or bidirectional service, whichever the method's shape is.
+struct MethodHandler {
     method: MethodDescriptor,
     token: Arc<str>,
     backend: Arc<dyn ApiBackend>,
 }
 
-impl tonic::server::UnaryService<DynamicMessage> for UnaryHandler {
+type ReplyFuture<T> = Pin<Box<dyn Future<Output = Result<Response<T>, Status>> + Send>>;
+
+impl MethodHandler {
+    /// The backend's answer to `request` once its token checks out.
+    fn checked<R, T: Send + 'static>(
+        &self,
+        request: Request<R>,
+        call: impl FnOnce(
+            &dyn ApiBackend,
+            MethodDescriptor,
+            R,
+        ) -> Pin<Box<dyn Future<Output = Result<T, Status>> + Send>>,
+    ) -> ReplyFuture<T> {
+        if let Err(status) = check_token(request.metadata(), &self.token) {
+            return Box::pin(async move { Err(status) });
+        }
+        let fut = call(
+            self.backend.as_ref(),
+            self.method.clone(),
+            request.into_inner(),
+        );
+        Box::pin(async move { fut.await.map(Response::new) })
+    }
+}
+
+impl tonic::server::UnaryService<DynamicMessage> for MethodHandler {
     type Response = DynamicMessage;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<DynamicMessage>, Status>> + Send>>;
+    type Future = ReplyFuture<DynamicMessage>;
 
     fn call(&mut self, request: Request<DynamicMessage>) -> Self::Future {
-        if let Err(status) = check_token(request.metadata(), &self.token) {
-            return Box::pin(async move { Err(status) });
-        }
-        let fut = self.backend.call(self.method.clone(), request.into_inner());
-        Box::pin(async move { fut.await.map(Response::new) })
+        self.checked(request, |b, m, r| b.call(m, r))
     }
 }
 
-struct ClientStreamHandler {
-    method: MethodDescriptor,
-    token: Arc<str>,
-    backend: Arc<dyn ApiBackend>,
-}
-
-impl tonic::server::ClientStreamingService<DynamicMessage> for ClientStreamHandler {
+impl tonic::server::ClientStreamingService<DynamicMessage> for MethodHandler {
     type Response = DynamicMessage;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<DynamicMessage>, Status>> + Send>>;
+    type Future = ReplyFuture<DynamicMessage>;
 
     fn call(&mut self, request: Request<tonic::Streaming<DynamicMessage>>) -> Self::Future {
-        if let Err(status) = check_token(request.metadata(), &self.token) {
-            return Box::pin(async move { Err(status) });
-        }
-        let fut = self
-            .backend
-            .call_client_stream(self.method.clone(), request.into_inner());
-        Box::pin(async move { fut.await.map(Response::new) })
+        self.checked(request, |b, m, r| b.call_client_stream(m, r))
     }
 }
 
-struct BidiHandler {
-    method: MethodDescriptor,
-    token: Arc<str>,
-    backend: Arc<dyn ApiBackend>,
-}
-
-impl tonic::server::StreamingService<DynamicMessage> for BidiHandler {
+impl tonic::server::StreamingService<DynamicMessage> for MethodHandler {
     type Response = DynamicMessage;
     type ResponseStream = ResponseStream;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseStream>, Status>> + Send>>;
+    type Future = ReplyFuture<ResponseStream>;
 
     fn call(&mut self, request: Request<tonic::Streaming<DynamicMessage>>) -> Self::Future {
-        if let Err(status) = check_token(request.metadata(), &self.token) {
-            return Box::pin(async move { Err(status) });
-        }
-        let fut = self
-            .backend
-            .call_bidi(self.method.clone(), request.into_inner());
-        Box::pin(async move { fut.await.map(Response::new) })
+        self.checked(request, |b, m, r| b.call_bidi(m, r))
     }
 }
 
@@ -260,36 +259,22 @@ impl tower::Service<http::Request<tonic::body::Body>> for ApiService {
             ));
             return Box::pin(async move { Ok(status.into_http()) });
         };
-        if method.is_client_streaming() && !method.is_server_streaming() {
-            let handler = ClientStreamHandler {
-                method: method.clone(),
-                token: self.token.clone(),
-                backend: self.backend.clone(),
-            };
-            let mut grpc = server_grpc(&method);
-            return Box::pin(async move { Ok(grpc.client_streaming(handler, req).await) });
-        }
-        if method.is_client_streaming() && method.is_server_streaming() {
-            let handler = BidiHandler {
-                method: method.clone(),
-                token: self.token.clone(),
-                backend: self.backend.clone(),
-            };
-            let mut grpc = server_grpc(&method);
-            return Box::pin(async move { Ok(grpc.streaming(handler, req).await) });
-        }
-        if method.is_client_streaming() || method.is_server_streaming() {
-            let status =
-                Status::unimplemented(format!("streaming method {name} is not served yet"));
-            return Box::pin(async move { Ok(status.into_http()) });
-        }
-        let handler = UnaryHandler {
+        let handler = MethodHandler {
             method: method.clone(),
             token: self.token.clone(),
             backend: self.backend.clone(),
         };
         let mut grpc = server_grpc(&method);
-        Box::pin(async move { Ok(grpc.unary(handler, req).await) })
+        match (method.is_client_streaming(), method.is_server_streaming()) {
+            (false, false) => Box::pin(async move { Ok(grpc.unary(handler, req).await) }),
+            (true, false) => Box::pin(async move { Ok(grpc.client_streaming(handler, req).await) }),
+            (true, true) => Box::pin(async move { Ok(grpc.streaming(handler, req).await) }),
+            (false, true) => {
+                let status =
+                    Status::unimplemented(format!("streaming method {name} is not served yet"));
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
     }
 }
 
