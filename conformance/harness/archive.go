@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 )
 
@@ -39,13 +38,13 @@ func installArchive(archive string) (*bundle, error) {
 	if err != nil {
 		return fail(err)
 	}
-	exe := manifest.GetExecutableForRuntime(runtime.GOOS, runtime.GOARCH)
-	if exe == "" {
-		return fail(fmt.Errorf("plugin.json names no server executable for %s-%s", runtime.GOOS, runtime.GOARCH))
+	exe, err := serverExecutable(manifest)
+	if err != nil {
+		return fail(fmt.Errorf("plugin.json: %w", err))
 	}
 	b.manifest = manifest
 	b.dir = filepath.Join(b.pluginsDir, manifest.Id)
-	b.executable = filepath.Join(b.dir, filepath.Clean(exe))
+	b.executable = filepath.Join(b.dir, exe)
 	if err := os.MkdirAll(b.pluginsDir, 0o755); err != nil {
 		return fail(err)
 	}
@@ -55,15 +54,8 @@ func installArchive(archive string) (*bundle, error) {
 	if err := os.Rename(filepath.Join(staging, top), b.dir); err != nil {
 		return fail(err)
 	}
-	if !strings.HasPrefix(b.executable, b.dir+string(filepath.Separator)) {
-		return fail(fmt.Errorf("server executable %q is outside the bundle", exe))
-	}
-	info, err := os.Stat(b.executable)
-	if err != nil {
-		return fail(fmt.Errorf("the server executable %s is missing: %w", exe, err))
-	}
-	if info.Mode()&0o111 == 0 {
-		return fail(fmt.Errorf("the server executable %s is not executable", exe))
+	if err := checkExecutable(b.executable, exe); err != nil {
+		return fail(err)
 	}
 	return b, nil
 }

@@ -48,13 +48,9 @@ func prepareBundle(opts bundleOptions) (*bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	exe := manifest.GetExecutableForRuntime(runtime.GOOS, runtime.GOARCH)
-	if exe == "" {
-		return nil, fmt.Errorf("%s/plugin.json names no server executable for %s-%s", src, runtime.GOOS, runtime.GOARCH)
-	}
-	exe = filepath.Clean(exe)
-	if filepath.IsAbs(exe) || strings.HasPrefix(exe, "..") {
-		return nil, fmt.Errorf("%s/plugin.json: server executable %q must be a path inside the bundle", src, exe)
+	exe, err := serverExecutable(manifest)
+	if err != nil {
+		return nil, fmt.Errorf("%s/plugin.json: %w", src, err)
 	}
 
 	root, err := os.MkdirTemp("", "mmplug-harness-")
@@ -107,14 +103,37 @@ func prepareBundle(opts bundleOptions) (*bundle, error) {
 		}
 	}
 
-	info, err := os.Stat(b.executable)
-	if err != nil {
-		return fail(fmt.Errorf("the plugin's server executable %s is missing (for a Python plugin pass -bridge PATH): %w", exe, err))
-	}
-	if info.Mode()&0o111 == 0 {
-		return fail(fmt.Errorf("the plugin's server executable %s is not executable", exe))
+	if err := checkExecutable(b.executable, exe); err != nil {
+		return fail(fmt.Errorf("%w (for a Python plugin pass -bridge PATH)", err))
 	}
 	return b, nil
+}
+
+// serverExecutable is the manifest's server executable for this machine, relative to the
+// bundle, refused if it would lie outside it.
+func serverExecutable(m *model.Manifest) (string, error) {
+	exe := m.GetExecutableForRuntime(runtime.GOOS, runtime.GOARCH)
+	if exe == "" {
+		return "", fmt.Errorf("names no server executable for %s-%s", runtime.GOOS, runtime.GOARCH)
+	}
+	exe = filepath.Clean(exe)
+	if filepath.IsAbs(exe) || exe == ".." || strings.HasPrefix(exe, "../") {
+		return "", fmt.Errorf("server executable %q must be a path inside the bundle", exe)
+	}
+	return exe, nil
+}
+
+// checkExecutable reports a server executable (exe, as the manifest names it) that is missing
+// or not executable at path.
+func checkExecutable(path, exe string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("the plugin's server executable %s is missing: %w", exe, err)
+	}
+	if info.Mode()&0o111 == 0 {
+		return fmt.Errorf("the plugin's server executable %s is not executable", exe)
+	}
+	return nil
 }
 
 func (b *bundle) remove() {

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/mattermost/mattermost/server/public/model"
 	"github.com/mattermost/mattermost/server/public/plugin"
 )
 
@@ -28,10 +27,7 @@ func appRequest(t *caseT, hooks plugin.Hooks, method, path string, body io.Reade
 }
 
 func caseASGIExample(t *caseT) {
-	pluginWorld(t, "examples/fastapi", nil, func(api *memAPI, hooks plugin.Hooks, _ string) {
-		api.mu.Lock()
-		api.users[harnessUserID] = &model.User{Id: harnessUserID, Username: "harness"}
-		api.mu.Unlock()
+	pluginWorld(t, "examples/fastapi", nil, func(_ *memAPI, hooks plugin.Hooks, _ string) {
 		w := appRequest(t, hooks, http.MethodGet, "/api/me", nil, harnessUserID)
 		var me map[string]string
 		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &me) != nil || me["username"] != "harness" || me["server_version"] != t.opts.serverVersion {
@@ -74,10 +70,7 @@ func caseASGIExample(t *caseT) {
 }
 
 func caseWSGIExample(t *caseT) {
-	pluginWorld(t, "examples/flask", nil, func(api *memAPI, hooks plugin.Hooks, _ string) {
-		api.mu.Lock()
-		api.users[harnessUserID] = &model.User{Id: harnessUserID, Username: "harness"}
-		api.mu.Unlock()
+	pluginWorld(t, "examples/flask", nil, func(_ *memAPI, hooks plugin.Hooks, _ string) {
 		w := appRequest(t, hooks, http.MethodGet, "/api/me", nil, harnessUserID)
 		var me map[string]any
 		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &me) != nil || me["username"] != "harness" {

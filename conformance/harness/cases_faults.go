@@ -66,7 +66,7 @@ func caseHookTimeout(t *caseT) {
 	if !t.waitLog("error", "MessageWillBePosted failed in Python") {
 		t.errorf("no error log line about the hook that timed out")
 	}
-	if !logHas(t, "did not answer within 3 s") {
+	if !waitLogAny(t, "did not answer within 3 s") {
 		t.errorf("the log does not say which limit the hook exceeded")
 	}
 	after, _, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "after"})
@@ -180,27 +180,17 @@ func caseRestart100(t *caseT) {
 	}
 }
 
-// logHas reports whether any log line, message or fields, at any level, contains text.
-func logHas(t *caseT, text string) bool {
-	_ = t.logger.Flush()
-	for _, l := range t.rec.logLines() {
-		if strings.Contains(l.String(), text) {
-			return true
-		}
-	}
-	return false
-}
-
-// waitLogAny is logHas within the bound waitLog uses (stderr lines arrive after the hook).
+// waitLogAny waits, as waitLog does, for a log line at any level whose message or fields
+// contain text.
 func waitLogAny(t *caseT, text string) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for !logHas(t, text) {
-		if time.Now().After(deadline) {
-			return false
+	return t.waitFor(func() bool {
+		for _, l := range t.rec.logLines() {
+			if strings.Contains(l.String(), text) {
+				return true
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
+		return false
+	})
 }
 
 // setenv sets a variable of the harness (the "server") for the rest of the case.

@@ -123,21 +123,12 @@ func (d *devServer) pluginID() string {
 
 // someTrigger names a slash command the plugin registered, for the usage lines.
 func (d *devServer) someTrigger() string {
-	_, api, _, ok := d.world()
-	if !ok {
-		return "trigger"
+	if _, api, _, ok := d.world(); ok {
+		if triggers := api.triggers(); len(triggers) > 0 {
+			return triggers[0]
+		}
 	}
-	api.mu.Lock()
-	defer api.mu.Unlock()
-	triggers := make([]string, 0, len(api.commands))
-	for t := range api.commands {
-		triggers = append(triggers, t)
-	}
-	if len(triggers) == 0 {
-		return "trigger"
-	}
-	slices.Sort(triggers)
-	return triggers[0]
+	return "trigger"
 }
 
 // load installs the plugin from source and activates it; a failure is printed, and the next

@@ -254,10 +254,15 @@ type caseT struct {
 // waitLog waits (within a generous bound) for a log line: lines a plugin writes to stderr reach
 // the server log asynchronously, after the hook that wrote them has returned.
 func (t *caseT) waitLog(level, text string) bool {
+	return t.waitFor(func() bool { return t.rec.hasLog(level, text) })
+}
+
+// waitFor polls cond, flushing the server log first each time, for up to 10 s.
+func (t *caseT) waitFor(cond func() bool) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_ = t.logger.Flush()
-		if t.rec.hasLog(level, text) {
+		if cond() {
 			return true
 		}
 		if time.Now().After(deadline) {

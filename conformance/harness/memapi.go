@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +17,8 @@ import (
 )
 
 // memAPI is the in-memory server behind the supervisor: the plugin.API the plugin calls back
-// into. It implements what the hello cases need; every other method comes from the generated
+// into. It implements what the hello cases need and, in memapi_world.go, what plugins built on
+// the SDK's helpers call; every other method comes from the generated
 // catchAll, which records the call as a case failure and answers with an AppError instead of
 // crashing (see gencatchall for why nothing here embeds a nil plugin.API).
 type memAPI struct {
@@ -114,6 +116,18 @@ func (m *memAPI) allPosts() []*model.Post {
 	for _, id := range m.postOrder {
 		out = append(out, m.posts[id])
 	}
+	return out
+}
+
+// triggers lists the registered slash commands' triggers, sorted.
+func (m *memAPI) triggers() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.commands))
+	for t := range m.commands {
+		out = append(out, t)
+	}
+	slices.Sort(out)
 	return out
 }
 

@@ -32,9 +32,8 @@ func runSmoke(out io.Writer, b *bundle, o options) error {
 	}
 	api.setConfig(settingDefaults(b.manifest))
 	t := &caseT{b: b, id: b.manifest.Id, api: api, env: env, rec: rec, logger: logger, opts: o, timeout: o.caseTimeout}
-	procs := func() []proc { return pluginProcesses() }
 	err = smokeSteps(out, t, env)
-	running := procs()
+	running := pluginProcesses()
 	teardown(env, rec)
 	if left := waitGone(running, 5*time.Second); len(left) > 0 && err == nil {
 		err = fmt.Errorf("still running after the server shut the plugin down: %v", left)
@@ -78,14 +77,7 @@ func smokeSteps(out io.Writer, t *caseT, env *plugin.Environment) (err error) {
 	slices.Sort(impl)
 	fmt.Fprintf(out, "ok   activated in %s; hooks: %s\n", time.Since(start).Round(time.Millisecond), strings.Join(impl, ", "))
 
-	var triggers []string
-	t.api.mu.Lock()
-	for trigger := range t.api.commands {
-		triggers = append(triggers, trigger)
-	}
-	t.api.mu.Unlock()
-	slices.Sort(triggers)
-	for _, trigger := range triggers {
+	for _, trigger := range t.api.triggers() {
 		resp, appErr := t.command("/" + trigger)
 		if appErr != nil {
 			return fmt.Errorf("/%s answered with an error: %v", trigger, appErr)
