@@ -18,8 +18,13 @@ from mattermost_plugin import (
     ServiceUnavailableError,
     User,
 )
-from mattermost_plugin.testing import ActivationError, FakeMattermost, HookError, PluginHandle
-from mattermost_plugin.testing.pytest_plugin import StartPlugin
+from mattermost_plugin.testing import (
+    ActivationError,
+    FakeMattermost,
+    HookError,
+    PluginHandle,
+    StartPlugin,
+)
 from moderation.rules import ModerationSettings
 from moderation_plugin import BOT_USERNAME, PLUGIN_ID, Moderation
 

@@ -26,13 +26,16 @@ class EntryError(Exception):
     pass
 
 
-def load_module(path: str) -> ModuleType:
+def load_module(path: str | Path, name: str | None = None) -> ModuleType:
+    """Imports the plugin file at ``path`` as module ``name`` (default: the file's own name;
+    tests that load several plugins' ``plugin.py`` give each its own)."""
     file = Path(path).resolve()
     if not file.is_file():
-        raise EntryError(f"plugin module {path!r} does not exist")
+        raise EntryError(f"plugin module {str(path)!r} does not exist")
     # Sibling modules of the plugin file import as in a script run.
     sys.path.insert(0, str(file.parent))
-    name = file.stem if file.stem != "__init__" else file.parent.name
+    if name is None:
+        name = file.stem if file.stem != "__init__" else file.parent.name
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
         raise EntryError(f"cannot import {path!r} as a Python module")

@@ -27,9 +27,12 @@ Installing mmplug registers a pytest plugin (entry point ``pytest11``) with two 
     the response as it is written. Plugins are deactivated when the test ends.
 
 Outside pytest: ``fake = FakeMattermost(); with fake.start(MyPlugin) as handle: ...``.
-See docs/testing.md.
+``load_plugin_module(path, name)`` imports a plugin's entry file as the bridge does (its
+directory on ``sys.path``) under a name of your choosing, for test suites that hold several
+plugins whose entry files are all called ``plugin.py``. See docs/testing.md.
 """
 
+from ..__main__ import load_module as load_plugin_module
 from ._fake import (
     Call,
     FakeClock,
@@ -67,5 +70,6 @@ __all__ = [
     "StartPlugin",
     "UnmodelledMethodError",
     "direct_channel_name",
+    "load_plugin_module",
     "new_id",
 ]
