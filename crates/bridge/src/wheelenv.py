@@ -1,9 +1,9 @@
 """The bridge's helper for offline bundles, run by the server's own interpreter with ``-I``.
 
-``probe`` prints what the interpreter is (version, implementation, wheel tags it accepts, in
-preference order). ``install WHEELS_DIR INDEX TARGET`` unpacks, for every distribution in the
-bundle, the one wheel that suits this interpreter best into TARGET (an importable directory the
-bridge puts on PYTHONPATH), after checking each wheel's SHA-256 against the bundle's index.
+``probe`` prints what the interpreter is (version, implementation, machine, glibc).
+``install WHEELS_DIR INDEX TARGET`` unpacks, for every distribution in the bundle, the one
+wheel that suits this interpreter best into TARGET (an importable directory the bridge puts on
+PYTHONPATH), after checking each wheel's SHA-256 against the bundle's index.
 
 Standard library only, and syntax old interpreters parse (f-strings, nothing newer): this runs
 before we know the interpreter is new enough, and must be able to say so itself. Wheels are zip
@@ -79,10 +79,8 @@ def probe():
             {
                 "version": list(sys.version_info[:3]),
                 "implementation": sys.implementation.name,
-                "executable": sys.executable,
                 "machine": platform.machine(),
                 "glibc": glibc_version(),
-                "tags": ["-".join(t) for t in supported_tags()[:3]],
             }
         )
     )
