@@ -37,6 +37,9 @@ pub const ENV_ALLOW: &[&str] = &[
     "SSL_CERT_DIR",
 ];
 
+/// How long an exited Python's remaining output may take to be forwarded.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
 /// How many stderr lines are kept to explain a Python process that died.
 const STDERR_TAIL_LINES: usize = 40;
 
@@ -221,15 +224,23 @@ impl PythonProcess {
         })?;
         let pid = child.id().unwrap_or(0);
         let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
-        if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(forward_stderr(stderr, stderr_tail.clone()));
-        }
-        if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(forward_stdout(stdout));
-        }
+        let stderr = child
+            .stderr
+            .take()
+            .map(|e| tokio::spawn(forward_stderr(e, stderr_tail.clone())));
+        let stdout = child.stdout.take().map(|o| tokio::spawn(forward_stdout(o)));
         let (tx, exit) = watch::channel(None);
         tokio::spawn(async move {
             let status = child.wait().await;
+            // Publish the exit only once Python's last output is logged and in the tail: the
+            // activation error and the unexpected-exit line quote it, and the bridge may exit
+            // right after. Bounded, because a grandchild may hold the pipes open.
+            let drained = async {
+                for forwarder in [stderr, stdout].into_iter().flatten() {
+                    let _ = forwarder.await;
+                }
+            };
+            let _ = tokio::time::timeout(OUTPUT_DRAIN, drained).await;
             match status {
                 Ok(status) => {
                     let _ = tx.send(Some(status));
@@ -261,12 +272,12 @@ impl PythonProcess {
         self.pid
     }
 
-    /// The exit status, if the process has exited.
+    /// The exit status, once the process has exited and its output has been forwarded.
     pub fn exit_status(&self) -> Option<ExitStatus> {
         *self.exit.borrow()
     }
 
-    /// Resolves when the process exits.
+    /// Resolves when the process has exited and its output has been forwarded.
     pub async fn exited(&self) -> ExitStatus {
         let mut rx = self.exit.clone();
         loop {
@@ -478,13 +489,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(status.code(), Some(3));
-        // Let the stderr forwarder drain.
-        for _ in 0..100 {
-            if py.stderr_tail().len() >= 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        // No waiting here: the exit is published only after the output is forwarded.
         let tail = py.stderr_tail();
         assert!(
             tail[0].contains("-m mattermost_plugin") && tail[0].contains("plugin.py"),
