@@ -1,19 +1,15 @@
 package main
 
-// The -bench mode: ServeHTTP throughput of examples/hello (Python, through the bridge) beside
-// its native Go twin conformance/hellogo, both active in one server and measured interleaved
-// (Go, Python, Go, Python...) so machine drift hits both alike; and the bridge's resident
-// memory while a 1 GiB request body streams through it. Prints a table and writes
-// bench/results.json. The benchmark issue extends this with hooks, API calls and more figures.
+// The -bench mode: bench/plugin-python (through the bridge) beside its native Go twin
+// bench/plugin-go, both active in one server under the real supervisor and measured
+// interleaved (bench_figures.go), plus the bridge's handshake time on its own. Prints a table
+// of Go, mmplug and their ratio per figure and writes bench/results.json; bench/README.md
+// describes every figure.
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattermost/mattermost/server/public/plugin"
 )
 
 type benchFigure struct {
@@ -52,15 +47,14 @@ func runBench(o options) int {
 		return 2
 	}
 	// runCase wants a bundle for its own (unused) world; the benchmarks build theirs.
-	b, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, "conformance/hellogo")})
+	b, err := prepareBundle(bundleOptions{pluginDir: filepath.Join(root, "bench/plugin-go")})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "harness: %v\n", err)
 		return 2
 	}
 	defer b.remove()
-	res := runCase(b, o, harnessCase{name: "bench_serve_http", run: func(t *caseT) { benchServeHTTP(t, results.Figures) }})
-	res2 := runCase(b, o, harnessCase{name: "bench_bridge_rss", run: func(t *caseT) { benchBridgeRSS(t, results.Figures) }})
-	failures := append(res.failures, res2.failures...)
+	res := runCase(b, o, harnessCase{name: "bench_plugins", run: func(t *caseT) { benchPlugins(t, results.Figures) }})
+	failures := res.failures
 	if hs, err := benchHandshake(o.bridge); err != nil {
 		failures = append(failures, "handshake: "+err.Error())
 	} else {
@@ -121,93 +115,6 @@ func machineDescription() string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// benchServeHTTP: POST /echo of 1 MiB and 100 MiB to both plugins, interleaved; the figure is
-// bytes moved (request plus response) per second of the median call.
-func benchServeHTTP(t *caseT, figures map[string]benchFigure) {
-	pluginWorld(t, "examples/hello", []string{"conformance/hellogo"}, func(api *memAPI, pyHooks plugin.Hooks, _ string) {
-		goHooks, err := api.env.HooksForPlugin("com.mmplug.hellogo")
-		if err != nil {
-			t.fatalf("hellogo: %v", err)
-		}
-		for _, sz := range []struct {
-			name   string
-			size   int
-			rounds int
-		}{{"1mib", 1 << 20, 30}, {"100mib", 100 << 20, 4}} {
-			body := payload(sz.size)
-			var goTimes, pyTimes []time.Duration
-			for range sz.rounds {
-				for _, side := range []struct {
-					hooks plugin.Hooks
-					times *[]time.Duration
-				}{{goHooks, &goTimes}, {pyHooks, &pyTimes}} {
-					r := httptest.NewRequest(http.MethodPost, "http://mattermost.test/echo", bytes.NewReader(body))
-					r.Header.Set("Content-Type", "application/octet-stream")
-					w := httptest.NewRecorder()
-					start := time.Now()
-					side.hooks.ServeHTTP(t.pluginContext(), w, r)
-					*side.times = append(*side.times, time.Since(start))
-					if w.Code != http.StatusOK || w.Body.Len() != sz.size {
-						t.fatalf("echo of %d bytes: status %d, %d bytes back", sz.size, w.Code, w.Body.Len())
-					}
-				}
-			}
-			mbps := func(ts []time.Duration) float64 {
-				sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-				return 2 * float64(sz.size) / 1e6 / ts[len(ts)/2].Seconds()
-			}
-			g, p := mbps(goTimes), mbps(pyTimes)
-			figures["serve_http_echo_"+sz.name] = benchFigure{Unit: "MB/s", Go: ptr(g), MMPlug: p, Ratio: ptr(p / g), Target: "≥ 0.70 × Go", Met: ptr(p/g >= 0.70)}
-		}
-	})
-}
-
-// benchBridgeRSS streams a 1 GiB request body through the bridge to the streams plugin's /sink
-// (which reads it piece by piece) while sampling the bridge's resident set.
-func benchBridgeRSS(t *caseT, figures map[string]benchFigure) {
-	pluginWorld(t, "conformance/harness/testdata/streams", nil, func(_ *memAPI, hooks plugin.Hooks, _ string) {
-		var bridge *proc
-		for _, p := range pluginProcesses() {
-			if p.PPID == os.Getpid() && strings.Contains(p.Cmdline, "com.mmplug.streams") {
-				bridge = &p
-			}
-		}
-		if bridge == nil {
-			t.fatalf("no bridge process for com.mmplug.streams among %v", pluginProcesses())
-		}
-		idle := rssKiB(bridge.PID)
-		peak := idle
-		done := make(chan struct{})
-		go func() {
-			tick := time.NewTicker(5 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-tick.C:
-					peak = max(peak, rssKiB(bridge.PID))
-				}
-			}
-		}()
-		const size = 1 << 30
-		r := httptest.NewRequest(http.MethodPost, "http://mattermost.test/sink", io.LimitReader(patternReader{}, size))
-		w := httptest.NewRecorder()
-		start := time.Now()
-		hooks.ServeHTTP(t.pluginContext(), w, r)
-		elapsed := time.Since(start)
-		close(done)
-		var doc map[string]any
-		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &doc) != nil || doc["size"] != float64(size) {
-			t.fatalf("1 GiB upload: status %d body %q", w.Code, clip(w.Body.String()))
-		}
-		figures["bridge_rss_idle"] = benchFigure{Unit: "MB", MMPlug: float64(idle) / 1024, Target: "≤ 15 MB", Met: ptr(float64(idle)/1024 <= 15)}
-		growth := float64(peak-idle) / 1024
-		figures["bridge_rss_growth_1gib_upload"] = benchFigure{Unit: "MB", MMPlug: growth, Target: "flat (≤ 16 MB above idle)", Met: ptr(growth <= 16)}
-		figures["serve_http_upload_1gib"] = benchFigure{Unit: "MB/s", MMPlug: float64(size) / 1e6 / elapsed.Seconds()}
-	})
-}
 
 // patternReader yields the payload pattern forever.
 type patternReader struct{}

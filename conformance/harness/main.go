@@ -61,7 +61,7 @@ func main() {
 	flag.BoolVar(&o.smoke, "smoke", false, "check what holds for any plugin (activation with its settings' defaults, its slash commands, a post, deactivation with nothing left running) instead of the hello cases")
 	flag.BoolVar(&o.dev, "dev", false, "mmplug dev: run -plugin under the supervisor, reload it when a file changes, print hooks, API calls and logs as they happen, serve its HTTP routes on -port")
 	flag.IntVar(&o.port, "port", 8065, "the local port -dev serves on (127.0.0.1)")
-	flag.BoolVar(&o.bench, "bench", false, "measure ServeHTTP throughput of examples/hello beside conformance/hellogo and the bridge's memory during a 1 GiB upload; writes bench/results.json (use a release bridge)")
+	flag.BoolVar(&o.bench, "bench", false, "measure bench/plugin-python beside its native Go twin bench/plugin-go (hooks, API calls, HTTP, memory, activation; see bench/README.md); writes bench/results.json (use a release bridge)")
 	flag.BoolVar(&o.fidelity, "fidelity", false, "run the generated fidelity cases (every API method and hook, field by field) instead of the named cases; use with -plugin conformance/harness/testdata/fidelity")
 	flag.DurationVar(&o.caseTimeout, "case-timeout", 2*time.Minute, "a case still running after this long fails (a hang becomes a failure)")
 	flag.StringVar(&o.serverVersion, "server-version", "10.11.2", "what GetServerVersion answers")

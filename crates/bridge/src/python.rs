@@ -163,7 +163,7 @@ pub struct PythonProcess {
 impl PythonProcess {
     /// Starts `python -m mattermost_plugin <entry>` in the bundle directory.
     ///
-    /// Must be called from a thread that outlives the child (a runtime worker, not a blocking-pool
+    /// Must be called from a thread that outlives the child (the runtime thread, not a blocking-pool
     /// thread): `PR_SET_PDEATHSIG` fires when the *thread* that forked exits.
     pub fn spawn(
         manifest: &Manifest,

@@ -1,0 +1,378 @@
+package main
+
+// The figures of -bench measured in one server with both benchmark plugins active
+// (bench/plugin-python through the bridge, bench/plugin-go natively). Every Go/Python pair is
+// measured interleaved, Go then Python, round after round, so drift of the machine hits both
+// alike. bench/README.md says what each figure means and how it is taken.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattermost/mattermost/server/public/model"
+	"github.com/mattermost/mattermost/server/public/plugin"
+)
+
+const (
+	benchPythonID = "com.mmplug.bench.python"
+	benchGoID     = "com.mmplug.bench.go"
+)
+
+// benchSide is one of the two plugins under measurement.
+type benchSide struct {
+	name  string // "go" or "mmplug"
+	id    string
+	hooks plugin.Hooks
+	procs []proc // the processes whose CPU time a call costs (the bridge alone for mmplug)
+}
+
+// benchPlugins runs the measurements that need both plugins active.
+func benchPlugins(t *caseT, figures map[string]benchFigure) {
+	pluginWorld(t, "bench/plugin-python", []string{"bench/plugin-go"}, func(api *memAPI, pyHooks plugin.Hooks, _ string) {
+		goHooks, err := api.env.HooksForPlugin(benchGoID)
+		if err != nil {
+			t.fatalf("%s: %v", benchGoID, err)
+		}
+		goProc, bridge, python := benchProcesses(t)
+		goSide := &benchSide{name: "go", id: benchGoID, hooks: goHooks, procs: []proc{goProc}}
+		pySide := &benchSide{name: "mmplug", id: benchPythonID, hooks: pyHooks, procs: []proc{bridge}}
+		sides := []*benchSide{goSide, pySide}
+
+		// Idle: activation's garbage settled, nothing in flight.
+		time.Sleep(time.Second)
+		goRSS, bridgeRSS, pyRSS := mb(rssKiB(goProc.PID)), mb(rssKiB(bridge.PID)), mb(rssKiB(python.PID))
+		figures["rss_idle_bridge"] = benchFigure{Unit: "MB", Go: ptr(goRSS), MMPlug: bridgeRSS, Ratio: ptr(bridgeRSS / goRSS), Target: "≤ 15 MB", Met: ptr(bridgeRSS <= 15)}
+		figures["rss_idle_python"] = benchFigure{Unit: "MB", MMPlug: pyRSS}
+		figures["rss_idle_plugin_total"] = benchFigure{Unit: "MB", Go: ptr(goRSS), MMPlug: bridgeRSS + pyRSS, Ratio: ptr((bridgeRSS + pyRSS) / goRSS)}
+
+		benchHookSerial(t, sides, bridge, python, figures)
+		benchHookInFlight(t, sides, figures)
+		for _, method := range []string{"kv_get", "get_user"} {
+			benchAPI(t, sides, method, figures)
+		}
+		benchHTTPThroughput(t, sides, figures)
+		benchSSE(t, sides, figures)
+		benchUpload1GiB(t, pySide, bridge, figures)
+		benchActivation(t, api.env, sides, figures)
+	})
+}
+
+// benchProcesses finds the native plugin, the bridge, and the bridge's Python child.
+func benchProcesses(t *caseT) (goProc, bridge, python proc) {
+	var foundGo, foundBridge bool
+	for _, p := range pluginProcesses() {
+		if p.PPID != os.Getpid() {
+			continue
+		}
+		switch {
+		case strings.Contains(p.Cmdline, benchGoID):
+			goProc, foundGo = p, true
+		case strings.Contains(p.Cmdline, benchPythonID):
+			bridge, foundBridge = p, true
+		}
+	}
+	if !foundGo || !foundBridge {
+		t.fatalf("plugin processes not found among %v", pluginProcesses())
+	}
+	for _, c := range descendants(bridge.PID) {
+		if c.PPID == bridge.PID {
+			return goProc, bridge, c
+		}
+	}
+	t.fatalf("the bridge %v has no Python child", bridge)
+	return
+}
+
+// benchPost is the 1 KiB post the hook benchmarks send.
+func benchPost() *model.Post {
+	return &model.Post{Id: model.NewId(), ChannelId: model.NewId(), UserId: harnessUserID, Message: strings.Repeat("x", 1024)}
+}
+
+func callHook(t *caseT, s *benchSide) {
+	got, reason := s.hooks.MessageWillBePosted(t.pluginContext(), benchPost())
+	if got == nil || !strings.HasSuffix(got.Message, " [checked]") || got.GetProp("checked_by") != "bench" {
+		t.fatalf("%s: MessageWillBePosted answered %+v, %q", s.name, got, reason)
+	}
+}
+
+// benchHookSerial: one MessageWillBePosted at a time, each modifying a 1 KiB post; p50 and p99
+// of the round trip as the server sees it, and the CPU time each plugin's own process spends
+// per call (for mmplug, the bridge alone: its share of the call).
+func benchHookSerial(t *caseT, sides []*benchSide, bridge, python proc, figures map[string]benchFigure) {
+	const rounds, perRound = 20, 250
+	for _, s := range sides {
+		for range 200 { // warm up both ends (connections, caches, the interpreter's imports)
+			callHook(t, s)
+		}
+	}
+	times := map[string][]time.Duration{}
+	cpu := map[string]time.Duration{}
+	var pythonCPU time.Duration
+	for range rounds {
+		for _, s := range sides {
+			before := cpuTime(s.procs)
+			pyBefore := cpuTime([]proc{python})
+			for range perRound {
+				start := time.Now()
+				callHook(t, s)
+				times[s.name] = append(times[s.name], time.Since(start))
+			}
+			cpu[s.name] += cpuTime(s.procs) - before
+			if s.name == "mmplug" {
+				pythonCPU += cpuTime([]proc{python}) - pyBefore
+			}
+		}
+	}
+	calls := float64(rounds * perRound)
+	g, p := percentile(times["go"], 50), percentile(times["mmplug"], 50)
+	figures["hook_round_trip_p50"] = benchFigure{Unit: "µs", Go: ptr(us(g)), MMPlug: us(p), Ratio: ptr(us(p) / us(g)), Target: "≤ 2.5 × Go", Met: ptr(us(p)/us(g) <= 2.5)}
+	g, p = percentile(times["go"], 99), percentile(times["mmplug"], 99)
+	figures["hook_round_trip_p99"] = benchFigure{Unit: "µs", Go: ptr(us(g)), MMPlug: us(p), Ratio: ptr(us(p) / us(g))}
+	goCPU, bridgeCPU := us(cpu["go"])/calls, us(cpu["mmplug"])/calls
+	figures["hook_cpu_bridge_per_call"] = benchFigure{Unit: "µs", Go: ptr(goCPU), MMPlug: bridgeCPU, Ratio: ptr(bridgeCPU / goCPU), Target: "≤ 15 µs", Met: ptr(bridgeCPU <= 15)}
+	figures["hook_cpu_python_per_call"] = benchFigure{Unit: "µs", MMPlug: us(pythonCPU) / calls}
+}
+
+// benchHookInFlight: 64 goroutines calling MessageWillBePosted at once; calls per second.
+func benchHookInFlight(t *caseT, sides []*benchSide, figures map[string]benchFigure) {
+	const workers, perWorker, rounds = 64, 40, 3
+	elapsed := map[string]time.Duration{}
+	for range rounds {
+		for _, s := range sides {
+			var wg sync.WaitGroup
+			start := time.Now()
+			for range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range perWorker {
+						callHook(t, s)
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed[s.name] += time.Since(start)
+		}
+	}
+	rate := func(name string) float64 { return workers * perWorker * rounds / elapsed[name].Seconds() }
+	g, p := rate("go"), rate("mmplug")
+	figures["hook_64_in_flight"] = benchFigure{Unit: "calls/s", Go: ptr(g), MMPlug: p, Ratio: ptr(p / g)}
+}
+
+// benchAPI: the plugin makes n calls of method from inside ServeHTTP and times each one around
+// the API call alone; p50 latency and calls per second.
+func benchAPI(t *caseT, sides []*benchSide, method string, figures map[string]benchFigure) {
+	const rounds, n = 3, 2000
+	times := map[string][]time.Duration{}
+	for round := range rounds + 1 {
+		for _, s := range sides {
+			w := benchRequest(t, s, http.MethodGet, fmt.Sprintf("/api?method=%s&n=%d&user_id=%s", method, n, harnessUserID), nil)
+			var doc struct{ NS []int64 }
+			if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &doc) != nil || len(doc.NS) != n {
+				t.fatalf("%s /api %s: status %d, body %q", s.name, method, w.Code, clip(w.Body.String()))
+			}
+			if round == 0 {
+				continue // warm-up
+			}
+			for _, ns := range doc.NS {
+				times[s.name] = append(times[s.name], time.Duration(ns))
+			}
+		}
+	}
+	g, p := percentile(times["go"], 50), percentile(times["mmplug"], 50)
+	figures["api_"+method+"_p50"] = benchFigure{Unit: "µs", Go: ptr(us(g)), MMPlug: us(p), Ratio: ptr(us(p) / us(g))}
+	rate := func(ts []time.Duration) float64 {
+		var total time.Duration
+		for _, d := range ts {
+			total += d
+		}
+		return float64(len(ts)) / total.Seconds()
+	}
+	gr, pr := rate(times["go"]), rate(times["mmplug"])
+	figures["api_"+method+"_rate"] = benchFigure{Unit: "calls/s", Go: ptr(gr), MMPlug: pr, Ratio: ptr(pr / gr)}
+}
+
+func benchRequest(t *caseT, s *benchSide, method, path string, body io.Reader) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "http://mattermost.test"+path, body)
+	r.Header.Set("Mattermost-User-Id", harnessUserID)
+	w := httptest.NewRecorder()
+	s.hooks.ServeHTTP(t.pluginContext(), w, r)
+	return w
+}
+
+// benchHTTPThroughput: ServeHTTP bodies of 1 MiB and 100 MiB into the plugin (POST /sink, which
+// reads the body as it arrives) and out of it (GET /source); MB/s of the median request.
+func benchHTTPThroughput(t *caseT, sides []*benchSide, figures map[string]benchFigure) {
+	for _, sz := range []struct {
+		name   string
+		size   int
+		rounds int
+	}{{"1mib", 1 << 20, 30}, {"100mib", 100 << 20, 4}} {
+		up, down := map[string][]time.Duration{}, map[string][]time.Duration{}
+		for range sz.rounds {
+			for _, s := range sides {
+				start := time.Now()
+				w := benchRequest(t, s, http.MethodPost, "/sink", io.LimitReader(patternReader{}, int64(sz.size)))
+				up[s.name] = append(up[s.name], time.Since(start))
+				var doc struct{ Size int }
+				if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &doc) != nil || doc.Size != sz.size {
+					t.fatalf("%s: POST /sink of %d bytes: status %d, body %q", s.name, sz.size, w.Code, clip(w.Body.String()))
+				}
+				start = time.Now()
+				w = benchRequest(t, s, http.MethodGet, fmt.Sprintf("/source?size=%d", sz.size), nil)
+				down[s.name] = append(down[s.name], time.Since(start))
+				if w.Code != http.StatusOK || w.Body.Len() != sz.size {
+					t.fatalf("%s: GET /source of %d bytes: status %d, %d bytes", s.name, sz.size, w.Code, w.Body.Len())
+				}
+			}
+		}
+		for dir, times := range map[string]map[string][]time.Duration{"upload": up, "download": down} {
+			mbps := func(ts []time.Duration) float64 { return float64(sz.size) / 1e6 / percentile(ts, 50).Seconds() }
+			g, p := mbps(times["go"]), mbps(times["mmplug"])
+			figures["serve_http_"+dir+"_"+sz.name] = benchFigure{Unit: "MB/s", Go: ptr(g), MMPlug: p, Ratio: ptr(p / g), Target: "≥ 0.70 × Go", Met: ptr(p/g >= 0.70)}
+		}
+	}
+}
+
+// benchSSE: a real HTTP server in front of ServeHTTP, as the server's router is; the time from
+// sending GET /sse to reading the first event's data line.
+func benchSSE(t *caseT, sides []*benchSide, figures map[string]benchFigure) {
+	const rounds = 40
+	urls := map[string]string{}
+	for _, s := range sides {
+		srv := realServer(t, s.hooks)
+		defer srv.Close()
+		urls[s.name] = srv.URL + "/sse"
+		firstEvent(t, s.name, urls[s.name]) // warm-up: the connection and the route
+	}
+	times := map[string][]time.Duration{}
+	for range rounds {
+		for _, s := range sides {
+			times[s.name] = append(times[s.name], firstEvent(t, s.name, urls[s.name]))
+		}
+	}
+	g, p := percentile(times["go"], 50), percentile(times["mmplug"], 50)
+	figures["sse_first_event"] = benchFigure{Unit: "ms", Go: ptr(ms(g)), MMPlug: ms(p), Ratio: ptr(ms(p) / ms(g))}
+}
+
+// firstEvent times one GET of url until the first "data:" line has arrived, then drains the
+// rest of the stream.
+func firstEvent(t *caseT, name, url string) time.Duration {
+	start := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.fatalf("%s: GET /sse: %v", name, err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewReader(resp.Body)
+	line, err := lines.ReadString('\n')
+	for err == nil && !strings.HasPrefix(line, "data:") {
+		line, err = lines.ReadString('\n')
+	}
+	took := time.Since(start)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.fatalf("%s: GET /sse: status %d, first data line %q, %v", name, resp.StatusCode, line, err)
+	}
+	_, _ = io.Copy(io.Discard, lines)
+	return took
+}
+
+// benchUpload1GiB streams a 1 GiB request body through the bridge into Python's /sink while
+// sampling the bridge's resident set every 5 ms.
+func benchUpload1GiB(t *caseT, s *benchSide, bridge proc, figures map[string]benchFigure) {
+	idle := rssKiB(bridge.PID)
+	peak := idle
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				peak = max(peak, rssKiB(bridge.PID))
+			}
+		}
+	}()
+	const size = 1 << 30
+	start := time.Now()
+	w := benchRequest(t, s, http.MethodPost, "/sink", io.LimitReader(patternReader{}, size))
+	elapsed := time.Since(start)
+	close(done)
+	<-sampled
+	var doc map[string]any
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &doc) != nil || doc["size"] != float64(size) {
+		t.fatalf("1 GiB upload: status %d body %q", w.Code, clip(w.Body.String()))
+	}
+	growth := mb(peak - idle)
+	figures["bridge_rss_growth_1gib_upload"] = benchFigure{Unit: "MB", MMPlug: growth, Target: "flat (≤ 16 MB above idle)", Met: ptr(growth <= 16)}
+	figures["serve_http_upload_1gib"] = benchFigure{Unit: "MB/s", MMPlug: float64(size) / 1e6 / elapsed.Seconds()}
+}
+
+// benchActivation: Activate as the server calls it, from launching the executable to
+// OnActivate having returned; the median of 5, each plugin deactivated before.
+func benchActivation(t *caseT, env *plugin.Environment, sides []*benchSide, figures map[string]benchFigure) {
+	const rounds = 5
+	times := map[string][]time.Duration{}
+	for range rounds {
+		for _, s := range sides {
+			env.Deactivate(s.id)
+			start := time.Now()
+			_, activated, err := env.Activate(s.id)
+			took := time.Since(start)
+			if err != nil || !activated {
+				t.fatalf("%s: Activate: activated=%v, %v", s.name, activated, err)
+			}
+			times[s.name] = append(times[s.name], took)
+		}
+	}
+	g, p := percentile(times["go"], 50), percentile(times["mmplug"], 50)
+	figures["activation"] = benchFigure{Unit: "ms", Go: ptr(ms(g)), MMPlug: ms(p), Ratio: ptr(ms(p) / ms(g))}
+}
+
+// cpuTime sums the time the processes' threads have been on a CPU (/proc/PID/task/*/schedstat,
+// nanoseconds: finer than the clock ticks of /proc/PID/stat).
+func cpuTime(procs []proc) time.Duration {
+	var total time.Duration
+	for _, p := range procs {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.PID))
+		for _, task := range tasks {
+			raw, err := os.ReadFile(task)
+			if err != nil {
+				continue
+			}
+			if fields := strings.Fields(string(raw)); len(fields) > 0 {
+				ns, _ := strconv.ParseInt(fields[0], 10, 64)
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
+}
+
+func percentile(ts []time.Duration, p int) time.Duration {
+	if len(ts) == 0 {
+		return 0
+	}
+	sorted := append([]time.Duration(nil), ts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+func mb(kib int64) float64      { return float64(kib) / 1024 }
