@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 type benchFigure struct {

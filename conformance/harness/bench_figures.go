@@ -375,4 +375,4 @@ func percentile(ts []time.Duration, p int) time.Duration {
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
-func mb(kib int64) float64      { return float64(kib) / 1024 }
+func mb(kib int64) float64       { return float64(kib) / 1024 }
