@@ -6,6 +6,7 @@
 //	go run ./conformance/harness -plugin examples/hello -bridge target/debug/mmplug-bridge
 //	go run ./conformance/harness -plugin conformance/hellogo -demo
 //	go run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge target/debug/mmplug-bridge
+//	go run ./conformance/harness -soak 50000 -plugin examples/hello -bridge target/debug/mmplug-bridge
 //
 // Output is one line per case (`ok   NAME  (12ms)` or `FAIL NAME: reason`), then
 // `N passed, N failed`; the exit status is non-zero when any case fails.
@@ -44,6 +45,7 @@ type options struct {
 	dev           bool
 	port          int
 	fidelity      bool
+	soak          int
 	caseTimeout   time.Duration
 	serverVersion string
 }
@@ -63,6 +65,7 @@ func main() {
 	flag.IntVar(&o.port, "port", 8065, "the local port -dev serves on (127.0.0.1)")
 	flag.BoolVar(&o.bench, "bench", false, "measure bench/plugin-python beside its native Go twin bench/plugin-go (hooks, API calls, HTTP, memory, activation; see bench/README.md); writes bench/results.json (use a release bridge)")
 	flag.BoolVar(&o.fidelity, "fidelity", false, "run the generated fidelity cases (every API method and hook, field by field) instead of the named cases; use with -plugin conformance/harness/testdata/fidelity")
+	flag.IntVar(&o.soak, "soak", 0, "instead of the cases, make this many mixed calls (hooks, HTTP, API calls from Python) through the supervisor to examples/hello and fail unless the bridge's and Python's memory and descriptors stay flat (soak.go); use with -plugin examples/hello")
 	flag.DurationVar(&o.caseTimeout, "case-timeout", 2*time.Minute, "a case still running after this long fails (a hang becomes a failure)")
 	flag.StringVar(&o.serverVersion, "server-version", "10.11.2", "what GetServerVersion answers")
 	flag.Parse()
@@ -158,6 +161,10 @@ func run(o options) int {
 
 	if o.fidelity {
 		return runFidelity(b, o)
+	}
+
+	if o.soak > 0 {
+		return runSoak(b, o)
 	}
 
 	if o.smoke {
