@@ -53,6 +53,13 @@ var bridgeOnlyCases = map[string]bool{
 	"python_crash_during_hook_loses_nothing": true,
 	"python_exits_at_start_shows_stderr":     true,
 	"restart_100_times_leaves_nothing":       true,
+
+	"bad_input_http_status_outside_100_999":    true,
+	"bad_input_http_header_crlf_and_bad_names": true,
+	"bad_input_http_headers_over_1mib":         true,
+	"bad_input_unknown_hook_names_implemented": true,
+	"bad_input_wrong_reply_types":              true,
+	"bad_input_messages_over_256mib":           true,
 }
 
 func allCases() []harnessCase {
@@ -86,6 +93,12 @@ func allCases() []harnessCase {
 		{"python_crash_during_hook_loses_nothing", casePythonCrashDuringHook},
 		{"python_exits_at_start_shows_stderr", casePythonExitsAtStart},
 		{"restart_100_times_leaves_nothing", caseRestart100},
+		{"bad_input_http_status_outside_100_999", caseBadInputStatus},
+		{"bad_input_http_header_crlf_and_bad_names", caseBadInputHeaders},
+		{"bad_input_http_headers_over_1mib", caseBadInputHeaderSize},
+		{"bad_input_unknown_hook_names_implemented", caseBadInputImplemented},
+		{"bad_input_wrong_reply_types", caseBadInputWrongReplyTypes},
+		{"bad_input_messages_over_256mib", caseBadInputOverLimit},
 	}
 }
 

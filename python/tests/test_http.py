@@ -10,7 +10,12 @@ import grpc
 import pytest
 
 from mattermost_plugin import HookName, HTTPRequest, HTTPResponseWriter, Plugin, hook
-from mattermost_plugin.http import MAX_CHUNK, HTTPHeaders, canonical_header_key
+from mattermost_plugin.http import (
+    MAX_CHUNK,
+    MAX_HEADER_BYTES,
+    HTTPHeaders,
+    canonical_header_key,
+)
 
 from conftest import Harness, Start
 from testproto import plugin_pb2 as p
@@ -182,6 +187,69 @@ async def test_invalid_status_is_rejected_and_answered_500(start_plugin: Start) 
     assert len(errors) == 4
     assert "within 100..999" in str(errors[0])
     assert parts[0].init.status_code == 500
+
+
+def test_header_names_must_be_tokens_and_values_single_lines() -> None:
+    headers = HTTPHeaders()
+    for name in ("X Note", "X-Note\r\nSet-Cookie: a=1", "", "X:Note", "X-N\u00f6te"):
+        with pytest.raises(ValueError, match="is not an HTTP token") as e:
+            headers[name] = ["1"]
+        assert repr(name) in str(e.value)
+        with pytest.raises(ValueError, match="is not an HTTP token"):
+            headers.add(name, "1")
+    for value in ("a\r\nSet-Cookie: a=1", "a\nb", "a\rb", "a\x00b"):
+        with pytest.raises(ValueError, match="header 'X-Note' value contains CR, LF or NUL"):
+            headers["X-Note"] = ["fine", value]
+        with pytest.raises(ValueError, match="value contains CR, LF or NUL"):
+            headers.add("X-Note", value)
+    assert dict(headers) == {}, "a refused header leaves nothing behind"
+    headers["X-Tab"] = "a\tb"  # a tab is a valid field-value byte
+    headers.add("x-multi", "a, b")
+    assert headers.snapshot() == {"X-Tab": ["a\tb"], "X-Multi": ["a, b"]}
+    with pytest.raises(ValueError):
+        HTTPHeaders({"bad name": ["1"]})
+
+
+async def test_bad_headers_or_too_many_header_bytes_are_a_500(start_plugin: Start) -> None:
+    errors: list[str] = []
+
+    class Bad(Plugin):
+        @hook(HookName.ServeHTTP)
+        def http(self, context: Any, w: HTTPResponseWriter, r: HTTPRequest) -> None:
+            # Exactly at the limit: "X-Big: " + value + CRLF.
+            w.headers["X-Big"] = ["v" * (MAX_HEADER_BYTES - len("X-Big") - 4)]
+            w.headers.add("X-One-More", "")
+            try:
+                w.write_header(200)
+            except ValueError as e:
+                errors.append(str(e))
+            errors.append(f"headers_sent={w.headers_sent}")
+            if r.url == "/at-limit":
+                del w.headers["X-One-More"]
+                w.write_header(200)
+                return
+            w.write(b"never sent")
+
+    h = await start_plugin(Bad)
+    call = h.http()
+    await call.write(init(url="/over-limit"))
+    await call.done_writing()
+    parts = await collect(call)
+    over = MAX_HEADER_BYTES + len("X-One-More") + 4
+    assert errors == [
+        f"response headers of {over} bytes exceed the limit of {MAX_HEADER_BYTES} bytes",
+        "headers_sent=False",
+    ]
+    assert parts[0].init.status_code == 500
+    assert set(parts[0].init.headers) == {"Content-Type"}
+    assert b"never sent" not in b"".join(x.body for x in parts)
+
+    call = h.http()
+    await call.write(init(url="/at-limit"))
+    await call.done_writing()
+    parts = await collect(call)
+    assert parts[0].init.status_code == 200
+    assert len(parts[0].init.headers["X-Big"].values[0]) == MAX_HEADER_BYTES - 9
 
 
 async def test_headers_lock_after_first_write(start_plugin: Start) -> None:

@@ -180,6 +180,18 @@ impl Bridge {
                 })
             })
             .unwrap_or_default();
+        let (hooks, unknown) = known_hooks(hooks, |h| {
+            self.translator.schema().hook(h).is_some() && self.hooks.method(h).is_some()
+        });
+        if !unknown.is_empty() {
+            // The server ignores names it does not know, but a newer server might know one the
+            // bridge cannot translate, and would then call it: only bridged hooks are listed.
+            log::log(
+                Level::Error,
+                "Python reported hooks this bridge does not have; the server is not told of them",
+                &[("unknown", unknown.join(","))],
+            );
+        }
         log::log(
             Level::Info,
             "Python plugin ready",
@@ -481,6 +493,26 @@ impl Bridge {
             .wire_to_message(m, true, &reply, &method.output())
             .map_err(|e| Status::internal(format!("translating the reply of {name}: {e}")))
     }
+}
+
+/// Splits the hook names Python reported into those the bridge has (`is_hook`), each once, in
+/// the order reported, and the rest. `Implemented` itself is never a hook to report.
+fn known_hooks(
+    reported: Vec<String>,
+    is_hook: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut known: Vec<String> = Vec::new();
+    let mut unknown: Vec<String> = Vec::new();
+    for name in reported {
+        if name != "Implemented" && is_hook(&name) {
+            if !known.contains(&name) {
+                known.push(name);
+            }
+        } else if !unknown.contains(&name) {
+            unknown.push(name);
+        }
+    }
+    (known, unknown)
 }
 
 /// A net/rpc failure of an API call as a gRPC status the SDK maps to `PluginAPIError`.
@@ -829,6 +861,26 @@ impl Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implemented_lists_only_bridged_hooks_once() {
+        let schema = crate::schema::embedded().unwrap();
+        let reported = [
+            "OnActivate",
+            "NoSuchHook",
+            "ServeHTTP",
+            "ServeHTTP",
+            "Implemented",
+            "",
+            "serveHTTP",
+            "NoSuchHook",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (known, unknown) = known_hooks(reported, |h| schema.hook(h).is_some());
+        assert_eq!(known, ["OnActivate", "ServeHTTP"]);
+        assert_eq!(unknown, ["NoSuchHook", "Implemented", "", "serveHTTP"]);
+    }
 
     /// Our `apiverify`: every API method and hook of the pinned module has a path through the
     /// bridge. A schema update that brings an irregular method fails here until it gets one.

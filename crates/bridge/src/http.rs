@@ -354,23 +354,28 @@ async fn relay_response(
                     .get_field_by_number(1)
                     .and_then(|v| v.as_i32())
                     .unwrap_or(0);
-                let status = match status {
-                    0 => 200,
-                    100..=999 => i64::from(status),
-                    bad => {
+                let headers = headers_from_proto(init);
+                match checked_start(status, &headers) {
+                    Ok(status) => {
+                        w.sync_header(headers).await?;
+                        w.write_header(status).await?;
+                        header_written = true;
+                    }
+                    Err(problem) => {
+                        // Nothing of this response reaches the client: a status or header
+                        // the server would pass on unchecked could split the response or
+                        // smuggle headers, and half of it would mislead. Dropping Python's
+                        // stream tells the handler the client is gone.
                         log::log(
                             Level::Error,
                             &format!(
-                                "{hook}: the plugin wrote the invalid HTTP status code {bad}; answering 500"
+                                "{hook}: {problem}; answering 500 instead of the plugin's response"
                             ),
                             &[],
                         );
-                        500
+                        return internal_error(w, false).await;
                     }
-                };
-                w.sync_header(headers_from_proto(init)).await?;
-                w.write_header(status).await?;
-                header_written = true;
+                }
             }
             (1, _) => log::log(
                 Level::Warn,
@@ -388,6 +393,79 @@ async fn relay_response(
         }
     }
     Ok(())
+}
+
+/// The most header bytes a response from Python may carry, counted as on the HTTP/1.1 wire
+/// (`name: value` and CRLF for every value). Go's `http.Server` accepts request headers of this
+/// size by default (`DefaultMaxHeaderBytes`), and no proxy or browser takes more: a plugin
+/// that sends more has a bug, and the server would pass it on unchecked.
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// The status to write for a response Python started with `status` and `headers`, or why it
+/// cannot be sent: a status outside 100–999 (0 means the default, 200), a header name that is
+/// not an HTTP token, a value with CR, LF or NUL, or more than [`MAX_HEADER_BYTES`].
+fn checked_start(status: i32, headers: &GobValue) -> Result<i64, String> {
+    let status = match status {
+        0 => 200,
+        100..=999 => i64::from(status),
+        bad => {
+            return Err(format!(
+                "the plugin wrote the invalid HTTP status code {bad}"
+            ));
+        }
+    };
+    check_headers(headers).map_err(|e| format!("the plugin's response {e}"))?;
+    Ok(status)
+}
+
+/// Checks a Go `http.Header` built from Python's parts (see [`check_headers`]'s callers).
+pub(crate) fn check_headers(headers: &GobValue) -> Result<(), String> {
+    let GobValue::Map(entries) = headers else {
+        return Ok(());
+    };
+    let mut size = 0usize;
+    for (name, values) in entries {
+        let (GobValue::String(name), GobValue::Slice(values)) = (name, values) else {
+            continue;
+        };
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(format!(
+                "header name {:?} is not an HTTP token",
+                shorten(name)
+            ));
+        }
+        for value in values {
+            let GobValue::String(value) = value else {
+                continue;
+            };
+            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                return Err(format!(
+                    "header {:?} has a value with CR, LF or NUL",
+                    shorten(name)
+                ));
+            }
+            size += name.len() + value.len() + 4;
+        }
+    }
+    if size > MAX_HEADER_BYTES {
+        return Err(format!(
+            "headers of {size} bytes exceed the limit of {MAX_HEADER_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 9110's `tchar`: what a header field name is made of.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A header name as it appears in a log line: at most 64 characters of it.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}...", &name[..cut]),
+        None => name.to_string(),
+    }
 }
 
 async fn internal_error(w: &ResponseWriter, header_written: bool) -> Result<(), CallError> {
@@ -450,13 +528,17 @@ pub async fn plugin_http(
         .find("://")
         .and_then(|i| url[i + 3..].find('/').map(|j| url[i + 3 + j..].to_string()))
         .unwrap_or_else(|| url.clone());
+    let headers = headers_field(&init, 4);
+    // The target plugin gets these headers as they are: the same checks as for a response.
+    check_headers(&headers)
+        .map_err(|e| Status::invalid_argument(format!("PluginHTTP: the request {e}")))?;
     let request = GobValue::Struct(Struct::new(vec![
         ("Method".into(), GobValue::String(text(2))),
         ("URL".into(), GobValue::Encoded(url.clone().into_bytes())),
         ("Proto".into(), GobValue::String("HTTP/1.1".into())),
         ("ProtoMajor".into(), GobValue::Int(1)),
         ("ProtoMinor".into(), GobValue::Int(1)),
-        ("Header".into(), headers_field(&init, 4)),
+        ("Header".into(), headers),
         ("RequestURI".into(), GobValue::String(request_uri)),
     ]));
     let has_body = init
@@ -673,4 +755,91 @@ fn response_init(part_desc: &MessageDescriptor, status: i64, headers: &GobValue)
     }
     part.set_field(&init_fd, PbValue::Message(init));
     part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(pairs: &[(&str, &[&str])]) -> GobValue {
+        GobValue::Map(
+            pairs
+                .iter()
+                .map(|(k, vs)| {
+                    (
+                        GobValue::String((*k).to_string()),
+                        GobValue::Slice(
+                            vs.iter()
+                                .map(|v| GobValue::String((*v).to_string()))
+                                .collect(),
+                        ),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_response_start_is_refused_for_a_bad_status_or_header() {
+        let fine = header(&[
+            ("Content-Type", &["text/plain"]),
+            ("X-Multi", &["a", "b, c"]),
+        ]);
+        assert_eq!(checked_start(0, &fine), Ok(200));
+        assert_eq!(checked_start(299, &fine), Ok(299));
+        assert_eq!(checked_start(999, &fine), Ok(999));
+        for bad in [-1, 42, 99, 1000] {
+            let e = checked_start(bad, &fine).unwrap_err();
+            assert_eq!(
+                e,
+                format!("the plugin wrote the invalid HTTP status code {bad}")
+            );
+        }
+        for (name, value) in [
+            ("X-Note", "a\r\nSet-Cookie: x=1"),
+            ("X-Note", "a\nb"),
+            ("X-Note", "a\rb"),
+            ("X-Note", "a\0b"),
+        ] {
+            let e = checked_start(200, &header(&[(name, &[value])])).unwrap_err();
+            assert_eq!(
+                e,
+                "the plugin's response header \"X-Note\" has a value with CR, LF or NUL"
+            );
+        }
+        for name in ["X-Note\r\nSet-Cookie: x", "X Note", "", "X-Nöte", "X:Note"] {
+            let e = checked_start(200, &header(&[(name, &["1"])])).unwrap_err();
+            assert!(e.ends_with("is not an HTTP token"), "{name:?}: {e}");
+            assert!(e.contains(&format!("{name:?}")), "{e}");
+        }
+        // A tab and other bytes outside CR, LF and NUL are the server's to judge.
+        assert!(checked_start(200, &header(&[("X-Tab", &["a\tb"])])).is_ok());
+    }
+
+    #[test]
+    fn headers_are_limited_to_one_mib_as_on_the_wire() {
+        // "X-Big: " + value + CRLF: the name, the value and 4 bytes.
+        let at_limit = "v".repeat(MAX_HEADER_BYTES - "X-Big".len() - 4);
+        assert!(check_headers(&header(&[("X-Big", &[at_limit.as_str()])])).is_ok());
+        let over = format!("{at_limit}v");
+        assert_eq!(
+            check_headers(&header(&[("X-Big", &[over.as_str()])])).unwrap_err(),
+            format!(
+                "headers of {} bytes exceed the limit of {MAX_HEADER_BYTES} bytes",
+                MAX_HEADER_BYTES + 1
+            )
+        );
+        // Many small values count together.
+        let kib = "m".repeat(1020);
+        let many: Vec<&str> = vec![kib.as_str(); 1030];
+        assert!(check_headers(&header(&[("X-Many", &many)])).is_err());
+    }
+
+    #[test]
+    fn a_long_bad_name_is_shortened_in_the_error() {
+        let name = format!("{} bad", "n".repeat(5000));
+        let e = check_headers(&header(&[(name.as_str(), &["1"])])).unwrap_err();
+        assert!(e.len() < 120, "{e}");
+        assert!(e.contains("..."), "{e}");
+    }
 }

@@ -22,6 +22,7 @@ from ._chunks import ChunkReader
 
 __all__ = [
     "MAX_CHUNK",
+    "MAX_HEADER_BYTES",
     "HTTPClientDisconnected",
     "HTTPHeaders",
     "HTTPRequest",
@@ -32,9 +33,37 @@ __all__ = [
 # Body parts are at most 64 KiB each (docs/internals.md §9).
 MAX_CHUNK = 64 * 1024
 
+# The most header bytes a response may carry, counted as on the HTTP/1.1 wire (name, value,
+# ": " and CRLF for every value): the bridge refuses more (crates/bridge/src/http.rs).
+MAX_HEADER_BYTES = 1 << 20
+
 _TOKEN_CHARS = frozenset(
     "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
+# Characters that would end a header line early (response splitting, header smuggling).
+_LINE_BREAKERS = frozenset("\r\n\x00")
+
+
+def _checked_name(key: str) -> str:
+    if not isinstance(key, str) or not key or any(c not in _TOKEN_CHARS for c in key):
+        raise ValueError(f"header name {key!r} is not an HTTP token")
+    return key
+
+
+def _checked_values(key: str, values: list[str]) -> list[str]:
+    for v in values:
+        if not isinstance(v, str):
+            raise TypeError(f"header {key!r} values must be a list of str")
+        if any(c in _LINE_BREAKERS for c in v):
+            raise ValueError(f"header {key!r} value contains CR, LF or NUL")
+    return values
+
+
+def _header_bytes(headers: Mapping[str, list[str]]) -> int:
+    """The size of ``headers`` on the HTTP/1.1 wire: ``name: value`` and CRLF per value."""
+    return sum(
+        len(k.encode()) + len(v.encode()) + 4 for k, values in headers.items() for v in values
+    )
 
 
 def canonical_header_key(key: str) -> str:
@@ -62,6 +91,9 @@ class HTTPHeaders(MutableMapping[str, list[str]]):
     Lookups accept any case (``headers["content-type"]``). Once locked (the response
     headers have been sent) every change raises ``RuntimeError``: a change after that
     point could not reach the client, and silently dropping it hides bugs.
+
+    A name that is not an HTTP token, or a value with CR, LF or NUL, raises ``ValueError``
+    where it is set: either would let a response split or smuggle a header.
     """
 
     def __init__(self, initial: Mapping[str, list[str]] | None = None) -> None:
@@ -89,9 +121,10 @@ class HTTPHeaders(MutableMapping[str, list[str]]):
         self._check()
         if isinstance(value, str):
             value = [value]
-        elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        elif not isinstance(value, list):
             raise TypeError(f"header {key!r} values must be a list of str")
-        self._data[canonical_header_key(key)] = value
+        _checked_values(key, value)
+        self._data[canonical_header_key(_checked_name(key))] = value
 
     def __delitem__(self, key: str) -> None:
         self._check()
@@ -114,7 +147,8 @@ class HTTPHeaders(MutableMapping[str, list[str]]):
     def add(self, key: str, value: str) -> None:
         """Append one value (Go's ``Header.Add``)."""
         self._check()
-        self._data.setdefault(canonical_header_key(key), []).append(value)
+        _checked_values(key, [value])
+        self._data.setdefault(canonical_header_key(_checked_name(key)), []).append(value)
 
     def snapshot(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self._data.items()}
@@ -332,7 +366,11 @@ class HTTPResponseWriter:
         return self._status is not None
 
     def write_header(self, status: int) -> None:
-        """Send the status line and headers. A second call is ignored, as in Go."""
+        """Send the status line and headers. A second call is ignored, as in Go.
+
+        Raises ``ValueError`` for a status outside 100..999 or headers of more than
+        ``MAX_HEADER_BYTES``; nothing is sent then.
+        """
         if isinstance(status, bool) or not isinstance(status, int):
             raise TypeError(f"status must be an int, got {type(status).__name__}")
         if not 100 <= status <= 999:
@@ -340,6 +378,11 @@ class HTTPResponseWriter:
         with self._lock:
             if self._status is not None:
                 return
+            size = _header_bytes(self.headers)
+            if size > MAX_HEADER_BYTES:
+                raise ValueError(
+                    f"response headers of {size} bytes exceed the limit of {MAX_HEADER_BYTES} bytes"
+                )
             self._status = status
             self.headers.lock()
             self._send(self._parts.init(status, self.headers.snapshot()), 0)
