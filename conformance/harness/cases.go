@@ -60,6 +60,10 @@ var bridgeOnlyCases = map[string]bool{
 	"bad_input_unknown_hook_names_implemented": true,
 	"bad_input_wrong_reply_types":              true,
 	"bad_input_messages_over_256mib":           true,
+
+	"security_python_sees_no_server_secrets":   true,
+	"security_bundle_paths_cannot_escape":      true,
+	"security_sockets_refuse_a_second_process": true,
 }
 
 func allCases() []harnessCase {
@@ -99,6 +103,9 @@ func allCases() []harnessCase {
 		{"bad_input_unknown_hook_names_implemented", caseBadInputImplemented},
 		{"bad_input_wrong_reply_types", caseBadInputWrongReplyTypes},
 		{"bad_input_messages_over_256mib", caseBadInputOverLimit},
+		{"security_python_sees_no_server_secrets", caseSecretsStayWithTheServer},
+		{"security_bundle_paths_cannot_escape", caseBundlePathsCannotEscape},
+		{"security_sockets_refuse_a_second_process", caseSocketsRefuseASecondProcess},
 	}
 }
 

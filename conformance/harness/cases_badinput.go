@@ -30,7 +30,8 @@ func badinputWorld(t *caseT, run func(api *memAPI, hooks plugin.Hooks)) {
 	})
 }
 
-func badinputGet(t *caseT, hooks plugin.Hooks, path string) *httptest.ResponseRecorder {
+// hooksGet sends a GET through the supervisor's ServeHTTP to the plugin behind hooks.
+func hooksGet(t *caseT, hooks plugin.Hooks, path string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodGet, "http://mattermost.test"+path, nil)
 	w := httptest.NewRecorder()
 	hooks.ServeHTTP(t.pluginContext(), w, r)
@@ -40,7 +41,7 @@ func badinputGet(t *caseT, hooks plugin.Hooks, path string) *httptest.ResponseRe
 // badinputOutcome runs one of the plugin's API-call routes and returns its report (result or
 // error_type and error), checking that the plugin's API still answered afterwards.
 func badinputOutcome(t *caseT, hooks plugin.Hooks, path string) map[string]any {
-	w := badinputGet(t, hooks, path)
+	w := hooksGet(t, hooks, path)
 	var doc map[string]any
 	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &doc) != nil {
 		t.fatalf("%s: status %d body %q", path, w.Code, clip(w.Body.String()))
@@ -79,17 +80,17 @@ func expectRefused(t *caseT, what string, w *httptest.ResponseRecorder, leaked .
 func caseBadInputStatus(t *caseT) {
 	badinputWorld(t, func(_ *memAPI, hooks plugin.Hooks) {
 		for _, code := range []int{42, 1000} {
-			w := badinputGet(t, hooks, fmt.Sprintf("/raw?case=status-%d", code))
+			w := hooksGet(t, hooks, fmt.Sprintf("/raw?case=status-%d", code))
 			expectRefused(t, fmt.Sprintf("raw status %d", code), w)
 			if !t.waitLog("error", fmt.Sprintf("the plugin wrote the invalid HTTP status code %d; answering 500", code)) {
 				t.errorf("raw status %d: no error log line naming the code", code)
 			}
 		}
 		// An unusual status inside the range is the plugin's to choose.
-		if w := badinputGet(t, hooks, "/raw?case=status-299"); w.Code != 299 || w.Body.String() != badinputBody {
+		if w := hooksGet(t, hooks, "/raw?case=status-299"); w.Code != 299 || w.Body.String() != badinputBody {
 			t.errorf("raw status 299: status %d body %q, want 299 and the body", w.Code, clip(w.Body.String()))
 		}
-		w := badinputGet(t, hooks, "/sdk?case=status-42")
+		w := hooksGet(t, hooks, "/sdk?case=status-42")
 		expectRefused(t, "status 42 through the SDK", w)
 		if !waitLogAny(t, "invalid HTTP status code 42: must be within 100..999") {
 			t.errorf("status 42 through the SDK: the SDK's ValueError is not in the log")
@@ -110,7 +111,7 @@ func caseBadInputHeaders(t *caseT) {
 			{"space-name", `header name "X Note" is not an HTTP token`},
 			{"empty-name", `header name "" is not an HTTP token`},
 		} {
-			w := badinputGet(t, hooks, "/raw?case="+tc.name)
+			w := hooksGet(t, hooks, "/raw?case="+tc.name)
 			expectRefused(t, "raw "+tc.name, w, "X-Note", "Set-Cookie", "X-Injected")
 			if !waitLogAny(t, tc.log) {
 				t.errorf("raw %s: no log line saying %s", tc.name, tc.log)
@@ -121,7 +122,7 @@ func caseBadInputHeaders(t *caseT) {
 			{"crlf-name", "header name 'X-Note\\r\\nSet-Cookie: session=stolen' is not an HTTP token"},
 			{"space-name", "header name 'X Note' is not an HTTP token"},
 		} {
-			w := badinputGet(t, hooks, "/sdk?case="+tc.name)
+			w := hooksGet(t, hooks, "/sdk?case="+tc.name)
 			expectRefused(t, "through the SDK: "+tc.name, w, "X-Note", "Set-Cookie")
 			if !waitLogAny(t, tc.log) {
 				t.errorf("through the SDK: %s: the SDK's error %q is not in the log", tc.name, tc.log)
@@ -142,7 +143,7 @@ func caseBadInputHeaders(t *caseT) {
 func caseBadInputHeaderSize(t *caseT) {
 	badinputWorld(t, func(_ *memAPI, hooks plugin.Hooks) {
 		for _, name := range []string{"big-header", "many-headers"} {
-			w := badinputGet(t, hooks, "/raw?case="+name)
+			w := hooksGet(t, hooks, "/raw?case="+name)
 			expectRefused(t, "raw "+name, w, "X-Big", "X-Many-0")
 		}
 		if !waitLogAny(t, "response headers of 1048585 bytes exceed the limit of 1048576") {
@@ -151,11 +152,11 @@ func caseBadInputHeaderSize(t *caseT) {
 		if !waitLogAny(t, "exceed the limit of 1048576") {
 			t.errorf("raw many-headers: no log line with the limit")
 		}
-		w := badinputGet(t, hooks, "/raw?case=large-header-ok")
+		w := hooksGet(t, hooks, "/raw?case=large-header-ok")
 		if w.Code != http.StatusOK || len(w.Header().Get("X-Large")) != 512<<10 || w.Body.String() != badinputBody {
 			t.errorf("a 512 KiB header: status %d, header of %d bytes, body %q", w.Code, len(w.Header().Get("X-Large")), clip(w.Body.String()))
 		}
-		w = badinputGet(t, hooks, "/sdk?case=big-header")
+		w = hooksGet(t, hooks, "/sdk?case=big-header")
 		expectRefused(t, "through the SDK: big-header", w, "X-Big")
 		if !waitLogAny(t, "response headers of 1048585 bytes exceed the limit of 1048576") {
 			t.errorf("through the SDK: big-header: the SDK's error is not in the log")

@@ -397,8 +397,8 @@ async fn relay_response(
 
 /// The most header bytes a response from Python may carry, counted as on the HTTP/1.1 wire
 /// (`name: value` and CRLF for every value). Go's `http.Server` accepts request headers of this
-/// size by default (`DefaultMaxHeaderBytes`), and no proxy or browser takes more: a plugin
-/// that sends more has a bug, and the server would pass it on unchecked.
+/// size by default (`DefaultMaxHeaderBytes`); reverse proxies in front of a server accept far
+/// less by default. A plugin that sends more has a bug, and the server would pass it on.
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
 
 /// The status to write for a response Python started with `status` and `headers`, or why it

@@ -79,6 +79,15 @@ pub enum PyEnvError {
 #[derive(Debug, Deserialize)]
 struct WheelIndex {
     python_versions: Vec<String>,
+    /// Wheel file name in `python/wheels/` → its SHA-256 (checked by wheelenv.py).
+    #[serde(default)]
+    wheels: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether `name` names a file directly inside the wheels directory: the index comes with the
+/// bundle, and a name with a path in it would have the helper read a file outside.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
 }
 
 /// What `wheelenv.py probe` reports.
@@ -148,6 +157,11 @@ async fn prepare_offline(
     wanted.dedup();
     if wanted.is_empty() {
         return Err(index_err("python_versions is empty".into()));
+    }
+    if let Some(bad) = index.wheels.keys().find(|n| !is_plain_file_name(n)) {
+        return Err(index_err(format!(
+            "the wheel name {bad:?} is not a file name inside {WHEELS_DIR}"
+        )));
     }
 
     // Newest first: python3.13, python3.12, ..., then plain python3.
@@ -228,6 +242,17 @@ async fn install(
         dir: envs.clone(),
         message,
     };
+    // The environment is written inside the bundle only: a `.mmplug` or `envs` that is a
+    // symbolic link (which the server's unpacking would not create, but another installer
+    // might) would send the unpacked wheels elsewhere.
+    for d in [dir.join(".mmplug"), envs.clone()] {
+        if std::fs::symlink_metadata(&d).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(install_err(format!(
+                "{} is a symbolic link; the unpacked wheels must stay inside the bundle",
+                d.display()
+            )));
+        }
+    }
     std::fs::create_dir_all(&envs).map_err(|e| install_err(e.to_string()))?;
     // Unpack next to the final place, then rename: a crash mid-way leaves only a temp dir, and
     // two bridges racing (a restart while the old one winds down) both end with a whole env.
@@ -503,6 +528,68 @@ mod tests {
                 && e.contains("found:"),
             "{e}"
         );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_read_or_written_outside_the_bundle() {
+        let v = this_python();
+        // Wheel members with an absolute path or `..` anywhere in it.
+        for member in ["/abs.py", "pkg/../../escape.py", "../escape.py"] {
+            let tmp = bundle(&[("e-1.0-py3-none-any.whl", "e", &[(member, "")])], &[&v]);
+            let e = prepare(tmp.path(), Some(&path_var()))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("contains the unsafe path {member:?}").replace('"', "'")),
+                "{member}: {e}"
+            );
+            assert!(!tmp.path().join(".mmplug/escape.py").exists());
+            assert!(!tmp.path().join("escape.py").exists());
+            assert!(!Path::new("/abs.py").exists());
+        }
+
+        // An index naming a wheel outside the wheels directory.
+        let tmp = bundle(&[("f-1.0-py3-none-any.whl", "f", &[("f.py", "")])], &[&v]);
+        let index_path = tmp.path().join(WHEELS_DIR).join("index.json");
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        index["wheels"]["../../f-1.0-py3-none-any.whl"] = "0".repeat(64).into();
+        std::fs::write(&index_path, index.to_string()).unwrap();
+        let e = prepare(tmp.path(), Some(&path_var()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the wheel name \"../../f-1.0-py3-none-any.whl\" is not a file name"),
+            "{e}"
+        );
+        for name in ["a.whl", "f-1.0-py3-none-any.whl"] {
+            assert!(is_plain_file_name(name), "{name}");
+        }
+        for name in [
+            "",
+            ".",
+            "..",
+            "../a.whl",
+            "a/b.whl",
+            "a\\b.whl",
+            ".hidden.whl",
+            "a\0.whl",
+        ] {
+            assert!(!is_plain_file_name(name), "{name:?}");
+        }
+
+        // `.mmplug` as a symbolic link out of the bundle.
+        let tmp = bundle(&[("g-1.0-py3-none-any.whl", "g", &[("g.py", "")])], &[&v]);
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), tmp.path().join(".mmplug")).unwrap();
+        let e = prepare(tmp.path(), Some(&path_var()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(".mmplug is a symbolic link"), "{e}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
     #[tokio::test]
