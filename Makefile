@@ -14,7 +14,7 @@ STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/...
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -79,11 +79,21 @@ test-python: setup
 	cd python && $(VENV)/bin/pytest -q -c pyproject.toml ../examples/hello/tests ../examples/fastapi/tests ../examples/flask/tests \
 		../examples/moderation/tests
 
-conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello) and the fidelity sweep of every API method and hook
+conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello), the fidelity sweep of every API method and hook, and a 50,000-call soak
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -smoke -plugin examples/moderation -bridge $(BRIDGE) -venv $(VENV)
+	$(GO) run ./conformance/harness -soak 50000 -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
+
+# The long soak: SOAK_CALLS mixed calls (hooks, HTTP, API calls from Python) through the real
+# supervisor with the release bridge; fails on any wrong answer or if the bridge's or Python's
+# RSS or descriptors grow past the bounds in conformance/harness/soak.go. `make conformance`
+# runs 50,000 of them; bench/soak-results.md records a run of the long one.
+SOAK_CALLS ?= 1000000
+soak: setup ## the long soak: SOAK_CALLS (1,000,000) mixed calls to examples/hello, memory and descriptors flat
+	$(CARGO) build --release -p mmplug-bridge
+	$(GO) run ./conformance/harness -soak $(SOAK_CALLS) -plugin examples/hello -bridge $(ROOT)/target/release/mmplug-bridge -venv $(VENV)
 
 static-bridge: ## the statically linked release bridge that bundles ship
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p mmplug-bridge --target x86_64-unknown-linux-gnu
