@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -39,6 +40,10 @@ func runBench(o options) int {
 		fmt.Fprintln(os.Stderr, "harness: -bench needs -bridge (a release build: target/release/mmplug-bridge)")
 		return 2
 	}
+	if _, err := regexp.Compile(o.run); err != nil {
+		fmt.Fprintf(os.Stderr, "harness: -run: %v\n", err)
+		return 2
+	}
 	results := benchResults{Machine: machineDescription(), Figures: map[string]benchFigure{}}
 	root, err := repoRoot()
 	if err != nil {
@@ -54,10 +59,17 @@ func runBench(o options) int {
 	defer b.remove()
 	res := runCase(b, o, harnessCase{name: "bench_plugins", run: func(t *caseT) { benchPlugins(t, results.Figures) }})
 	failures := res.failures
-	if hs, err := benchHandshake(o.bridge); err != nil {
-		failures = append(failures, "handshake: "+err.Error())
-	} else {
-		results.Figures["handshake_after_exec"] = benchFigure{Unit: "ms", MMPlug: hs, Target: "≤ 50 ms", Met: ptr(hs <= 50)}
+	if o.run == "" || regexp.MustCompile(o.run).MatchString("grpcio_floor") {
+		if err := benchGrpcioFloor(o.venv, root, results.Figures); err != nil {
+			failures = append(failures, "grpcio floor: "+err.Error())
+		}
+	}
+	if o.run == "" || regexp.MustCompile(o.run).MatchString("handshake") {
+		if hs, err := benchHandshake(o.bridge); err != nil {
+			failures = append(failures, "handshake: "+err.Error())
+		} else {
+			results.Figures["handshake_after_exec"] = benchFigure{Unit: "ms", MMPlug: hs, Target: "≤ 50 ms", Met: ptr(hs <= 50)}
+		}
 	}
 	for _, f := range failures {
 		fmt.Printf("FAIL %s\n", strings.Join(strings.Fields(f), " "))
@@ -82,7 +94,9 @@ func runBench(o options) int {
 		}
 		fmt.Printf("%-34s %-6s %12s %12.1f %7s  %s%s\n", n, f.Unit, goText, f.MMPlug, ratioText, f.Target, met)
 	}
-	{
+	if o.run != "" {
+		fmt.Println("-run measured a part: bench/results.json is left as it was")
+	} else {
 		out, _ := json.MarshalIndent(results, "", "  ")
 		path := filepath.Join(root, "bench", "results.json")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
@@ -177,4 +191,30 @@ func benchHandshake(bridge string) (float64, error) {
 	}
 	sort.Float64s(times)
 	return times[len(times)/2], nil
+}
+
+// benchGrpcioFloor runs bench/grpcio_floor.py: a trivial grpcio echo, the floor under any hook
+// served by grpcio on this machine. Its p50 is set beside the native hook's p50, so the ratio
+// is the best a grpcio-based Python hook could reach here.
+func benchGrpcioFloor(venv, root string, figures map[string]benchFigure) error {
+	out, err := exec.Command(filepath.Join(venv, "bin", "python"), filepath.Join(root, "bench", "grpcio_floor.py")).Output()
+	if err != nil {
+		return fmt.Errorf("%v (%s)", err, out)
+	}
+	var floor struct {
+		P50      float64 `json:"p50_us"`
+		CPU      float64 `json:"server_cpu_us_per_call"`
+		Switches float64 `json:"server_context_switches_per_call"`
+	}
+	if err := json.Unmarshal(out, &floor); err != nil {
+		return fmt.Errorf("output %q: %v", out, err)
+	}
+	f := benchFigure{Unit: "µs", MMPlug: floor.P50}
+	if hook, ok := figures["hook_round_trip_p50"]; ok && hook.Go != nil {
+		f.Go, f.Ratio = hook.Go, ptr(floor.P50 / *hook.Go)
+	}
+	figures["grpcio_echo_floor_p50"] = f
+	figures["grpcio_echo_floor_cpu_per_call"] = benchFigure{Unit: "µs", MMPlug: floor.CPU}
+	figures["grpcio_echo_floor_switches_per_call"] = benchFigure{Unit: "count", MMPlug: floor.Switches}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,15 +57,25 @@ func benchPlugins(t *caseT, figures map[string]benchFigure) {
 		figures["rss_idle_python"] = benchFigure{Unit: "MB", MMPlug: pyRSS}
 		figures["rss_idle_plugin_total"] = benchFigure{Unit: "MB", Go: ptr(goRSS), MMPlug: bridgeRSS + pyRSS, Ratio: ptr((bridgeRSS + pyRSS) / goRSS)}
 
-		benchHookSerial(t, sides, bridge, python, figures)
-		benchHookInFlight(t, sides, figures)
-		for _, method := range []string{"kv_get", "get_user"} {
-			benchAPI(t, sides, method, figures)
+		// -run selects groups by name (for profiling one of them); the idle RSS is always taken.
+		groups := []struct {
+			name string
+			run  func()
+		}{
+			{"hook_serial", func() { benchHookSerial(t, sides, bridge, python, figures) }},
+			{"hook_in_flight", func() { benchHookInFlight(t, sides, figures) }},
+			{"api_kv_get", func() { benchAPI(t, sides, "kv_get", figures) }},
+			{"api_get_user", func() { benchAPI(t, sides, "get_user", figures) }},
+			{"http_throughput", func() { benchHTTPThroughput(t, sides, figures) }},
+			{"sse", func() { benchSSE(t, sides, figures) }},
+			{"upload_1gib", func() { benchUpload1GiB(t, pySide, bridge, figures) }},
+			{"activation", func() { benchActivation(t, api.env, sides, figures) }},
 		}
-		benchHTTPThroughput(t, sides, figures)
-		benchSSE(t, sides, figures)
-		benchUpload1GiB(t, pySide, bridge, figures)
-		benchActivation(t, api.env, sides, figures)
+		for _, g := range groups {
+			if t.opts.run == "" || regexp.MustCompile(t.opts.run).MatchString(g.name) {
+				g.run()
+			}
+		}
 	})
 }
 

@@ -6,7 +6,7 @@
 use mmplug_schema::{Schema, SchemaError};
 
 /// The schema file compiled into this bridge.
-pub const EMBEDDED: &str = include_str!("../../../schema/mattermost-api.json");
+pub static EMBEDDED: &str = include_str!("../../../schema/mattermost-api.json");
 
 /// The schema this bridge was built with.
 pub fn embedded() -> Result<Schema, SchemaError> {

@@ -1377,11 +1377,13 @@ fn base64_chunk(chunk: &[u8]) -> String {
 }
 
 /// The descriptors compiled from `proto/` into this bridge (see build.rs).
+/// The encoded descriptor set of the contract, compiled in by build.rs.
+pub static DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+
 pub fn descriptors() -> prost_reflect::DescriptorPool {
-    static BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
     // The set was produced and checked by protox at build time, so decoding cannot fail
     // unless the binary is corrupt.
-    prost_reflect::DescriptorPool::decode(BYTES).expect("embedded descriptor set is valid")
+    prost_reflect::DescriptorPool::decode(DESCRIPTOR_SET).expect("embedded descriptor set is valid")
 }
 
 impl Translator {
