@@ -14,7 +14,7 @@ STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/...
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle soak
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle fuzz-brief fuzz soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,7 +38,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust test-go test-python conformance matrix test-bundle ## every test
+test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle ## every test
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI
@@ -69,6 +69,15 @@ check-generated: setup ## regenerate schema, protos and stubs; fail on any diff
 
 test-rust: setup ## Rust unit, golden (Go-judged) and interop tests
 	$(CARGO) test --workspace
+
+# The fuzz targets (crates/gob/fuzz, crates/goplugin/fuzz) on the stable toolchain; see
+# docs/operations.md "Fuzzing". The long run's results go to bench/fuzz-results.md.
+FUZZ_SECONDS ?= 600
+fuzz-brief: ## every fuzz target for 20 s from its committed seeds; fails on any crash, hang or oversized allocation
+	scripts/fuzz.sh 20
+
+fuzz: ## the long fuzz run: every target for FUZZ_SECONDS (default 600) s
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test-go:
 	$(GO) test $(GO_PKGS)
