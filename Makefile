@@ -132,9 +132,8 @@ test-bundle: setup static-bridge ## mmplug bundle examples/hello and a freshly s
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)
 	conformance/matrix/run.sh $(BRIDGE) $(VENV)
 
-bench: setup ## ServeHTTP throughput beside a native Go plugin (ratios) and bridge memory during a 1 GiB upload; writes bench/results.json
-	$(CARGO) build --release -p mmplug-bridge
-	$(GO) run ./conformance/harness -bench -bridge $(ROOT)/target/release/mmplug-bridge -venv $(VENV)
+bench: setup static-bridge ## bench/plugin-python beside its native Go twin under the real supervisor: the table of bench/README.md, ratios, targets; writes bench/results.json
+	$(GO) run ./conformance/harness -bench -bridge $(STATIC_BRIDGE) -venv $(VENV)
 
 clean:
 	rm -rf target .venv
