@@ -12,7 +12,7 @@ BRIDGE    := $(ROOT)/target/debug/mmplug-bridge
 # What bundles ship: statically linked, so it runs on any x86_64 Linux server.
 STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
-GO_PKGS   := ./tools/... ./conformance/...
+GO_PKGS   := ./tools/... ./conformance/... ./bench/...
 
 .PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle fuzz-brief fuzz soak
 
@@ -44,7 +44,7 @@ test: setup lint check-generated test-rust fuzz-brief test-go test-python confor
 lint: setup ## formatters and linters, the same commands as CI
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	@out=$$(gofmt -l tools conformance); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	@out=$$(gofmt -l tools conformance bench); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet $(GO_PKGS)
 	$(VENV)/bin/ruff check python examples
 	$(VENV)/bin/ruff format --check python examples
@@ -59,8 +59,9 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/faults/plugin.py
 	$(VENV)/bin/ruff check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff format --check crates/bridge/src/wheelenv.py
-	$(VENV)/bin/ruff check conformance/harness/testdata
-	$(VENV)/bin/ruff format --check conformance/harness/testdata
+	$(VENV)/bin/ruff check conformance/harness/testdata bench
+	$(VENV)/bin/ruff format --check conformance/harness/testdata bench
+	cd python && $(VENV)/bin/mypy --strict ../bench/plugin-python/plugin.py ../bench/grpcio_floor.py
 
 check-generated: setup ## regenerate schema, protos and stubs; fail on any diff
 	$(GO) run ./tools/apischema -check
@@ -93,6 +94,9 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -smoke -plugin examples/moderation -bridge $(BRIDGE) -venv $(VENV)
+	# The benchmark plugins still answer as make bench expects (with a debug bridge the
+	# figures mean nothing; -run leaves bench/results.json alone).
+	$(GO) run ./conformance/harness -bench -run 'hook_serial|api_get_user|sse' -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -soak 50000 -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
 # The long soak: SOAK_CALLS mixed calls (hooks, HTTP, API calls from Python) through the real
