@@ -57,6 +57,8 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/streams/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/slowstart/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/faults/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/badinput/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/security/plugin.py
 	$(VENV)/bin/ruff check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff format --check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff check conformance/harness/testdata bench
