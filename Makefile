@@ -12,7 +12,7 @@ BRIDGE    := $(ROOT)/target/debug/mmplug-bridge
 # What bundles ship: statically linked, so it runs on any x86_64 Linux server.
 STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
-GO_PKGS   := ./tools/... ./conformance/... ./bench/...
+GO_PKGS   := ./tools/... ./conformance/... ./bench/... ./crates/goplugin/fuzz/seedgen
 
 .PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle fuzz-brief fuzz soak
 
@@ -44,7 +44,7 @@ test: setup lint check-generated test-rust fuzz-brief test-go test-python confor
 lint: setup ## formatters and linters, the same commands as CI
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	@out=$$(gofmt -l tools conformance bench); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	@out=$$(gofmt -l tools conformance bench crates/goplugin/fuzz/seedgen); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet $(GO_PKGS)
 	$(VENV)/bin/ruff check python examples
 	$(VENV)/bin/ruff format --check python examples
