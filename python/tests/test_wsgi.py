@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
+from httpparts import GUARD, collect, init, kinds
 
 from mattermost_plugin import Plugin
 from mattermost_plugin.asgi import PLUGIN_KEY, USER_ID_KEY
@@ -16,37 +17,6 @@ from mattermost_plugin.wsgi import StartResponse, serve_wsgi
 
 from conftest import Start
 from testproto import plugin_pb2 as p
-
-GUARD = 30  # seconds; only guards against a hang, never a timing assertion
-
-
-def init(
-    method: str = "GET",
-    url: str = "/a%20b?x=1",
-    headers: dict[str, list[str]] | None = None,
-    has_body: bool = False,
-) -> p.HTTPRequestPart:
-    msg = p.HTTPRequestInit(
-        method=method,
-        url=url,
-        proto="HTTP/1.1",
-        proto_major=1,
-        proto_minor=1,
-        has_body=has_body,
-        host="mm.example.com:8065",
-        remote_addr="10.1.2.3:5555",
-    )
-    for k, v in (headers or {}).items():
-        msg.headers[k].values.extend(v)
-    return p.HTTPRequestPart(init=msg)
-
-
-async def collect(call: Any) -> list[p.HTTPResponsePart]:
-    return [part async for part in call]
-
-
-def kinds(parts: list[p.HTTPResponsePart]) -> list[str | None]:
-    return [x.WhichOneof("part") for x in parts]
 
 
 async def test_environ_input_and_multi_value_headers(start_plugin: Start) -> None:
@@ -74,7 +44,7 @@ async def test_environ_input_and_multi_value_headers(start_plugin: Start) -> Non
         "Content-Length": ["12"],
         "X-Multi": ["a", "b"],
     }
-    await call.write(init("POST", headers=headers, has_body=True))
+    await call.write(init("POST", "/a%20b?x=1", headers=headers, has_body=True))
     await call.write(p.HTTPRequestPart(body=b"line one\nre"))
     await call.write(p.HTTPRequestPart(body=b"st"))
     await call.write(p.HTTPRequestPart(body_end=True))
