@@ -40,7 +40,8 @@ func runBench(o options) int {
 		fmt.Fprintln(os.Stderr, "harness: -bench needs -bridge (a release build: target/release/mmplug-bridge)")
 		return 2
 	}
-	if _, err := regexp.Compile(o.run); err != nil {
+	groups, err := regexp.Compile(o.run) // "" matches every group
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "harness: -run: %v\n", err)
 		return 2
 	}
@@ -57,14 +58,14 @@ func runBench(o options) int {
 		return 2
 	}
 	defer b.remove()
-	res := runCase(b, o, harnessCase{name: "bench_plugins", run: func(t *caseT) { benchPlugins(t, results.Figures) }})
+	res := runCase(b, o, harnessCase{name: "bench_plugins", run: func(t *caseT) { benchPlugins(t, groups, results.Figures) }})
 	failures := res.failures
-	if o.run == "" || regexp.MustCompile(o.run).MatchString("grpcio_floor") {
+	if groups.MatchString("grpcio_floor") {
 		if err := benchGrpcioFloor(o.venv, root, results.Figures); err != nil {
 			failures = append(failures, "grpcio floor: "+err.Error())
 		}
 	}
-	if o.run == "" || regexp.MustCompile(o.run).MatchString("handshake") {
+	if groups.MatchString("handshake") {
 		if hs, err := benchHandshake(o.bridge); err != nil {
 			failures = append(failures, "handshake: "+err.Error())
 		} else {

@@ -39,7 +39,7 @@ type benchSide struct {
 }
 
 // benchPlugins runs the measurements that need both plugins active.
-func benchPlugins(t *caseT, figures map[string]benchFigure) {
+func benchPlugins(t *caseT, selected *regexp.Regexp, figures map[string]benchFigure) {
 	pluginWorld(t, "bench/plugin-python", []string{"bench/plugin-go"}, func(api *memAPI, pyHooks plugin.Hooks, _ string) {
 		goHooks, err := api.env.HooksForPlugin(benchGoID)
 		if err != nil {
@@ -72,7 +72,7 @@ func benchPlugins(t *caseT, figures map[string]benchFigure) {
 			{"activation", func() { benchActivation(t, api.env, sides, figures) }},
 		}
 		for _, g := range groups {
-			if t.opts.run == "" || regexp.MustCompile(t.opts.run).MatchString(g.name) {
+			if selected.MatchString(g.name) {
 				g.run()
 			}
 		}

@@ -62,10 +62,9 @@ pub fn main() -> i32 {
         return 1;
     };
     // One thread runs everything: a call crosses the yamux reader, the dispatcher and the gRPC
-    // connection as tasks on the same thread, with no cross-thread wake-ups (which cost more
-    // than the bridge's own work; make bench's hook_cpu_bridge_per_call measures it), and one
-    // thread keeps the resident set small. Nothing on it blocks: wheel unpacking runs in a
-    // Python child process.
+    // connection as tasks on the same thread, without cross-thread wake-ups (perf showed them
+    // as the bridge's largest kernel cost with two workers). Nothing on it blocks: wheel
+    // unpacking runs in a Python child process.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
