@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::{FIRST_USER_ID, WireKind, WireType, builtin_wire_type};
 use crate::value::{Interface, Struct, Value};
 use crate::wire::{UintRead, read_uint, uint_to_float, uint_to_int};
@@ -12,6 +12,8 @@ use crate::wire::{UintRead, read_uint, uint_to_float, uint_to_int};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted message (Go's own limit is 8 GiB on 64-bit). Default 256 MiB.
+    /// A value message over it is skipped ([`DecodeErrorKind::ValueSkipped`]); any other
+    /// message over it (a type definition, a message continuing a value) is fatal.
     pub max_message_size: u64,
     /// Deepest accepted value nesting (structs, slices, maps, arrays, interfaces). Default 200.
     pub max_depth: usize,
@@ -32,6 +34,10 @@ impl Default for Limits {
 /// Longest interface type name Go accepts (`decodeInterface`).
 const MAX_NAME_LEN: u64 = 1024;
 
+/// The smallest message Go's decoder refuses on 64-bit (`tooBig`, 8 GiB). No Go peer sends
+/// one, so a length prefix this large is garbage and fatal, not a value to read past.
+const GO_TOO_BIG: u64 = 1 << 33;
+
 /// A gob decoder for one stream. Feed it bytes as they arrive; take values out.
 #[derive(Debug, Clone)]
 pub struct Decoder {
@@ -44,6 +50,22 @@ pub struct Decoder {
     limits: Limits,
     failed: Option<DecodeError>,
     last_type: Option<i64>,
+    /// The over-limit value message being read past, if any.
+    skipping: Option<Skip>,
+    /// The last value message skipped, until a message after it parses: an error in that
+    /// next message says so, since a skipped value may have defined types mid-message.
+    after_skip: Option<Skip>,
+}
+
+/// An over-limit value message the decoder reads past without keeping its bytes.
+#[derive(Debug, Clone, Copy)]
+struct Skip {
+    /// Stream offset of its length prefix.
+    offset: u64,
+    len: u64,
+    type_id: i64,
+    /// Bytes of its body still to come.
+    left: u64,
 }
 
 /// Why a parse attempt stopped.
@@ -72,11 +94,24 @@ impl Decoder {
             limits,
             failed: None,
             last_type: None,
+            skipping: None,
+            after_skip: None,
         }
     }
 
-    /// Appends raw stream bytes.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    /// Appends raw stream bytes. While an over-limit value message is being skipped, its
+    /// bytes are dropped here as they arrive and never buffered.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        if let Some(skip) = &mut self.skipping {
+            let from_buf = skip.left.min((self.buf.len() - self.pos) as u64) as usize;
+            self.pos += from_buf;
+            skip.left -= from_buf as u64;
+            let from_input = skip.left.min(bytes.len() as u64) as usize;
+            skip.left -= from_input as u64;
+            self.release_consumed();
+            self.base += from_input as u64;
+            bytes = &bytes[from_input..];
+        }
         // Drop consumed bytes before growing, so a long-lived stream does not accumulate.
         if self.pos > 0 && self.pos >= self.buf.len() / 2 {
             self.buf.drain(..self.pos);
@@ -86,9 +121,31 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Bytes fed but not yet consumed by a returned value or type definition.
+    /// Empties the buffer (keeping its allocation) once everything in it is consumed.
+    fn release_consumed(&mut self) {
+        if self.pos == self.buf.len() {
+            self.base += self.pos as u64;
+            self.buf.clear();
+            self.pos = 0;
+        }
+    }
+
+    /// Bytes fed but not yet consumed by a returned value or type definition (bytes of a
+    /// skipped message count as consumed: they are dropped as they arrive).
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.pos
+    }
+
+    /// Whether the decoder is inside a message: it holds bytes of one not yet complete, or
+    /// is reading past an over-limit one. A stream that ends now ends mid-message.
+    pub fn in_message(&self) -> bool {
+        self.buffered() > 0 || self.skipping.is_some()
+    }
+
+    /// The memory the decoder holds for stream bytes (its buffer's capacity). It grows with
+    /// the largest message decoded and the largest chunk fed, never with a skipped message.
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Stream offset of the next unconsumed byte.
@@ -108,13 +165,39 @@ impl Decoder {
 
     /// The next complete top-level value, after processing any type definitions before it.
     /// `Ok(None)`: the buffered bytes end before the value does (nothing is consumed by a
-    /// partial value, so feeding more and calling again is safe). After an error the stream
-    /// is out of sync and every later call returns the same error.
+    /// partial value, so feeding more and calling again is safe).
+    ///
+    /// A value message over [`Limits::max_message_size`] is read past as its bytes arrive
+    /// (`Ok(None)` meanwhile), then reported once as a [`DecodeErrorKind::ValueSkipped`]
+    /// error; the call after that goes on with the next message. After any other error the
+    /// stream is out of sync and every later call returns the same error.
     pub fn next_value(&mut self) -> Result<Option<Value>, DecodeError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         loop {
+            if let Some(mut skip) = self.skipping.take() {
+                let n = skip.left.min(self.buffered() as u64);
+                skip.left -= n;
+                self.pos += n as usize;
+                self.release_consumed();
+                if skip.left > 0 {
+                    self.skipping = Some(skip);
+                    return Ok(None);
+                }
+                self.after_skip = Some(skip);
+                return Err(self.skipped_error(skip));
+            }
+            match self.over_limit_message() {
+                Ok(OverLimit::No) => {}
+                Ok(OverLimit::NeedMore) => return Ok(None),
+                Ok(OverLimit::Value(skip, prefix_len)) => {
+                    self.pos += prefix_len;
+                    self.skipping = Some(skip);
+                    continue;
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
             let mut p = Parser {
                 data: &self.buf,
                 base: self.base,
@@ -142,19 +225,113 @@ impl Decoder {
                     let (end, staged) = (p.pos, p.staged);
                     self.types.extend(staged);
                     self.pos = end;
+                    self.after_skip = None;
                     if let Some((id, v)) = found {
                         self.last_type = Some(id);
                         return Ok(Some(v));
                     }
                 }
                 Err(Stop::NeedMore) => return Ok(None),
-                Err(Stop::Err(e)) => {
-                    self.failed = Some(e.clone());
-                    return Err(e);
-                }
+                Err(Stop::Err(e)) => return Err(self.fail(e)),
             }
         }
     }
+
+    /// Records a fatal error (the decoder stays failed) and returns it.
+    fn fail(&mut self, mut e: DecodeError) -> DecodeError {
+        if let Some(skip) = self.after_skip.take() {
+            e.message = format!(
+                "{} (in the message after the over-limit value message of {} bytes at byte {}, \
+                 which was skipped: if that value defined types mid-message, the stream \
+                 cannot be decoded without them)",
+                e.message, skip.len, skip.offset
+            );
+        }
+        self.failed = Some(e.clone());
+        e
+    }
+
+    fn skipped_error(&self, skip: Skip) -> DecodeError {
+        let limit = self.limits.max_message_size;
+        DecodeError {
+            offset: skip.offset,
+            message: format!(
+                "value message of {} bytes (type id {}) exceeds the limit of {limit} bytes; \
+                 skipped",
+                skip.len, skip.type_id
+            ),
+            kind: DecodeErrorKind::ValueSkipped {
+                len: skip.len,
+                type_id: skip.type_id,
+                limit,
+            },
+        }
+    }
+
+    /// Whether the message at the read position is over the size limit, and if so whether
+    /// it can be skipped. Its length prefix comes before its type id, so this needs the
+    /// first bytes of the body too. Only a message starting a value of a known type is
+    /// skipped: a type definition must not be lost (later values would be misread). A
+    /// message continuing a value (after an interface's type definition, see
+    /// `Parser::interface`) is never checked here, and over the limit is fatal there.
+    fn over_limit_message(&self) -> Result<OverLimit, DecodeError> {
+        let limit = self.limits.max_message_size;
+        let at = self.offset();
+        let (len, prefix_len) = match read_uint(&self.buf[self.pos..]) {
+            UintRead::Ok(len, used) if len > limit => (len, used),
+            // Within the limit, or malformed: the parser reports it as usual.
+            UintRead::Ok(..) | UintRead::Invalid => return Ok(OverLimit::No),
+            UintRead::Short => return Ok(OverLimit::NeedMore),
+        };
+        let too_big = |what: &str, and: &str| {
+            DecodeError::new(
+                at,
+                format!("{what} of {len} bytes exceeds the limit of {limit} bytes{and}"),
+            )
+        };
+        let body = &self.buf[self.pos + prefix_len..];
+        let id = match read_uint(body) {
+            UintRead::Ok(_, used) if used as u64 > len => {
+                return Err(too_big("message", " and ends inside its type id"));
+            }
+            UintRead::Ok(id, _) => uint_to_int(id),
+            UintRead::Short => return Ok(OverLimit::NeedMore),
+            UintRead::Invalid => {
+                return Err(too_big(
+                    "message",
+                    " and its type id has an invalid size byte",
+                ));
+            }
+        };
+        if id < 0 {
+            return Err(too_big("type definition message", ""));
+        }
+        if len >= GO_TOO_BIG {
+            let and = format!(" and Go's own limit of {} bytes", GO_TOO_BIG - 1);
+            return Err(too_big("message", &and));
+        }
+        if !self.types.contains_key(&id) {
+            let and = format!(" and has the unknown type id {id}");
+            return Err(too_big("message", &and));
+        }
+        let skip = Skip {
+            offset: at,
+            len,
+            type_id: id,
+            left: len,
+        };
+        Ok(OverLimit::Value(skip, prefix_len))
+    }
+}
+
+/// What [`Decoder::over_limit_message`] found.
+enum OverLimit {
+    /// The message is within the limit (or not there yet): parse it as usual.
+    No,
+    /// Over the limit, but its type id has not arrived yet.
+    NeedMore,
+    /// An over-limit value message to skip, and the length of its length prefix.
+    Value(Skip, usize),
 }
 
 /// One parse attempt over the buffered bytes. New type definitions are staged and committed

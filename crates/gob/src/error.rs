@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// A malformed or unsupported gob stream.
+/// A malformed or unsupported gob stream, or a value message too large to decode.
 ///
 /// `offset` counts bytes from the first byte ever fed to the [`crate::Decoder`], so it stays
 /// meaningful across many messages on a long-lived connection.
@@ -12,6 +12,26 @@ pub struct DecodeError {
     pub offset: u64,
     /// A sentence describing the problem.
     pub message: String,
+    /// Whether the stream can go on after this error.
+    pub kind: DecodeErrorKind,
+}
+
+/// What a [`DecodeError`] means for the rest of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// The stream is out of sync (malformed, or a limit breach the decoder cannot read past):
+    /// the decoder is failed and every later call returns this error.
+    Fatal,
+    /// A value message over [`crate::Limits::max_message_size`] was read past without
+    /// being kept; only that value is lost and the next call decodes the message after it.
+    ValueSkipped {
+        /// The message's length (its body, without the length prefix).
+        len: u64,
+        /// The value's wire type id.
+        type_id: i64,
+        /// The limit it exceeded.
+        limit: u64,
+    },
 }
 
 impl DecodeError {
@@ -19,7 +39,13 @@ impl DecodeError {
         DecodeError {
             offset,
             message: message.into(),
+            kind: DecodeErrorKind::Fatal,
         }
+    }
+
+    /// Whether the decoder is failed for good (see [`DecodeErrorKind::Fatal`]).
+    pub fn is_fatal(&self) -> bool {
+        self.kind == DecodeErrorKind::Fatal
     }
 }
 

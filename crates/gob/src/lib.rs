@@ -61,6 +61,12 @@
 //!   stream. Length prefixes are checked against the bytes actually in the message before
 //!   anything is allocated. Every malformed input is a [`DecodeError`] with its stream offset;
 //!   nothing panics.
+//! - **Over-limit values are skipped.** A message over the size limit that starts a value
+//!   (positive type id) is read past as its bytes arrive, never buffered, and reported once as
+//!   a [`DecodeErrorKind::ValueSkipped`] error; the stream goes on, so one oversized value
+//!   costs one value, not the connection. An over-limit type definition is fatal (every later
+//!   value could be misread), as is a skipped value's continuation message: a value defining
+//!   an interface's concrete type mid-value took that definition with it.
 //! - **Restartable decoding.** [`Decoder::next_value`] parses from the buffered bytes; if a
 //!   value (possibly spanning messages) is incomplete it returns `Ok(None)` without consuming
 //!   anything or touching the type table, and re-parses once more bytes arrive.
@@ -75,6 +81,6 @@ pub mod wire;
 
 pub use decode::{Decoder, Limits};
 pub use encode::Encoder;
-pub use error::{DecodeError, EncodeError, SchemaError};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, SchemaError};
 pub use types::{Kind, TypeId, Types, WireKind, WireType};
 pub use value::{Interface, Struct, Value};

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use super::header::{Request, Response, RpcTypes};
-use super::{MsgReader, MsgWriter, RpcError};
+use super::{Msg, MsgReader, MsgWriter, RpcError};
 
 type Reply = Result<Value, RpcError>;
 
@@ -67,12 +67,19 @@ fn lock(p: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
 impl<T: AsyncRead + AsyncWrite + Send + 'static> Client<T> {
     /// Starts a client on `stream` (spawns its reply reader; needs a tokio runtime).
     pub fn new(stream: T, types: Arc<RpcTypes>) -> Client<T> {
+        Client::with_limits(stream, types, gob::Limits::default())
+    }
+
+    /// [`Client::new`] decoding replies with `limits` (a reply over the message size limit
+    /// fails its call with [`RpcError::TooLarge`]).
+    pub fn with_limits(stream: T, types: Arc<RpcTypes>, limits: gob::Limits) -> Client<T> {
         let (r, w) = tokio::io::split(stream);
         let pending = Arc::new(Mutex::new(Pending {
             calls: HashMap::new(),
             closed: false,
         }));
-        let reader = tokio::spawn(read_replies(MsgReader::new(r), pending.clone())).abort_handle();
+        let replies = MsgReader::new(r, limits);
+        let reader = tokio::spawn(read_replies(replies, pending.clone())).abort_handle();
         Client {
             inner: Arc::new(Inner {
                 writer: tokio::sync::Mutex::new(Writer {
@@ -129,8 +136,14 @@ impl<T: AsyncRead + AsyncWrite + Send + 'static> Client<T> {
 async fn read_replies<R: AsyncRead + Unpin>(mut r: MsgReader<R>, pending: Arc<Mutex<Pending>>) {
     let end = loop {
         let header = match r.next().await {
-            Ok(Some(v)) => v,
-            Ok(None) => break RpcError::Shutdown,
+            Ok(Msg::Value(v)) => v,
+            Ok(Msg::End) => break RpcError::Shutdown,
+            // Without the header's seq no waiter can be told: end every call instead.
+            Ok(Msg::TooLarge { size, limit }) => {
+                break RpcError::Protocol(format!(
+                    "rpc: a response header of {size} bytes exceeds the limit of {limit} bytes"
+                ));
+            }
             Err(e) => break e,
         };
         let resp = match Response::from_value(&header) {
@@ -139,14 +152,34 @@ async fn read_replies<R: AsyncRead + Unpin>(mut r: MsgReader<R>, pending: Arc<Mu
         };
         // Every response has a body, error responses included.
         let body = match r.next().await {
-            Ok(Some(v)) => v,
-            Ok(None) => break RpcError::Protocol("rpc: response without a body".into()),
+            Ok(Msg::Value(v)) => Ok(v),
+            Ok(Msg::TooLarge { size, limit }) => {
+                crate::log::error(
+                    &format!(
+                        "the reply to {} (seq {}) was a gob message of {size} bytes, over the \
+                         limit of {limit} bytes: it was dropped unread and that call fails",
+                        resp.service_method, resp.seq
+                    ),
+                    &[
+                        ("method", resp.service_method.clone()),
+                        ("seq", resp.seq.to_string()),
+                        ("size", size.to_string()),
+                        ("limit", limit.to_string()),
+                    ],
+                );
+                Err(RpcError::TooLarge {
+                    part: "reply",
+                    size,
+                    limit,
+                })
+            }
+            Ok(Msg::End) => break RpcError::Protocol("rpc: response without a body".into()),
             Err(e) => break e,
         };
         // No waiter: the call failed to send after registering; drop the reply like Go.
         if let Some(tx) = lock(&pending).calls.remove(&resp.seq) {
             let reply = if resp.error.is_empty() {
-                Ok(body)
+                body
             } else {
                 Err(RpcError::Server(resp.error))
             };

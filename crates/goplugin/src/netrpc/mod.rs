@@ -7,14 +7,23 @@
 //! - Client `Seq` starts at 0; the server runs every call concurrently and replies in
 //!   completion order, so replies are matched by `Seq`.
 //! - A failed call still carries a body (`struct{}{}`); the client reads and drops it.
+//! - A server that cannot decode a request's body answers that `Seq` with the error text and
+//!   `struct{}{}`, and keeps reading.
+//!
+//! A body over the gob message limit ([`gob::Limits::max_message_size`], 256 MiB by default)
+//! is read past without being kept and fails only its own call: the client hands the caller
+//! [`RpcError::TooLarge`], the server answers the request with an error. Both log it. A
+//! header over the limit ends the connection: without its `Seq` no call can be answered.
 
 mod client;
 mod header;
 mod server;
+#[cfg(test)]
+mod tests;
 
 pub use client::Client;
 pub use header::{Request, Response, RpcTypes};
-pub use server::{BoxFuture, CallError, Reply, Service, Services, serve};
+pub use server::{BoxFuture, CallError, Reply, Service, Services, serve, serve_with_limits};
 
 use std::sync::Arc;
 
@@ -39,9 +48,36 @@ pub enum RpcError {
     /// The peer sent valid gob that is not valid net/rpc.
     #[error("{0}")]
     Protocol(String),
+    /// A body was a gob message over the size limit: it was read past without being kept,
+    /// so this call failed and the connection goes on.
+    #[error(
+        "the {part} was a gob message of {size} bytes, over the limit of {limit} bytes, \
+         and was dropped unread"
+    )]
+    TooLarge {
+        /// `reply` or `request`.
+        part: &'static str,
+        /// The message's length.
+        size: u64,
+        /// [`gob::Limits::max_message_size`].
+        limit: u64,
+    },
     /// The stream failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// What [`MsgReader::next`] read.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Value(Value),
+    /// A value message over the size limit, read past (its bytes were not kept).
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
+    /// A clean EOF between messages.
+    End,
 }
 
 /// Reads whole gob values off a stream.
@@ -52,32 +88,40 @@ pub(crate) struct MsgReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> MsgReader<R> {
-    pub(crate) fn new(r: R) -> MsgReader<R> {
+    pub(crate) fn new(r: R, limits: gob::Limits) -> MsgReader<R> {
         MsgReader {
             r,
-            dec: gob::Decoder::new(gob::Limits::default()),
+            dec: gob::Decoder::new(limits),
             buf: vec![0u8; 64 * 1024].into_boxed_slice(),
         }
     }
 
-    /// The next value; `None` on a clean EOF between values.
-    pub(crate) async fn next(&mut self) -> Result<Option<Value>, RpcError> {
-        let mut mid_message = false;
+    /// The next value, or an over-limit value skipped, or the end of the stream.
+    pub(crate) async fn next(&mut self) -> Result<Msg, RpcError> {
         loop {
-            if let Some(v) = self.dec.next_value()? {
-                return Ok(Some(v));
+            match self.dec.next_value() {
+                Ok(Some(v)) => return Ok(Msg::Value(v)),
+                Ok(None) => {}
+                Err(e) => {
+                    return match e.kind {
+                        gob::DecodeErrorKind::ValueSkipped { len, limit, .. } => {
+                            Ok(Msg::TooLarge { size: len, limit })
+                        }
+                        gob::DecodeErrorKind::Fatal => Err(e.into()),
+                    };
+                }
             }
             let n = self.r.read(&mut self.buf).await?;
             if n == 0 {
-                return if mid_message {
+                // Bytes left from an earlier read count too: the decoder knows.
+                return if self.dec.in_message() {
                     Err(RpcError::Protocol(
                         "unexpected EOF inside a gob message".into(),
                     ))
                 } else {
-                    Ok(None)
+                    Ok(Msg::End)
                 };
             }
-            mid_message = true;
             self.dec.feed(&self.buf[..n]);
         }
     }

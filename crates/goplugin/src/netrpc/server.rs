@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
 use super::header::{Request, Response, RpcTypes};
-use super::{MsgReader, MsgWriter, RpcError};
+use super::{Msg, MsgReader, MsgWriter, RpcError};
 
 /// A boxed, sendable future (what a [`Service`] returns).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -119,8 +119,22 @@ pub async fn serve<T>(
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
+    serve_with_limits(stream, services, types, gob::Limits::default()).await
+}
+
+/// [`serve`] decoding requests with `limits`. A request whose arguments are over the message
+/// size limit is answered with an error (and logged); serving goes on.
+pub async fn serve_with_limits<T>(
+    stream: T,
+    services: Arc<Services>,
+    types: Arc<RpcTypes>,
+    limits: gob::Limits,
+) -> Result<(), RpcError>
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (r, w) = tokio::io::split(stream);
-    let mut reader = MsgReader::new(r);
+    let mut reader = MsgReader::new(r, limits);
     let writer: SharedWriter<_> =
         Arc::new(tokio::sync::Mutex::new(MsgWriter::new(w, types.clone())));
     let mut calls = JoinSet::new();
@@ -128,8 +142,15 @@ where
         // Reap finished calls so the set does not grow over a long session.
         while calls.try_join_next().is_some() {}
         let header = match reader.next().await {
-            Ok(Some(v)) => v,
-            Ok(None) => break Ok(()),
+            Ok(Msg::Value(v)) => v,
+            Ok(Msg::End) => break Ok(()),
+            // Without the header's seq the call cannot be answered; ending the stream at
+            // least fails it (and every other call on it) on the host's side.
+            Ok(Msg::TooLarge { size, limit }) => {
+                break Err(RpcError::Protocol(format!(
+                    "rpc: a request header of {size} bytes exceeds the limit of {limit} bytes"
+                )));
+            }
             Err(e) => break Err(e),
         };
         let req = match Request::from_value(&header) {
@@ -138,8 +159,36 @@ where
         };
         // Go reads (and for failed lookups discards) the body before anything else.
         let body = match reader.next().await {
-            Ok(Some(v)) => v,
-            Ok(None) => break Err(RpcError::Protocol("rpc: request without a body".into())),
+            Ok(Msg::Value(v)) => v,
+            Ok(Msg::End) => break Err(RpcError::Protocol("rpc: request without a body".into())),
+            // Like Go for arguments it cannot decode: answer this seq, keep reading.
+            Ok(Msg::TooLarge { size, limit }) => {
+                let sm = &req.service_method;
+                crate::log::error(
+                    &format!(
+                        "the request {sm} (seq {}) was a gob message of {size} bytes, over the \
+                         limit of {limit} bytes: it was dropped unread and answered with an \
+                         error",
+                        req.seq
+                    ),
+                    &[
+                        ("method", sm.clone()),
+                        ("seq", req.seq.to_string()),
+                        ("size", size.to_string()),
+                        ("limit", limit.to_string()),
+                    ],
+                );
+                let e = RpcError::TooLarge {
+                    part: "request",
+                    size,
+                    limit,
+                };
+                if let Err(e) = respond(&writer, &types, &req, Err(format!("rpc: {sm}: {e}"))).await
+                {
+                    break Err(e);
+                }
+                continue;
+            }
             Err(e) => break Err(e),
         };
         let sm = req.service_method.as_str();
