@@ -216,9 +216,43 @@ func caseBadInputWrongReplyTypes(t *caseT) {
 // caseBadInputOverLimit: messages over the 256 MiB limit, each way. A hook reply over it
 // (Python → bridge) fails that hook only: the post is stored unchanged. An API request over it
 // (Python → bridge) fails in Python with a clear error. An API reply over it (server → bridge)
-// fails that call only. After each, the plugin still answers.
+// fails that call only. A hook call over it (server → bridge) is answered with an RPC error,
+// which the supervisor logs before going on with the post unchanged. After each, the plugin
+// still answers on the same connections.
 func caseBadInputOverLimit(t *caseT) {
 	badinputWorld(t, func(api *memAPI, hooks plugin.Hooks) {
+		// Server → bridge, on the API connection: the KVGet reply is read past and fails
+		// that call; the calls after it on the same connection are answered.
+		api.putKV("huge", make([]byte, overMessageLimit))
+		api.putKV("small", []byte("fits"))
+		doc := badinputOutcome(t, hooks, "/kv-get?key=huge")
+		if e, _ := doc["error"].(string); doc["error_type"] != "PluginAPIError" || !strings.Contains(e, "KVGet: the reply was a gob message of") || !strings.Contains(e, "over the limit of 268435456 bytes, and was dropped unread") {
+			t.errorf("KVGet of a value over the limit: %v; want a PluginAPIError naming the reply's size and the limit", doc)
+		}
+		if !t.waitLog("error", "the reply to Plugin.KVGet (seq ") || !waitLogAny(t, "over the limit of 268435456 bytes: it was dropped unread and that call fails") {
+			t.errorf("no error log line naming the oversized KVGet reply, its size and the limit")
+		}
+		if doc := badinputOutcome(t, hooks, "/kv-get?key=small"); doc["result"] != float64(len("fits")) {
+			t.errorf("KVGet after the oversized reply: %v; want the 4-byte value", doc)
+		}
+
+		// Server → bridge, on the hooks connection: the supervisor's hooks client gets an RPC
+		// error for MessageWillBePosted, logs it and keeps the post it sent (Go's
+		// hooksRPCClient.MessageWillBePosted returns its argument on error). Python never
+		// sees the post, so it carries no seen_by.
+		huge, reason, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: strings.Repeat("h", overMessageLimit)})
+		if appErr != nil || reason != "" {
+			t.errorf("a post over the limit was refused: %q %v", reason, appErr)
+		} else if stored := api.post(huge.Id); stored == nil || len(stored.Message) != overMessageLimit || stored.GetProp("seen_by") != nil {
+			t.errorf("a post over the limit was not stored unchanged")
+		}
+		if !t.waitLog("error", "the request Plugin.MessageWillBePosted (seq ") {
+			t.errorf("no error log line from the bridge naming the oversized hook call")
+		}
+		if !t.waitLog("error", "RPC call MessageWillBePosted to plugin failed.") || !waitLogAny(t, "rpc: Plugin.MessageWillBePosted: the request was a gob message of") {
+			t.errorf("the supervisor did not log the hook's RPC error with the bridge's reason")
+		}
+
 		post, reason, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "too-big"})
 		if appErr != nil || reason != "" {
 			t.errorf("the post behind an oversized reply was refused: %q %v", reason, appErr)
@@ -231,7 +265,7 @@ func caseBadInputOverLimit(t *caseT) {
 
 		outcome := func(path string) map[string]any { return badinputOutcome(t, hooks, path) }
 		// Through the SDK, its channel refuses to send the request.
-		doc := outcome("/kv-set-too-big")
+		doc = outcome("/kv-set-too-big")
 		if e, _ := doc["error"].(string); doc["error_type"] != "PluginAPIError" || !strings.Contains(e, "Sent message larger than max") || !strings.Contains(e, "RESOURCE_EXHAUSTED") {
 			t.errorf("KVSet over the limit through the SDK: %v; want a PluginAPIError saying the message is larger than the maximum", doc)
 		}

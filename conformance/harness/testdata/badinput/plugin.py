@@ -14,8 +14,11 @@ the SDK could. The raw ones reach the bridge as they are and test its own checks
   through the SDK (whose channel refuses to send it) and ``/kv-set-too-big-raw`` on a channel
   of its own without that limit (the bridge must refuse to take it). Both report the
   exception as JSON and then prove the API still answers.
+- ServeHTTP ``/kv-get?key=K``: a KVGet, reporting the value's length or the exception (the
+  harness stores a value over the message limit, which the bridge must fail alone).
 - MessageWillBePosted: ``wrong-type`` returns a str, ``too-big`` returns a post over the
-  message limit, anything else is tagged ``seen_by``.
+  message limit, anything else is tagged ``seen_by`` (a post that arrives over the limit
+  never reaches Python: the bridge answers the server with an error).
 - ExecuteCommand ``/badinput wrong-type`` returns an int.
 - Implemented reports a hook name no server has, and one twice.
 """
@@ -121,6 +124,9 @@ class BadInput(Plugin):
             self.api_outcome(w, lambda: self.api.kv_set("too-big", b"k" * OVER_MESSAGE_LIMIT))
         elif r.path == "/kv-set-too-big-raw":
             self.api_outcome(w, lambda: raw_kv_set(self.api, "too-big", OVER_MESSAGE_LIMIT))
+        elif r.path == "/kv-get":
+            key = r.query.get("key", [""])[0]
+            self.api_outcome(w, lambda: len(self.api.kv_get(key)))
         else:
             reply(w, 404, {"error": f"no route {r.path}"})
 
