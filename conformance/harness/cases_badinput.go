@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mattermost/mattermost/server/public/model"
@@ -23,6 +25,21 @@ const badinputBody = "body after a bad init\n"
 
 // overMessageLimit is one byte past the 256 MiB message limit of docs/internals.md §8.
 const overMessageLimit = 256<<20 + 1
+
+// statusKiB reads a "Name:   N kB" line of /proc/PID/status (0 if absent).
+func statusKiB(pid int, name string) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
 
 func badinputWorld(t *caseT, run func(api *memAPI, hooks plugin.Hooks)) {
 	pluginWorld(t, "conformance/harness/testdata/badinput", nil, func(api *memAPI, hooks plugin.Hooks, _ string) {
@@ -251,6 +268,13 @@ func caseBadInputOverLimit(t *caseT) {
 		}
 		if !t.waitLog("error", "RPC call MessageWillBePosted to plugin failed.") || !waitLogAny(t, "rpc: Plugin.MessageWillBePosted: the request was a gob message of") {
 			t.errorf("the supervisor did not log the hook's RPC error with the bridge's reason")
+		}
+		// Both were read past, never held: the bridge's peak memory so far is far below one
+		// such message (the Python → bridge parts below may raise it, so it is read here).
+		if bridge, _, err := soakProcesses(); err != nil {
+			t.errorf("finding the bridge: %v", err)
+		} else if peak := statusKiB(bridge.PID, "VmHWM"); peak <= 0 || peak > overMessageLimit/2/1024 {
+			t.errorf("the bridge's peak RSS after reading past two 256 MiB messages is %d KiB, want under %d KiB", peak, overMessageLimit/2/1024)
 		}
 
 		post, reason, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "too-big"})
