@@ -60,6 +60,10 @@ func runBench(o options) int {
 	defer b.remove()
 	res := runCase(b, o, harnessCase{name: "bench_plugins", run: func(t *caseT) { benchPlugins(t, groups, results.Figures) }})
 	failures := res.failures
+	if groups.MatchString("bridge_echo") {
+		res := runCase(b, o, harnessCase{name: "bench_bridge_echo", run: func(t *caseT) { benchBridgeEcho(t, results.Figures) }})
+		failures = append(failures, res.failures...)
+	}
 	if groups.MatchString("grpcio_floor") {
 		if err := benchGrpcioFloor(o.venv, root, results.Figures); err != nil {
 			failures = append(failures, "grpcio floor: "+err.Error())

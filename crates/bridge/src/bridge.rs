@@ -47,6 +47,8 @@ pub struct Bridge {
     ready: OnceCell<Result<Vec<String>, String>>,
     /// Why Python could not be started at all (no suitable interpreter, bad bundle, ...).
     startup_error: std::sync::OnceLock<String>,
+    /// Benchmark instrument: unary hooks are answered by [`HooksClient::echo`], not Python.
+    echo_hooks: bool,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -108,7 +110,16 @@ impl Bridge {
             broker: RwLock::new(None),
             ready: OnceCell::new(),
             startup_error: std::sync::OnceLock::new(),
+            echo_hooks: false,
         }
+    }
+
+    /// Makes the generic hook path answer in the bridge itself ([`HooksClient::echo`]) instead
+    /// of calling Python: the benchmark of the bridge's own share of a hook
+    /// (`MMPLUG_BRIDGE_ECHO_HOOKS`). Python still starts, activates and serves the other hooks.
+    pub fn echo_hooks(mut self) -> Bridge {
+        self.echo_hooks = true;
+        self
     }
 
     /// Records that Python could not be started; activation then fails with `reason` at once.
@@ -413,7 +424,12 @@ impl Bridge {
                 value: self.translator.unchanged_returns(m, &args),
             })
         };
-        let resp = match self.call_hook_limited(name, &method, req).await {
+        let answer = if self.echo_hooks {
+            self.hooks.echo(&method, &req)
+        } else {
+            self.call_hook_limited(name, &method, req).await
+        };
+        let resp = match answer {
             Ok(resp) => resp,
             Err(status) if !has_error_slot => return unchanged(status.message().to_string()),
             Err(status) => {

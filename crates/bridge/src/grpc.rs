@@ -375,6 +375,43 @@ impl HooksClient {
             .map(Response::into_inner)
     }
 
+    /// Answers a unary hook in the bridge itself, as if Python's handler had returned the
+    /// payloads it was given: each message-typed result takes the first argument of the same
+    /// message type (MessageWillBePosted gets its post back); other results stay unset.
+    ///
+    /// A benchmark instrument (`MMPLUG_BRIDGE_ECHO_HOOKS`, docs/operations.md): it measures
+    /// the bridge's own share of a hook. The request and the reply still go through protobuf
+    /// bytes, as they would on the wire, so only the gRPC transport and Python are left out.
+    pub fn echo(
+        &self,
+        method: &MethodDescriptor,
+        request: &DynamicMessage,
+    ) -> Result<DynamicMessage, Status> {
+        let decode = |desc: MessageDescriptor, bytes: Vec<u8>| {
+            DynamicMessage::decode(desc, bytes.as_slice())
+                .map_err(|e| Status::internal(format!("echo: {e}")))
+        };
+        let request = decode(method.input(), request.encode_to_vec())?;
+        let mut reply = DynamicMessage::new(method.output());
+        let mut taken = Vec::new();
+        for out in method.output().fields().filter(|f| f.number() >= 2) {
+            let prost_reflect::Kind::Message(kind) = out.kind() else {
+                continue;
+            };
+            let source = method.input().fields().find(|f| {
+                f.number() >= 2
+                    && !taken.contains(&f.number())
+                    && f.is_list() == out.is_list()
+                    && matches!(f.kind(), prost_reflect::Kind::Message(k) if k == kind)
+            });
+            if let Some(source) = source {
+                taken.push(source.number());
+                reply.set_field(&out, request.get_field(&source).into_owned());
+            }
+        }
+        decode(method.output(), reply.encode_to_vec())
+    }
+
     /// Opens a bidirectional stream: `requests` go to Python as they are produced, the
     /// returned stream yields Python's messages as they arrive.
     pub async fn streaming(

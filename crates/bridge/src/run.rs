@@ -26,6 +26,11 @@ use crate::translate::{Translator, descriptors};
 /// `Control.Quit`, so this must leave room for our own exit.
 pub const PYTHON_GRACE: Duration = Duration::from_millis(1500);
 
+/// Set to `1`, the bridge answers unary hooks itself ([`HooksClient::echo`]): how `make bench`
+/// measures the bridge's own share of a hook. Never set in production; the bridge logs a
+/// warning when it is.
+pub const ECHO_HOOKS_ENV: &str = "MMPLUG_BRIDGE_ECHO_HOOKS";
+
 /// Runs the bridge; returns the process exit code.
 pub fn main() -> i32 {
     let manifest = match std::env::current_exe()
@@ -82,13 +87,16 @@ pub fn main() -> i32 {
         hooks_service,
         &rendezvous.token,
     );
-    let bridge = Arc::new(Bridge::new(
-        manifest,
-        translator,
-        rpc_types.clone(),
-        pool,
-        hooks,
-    ));
+    let mut bridge = Bridge::new(manifest, translator, rpc_types.clone(), pool, hooks);
+    if std::env::var_os(ECHO_HOOKS_ENV).is_some_and(|v| v == "1") {
+        log::log(
+            log::Level::Warn,
+            "unary hooks are answered by the bridge itself, not by Python: a benchmark instrument",
+            &[("env", ECHO_HOOKS_ENV.to_string())],
+        );
+        bridge = bridge.echo_hooks();
+    }
+    let bridge = Arc::new(bridge);
     let plugins = PluginSet::from([(
         "hooks".to_string(),
         Arc::new(HooksPlugin(bridge.clone())) as Arc<dyn goplugin::Plugin>,
