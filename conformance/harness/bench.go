@@ -198,28 +198,40 @@ func benchHandshake(bridge string) (float64, error) {
 	return times[len(times)/2], nil
 }
 
-// benchGrpcioFloor runs bench/grpcio_floor.py: a trivial grpcio echo, the floor under any hook
-// served by grpcio on this machine. Its p50 is set beside the native hook's p50, so the ratio
-// is the best a grpcio-based Python hook could reach here.
+// benchGrpcioFloor runs bench/grpcio_floor.py: the Python side of a hook alone, layer by
+// layer (a trivial grpcio echo; the SDK's runtime with a sync handler; with an async one). Each
+// p50 is set beside the native hook's p50, so the echo's ratio is the best a grpcio-based
+// Python hook could reach here, and the SDK's two show what its dispatch adds.
 func benchGrpcioFloor(venv, root string, figures map[string]benchFigure) error {
 	out, err := exec.Command(filepath.Join(venv, "bin", "python"), filepath.Join(root, "bench", "grpcio_floor.py")).Output()
 	if err != nil {
 		return fmt.Errorf("%v (%s)", err, out)
 	}
-	var floor struct {
+	type layer struct {
 		P50      float64 `json:"p50_us"`
 		CPU      float64 `json:"server_cpu_us_per_call"`
 		Switches float64 `json:"server_context_switches_per_call"`
 	}
-	if err := json.Unmarshal(out, &floor); err != nil {
+	var layers map[string]layer
+	if err := json.Unmarshal(out, &layers); err != nil {
 		return fmt.Errorf("output %q: %v", out, err)
 	}
-	f := benchFigure{Unit: "µs", MMPlug: floor.P50}
-	if hook, ok := figures["hook_round_trip_p50"]; ok && hook.Go != nil {
-		f.Go, f.Ratio = hook.Go, ptr(floor.P50 / *hook.Go)
+	for _, l := range []struct{ key, figure string }{
+		{"echo", "grpcio_echo_floor"},
+		{"sdk_sync", "python_sdk_sync_hook"},
+		{"sdk_async", "python_sdk_async_hook"},
+	} {
+		got, ok := layers[l.key]
+		if !ok {
+			return fmt.Errorf("output %q has no %q", out, l.key)
+		}
+		f := benchFigure{Unit: "µs", MMPlug: got.P50}
+		if hook, ok := figures["hook_round_trip_p50"]; ok && hook.Go != nil {
+			f.Go, f.Ratio = hook.Go, ptr(got.P50 / *hook.Go)
+		}
+		figures[l.figure+"_p50"] = f
+		figures[l.figure+"_cpu_per_call"] = benchFigure{Unit: "µs", MMPlug: got.CPU}
+		figures[l.figure+"_switches_per_call"] = benchFigure{Unit: "count", MMPlug: got.Switches}
 	}
-	figures["grpcio_echo_floor_p50"] = f
-	figures["grpcio_echo_floor_cpu_per_call"] = benchFigure{Unit: "µs", MMPlug: floor.CPU}
-	figures["grpcio_echo_floor_switches_per_call"] = benchFigure{Unit: "count", MMPlug: floor.Switches}
 	return nil
 }

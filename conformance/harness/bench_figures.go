@@ -153,10 +153,11 @@ func benchHookSerial(t *caseT, sides []*benchSide, bridge, python proc, figures 
 	figures["hook_round_trip_p99"] = benchFigure{Unit: "µs", Go: ptr(us(g)), MMPlug: us(p), Ratio: ptr(us(p) / us(g))}
 	goCPU, bridgeCPU := us(cpu["go"])/calls, us(cpu["mmplug"])/calls
 	figures["hook_cpu_bridge_per_call"] = benchFigure{Unit: "µs", Go: ptr(goCPU), MMPlug: bridgeCPU, Ratio: ptr(bridgeCPU / goCPU)}
-	// The bridge's own work, without the kernel's share (socket I/O, wake-ups, scheduling):
-	// what the brief's "bridge's own added time" bounds.
+	// The user-mode part: the bridge's work without the kernel's (socket I/O, wake-ups,
+	// scheduling), both of its connections included. The brief's bar on the bridge's own
+	// added time is hook_bridge_added_p50 (bench_echo.go), which leaves out the hop to Python.
 	goUser, bridgeUser := us(user["go"])/calls, us(user["mmplug"])/calls
-	figures["hook_user_cpu_bridge_per_call"] = benchFigure{Unit: "µs", Go: ptr(goUser), MMPlug: bridgeUser, Ratio: ptr(bridgeUser / goUser), Target: "≤ 15 µs", Met: ptr(bridgeUser <= 15)}
+	figures["hook_user_cpu_bridge_per_call"] = benchFigure{Unit: "µs", Go: ptr(goUser), MMPlug: bridgeUser, Ratio: ptr(bridgeUser / goUser)}
 	figures["hook_cpu_python_per_call"] = benchFigure{Unit: "µs", MMPlug: us(pythonCPU) / calls}
 }
 
