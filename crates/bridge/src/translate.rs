@@ -45,25 +45,76 @@ pub struct TranslateError {
 
 type Result<T> = std::result::Result<T, TranslateError>;
 
-/// Where in a value the walk is, for error messages.
-#[derive(Debug, Default, Clone)]
-struct Path(Vec<String>);
+/// Where in a value the walk is, for error messages: a chain of borrowed parts on the stack,
+/// rendered (`Post.metadata.embeds.[0].data`) only when an error needs it, so the walk over
+/// every field of every call allocates nothing for it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    part: Part<'a>,
+}
 
-impl Path {
+#[derive(Debug, Clone, Copy, Default)]
+enum Part<'a> {
+    /// The top of the walk.
+    #[default]
+    Top,
+    /// A message or struct field.
+    Name(&'a str),
+    /// A list element.
+    Index(usize),
+    /// A map entry.
+    Key(&'a dyn std::fmt::Debug),
+}
+
+impl<'a> Path<'a> {
+    fn root(name: &'a str) -> Path<'a> {
+        Path {
+            parent: None,
+            part: Part::Name(name),
+        }
+    }
+
     fn err(&self, message: impl Into<String>) -> TranslateError {
+        let mut parts = Vec::new();
+        let mut at = Some(self);
+        while let Some(p) = at {
+            match p.part {
+                Part::Top => {}
+                Part::Name(n) => parts.push(n.to_string()),
+                Part::Index(i) => parts.push(format!("[{i}]")),
+                Part::Key(k) => parts.push(format!("[{k:?}]")),
+            }
+            at = p.parent;
+        }
+        parts.reverse();
         TranslateError {
-            path: if self.0.is_empty() {
+            path: if parts.is_empty() {
                 "(top)".into()
             } else {
-                self.0.join(".")
+                parts.join(".")
             },
             message: message.into(),
         }
     }
-    fn with(&self, part: impl Into<String>) -> Path {
-        let mut p = self.0.clone();
-        p.push(part.into());
-        Path(p)
+
+    fn with(&'a self, name: &'a str) -> Path<'a> {
+        self.child(Part::Name(name))
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        self.child(Part::Index(i))
+    }
+
+    fn key(&'a self, key: &'a dyn std::fmt::Debug) -> Path<'a> {
+        self.child(Part::Key(key))
+    }
+
+    fn child(&'a self, part: Part<'a>) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            part,
+        }
     }
 }
 
@@ -163,6 +214,29 @@ fn is_error_type(t: &GoType) -> bool {
     }
 }
 
+/// The type a named non-struct type stands for on the translation path (`model.StringMap` →
+/// `map[string]string`, a named interface → `interface {}`); structs, GobEncoders and
+/// anything else come back as they are.
+fn resolve_underlying(schema: &Schema, t: &GoType) -> GoType {
+    if let GoType::Named(n) = t
+        && let Some(def) = schema.types.get(n)
+    {
+        if def.kind == "named"
+            && def.gob.is_none()
+            && let Some(u) = def
+                .underlying
+                .as_deref()
+                .and_then(|u| GoType::parse(u).ok())
+        {
+            return resolve_underlying(schema, &u);
+        }
+        if def.kind == "interface" {
+            return GoType::Interface;
+        }
+    }
+    t.clone()
+}
+
 /// A method's `Z_` args and returns structs: (name, fields as (name, Go type)) each.
 type WireStructs = (String, Vec<(String, String)>, String, Vec<(String, String)>);
 
@@ -175,6 +249,9 @@ pub struct Translator {
     gob_types: HashMap<String, gob::TypeId>,
     /// parsed Go types of struct fields, by named type: computed once.
     struct_fields: HashMap<String, Vec<(String, GoType)>>,
+    /// What [`Translator::underlying`] resolves a named type to, for the named types it does
+    /// not leave as they are: computed once.
+    underlying: HashMap<String, GoType>,
 }
 
 impl Translator {
@@ -186,6 +263,7 @@ impl Translator {
             types: Types::new(),
             gob_types: HashMap::new(),
             struct_fields: HashMap::new(),
+            underlying: HashMap::new(),
         };
         let names: Vec<String> = t.schema.types.keys().cloned().collect();
         for name in &names {
@@ -196,6 +274,13 @@ impl Translator {
                     fields.push((f.name.clone(), t.schema.resolve(&f.ty)?));
                 }
                 t.struct_fields.insert(name.clone(), fields);
+            }
+        }
+        for name in &names {
+            let named = GoType::Named(name.clone());
+            let resolved = resolve_underlying(&t.schema, &named);
+            if resolved != named {
+                t.underlying.insert(name.clone(), resolved);
             }
         }
         for name in &names {
@@ -381,25 +466,13 @@ impl Translator {
     }
 
     /// Resolves named non-struct types to their underlying type (`model.StringMap` →
-    /// `map[string]string`), leaving structs, GobEncoders and interfaces named.
-    fn underlying(&self, t: &GoType) -> GoType {
-        if let GoType::Named(n) = t
-            && let Some(def) = self.schema.types.get(n)
-        {
-            if def.kind == "named"
-                && def.gob.is_none()
-                && let Some(u) = def
-                    .underlying
-                    .as_deref()
-                    .and_then(|u| GoType::parse(u).ok())
-            {
-                return self.underlying(&u);
-            }
-            if def.kind == "interface" {
-                return GoType::Interface;
-            }
+    /// `map[string]string`), leaving structs, GobEncoders and interfaces named. Looked up in
+    /// the table [`Translator::new`] fills: this runs for every field of every call.
+    fn underlying<'a>(&'a self, t: &'a GoType) -> &'a GoType {
+        match t {
+            GoType::Named(n) => self.underlying.get(n).unwrap_or(t),
+            _ => t,
         }
-        t.clone()
     }
 
     // ===== method envelopes =====
@@ -464,7 +537,8 @@ impl Translator {
         };
         let numbers = Self::envelope_numbers(m, results);
         let mut out = Vec::new();
-        let path = Path(vec![msg.descriptor().name().to_string()]);
+        let desc = msg.descriptor();
+        let path = Path::root(desc.name());
         for (f, number) in fields.iter().zip(numbers) {
             let Some(number) = number else {
                 if let Some((_, v)) = streams.iter().find(|(name, _)| *name == f.name) {
@@ -500,7 +574,7 @@ impl Translator {
             &m.args_fields
         };
         let numbers = Self::envelope_numbers(m, results);
-        let path = Path(vec![desc.name().to_string()]);
+        let path = Path::root(desc.name());
         let GobValue::Struct(s) = wire else {
             return Err(path.err(format!(
                 "expected the {} struct, got a gob {}",
@@ -586,7 +660,7 @@ impl Translator {
                         elem,
                         item,
                         fd,
-                        &path.with(format!("[{i}]")),
+                        &path.index(i),
                         hint_index(hint, i),
                     )?);
                 }
@@ -615,7 +689,7 @@ impl Translator {
                         vt,
                         &entries[k],
                         &value_fd,
-                        &path.with(format!("[{k:?}]")),
+                        &path.key(k),
                         hint_key(hint, &key),
                     )?;
                     out.push((key, val));
@@ -630,7 +704,7 @@ impl Translator {
                 }
                 self.struct_to_gob_map(m, path, hint)
             }
-            _ => self.scalar_to_gob(&go, v, path, hint),
+            _ => self.scalar_to_gob(go, v, path, hint),
         }
     }
 
@@ -651,7 +725,7 @@ impl Translator {
                     .descriptor()
                     .get_field(1)
                     .ok_or_else(|| path.err("list wrapper without field 1"))?;
-                self.to_gob(&go, &m.get_field(&inner), &inner, path, hint)
+                self.to_gob(go, &m.get_field(&inner), &inner, path, hint)
             }
             (GoType::Map(..), PbValue::Message(m))
                 if m.descriptor().full_name() != "google.protobuf.Struct" =>
@@ -660,9 +734,9 @@ impl Translator {
                     .descriptor()
                     .get_field(1)
                     .ok_or_else(|| path.err("map wrapper without field 1"))?;
-                self.to_gob(&go, &m.get_field(&inner), &inner, path, hint)
+                self.to_gob(go, &m.get_field(&inner), &inner, path, hint)
             }
-            _ => self.to_gob_elem_scalar(&go, v, fd, path, hint),
+            _ => self.to_gob_elem_scalar(go, v, fd, path, hint),
         }
     }
 
@@ -697,7 +771,7 @@ impl Translator {
             MapKey::U64(i) => PbValue::U64(*i),
             MapKey::String(s) => PbValue::String(s.clone()),
         };
-        self.scalar_to_gob(&go, &v, path, None)
+        self.scalar_to_gob(go, &v, path, None)
     }
 
     fn scalar_to_gob(
@@ -831,8 +905,7 @@ impl Translator {
                 return Err(path.err("Struct value is not a google.protobuf.Value"));
             };
             let key = GobValue::String(name.clone());
-            let value =
-                self.pb_value_to_interface(v, &path.with(name.clone()), hint_key(hint, &key))?;
+            let value = self.pb_value_to_interface(v, &path.with(name), hint_key(hint, &key))?;
             out.push((key, value));
         }
         Ok(GobValue::Map(out))
@@ -878,7 +951,7 @@ impl Translator {
                     };
                     out.push(self.pb_value_to_interface(
                         item,
-                        &path.with(format!("[{i}]")),
+                        &path.index(i),
                         hint_index(hint_unwrap(hint), i),
                     )?);
                 }
@@ -994,7 +1067,7 @@ impl Translator {
             ) if fd.is_list() => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    out.push(self.gob_to_elem(elem, item, fd, &path.with(format!("[{i}]")))?);
+                    out.push(self.gob_to_elem(elem, item, fd, &path.index(i))?);
                 }
                 Ok(PbValue::List(out))
             }
@@ -1006,13 +1079,12 @@ impl Translator {
                 let mut out = HashMap::with_capacity(entries.len());
                 for (k, val) in entries {
                     let key = self.gob_to_map_key(kt, k, path)?;
-                    let pv =
-                        self.gob_to_elem(vt, val, &value_fd, &path.with(format!("[{key:?}]")))?;
+                    let pv = self.gob_to_elem(vt, val, &value_fd, &path.key(&key))?;
                     out.insert(key, pv);
                 }
                 Ok(PbValue::Map(out))
             }
-            _ => self.gob_to_single(&go, v, fd.kind(), path),
+            _ => self.gob_to_single(go, v, fd.kind(), path),
         }
     }
 
@@ -1033,11 +1105,11 @@ impl Translator {
                     .get_field(1)
                     .ok_or_else(|| path.err("wrapper message without field 1"))?;
                 let mut m = DynamicMessage::new(wrapper.clone());
-                let pv = self.gob_to_field(&go, v, &inner, path)?;
+                let pv = self.gob_to_field(go, v, &inner, path)?;
                 m.set_field(&inner, pv);
                 Ok(PbValue::Message(m))
             }
-            _ => self.gob_to_single(&go, v, fd.kind(), path),
+            _ => self.gob_to_single(go, v, fd.kind(), path),
         }
     }
 
@@ -1169,11 +1241,7 @@ impl Translator {
             };
             out.insert(
                 MapKey::String(k.clone()),
-                PbValue::Message(self.interface_to_pb_value(
-                    v,
-                    &value_md,
-                    &path.with(k.clone()),
-                )?),
+                PbValue::Message(self.interface_to_pb_value(v, &value_md, &path.with(k))?),
             );
         }
         let mut m = DynamicMessage::new(md.clone());
@@ -1230,7 +1298,7 @@ impl Translator {
                     out.push(PbValue::Message(self.interface_to_pb_value(
                         item,
                         md,
-                        &path.with(format!("[{i}]")),
+                        &path.index(i),
                     )?));
                 }
                 let mut l = DynamicMessage::new(list_md);
@@ -1481,7 +1549,7 @@ impl Translator {
                     problems,
                 );
             }
-            _ => self.verify_single(&go, fd.kind(), at, seen, problems),
+            _ => self.verify_single(go, fd.kind(), at, seen, problems),
         }
     }
 
@@ -1500,7 +1568,7 @@ impl Translator {
             {
                 match w.get_field(1) {
                     Some(inner) => {
-                        self.verify_field(&go, &inner, &format!("{at}.values"), seen, problems)
+                        self.verify_field(go, &inner, &format!("{at}.values"), seen, problems)
                     }
                     None => {
                         problems.push(format!("{at}: wrapper {} has no field 1", w.full_name()))
@@ -1512,7 +1580,7 @@ impl Translator {
                     problems.push(format!("{at}: Go {go} needs bytes"));
                 }
             }
-            _ => self.verify_single(&go, fd.kind(), at, seen, problems),
+            _ => self.verify_single(go, fd.kind(), at, seen, problems),
         }
     }
 
@@ -1654,7 +1722,7 @@ impl Translator {
     /// field `fd`: for hand-built messages such as the ServeHTTP init.
     pub fn gob_to_proto(&self, go: &str, v: &GobValue, fd: &FieldDescriptor) -> Result<PbValue> {
         let go = GoType::parse(go).map_err(|e| Path::default().err(e.to_string()))?;
-        self.gob_to_field(&go, v, fd, &Path(vec![fd.name().to_string()]))
+        self.gob_to_field(&go, v, fd, &Path::root(fd.name()))
     }
 }
 
@@ -1664,6 +1732,19 @@ mod tests {
 
     fn translator() -> Translator {
         Translator::new(crate::schema::embedded().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn error_paths_name_fields_indexes_and_keys() {
+        let post = Path::root("Post");
+        let embeds = post.with("metadata");
+        let embeds = embeds.with("embeds");
+        let first = embeds.index(0);
+        let key = String::from("url");
+        let err = first.key(&key).err("not a string");
+        assert_eq!(err.path, "Post.metadata.embeds.[0].[\"url\"]");
+        assert_eq!(err.message, "not a string");
+        assert_eq!(Path::default().err("x").path, "(top)");
     }
 
     #[test]
