@@ -84,7 +84,7 @@ func runBench(o options) int {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Printf("%-34s %-6s %12s %12s %7s  %s\n", "figure", "unit", "go", "mmplug", "ratio", "target")
+	fmt.Printf("%-40s %-6s %12s %12s %7s  %s\n", "figure", "unit", "go", "mmplug", "ratio", "target")
 	for _, n := range names {
 		f := results.Figures[n]
 		goText, ratioText, met := "-", "-", ""
@@ -97,7 +97,7 @@ func runBench(o options) int {
 		if f.Met != nil {
 			met = map[bool]string{true: " (met)", false: " (NOT met)"}[*f.Met]
 		}
-		fmt.Printf("%-34s %-6s %12s %12.1f %7s  %s%s\n", n, f.Unit, goText, f.MMPlug, ratioText, f.Target, met)
+		fmt.Printf("%-40s %-6s %12s %12.1f %7s  %s%s\n", n, f.Unit, goText, f.MMPlug, ratioText, f.Target, met)
 	}
 	if o.run != "" {
 		fmt.Println("-run measured a part: bench/results.json is left as it was")
