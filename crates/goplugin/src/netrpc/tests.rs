@@ -61,10 +61,15 @@ impl FakeServer {
     }
 
     async fn reply(&mut self, req: &Request, body: Value) {
+        self.reply_with_error(req, "", body).await;
+    }
+
+    /// A reply whose header carries `error` (Go's `rpc.ServerError`), with `body` all the same.
+    async fn reply_with_error(&mut self, req: &Request, error: &str, body: Value) {
         let header = Response {
             service_method: req.service_method.clone(),
             seq: req.seq,
-            error: String::new(),
+            error: error.into(),
         };
         let ty = match body {
             Value::Bytes(_) => self.types.types().bytes(),
@@ -115,32 +120,41 @@ async fn client_oversized_reply_fails_that_call_only() {
     assert_eq!(later.await.unwrap().unwrap(), Value::Uint(8));
 }
 
-#[tokio::test]
-async fn client_error_reply_wins_over_an_oversized_body() {
+/// A client under the small limit with one `Plugin.Get` call in flight, which the server has
+/// read.
+struct PendingCall {
+    types: Arc<RpcTypes>,
+    client: Client<DuplexStream>,
+    server: FakeServer,
+    req: Request,
+    reply: tokio::task::JoinHandle<Result<Value, RpcError>>,
+}
+
+async fn pending_call() -> PendingCall {
     let types = rpc_types();
     let (plugin_end, server_end) = pipe();
     let client = Client::with_limits(plugin_end, types.clone(), limits());
     let mut server = FakeServer::new(server_end, &types);
     let uint = types.types().uint();
     let c = client.clone();
-    let pending = tokio::spawn(async move { c.call("Plugin.Get", uint, &Value::Uint(0)).await });
+    let reply = tokio::spawn(async move { c.call("Plugin.Get", uint, &Value::Uint(0)).await });
     let (req, _) = server.request().await;
-    let header = Response {
-        service_method: req.service_method.clone(),
-        seq: req.seq,
-        error: "boom".into(),
-    };
-    server
-        .replies
-        .send(
-            types.response(),
-            &header.to_value(),
-            types.types().bytes(),
-            &Value::Bytes(vec![1; 4096]),
-        )
-        .await
-        .unwrap();
-    match pending.await.unwrap() {
+    PendingCall {
+        types,
+        client,
+        server,
+        req,
+        reply,
+    }
+}
+
+#[tokio::test]
+async fn client_error_reply_wins_over_an_oversized_body() {
+    let mut call = pending_call().await;
+    call.server
+        .reply_with_error(&call.req, "boom", Value::Bytes(vec![1; 4096]))
+        .await;
+    match call.reply.await.unwrap() {
         Err(RpcError::Server(text)) => assert_eq!(text, "boom"),
         other => panic!("{other:?}"),
     }
@@ -148,14 +162,14 @@ async fn client_error_reply_wins_over_an_oversized_body() {
 
 #[tokio::test]
 async fn client_oversized_reply_header_ends_every_call() {
-    let types = rpc_types();
-    let (plugin_end, server_end) = pipe();
-    let client = Client::with_limits(plugin_end, types.clone(), limits());
-    let mut server = FakeServer::new(server_end, &types);
+    let PendingCall {
+        types,
+        client,
+        mut server,
+        req,
+        reply: pending,
+    } = pending_call().await;
     let uint = types.types().uint();
-    let c = client.clone();
-    let pending = tokio::spawn(async move { c.call("Plugin.Get", uint, &Value::Uint(0)).await });
-    let (req, _) = server.request().await;
     let header = Response {
         service_method: "M".repeat(2000),
         seq: req.seq,
