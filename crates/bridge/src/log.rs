@@ -1,10 +1,6 @@
-//! The bridge's own log lines, written to stderr in the JSON shape go-plugin's host parses
-//! (hclog: `@level`, `@message`, extra keys become key-value pairs in the server log).
-//!
-//! `@timestamp` is left out on purpose: go-plugin rejects the whole line as non-JSON when the
-//! timestamp is not in its exact layout, and the server stamps the entry itself.
-
-use std::io::Write;
+//! The bridge's own log lines and those it forwards from Python, with their levels. The line
+//! shape (hclog JSON on stderr, without `@timestamp`) is the transport's:
+//! [`goplugin::log`].
 
 /// Log levels understood by go-plugin's stderr parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,24 +37,10 @@ impl Level {
 
 /// Formats one log line (without the newline).
 pub fn format_line(level: Level, module: &str, message: &str, fields: &[(&str, String)]) -> String {
-    let mut obj = serde_json::Map::new();
-    obj.insert("@level".into(), level.as_str().into());
-    obj.insert("@message".into(), message.into());
-    obj.insert("@module".into(), module.into());
-    for (k, v) in fields {
-        obj.insert((*k).to_string(), v.clone().into());
-    }
-    serde_json::Value::Object(obj).to_string()
+    goplugin::log::format_line(level.as_str(), module, message, fields)
 }
 
-/// Writes one line to stderr. A failed write is ignored: stderr is the only place we could
-/// report it, and the server reading it has gone away.
-pub fn write_line(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(line.as_bytes());
-    let _ = err.write_all(b"\n");
-    let _ = err.flush();
-}
+pub use goplugin::log::write_line;
 
 /// Logs a message from the bridge itself.
 pub fn log(level: Level, message: &str, fields: &[(&str, String)]) {

@@ -14,7 +14,8 @@
 //! - [`control`]: go-plugin's `Control` and `Dispenser` services, the [`Plugin`] trait.
 //! - [`serve`]: bind + handshake, then accept + serve; shutdown on Quit or session end.
 //! - [`error`]: error types whose texts match go-plugin's.
-//! - `log`: the transport's own log lines (hclog JSON on stderr, which the host logs).
+//! - [`log`]: log lines as the host reads them from stderr (hclog JSON), the transport's own
+//!   and the bridge's.
 //!
 //! # Use
 //! ```no_run
@@ -40,7 +41,7 @@ pub mod broker;
 pub mod control;
 pub mod error;
 pub mod handshake;
-mod log;
+pub mod log;
 pub mod netrpc;
 pub mod serve;
 pub mod yamux;

@@ -1,5 +1,7 @@
-//! Log lines from the transport itself, for what no caller hears about: a request the server
-//! sent that the plugin answered with an error on its own, a reply dropped unread.
+//! Log lines in the shape the host reads from a plugin's stderr. The transport writes its own
+//! here, for what no caller hears about (a request the server sent that the plugin answered
+//! with an error on its own, a reply dropped unread); the bridge writes all of its lines
+//! through [`format_line`] and [`write_line`] too.
 //!
 //! Facts (hashicorp/go-plugin `client.go` `logStderr`, `log_entry.go`): the host reads the
 //! plugin's stderr line by line; a line that is a JSON object is an hclog entry, logged at its
@@ -8,23 +10,28 @@
 
 use std::io::Write;
 
-/// Writes an error-level entry to stderr. A failed write is ignored: stderr is the only place
-/// it could be reported.
+/// Writes an error-level entry from the transport.
 pub(crate) fn error(message: &str, fields: &[(&str, String)]) {
-    let mut line = format_line("error", message, fields);
-    line.push('\n');
+    write_line(&format_line("error", "goplugin", message, fields));
+}
+
+/// Writes one line to stderr. A failed write is ignored: stderr is the only place it could be
+/// reported, and the host reading it has gone away.
+pub fn write_line(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(line.as_bytes());
+    let _ = err.write_all(b"\n");
     let _ = err.flush();
 }
 
-/// One hclog JSON entry (without the newline).
-pub(crate) fn format_line(level: &str, message: &str, fields: &[(&str, String)]) -> String {
+/// One hclog JSON entry (without the newline): `@level` (`debug`, `info`, `warn`, `error`),
+/// `@message`, `@module`, then `fields` in order.
+pub fn format_line(level: &str, module: &str, message: &str, fields: &[(&str, String)]) -> String {
     let mut out = String::from("{");
     let pairs = [
         ("@level", level),
         ("@message", message),
-        ("@module", "goplugin"),
+        ("@module", module),
     ];
     let all = pairs
         .iter()
@@ -67,6 +74,7 @@ mod tests {
     fn lines_are_one_json_object_with_escapes() {
         let line = format_line(
             "error",
+            "goplugin",
             "a \"quoted\"\nmessage\\",
             &[("seq", "7".into()), ("ctl", "\u{1}".into())],
         );
