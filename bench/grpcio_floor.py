@@ -71,9 +71,9 @@ def serve_sdk(socket_path: str, handler_kind: str) -> None:
         class AsyncBench(plugin_cls):  # type: ignore[misc]
             @hook(HookName.MessageWillBePosted)
             async def check(self, context: Any, post: Post) -> tuple[Post | None, str]:
-                post.message += " [checked]"
-                post.props["checked_by"] = "bench"
-                return post, ""
+                # The plugin's own handler, run on the loop instead of in a worker thread.
+                result: tuple[Post | None, str] = module.Bench.check(self, context, post)
+                return result
 
         plugin_cls = AsyncBench
     # Nothing here calls the API: its socket need not exist (channels connect lazily).

@@ -8,7 +8,6 @@ package main
 
 import (
 	"os"
-	"time"
 
 	"github.com/mattermost/mattermost/server/public/plugin"
 )
@@ -49,30 +48,12 @@ func benchBridgeEcho(t *caseT, figures map[string]benchFigure) {
 				t.fatalf("the echoing bridge answered %+v, %q; want the post it was sent", got, reason)
 			}
 		}
-		const rounds, perRound = 20, 250
-		for _, s := range sides {
-			for range 200 {
-				call(s)
-			}
-		}
-		times := map[string][]time.Duration{}
-		cpu := map[string]time.Duration{}
-		for range rounds {
-			for _, s := range sides {
-				before := cpuTime(s.procs)
-				for range perRound {
-					start := time.Now()
-					call(s)
-					times[s.name] = append(times[s.name], time.Since(start))
-				}
-				cpu[s.name] += cpuTime(s.procs) - before
-			}
-		}
-		calls := float64(rounds * perRound)
-		g, e := us(percentile(times["go"], 50)), us(percentile(times["echo"], 50))
+		runs := measureSerial(sides, nil, call)
+		calls := float64(serialRounds * serialPerRound)
+		g, e := us(percentile(runs["go"].times, 50)), us(percentile(runs["echo"].times, 50))
 		figures["hook_bridge_echo_p50"] = benchFigure{Unit: "µs", Go: ptr(g), MMPlug: e, Ratio: ptr(e / g)}
 		figures["hook_bridge_added_p50"] = benchFigure{Unit: "µs", MMPlug: e - g, Target: "≤ 15 µs", Met: ptr(e-g <= 15)}
-		goCPU, echoCPU := us(cpu["go"])/calls, us(cpu["echo"])/calls
+		goCPU, echoCPU := us(runs["go"].cpu)/calls, us(runs["echo"].cpu)/calls
 		figures["hook_bridge_echo_cpu_per_call"] = benchFigure{Unit: "µs", Go: ptr(goCPU), MMPlug: echoCPU, Ratio: ptr(echoCPU / goCPU)}
 	})
 }

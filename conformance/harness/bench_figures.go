@@ -117,48 +117,65 @@ func callHook(t *caseT, s *benchSide) {
 	}
 }
 
+// Serial calls per side: 20 rounds of 250, interleaved, after 200 warm-up calls each.
+const serialRounds, serialPerRound, serialWarmUp = 20, 250, 200
+
+// serialRun is what measureSerial saw of one side.
+type serialRun struct {
+	times     []time.Duration
+	cpu, user time.Duration // of the side's own processes
+	alsoCPU   time.Duration // of the processes also[side] names
+}
+
+// measureSerial makes calls one at a time, the sides taking turns round by round so drift of
+// the machine hits them alike, and times each; it also takes the CPU time each side's
+// processes (and also[side.name]) spend meanwhile.
+func measureSerial(sides []*benchSide, also map[string][]proc, call func(*benchSide)) map[string]*serialRun {
+	for _, s := range sides {
+		for range serialWarmUp { // warm up both ends (connections, caches, the interpreter's imports)
+			call(s)
+		}
+	}
+	runs := map[string]*serialRun{}
+	for _, s := range sides {
+		runs[s.name] = &serialRun{}
+	}
+	for range serialRounds {
+		for _, s := range sides {
+			r := runs[s.name]
+			before, userBefore, alsoBefore := cpuTime(s.procs), userTime(s.procs), cpuTime(also[s.name])
+			for range serialPerRound {
+				start := time.Now()
+				call(s)
+				r.times = append(r.times, time.Since(start))
+			}
+			r.cpu += cpuTime(s.procs) - before
+			r.user += userTime(s.procs) - userBefore
+			r.alsoCPU += cpuTime(also[s.name]) - alsoBefore
+		}
+	}
+	return runs
+}
+
 // benchHookSerial: one MessageWillBePosted at a time, each modifying a 1 KiB post; p50 and p99
 // of the round trip as the server sees it, and the CPU time each plugin's own process spends
 // per call (for mmplug, the bridge alone: its share of the call).
 func benchHookSerial(t *caseT, sides []*benchSide, bridge, python proc, figures map[string]benchFigure) {
-	const rounds, perRound = 20, 250
-	for _, s := range sides {
-		for range 200 { // warm up both ends (connections, caches, the interpreter's imports)
-			callHook(t, s)
-		}
-	}
-	times := map[string][]time.Duration{}
-	cpu, user := map[string]time.Duration{}, map[string]time.Duration{}
-	var pythonCPU time.Duration
-	for range rounds {
-		for _, s := range sides {
-			before, userBefore := cpuTime(s.procs), userTime(s.procs)
-			pyBefore := cpuTime([]proc{python})
-			for range perRound {
-				start := time.Now()
-				callHook(t, s)
-				times[s.name] = append(times[s.name], time.Since(start))
-			}
-			cpu[s.name] += cpuTime(s.procs) - before
-			user[s.name] += userTime(s.procs) - userBefore
-			if s.name == "mmplug" {
-				pythonCPU += cpuTime([]proc{python}) - pyBefore
-			}
-		}
-	}
-	calls := float64(rounds * perRound)
-	g, p := percentile(times["go"], 50), percentile(times["mmplug"], 50)
+	runs := measureSerial(sides, map[string][]proc{"mmplug": {python}}, func(s *benchSide) { callHook(t, s) })
+	goRun, py := runs["go"], runs["mmplug"]
+	calls := float64(serialRounds * serialPerRound)
+	g, p := percentile(goRun.times, 50), percentile(py.times, 50)
 	figures["hook_round_trip_p50"] = benchFigure{Unit: "µs", Go: ptr(us(g)), MMPlug: us(p), Ratio: ptr(us(p) / us(g)), Target: "≤ 2.5 × Go", Met: ptr(us(p)/us(g) <= 2.5)}
-	g, p = percentile(times["go"], 99), percentile(times["mmplug"], 99)
+	g, p = percentile(goRun.times, 99), percentile(py.times, 99)
 	figures["hook_round_trip_p99"] = benchFigure{Unit: "µs", Go: ptr(us(g)), MMPlug: us(p), Ratio: ptr(us(p) / us(g))}
-	goCPU, bridgeCPU := us(cpu["go"])/calls, us(cpu["mmplug"])/calls
+	goCPU, bridgeCPU := us(goRun.cpu)/calls, us(py.cpu)/calls
 	figures["hook_cpu_bridge_per_call"] = benchFigure{Unit: "µs", Go: ptr(goCPU), MMPlug: bridgeCPU, Ratio: ptr(bridgeCPU / goCPU)}
 	// The user-mode part: the bridge's work without the kernel's (socket I/O, wake-ups,
 	// scheduling), both of its connections included. The brief's bar on the bridge's own
 	// added time is hook_bridge_added_p50 (bench_echo.go), which leaves out the hop to Python.
-	goUser, bridgeUser := us(user["go"])/calls, us(user["mmplug"])/calls
+	goUser, bridgeUser := us(goRun.user)/calls, us(py.user)/calls
 	figures["hook_user_cpu_bridge_per_call"] = benchFigure{Unit: "µs", Go: ptr(goUser), MMPlug: bridgeUser, Ratio: ptr(bridgeUser / goUser)}
-	figures["hook_cpu_python_per_call"] = benchFigure{Unit: "µs", MMPlug: us(pythonCPU) / calls}
+	figures["hook_cpu_python_per_call"] = benchFigure{Unit: "µs", MMPlug: us(py.alsoCPU) / calls}
 }
 
 // benchHookInFlight: 64 goroutines calling MessageWillBePosted at once; calls per second.
