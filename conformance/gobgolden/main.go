@@ -12,7 +12,8 @@
 // JSON form of a value (gob's view: pointers flattened, zero struct fields left out):
 //
 //	{"bool":true} {"int":"-5"} {"uint":"5"} {"float":"<16 hex digits of the float64 bits>"}
-//	{"complex":["<bits>","<bits>"]} {"string":"s"} {"bytes":"<hex>"} {"encoded":"<hex>"}
+//	{"complex":["<bits>","<bits>"]} {"string":"s"} {"string_hex":"<hex of a non-UTF-8 string>"}
+//	{"bytes":"<hex>"} {"encoded":"<hex>"}
 //	{"array":[V...]} {"slice":[V...]} {"map":[[K,V]...]} {"struct":[["Field",V]...]}
 //	{"interface":null} {"interface":{"name":"<gob.Register name>","value":V}}
 //
@@ -41,6 +42,7 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mattermost/mattermost/server/public/model"
 	"github.com/mattermost/mattermost/server/public/plugin"
@@ -237,6 +239,9 @@ func cases() []gcase {
 		{"floats", []any{0.0, negZero, 1.5, float32(3.25), math.Inf(1), math.Inf(-1), math.NaN(), math.MaxFloat64, math.SmallestNonzeroFloat64, 17.0}},
 		{"complex", []any{complex(1, 2), complex64(complex(0, -0.5)), complex(math.Inf(1), negZero)}},
 		{"strings_bools", []any{"", "hello", "héllo ✓ \x00", true, false}},
+		// Go strings hold any bytes; a server passes on what a client sent (issue 16).
+		{"non_utf8_strings", []any{"caf\xe9", "\xff\xfe\x80", "ok \xed\xa0\x80 surrogate", []string{"a\xc3", "\xe9"},
+			map[string]any{"k\xe9": "v\xff"}, plugin.Context{UserAgent: "caf\xe9", AcceptLanguage: "\xff"}}},
 		{"bytes", []any{[]byte{}, []byte{0, 1, 255}, []byte(nil)}},
 		{"slices_top", []any{[]string{"a", ""}, []int{}, []int(nil), []bool{true, false}, [][]int{{1}, {}, {2, 3}}}},
 		{"slices_struct", []any{Slices{Empty: []int{}, Full: []float64{0, 1.5}, Nested: [][]string{{"a"}, {}}, Bytes: []byte("xyz"),
@@ -472,6 +477,10 @@ func (d *describer) value(v reflect.Value) any {
 		c := v.Complex()
 		return map[string]any{"complex": []string{bitsHex(real(c)), bitsHex(imag(c))}}
 	case reflect.String:
+		// JSON text cannot hold bytes that are not UTF-8; such strings travel as hex.
+		if !utf8.ValidString(v.String()) {
+			return map[string]any{"string_hex": hex.EncodeToString([]byte(v.String()))}
+		}
 		return map[string]any{"string": v.String()}
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Uint8 {

@@ -41,8 +41,22 @@ fn uint_field(v: &GobValue, name: &str) -> u32 {
 fn str_field(v: &GobValue, name: &str) -> String {
     match field(v, name) {
         Some(GobValue::String(s)) => s.clone(),
-        Some(GobValue::Encoded(b)) => String::from_utf8_lossy(b).into_owned(),
+        // Not UTF-8 (a client's raw bytes): the replaced text, as for every Go string
+        // (docs/internals.md, "Strings that are not UTF-8").
+        Some(GobValue::NonUtf8String(b) | GobValue::Encoded(b)) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
         _ => String::new(),
+    }
+}
+
+/// A Go string as text: any bytes that are not UTF-8 replaced (docs/internals.md, "Strings
+/// that are not UTF-8"); `None` if `v` is not a string.
+fn text(v: &GobValue) -> Option<String> {
+    match v {
+        GobValue::String(s) => Some(s.clone()),
+        GobValue::NonUtf8String(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
     }
 }
 
@@ -166,25 +180,26 @@ fn headers_to_proto(
     };
     let mut out = std::collections::HashMap::new();
     for (k, v) in entries {
-        let (GobValue::String(k), GobValue::Slice(vs)) = (k, v) else {
-            continue;
+        let (Some(k), GobValue::Slice(vs)) = (text(k), v) else {
+            return Err(failed(format!(
+                "a request header is gob {} => {}, not string => []string",
+                k.kind_name(),
+                v.kind_name()
+            )));
         };
+        let mut list = Vec::with_capacity(vs.len());
+        for x in vs {
+            let Some(x) = text(x) else {
+                return Err(failed(format!(
+                    "a value of request header {k:?} is gob {}, not a string",
+                    x.kind_name()
+                )));
+            };
+            list.push(PbValue::String(x));
+        }
         let mut values = DynamicMessage::new(values_desc.clone());
-        values.set_field_by_number(
-            1,
-            PbValue::List(
-                vs.iter()
-                    .filter_map(|x| {
-                        if let GobValue::String(s) = x {
-                            Some(PbValue::String(s.clone()))
-                        } else {
-                            None
-                        }
-                    })
-                    .collect(),
-            ),
-        );
-        out.insert(MapKey::String(k.clone()), PbValue::Message(values));
+        values.set_field_by_number(1, PbValue::List(list));
+        out.insert(MapKey::String(k), PbValue::Message(values));
     }
     Ok(PbValue::Map(out))
 }

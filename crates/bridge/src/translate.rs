@@ -784,7 +784,7 @@ impl Translator {
         let mismatch = || path.err(format!("proto value {v:?} does not fit Go type {go}"));
         Ok(match (go, v) {
             (GoType::Basic(Basic::Bool), PbValue::Bool(b)) => GobValue::Bool(*b),
-            (GoType::Basic(Basic::String), PbValue::String(s)) => GobValue::String(s.clone()),
+            (GoType::Basic(Basic::String), PbValue::String(s)) => restore_string(s, hint),
             (GoType::Basic(b), v) if b.is_signed() => {
                 let i = match v {
                     PbValue::I64(i) => *i,
@@ -931,7 +931,9 @@ impl Translator {
         Ok(match (kind.number(), &*v) {
             (1, _) => GobValue::Interface(None),
             (2, PbValue::F64(f)) => number_like_hint(*f, hint),
-            (3, PbValue::String(s)) => GobValue::interface("string", GobValue::String(s.clone())),
+            (3, PbValue::String(s)) => {
+                GobValue::interface("string", restore_string(s, hint_unwrap(hint)))
+            }
             (4, PbValue::Bool(b)) => GobValue::interface("bool", GobValue::Bool(*b)),
             (5, PbValue::Message(s)) => GobValue::interface(
                 "map[string]interface {}",
@@ -1116,6 +1118,7 @@ impl Translator {
     fn gob_to_map_key(&self, go: &GoType, v: &GobValue, path: &Path) -> Result<MapKey> {
         Ok(match v {
             GobValue::String(s) => MapKey::String(s.clone()),
+            GobValue::NonUtf8String(b) => MapKey::String(lossy_text(b)),
             GobValue::Bool(b) => MapKey::Bool(*b),
             GobValue::Int(i) => MapKey::I64(*i),
             GobValue::Uint(u) => MapKey::U64(*u),
@@ -1138,6 +1141,7 @@ impl Translator {
         Ok(match (go, v, &kind) {
             (_, GobValue::Bool(b), Kind::Bool) => PbValue::Bool(*b),
             (_, GobValue::String(s), Kind::String) => PbValue::String(s.clone()),
+            (_, GobValue::NonUtf8String(b), Kind::String) => PbValue::String(lossy_text(b)),
             (_, GobValue::Int(i), Kind::Int64 | Kind::Sint64 | Kind::Sfixed64) => PbValue::I64(*i),
             (_, GobValue::Int(i), Kind::Int32 | Kind::Sint32 | Kind::Sfixed32) => PbValue::I32(
                 i32::try_from(*i).map_err(|_| path.err(format!("{i} overflows int32")))?,
@@ -1236,11 +1240,16 @@ impl Translator {
         };
         let mut out = HashMap::with_capacity(entries.len());
         for (k, v) in entries {
-            let GobValue::String(k) = k else {
-                return Err(path.err(format!("map key is gob {}, not a string", k.kind_name())));
+            let k = match k {
+                GobValue::String(k) => std::borrow::Cow::Borrowed(k.as_str()),
+                GobValue::NonUtf8String(b) => std::borrow::Cow::Owned(lossy_text(b)),
+                _ => {
+                    return Err(path.err(format!("map key is gob {}, not a string", k.kind_name())));
+                }
             };
+            let k: &str = &k;
             out.insert(
-                MapKey::String(k.clone()),
+                MapKey::String(k.to_owned()),
                 PbValue::Message(self.interface_to_pb_value(v, &value_md, &path.with(k))?),
             );
         }
@@ -1288,6 +1297,7 @@ impl Translator {
         match v {
             GobValue::Bool(b) => m.set_field_by_number(4, PbValue::Bool(*b)),
             GobValue::String(s) => m.set_field_by_number(3, PbValue::String(s.clone())),
+            GobValue::NonUtf8String(b) => m.set_field_by_number(3, PbValue::String(lossy_text(b))),
             GobValue::Int(i) => m.set_field_by_number(2, PbValue::F64(*i as f64)),
             GobValue::Uint(u) => m.set_field_by_number(2, PbValue::F64(*u as f64)),
             GobValue::Float(f) => m.set_field_by_number(2, PbValue::F64(*f)),
@@ -1415,6 +1425,25 @@ impl Translator {
 }
 
 /// Go zero values, which gob omits from structs anyway; dropping them keeps values minimal.
+/// The text Python sees for a Go string that is not UTF-8 (protobuf strings must be): each
+/// maximal invalid sequence becomes U+FFFD, as Python's `errors="replace"` does. The
+/// convention is stated in docs/internals.md ("Strings that are not UTF-8").
+fn lossy_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A string coming back from Python: when it is exactly the replaced form of the non-UTF-8
+/// string the server sent in the same place (the hint), the server gets its original bytes
+/// back, so a value Python passed through unchanged is not altered on the way.
+fn restore_string(s: &str, hint: Hint<'_>) -> GobValue {
+    match hint {
+        Some(GobValue::NonUtf8String(original)) if lossy_text(original) == s => {
+            GobValue::NonUtf8String(original.clone())
+        }
+        _ => GobValue::String(s.to_owned()),
+    }
+}
+
 fn is_zero(v: &GobValue) -> bool {
     match v {
         GobValue::Bool(b) => !b,

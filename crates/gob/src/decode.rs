@@ -638,7 +638,14 @@ impl<'a> Parser<'a> {
                 let re = uint_to_float(self.uint()?);
                 Value::Complex(re, uint_to_float(self.uint()?))
             }
-            WireKind::String => Value::String(self.string("string")?),
+            // Go strings are bytes: keep any that are not UTF-8 as they came.
+            WireKind::String => {
+                let bytes = self.byte_string("string")?;
+                match std::str::from_utf8(bytes) {
+                    Ok(s) => Value::String(s.to_owned()),
+                    Err(_) => Value::NonUtf8String(bytes.to_vec()),
+                }
+            }
             WireKind::Bytes => Value::Bytes(self.byte_string("byte slice")?.to_vec()),
             WireKind::GobEncoder | WireKind::BinaryMarshaler | WireKind::TextMarshaler => {
                 Value::Encoded(self.byte_string("encoded value")?.to_vec())

@@ -415,6 +415,7 @@ impl Encoder {
                 put_uint(b, float_to_uint(*im));
             }
             (Kind::String, Value::String(s)) => put_bytes(b, s.as_bytes()),
+            (Kind::String, Value::NonUtf8String(s)) => put_bytes(b, s),
             (Kind::Bytes, Value::Bytes(v)) => put_bytes(b, v),
             (Kind::GobEncoder | Kind::BinaryMarshaler, Value::Encoded(v)) => put_bytes(b, v),
             (Kind::Array { len, elem }, Value::Array(items)) => {
@@ -479,7 +480,7 @@ impl Encoder {
             Value::Float(v) => *v == 0.0,
             Value::Complex(re, im) => *re == 0.0 && *im == 0.0,
             Value::String(v) => v.is_empty(),
-            Value::Bytes(v) => v.is_empty(),
+            Value::NonUtf8String(v) | Value::Bytes(v) => v.is_empty(),
             Value::Slice(v) => v.is_empty(),
             Value::Interface(v) => v.is_none(),
             // A present map is non-nil (sent even if empty); arrays and structs are always

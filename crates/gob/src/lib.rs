@@ -53,9 +53,10 @@
 //!   lacks is an error, never dropped. Top-level non-structs are sent as singletons.
 //! - **Field deltas.** Struct fields travel as `(delta, value)` with the field number counted
 //!   over the sent fields of the type; the decoder rejects deltas past the last field.
-//! - **Strings.** Go strings need not be UTF-8, Mattermost's always are. [`Value::String`] is
-//!   a Rust `String`; invalid UTF-8 is a [`DecodeError`] at the offending byte, never replaced.
-//!   Byte data belongs in `[]byte` ([`Value::Bytes`]).
+//! - **Strings.** Go strings may hold any bytes, and a server passes on whatever a client
+//!   sent (header values, file names). A string that is UTF-8 decodes to [`Value::String`],
+//!   any other to [`Value::NonUtf8String`] with its bytes unchanged; both encode as a string.
+//!   Nothing is replaced and neither is an error. Interface type names must be UTF-8.
 //! - **Limits.** [`Limits`] caps message size (default 256 MiB), nesting depth (default 200,
 //!   both directions, so hostile input cannot overflow the stack) and type definitions per
 //!   stream. Length prefixes are checked against the bytes actually in the message before

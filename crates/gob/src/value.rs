@@ -16,8 +16,13 @@ pub enum Value {
     Float(f64),
     /// `complex64` or `complex128`: real part, imaginary part.
     Complex(f64, f64),
-    /// Go `string`. Must be UTF-8: invalid UTF-8 is a decode error, never silently replaced.
+    /// Go `string` holding valid UTF-8 (every Go string the decoder reads that is UTF-8).
     String(String),
+    /// Go `string` whose bytes are not valid UTF-8. Go strings may hold any bytes (a header
+    /// value or a file name a client sent), so the decoder keeps them exactly as they came and
+    /// the encoder writes them back unchanged; what a consumer shows in their place is its
+    /// decision (the bridge's is in docs/internals.md).
+    NonUtf8String(Vec<u8>),
     /// Go `[]byte` (wire type bytes).
     Bytes(Vec<u8>),
     /// Go array `[N]T` (every element is sent, zeros included).
@@ -87,7 +92,7 @@ impl Value {
             Value::Uint(_) => "uint",
             Value::Float(_) => "float",
             Value::Complex(..) => "complex",
-            Value::String(_) => "string",
+            Value::String(_) | Value::NonUtf8String(_) => "string",
             Value::Bytes(_) => "bytes",
             Value::Array(_) => "array",
             Value::Slice(_) => "slice",

@@ -25,12 +25,63 @@ pub trait Plugin: Send + Sync + 'static {
 pub type PluginSet = HashMap<String, Arc<dyn Plugin>>;
 
 /// Why a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShutdownReason {
     /// The host called `Control.Quit`.
     Quit,
     /// The yamux session ended (host closed the socket, or it failed).
     SessionEnded,
+    /// The net/rpc loop serving `stream` (`"control"`, or the dispensed plugin's name) ended
+    /// while the session lived on: the host closed that stream, or `error` broke the loop.
+    /// Either way the plugin can no longer answer the host, so the connection is over; the
+    /// loop's end is logged where it happens.
+    StreamEnded {
+        /// Which stream's loop ended.
+        stream: String,
+        /// What ended it, when it was not the host closing the stream.
+        error: Option<String>,
+    },
+}
+
+/// Records `reason` as the connection's end unless an earlier one was.
+pub(crate) fn finish(done: &watch::Sender<Option<ShutdownReason>>, reason: ShutdownReason) {
+    done.send_if_modified(|d| {
+        let first = d.is_none();
+        if first {
+            *d = Some(reason);
+        }
+        first
+    });
+}
+
+/// Logs the end of the net/rpc loop serving `stream` and records it as the connection's end.
+pub(crate) fn loop_ended(
+    done: &watch::Sender<Option<ShutdownReason>>,
+    stream: &str,
+    result: Result<(), netrpc::RpcError>,
+) {
+    let error = result.err().map(|e| e.to_string());
+    // After Quit or the session's end this is the expected close, not news.
+    if done.borrow().is_none() {
+        let fields = [("stream", stream.to_string())];
+        match &error {
+            Some(e) => crate::log::error(
+                &format!("serving the host's {stream} stream failed, ending the plugin: {e}"),
+                &fields,
+            ),
+            None => crate::log::info(
+                &format!("the host closed the {stream} stream; ending the plugin"),
+                &fields,
+            ),
+        }
+    }
+    finish(
+        done,
+        ShutdownReason::StreamEnded {
+            stream: stream.to_string(),
+            error,
+        },
+    );
 }
 
 fn empty_reply(types: &RpcTypes) -> Reply {
@@ -50,13 +101,7 @@ impl Service for Control {
         let result = match method {
             "Ping" => Ok(empty_reply(&self.types)),
             "Quit" => {
-                self.done.send_if_modified(|d| {
-                    let first = d.is_none();
-                    if first {
-                        *d = Some(ShutdownReason::Quit);
-                    }
-                    first
-                });
+                finish(&self.done, ShutdownReason::Quit);
                 Ok(empty_reply(&self.types))
             }
             _ => Err(CallError::UnknownMethod),
@@ -69,6 +114,7 @@ struct Dispenser {
     types: Arc<RpcTypes>,
     broker: Broker,
     plugins: Arc<PluginSet>,
+    done: watch::Sender<Option<ShutdownReason>>,
 }
 
 impl Service for Dispenser {
@@ -94,11 +140,13 @@ impl Service for Dispenser {
         let id = self.broker.next_id();
         let broker = self.broker.clone();
         let types = self.types.clone();
+        let done = self.done.clone();
         tokio::spawn(async move {
             // Like Go, a host that never dials only costs this task its 5 s.
             if let Ok(stream) = broker.accept(id).await {
                 let services: Services = HashMap::from([("Plugin".to_string(), service)]);
-                let _ = netrpc::serve(stream, Arc::new(services), types).await;
+                let result = netrpc::serve(stream, Arc::new(services), types).await;
+                loop_ended(&done, &name, result);
             }
         });
         let reply = Reply {
@@ -118,12 +166,13 @@ pub(crate) fn control_services(
 ) -> Services {
     let control: Arc<dyn Service> = Arc::new(Control {
         types: types.clone(),
-        done,
+        done: done.clone(),
     });
     let dispenser: Arc<dyn Service> = Arc::new(Dispenser {
         types,
         broker,
         plugins,
+        done,
     });
     HashMap::from([
         ("Control".to_string(), control),

@@ -15,6 +15,11 @@ pub(crate) fn error(message: &str, fields: &[(&str, String)]) {
     write_line(&format_line("error", "goplugin", message, fields));
 }
 
+/// Writes an info-level entry from the transport.
+pub(crate) fn info(message: &str, fields: &[(&str, String)]) {
+    write_line(&format_line("info", "goplugin", message, fields));
+}
+
 /// Writes one line to stderr. A failed write is ignored: stderr is the only place it could be
 /// reported, and the host reading it has gone away.
 pub fn write_line(line: &str) {

@@ -262,21 +262,17 @@ impl Bound {
         let services =
             control::control_services(types.clone(), broker.clone(), plugins, done_tx.clone());
         let control_session = session.clone();
+        let control_done = done_tx.clone();
         tokio::spawn(async move {
-            let _ = netrpc::serve(control, Arc::new(services), types).await;
+            let result = netrpc::serve(control, Arc::new(services), types).await;
+            control::loop_ended(&control_done, "control", result);
             // The host closing the control stream means it is done with us.
             drop(control_session);
         });
         let watch_session = session.clone();
         tokio::spawn(async move {
             watch_session.closed().await;
-            done_tx.send_if_modified(|d| {
-                let first = d.is_none();
-                if first {
-                    *d = Some(ShutdownReason::SessionEnded);
-                }
-                first
-            });
+            control::finish(&done_tx, ShutdownReason::SessionEnded);
         });
         Ok(Connection {
             session,
@@ -329,7 +325,7 @@ impl Connection {
     pub async fn done(&self) -> ShutdownReason {
         let mut rx = self.done.clone();
         let reason = match rx.wait_for(|d| d.is_some()).await {
-            Ok(d) => d.unwrap_or(ShutdownReason::SessionEnded),
+            Ok(d) => d.clone().unwrap_or(ShutdownReason::SessionEnded),
             Err(_) => ShutdownReason::SessionEnded,
         };
         if reason == ShutdownReason::Quit {

@@ -189,6 +189,7 @@ pub fn json_value(j: &J) -> Value {
         "float" => Value::Float(float(v)),
         "complex" => Value::Complex(float(&v[0]), float(&v[1])),
         "string" => Value::String(v.as_str().unwrap().to_owned()),
+        "string_hex" => Value::NonUtf8String(hex(v)),
         "bytes" => Value::Bytes(hex(v)),
         "encoded" => Value::Encoded(hex(v)),
         "array" => Value::Array(list(v)),
