@@ -106,6 +106,8 @@ func allCases() []harnessCase {
 		{"security_python_sees_no_server_secrets", caseSecretsStayWithTheServer},
 		{"security_bundle_paths_cannot_escape", caseBundlePathsCannotEscape},
 		{"security_sockets_refuse_a_second_process", caseSocketsRefuseASecondProcess},
+		{"hostile_non_utf8_strings", caseHostileNonUTF8},
+		{"hostile_deep_props", caseHostileDeepProps},
 	}
 }
 

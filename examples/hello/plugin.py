@@ -22,6 +22,7 @@ from mattermost_plugin import (
     hook,
     run_plugin,
 )
+from mattermost_plugin.commands import fields as split_fields
 
 
 class Hello(Plugin):
@@ -63,7 +64,8 @@ class Hello(Plugin):
 
     @hook(HookName.ExecuteCommand)
     async def command(self, context: Any, args: Any) -> CommandResponse:
-        fields = args.command.split()
+        # Go's strings.Fields, as the Go twin splits: str.split() also splits on \x1c-\x1f.
+        fields = split_fields(args.command)
         sub = fields[1] if len(fields) > 1 else ""
         if sub == "":
             version = await self.aapi.get_server_version()

@@ -268,3 +268,12 @@ def test_declaration_errors() -> None:
             @hook(HookName.OnActivate)
             @command("x")
             def a(self, call: CommandCall) -> None: ...
+
+
+def test_words_split_like_go_strings_fields() -> None:
+    from mattermost_plugin.commands import CommandRouter, fields
+
+    # \x1c-\x1f are white space to Python's str.split(), not to Go's strings.Fields.
+    assert fields("/hello \x1cfail") == ["/hello", "\x1cfail"]
+    assert fields(" a\tb\u3000c\u00a0d \n") == ["a", "b", "c", "d"]
+    assert CommandRouter.split("/hello \x1cfail") == ("hello", "\x1cfail")

@@ -86,6 +86,33 @@ async def test_request_fields_body_and_response_parts(start_plugin: Start) -> No
     assert parts[1].body + parts[2].body == b"you sent: hello world"
 
 
+async def test_path_is_decoded_like_go_and_raw_path_kept(start_plugin: Start) -> None:
+    h = await start_plugin(Echo)
+    call = h.http()
+    await call.write(init("GET", "/kv/caf%C3%A9%20x/a%2Fb?q=%E9"))
+    await call.done_writing()
+    await collect(call)
+    r = Echo.seen
+    assert r is not None
+    # Go's r.URL.Path is decoded; hellogo stores the KV key "café x".
+    assert r.path == "/kv/café x/a/b"
+    assert r.raw_path == "/kv/caf%C3%A9%20x/a%2Fb"
+
+
+async def test_headers_are_exactly_the_names_the_server_passed(start_plugin: Start) -> None:
+    h = await start_plugin(Echo)
+    call = h.http()
+    # An anonymous client's look-alike: the server sets no Mattermost-User-Id.
+    await call.write(init("GET", headers={"Mattermost_user_id": ["admin-id"]}))
+    await call.done_writing()
+    await collect(call)
+    r = Echo.seen
+    assert r is not None
+    assert r.user_id == ""
+    assert r.headers.get_first("Mattermost-User-Id") == ""
+    assert r.headers["Mattermost_user_id"] == ["admin-id"]
+
+
 async def test_large_writes_are_chunked(start_plugin: Start) -> None:
     class Big(Plugin):
         @hook(HookName.ServeHTTP)

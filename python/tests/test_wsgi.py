@@ -71,6 +71,30 @@ async def test_environ_input_and_multi_value_headers(start_plugin: Start) -> Non
     assert b"".join(x.body for x in parts[1:]) == b"got rest"
 
 
+async def test_underscore_headers_cannot_pose_as_the_servers(start_plugin: Start) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        seen.update(environ)
+        start_response("200 OK", [])
+        return []
+
+    class App(Plugin):
+        http = serve_wsgi(app)
+
+    h = await start_plugin(App)
+    call = h.http()
+    # Anonymous: the server set no Mattermost-User-Id; the client sent look-alikes that CGI's
+    # "-" to "_" rule would turn into its key.
+    forged = {"Mattermost_user_id": ["admin-id"], "Mattermost_plugin_id": ["other"]}
+    await call.write(init(headers=forged))
+    await call.done_writing()
+    await collect(call)
+    assert "HTTP_MATTERMOST_USER_ID" not in seen
+    assert "HTTP_MATTERMOST_PLUGIN_ID" not in seen
+    assert seen[USER_ID_KEY] == ""
+
+
 async def test_input_reads_as_the_body_arrives(start_plugin: Start) -> None:
     first = threading.Event()
 

@@ -21,7 +21,7 @@ use tonic::Status;
 
 use crate::grpc::{ApiBackend, HooksClient, PACKAGE};
 use crate::log::{self, Level};
-use crate::manifest::Manifest;
+use crate::manifest::{FailurePolicy, Manifest};
 use crate::python::PythonProcess;
 use crate::translate::{Translator, describe_error, response_error};
 
@@ -74,6 +74,29 @@ pub const HOOKS_WITH_OWN_PATH: &[&str] = &[
 pub const API_WITH_OWN_PATH: &[&str] = &["LoadPluginConfiguration", "PluginHTTP"];
 
 /// Whether an irregular API method has the upload shape `api_upload` serves.
+/// Why a hook produced no answer of Python's.
+enum HookFailure {
+    /// The plugin's handler raised (its AppError): the plugin decided.
+    Plugin(String),
+    /// The bridge could not get the plugin's decision: Python not running, not answering
+    /// in time, or a value that could not be translated either way.
+    Bridge(String),
+}
+
+/// The wire name of a gating hook's rejection reason (its last result, a Go `string`: the
+/// server rejects what the hook gates when it is not empty), or `None` for other hooks.
+pub fn gate_reason_field(m: &Method) -> Option<&str> {
+    let last = m.results.last()?;
+    if last.ty != "string" {
+        return None;
+    }
+    let index = m.results.len() - 1;
+    m.returns_fields
+        .iter()
+        .find(|f| f.role.as_deref() == Some("result") && f.index == Some(index))
+        .map(|f| f.name.as_str())
+}
+
 pub fn is_upload_shape(m: &Method) -> bool {
     let streams = m
         .args_fields
@@ -396,13 +419,6 @@ impl Bridge {
         if !m.regular {
             return Err(CallError::Failed(format!("hook {name} is not bridged yet")));
         }
-        self.ready().await.map_err(CallError::Failed)?;
-        let method = self.hook_method(name)?;
-        let mut req = self
-            .translator
-            .wire_to_message(m, false, &args, &method.input())
-            .map_err(|e| CallError::Failed(format!("translating {name} for Python: {e}")))?;
-        self.set_context(&mut req);
         let has_error_slot = m
             .results
             .iter()
@@ -424,34 +440,91 @@ impl Bridge {
                 value: self.translator.unchanged_returns(m, &args),
             })
         };
+        match self.run_hook(name, m, &args).await {
+            Ok(reply) => Ok(reply),
+            // The plugin's own exception: the documented behaviour (guide, "Errors").
+            Err(HookFailure::Plugin(why)) if !has_error_slot => unchanged(why),
+            Err(HookFailure::Plugin(why)) => Err(CallError::Failed(why)),
+            Err(HookFailure::Bridge(why)) => {
+                if let Some(reply) = self.failed_gate(name, m, &why)? {
+                    return Ok(reply);
+                }
+                if has_error_slot {
+                    Err(CallError::Failed(why))
+                } else {
+                    unchanged(why)
+                }
+            }
+        }
+    }
+
+    /// Translates a hook call, runs it in Python and translates the answer back.
+    async fn run_hook(
+        &self,
+        name: &str,
+        m: &Method,
+        args: &GobValue,
+    ) -> Result<Reply, HookFailure> {
+        self.ready().await.map_err(HookFailure::Bridge)?;
+        let method = self
+            .hook_method(name)
+            .map_err(|e| HookFailure::Bridge(format!("{e:?}")))?;
+        let mut req = self
+            .translator
+            .wire_to_message(m, false, args, &method.input())
+            .map_err(|e| HookFailure::Bridge(format!("translating {name} for Python: {e}")))?;
+        self.set_context(&mut req);
         let answer = if self.echo_hooks {
             self.hooks.echo(&method, &req)
         } else {
             self.call_hook_limited(name, &method, req).await
         };
-        let resp = match answer {
-            Ok(resp) => resp,
-            Err(status) if !has_error_slot => return unchanged(status.message().to_string()),
-            Err(status) => {
-                return Err(CallError::Failed(format!(
-                    "{name} failed in Python: {}",
-                    status.message()
-                )));
-            }
-        };
-        if let Some(err) = response_error(&resp)
-            && !has_error_slot
-        {
-            return unchanged(describe_error(&err));
+        let resp = answer.map_err(|status| {
+            HookFailure::Bridge(format!("{name} failed in Python: {}", status.message()))
+        })?;
+        if let Some(err) = response_error(&resp) {
+            return Err(HookFailure::Plugin(describe_error(&err)));
         }
         let value = self
             .translator
-            .message_to_wire(m, true, &resp, Some(&args), &[])
-            .map_err(|e| CallError::Failed(format!("translating the reply of {name}: {e}")))?;
-        Ok(Reply {
+            .message_to_wire(m, true, &resp, Some(args), &[])
+            .map_err(|e| HookFailure::Bridge(format!("translating the reply of {name}: {e}")))?;
+        let ty = self
+            .returns_type(m)
+            .map_err(|e| HookFailure::Bridge(format!("{e:?}")))?;
+        Ok(Reply { ty, value })
+    }
+
+    /// The answer of gating hook `name` (its last result is a rejection reason) when the bridge
+    /// could not get Python's decision and plugin.json's policy for it is `reject`: the reason
+    /// alone, so the server turns the post, edit or upload away. `None` for any other hook or
+    /// policy. Either way the failure is logged with its cause.
+    fn failed_gate(&self, name: &str, m: &Method, why: &str) -> Result<Option<Reply>, CallError> {
+        let Some(reason_field) = gate_reason_field(m) else {
+            return Ok(None);
+        };
+        if self.manifest.failure_policy_of(name) != FailurePolicy::Reject {
+            return Ok(None);
+        }
+        log::log(
+            Level::Error,
+            &format!(
+                "{name}: the bridge could not get the plugin's decision, so it was rejected \
+                 (props.mmplug.on_failure in plugin.json)"
+            ),
+            &[("error", why.to_string())],
+        );
+        let reason = format!(
+            "{} could not check this and did not let it through",
+            self.manifest.id
+        );
+        Ok(Some(Reply {
             ty: self.returns_type(m)?,
-            value,
-        })
+            value: GobValue::Struct(Struct::new(vec![(
+                reason_field.to_string(),
+                GobValue::String(reason),
+            )])),
+        }))
     }
 
     // ===== API (Python → server) =====
@@ -746,6 +819,24 @@ impl Bridge {
         broker: &Broker,
         args: GobValue,
     ) -> Result<Reply, CallError> {
+        // Every failure below is the bridge's (the plugin's own exception is answered inside).
+        match self.relay_upload(broker, args).await {
+            Err(CallError::Failed(why)) => {
+                let m = self
+                    .translator
+                    .schema()
+                    .hook("FileWillBeUploaded")
+                    .ok_or_else(|| CallError::Failed("schema has no FileWillBeUploaded".into()))?;
+                match self.failed_gate("FileWillBeUploaded", m, &why)? {
+                    Some(reply) => Ok(reply),
+                    None => Err(CallError::Failed(why)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn relay_upload(&self, broker: &Broker, args: GobValue) -> Result<Reply, CallError> {
         use futures::StreamExt;
         use tokio::io::AsyncWriteExt;
         let id = |f: &str| match &args {

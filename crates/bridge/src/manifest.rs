@@ -13,9 +13,13 @@
 //!     "ready_timeout_seconds": 60,       // how long activation waits for Python
 //!     "hook_timeout_seconds": 30,        // how long a hook may run before the server gets
 //!                                        // its answer without Python (see bridge.rs)
-//!     "hook_timeouts": {"MessageWillBePosted": 5}   // per-hook overrides, in seconds
+//!     "hook_timeouts": {"MessageWillBePosted": 5},  // per-hook overrides, in seconds
+//!     "on_failure": {"UserWillLogIn": "reject"}      // per gating hook: "reject" or "allow"
 //! } } }
 //! ```
+//!
+//! `on_failure` decides what a gating hook (one whose last result is a rejection reason)
+//! answers when the bridge cannot get Python's decision: see [`FailurePolicy`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,7 +68,34 @@ struct RawSettings {
     hook_timeout_seconds: Option<u64>,
     #[serde(default)]
     hook_timeouts: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    on_failure: std::collections::BTreeMap<String, FailurePolicy>,
 }
+
+/// What a gating hook answers when the bridge cannot get Python's decision: the request could
+/// not be translated, Python was not running, did not answer within the hook's time limit, or
+/// answered with something the bridge could not read. A plugin's own exception is not such a
+/// failure (the server proceeds as if the hook changed nothing, as documented in the guide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Reject the post, edit, upload, … with a reason naming the plugin (fail closed).
+    Reject,
+    /// Let it through unchanged, as the server does for a Go plugin that fails (fail open).
+    Allow,
+}
+
+/// Gating hooks that fail closed unless plugin.json says otherwise: those that let content
+/// in. The others (logins, channel and team membership, downloads, notifications) fail open
+/// by default, because rejecting them while Python is down would lock users out of the
+/// server; `props.mmplug.on_failure` turns any of them to `reject`.
+pub const REJECT_ON_FAILURE: &[&str] = &[
+    "MessageWillBePosted",
+    "MessageWillBeUpdated",
+    "FileWillBeUploaded",
+    "ScheduledPostWillBeCreated",
+    "DraftWillBeUpserted",
+];
 
 /// What the bridge reads from the manifest.
 #[derive(Debug, Clone)]
@@ -84,6 +115,8 @@ pub struct Manifest {
     pub hook_timeout: Duration,
     /// Per-hook overrides of `hook_timeout`.
     pub hook_timeouts: std::collections::BTreeMap<String, Duration>,
+    /// Per-hook overrides of the default failure policy ([`REJECT_ON_FAILURE`]).
+    pub on_failure: std::collections::BTreeMap<String, FailurePolicy>,
 }
 
 /// Default module name when the manifest names none.
@@ -102,6 +135,15 @@ impl Manifest {
             .get(name)
             .copied()
             .unwrap_or(self.hook_timeout)
+    }
+
+    /// What gating hook `name` answers when the bridge cannot get Python's decision.
+    pub fn failure_policy_of(&self, name: &str) -> FailurePolicy {
+        match self.on_failure.get(name) {
+            Some(p) => *p,
+            None if REJECT_ON_FAILURE.contains(&name) => FailurePolicy::Reject,
+            None => FailurePolicy::Allow,
+        }
     }
 
     /// Finds the manifest by walking up from `start` (normally the executable's directory).
@@ -173,6 +215,7 @@ impl Manifest {
                 .into_iter()
                 .map(|(h, s)| (h, Duration::from_secs(s)))
                 .collect(),
+            on_failure: settings.on_failure,
         })
     }
 }

@@ -132,7 +132,7 @@ def build_scope(plugin: Plugin, context: Any, r: HTTPRequest) -> dict[str, Any]:
     scheme = _scheme(r)
     root = root_path_of(plugin)
     parts = urllib.parse.urlsplit(r.url)
-    raw_path = root + r.path
+    raw_path = root + r.raw_path
     headers: list[tuple[bytes, bytes]] = []
     # Go moves the Host header into Request.Host; ASGI apps expect it among the headers.
     if r.host and "Host" not in r.headers:

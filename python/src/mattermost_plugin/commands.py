@@ -65,6 +65,7 @@ __all__ = [
     "CommandRegistrationError",
     "CommandRouter",
     "command",
+    "fields",
 ]
 
 # The attribute the decorator sets on the function; Plugin.__init_subclass__ reads it.
@@ -78,7 +79,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 Runner = Callable[..., Awaitable[Any]]
 
 _WORD = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
-_TOKEN = re.compile(r"\s*(\S+)")
+# Go's unicode.IsSpace, which strings.Fields splits on: Python's \s and str.split() also
+# split on \x1c-\x1f, so "/hello \x1cfail" would run "fail" where a Go plugin sees one word.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+_GO_SPACE += "\u2028\u2029\u202f\u205f\u3000"
+_TOKEN = re.compile(f"[{re.escape(_GO_SPACE)}]*([^{re.escape(_GO_SPACE)}]+)")
+_SPACES = re.compile(f"[{re.escape(_GO_SPACE)}]+")
+
+
+def fields(text: str) -> list[str]:
+    """``text`` split around runs of white space, as Go's ``strings.Fields`` splits it."""
+    return [word for word in _SPACES.split(text) if word]
 
 
 class CommandRegistrationError(ValueError):
@@ -117,7 +128,7 @@ class CommandCall:
         try:
             return shlex.split(self.text)
         except ValueError:
-            return self.text.split()
+            return fields(self.text)
 
     @property
     def user_id(self) -> str:
@@ -147,7 +158,7 @@ class CommandCall:
 def _parse_path(path: str) -> tuple[str, ...]:
     if not isinstance(path, str):
         raise CommandRegistrationError(f"@command expects a string like 'todo add', got {path!r}")
-    words = path.strip().removeprefix("/").split()
+    words = fields(path.strip().removeprefix("/"))
     if not words:
         raise CommandRegistrationError("@command needs a trigger, e.g. @command('todo add')")
     for word in words:
@@ -329,7 +340,7 @@ class CommandRouter:
         m = _TOKEN.match(command_line)
         if m is None:
             return "", ""
-        return m.group(1).removeprefix("/").lower(), command_line[m.end() :].strip()
+        return m.group(1).removeprefix("/").lower(), command_line[m.end() :].strip(_GO_SPACE)
 
     def route(self, trigger: str, rest: str) -> tuple[_Node, tuple[str, ...], str]:
         """The deepest node matching the words of ``rest``, its path, and the remaining text."""
@@ -345,7 +356,7 @@ class CommandRouter:
             node = child
             path.append(child.word)
             rest = rest[m.end() :]
-        return node, tuple(path), rest.strip()
+        return node, tuple(path), rest.strip(_GO_SPACE)
 
     async def execute(
         self,

@@ -158,9 +158,12 @@ class HTTPHeaders(MutableMapping[str, list[str]]):
 class HTTPRequest:
     """A request to the plugin's HTTP handler.
 
-    ``path`` is the URL path below ``/plugins/{plugin_id}``; ``query`` and ``headers``
-    hold lists of values; ``user_id`` is the ``Mattermost-User-Id`` the server set for a
-    logged-in session ("" otherwise).
+    ``path`` is the URL path below ``/plugins/{plugin_id}``, percent-decoded as a Go plugin's
+    ``r.URL.Path`` is (``/kv/caf%C3%A9`` arrives as ``/kv/café``; escapes that do not decode
+    to UTF-8 become U+FFFD); ``raw_path`` is the same path as the client sent it, still
+    encoded. ``query`` and ``headers`` hold lists of values, exactly under the names the
+    server passed; ``user_id`` is the ``Mattermost-User-Id`` the server set for a logged-in
+    session ("" otherwise).
 
     The body arrives as the handler reads it, never buffered whole by the SDK: ``stream()``
     (sync) and ``async for chunk in r.astream()`` yield it in pieces of at most 64 KiB,
@@ -183,8 +186,14 @@ class HTTPRequest:
     remote_addr: str = ""
     request_uri: str = ""
     plugin_context: Any = None
+    raw_path: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     _content: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # A request built by hand (tests) names only `path`: its encoded form follows.
+        if not self.raw_path:
+            self.raw_path = urllib.parse.quote(self.path, safe="/!$&'()*+,;=:@~")
 
     @property
     def body(self) -> bytes:
@@ -224,16 +233,17 @@ class HTTPRequest:
     ) -> HTTPRequest:
         headers = HTTPHeaders({k: list(v.values) for k, v in init.headers.items()})
         parts = urllib.parse.urlsplit(init.url)
-        path = parts.path or "/"
+        raw_path = parts.path or "/"
         # The server strips "/plugins/{id}" before the hook runs; strip it here too in case
         # a caller forwards the raw URL, so handlers can rely on `path` either way.
         prefix = f"/plugins/{plugin_id}"
-        if plugin_id and (path == prefix or path.startswith(prefix + "/")):
-            path = path[len(prefix) :] or "/"
+        if plugin_id and (raw_path == prefix or raw_path.startswith(prefix + "/")):
+            raw_path = raw_path[len(prefix) :] or "/"
         return cls(
             method=init.method,
             url=init.url,
-            path=path,
+            path=urllib.parse.unquote(raw_path),
+            raw_path=raw_path,
             query=urllib.parse.parse_qs(parts.query, keep_blank_values=True),
             headers=headers,
             user_id=headers.get_first("Mattermost-User-Id"),

@@ -120,7 +120,7 @@ def build_environ(plugin: Plugin, context: Any, r: HTTPRequest) -> dict[str, Any
     environ: dict[str, Any] = {
         "REQUEST_METHOD": r.method.upper(),
         "SCRIPT_NAME": root_path_of(plugin),
-        "PATH_INFO": urllib.parse.unquote_to_bytes(r.path).decode("latin-1"),
+        "PATH_INFO": urllib.parse.unquote_to_bytes(r.raw_path).decode("latin-1"),
         "QUERY_STRING": parts.query,
         "REQUEST_URI": _latin1(r.request_uri or r.url),
         "CONTENT_TYPE": r.headers.get_first("Content-Type"),
@@ -153,6 +153,11 @@ def build_environ(plugin: Plugin, context: Any, r: HTTPRequest) -> dict[str, Any
         environ["HTTP_HOST"] = _latin1(r.host)
     for name, values in r.headers.items():
         if name in ("Content-Type", "Content-Length"):
+            continue
+        # CGI keys turn "-" into "_", so a client's "Mattermost_User_Id" would land on the
+        # key of the "Mattermost-User-Id" the server sets: an anonymous request could claim
+        # any identity. Names with "_" are left out, as gunicorn, nginx and Apache do.
+        if "_" in name:
             continue
         key = "HTTP_" + name.upper().replace("-", "_")
         sep = "; " if name == "Cookie" else ","
