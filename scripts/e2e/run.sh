@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The real-server test (make e2e): builds what the test needs, then runs conformance/e2e, which
+# starts a private PostgreSQL cluster and a real Mattermost server, installs the plugins, runs
+# the cases over REST and stops everything it started.
+#
+#   scripts/e2e/run.sh [-run REGEX] [other conformance/e2e flags]
+#
+# Split of work: this script does the build steps (packages, the server binary, the bundles),
+# which need the network once (apt, the Go module proxy, pip) and are cached; the Go program
+# does everything with a lifetime (cluster, server, plugins' processes), so one place starts
+# and stops them on every exit, and the run itself needs no network but loopback.
+#
+# Environment: MMPLUG_E2E_BRIDGE (the static bridge to bundle; default the one
+# `make static-bridge` builds), MMPLUG_E2E_VENV (the venv holding mmplug; default .venv),
+# MMPLUG_E2E_WORK (the work dir; default /tmp/mmplug-e2e), MMPLUG_CACHE (build-server.sh's cache).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+log() { echo "e2e: $*" >&2; }
+
+bridge=${MMPLUG_E2E_BRIDGE:-$root/target/x86_64-unknown-linux-gnu/release/mmplug-bridge}
+venv=${MMPLUG_E2E_VENV:-$root/.venv}
+work=${MMPLUG_E2E_WORK:-/tmp/mmplug-e2e}
+out=$root/target/e2e
+for f in "$bridge" "$venv/bin/mmplug"; do
+	[[ -x $f ]] || { log "missing $f (make static-bridge venv)"; exit 1; }
+done
+
+# PostgreSQL: the Debian packages when no initdb is installed. Only the binaries are used;
+# the test runs its own cluster (the package's default cluster, if apt starts one, is left as is).
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+	log "installing PostgreSQL (apt-get install postgresql)"
+	if [[ $(id -u) != 0 ]]; then
+		log "PostgreSQL is not installed and installing it needs root"
+		exit 1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
+fi
+
+tree=$(scripts/e2e/build-server.sh)
+
+# The Python the server will find: it runs with PATH=/usr/bin:/bin, as a service would.
+pyver=$(env -i PATH=/usr/bin:/bin python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])') || {
+	log "no python3 on PATH=/usr/bin:/bin: the server could not start a Python plugin"
+	exit 1
+}
+
+rm -rf "$out/bundles" "$out/src"
+mkdir -p "$out/bundles" "$out/src"
+
+# bundle DIR NAME: `mmplug bundle` as a user runs it, copied to bundles/NAME.tar.gz.
+bundle() {
+	local path
+	path=$("$venv/bin/mmplug" bundle "$1" --python "$pyver" --bridge "linux-amd64=$bridge" \
+		--output "$out/src/dist-$2" 2> >(sed 's/^/  mmplug bundle: /' >&2))
+	cp "$path" "$out/bundles/$2.tar.gz"
+}
+
+# with_deps EXAMPLE ID REQUIREMENT: a scratch copy of an example under another plugin id, with
+# its dependencies declared in requirements.txt (the examples declare none, issue 12 item 2),
+# so the cases about the app itself do not depend on that fix.
+with_deps() {
+	local src=$out/src/$2
+	mkdir -p "$src"
+	(cd "examples/$1" && tar --exclude=tests --exclude=dist --exclude=__pycache__ -cf - .) | tar -xf - -C "$src"
+	python3 - "$src/plugin.json" "$2" <<'EOF'
+import json, sys
+path, new_id = sys.argv[1], sys.argv[2]
+m = json.load(open(path))
+m["id"], m["name"] = new_id, m["name"] + " (make e2e, dependencies declared)"
+json.dump(m, open(path, "w"), indent=2)
+EOF
+	if [[ ! -s $src/requirements.txt ]] || ! grep -qiE "^$3\b" "$src/requirements.txt"; then
+		echo "$3" >>"$src/requirements.txt"
+	fi
+	bundle "$src" "$2"
+}
+
+log "bundling the plugins for Python $pyver"
+bundle examples/hello com.mmplug.hello
+bundle examples/flask com.mmplug.flask
+bundle examples/fastapi com.mmplug.fastapi
+with_deps flask com.mmplug.flask-e2e flask
+with_deps fastapi com.mmplug.fastapi-e2e fastapi
+
+# The native Go twin, packed as the server expects a bundle: <id>/plugin.json and the executable.
+go_twin=$out/src/hellogo/com.mmplug.hellogo
+mkdir -p "$go_twin/server/dist"
+cp conformance/hellogo/plugin.json "$go_twin/"
+CGO_ENABLED=0 go build -o "$go_twin/server/dist/plugin-linux-amd64" ./conformance/hellogo
+tar -C "$out/src/hellogo" -czf "$out/bundles/com.mmplug.hellogo.tar.gz" com.mmplug.hellogo
+
+go build -o "$out/e2e" ./conformance/e2e
+exec "$out/e2e" -server "$tree" -bundles "$out/bundles" -mmplug "$venv/bin/mmplug" -work "$work" "$@"
