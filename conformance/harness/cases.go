@@ -108,6 +108,7 @@ func allCases() []harnessCase {
 		{"security_sockets_refuse_a_second_process", caseSocketsRefuseASecondProcess},
 		{"hostile_non_utf8_strings", caseHostileNonUTF8},
 		{"hostile_deep_props", caseHostileDeepProps},
+		{"hostile_deep_props_server_max", caseHostileDeepPropsServerMax},
 	}
 }
 

@@ -283,6 +283,14 @@ def test_same_inputs_give_the_same_bytes(
             "\"props.mmplug.hook_timeouts\" names 'MessageWillBePost', which is not a hook",
         ),
         (
+            {"props": {"mmplug": {"on_failure": {"OnActivate": "reject"}}}},
+            "\"props.mmplug.on_failure\" names 'OnActivate', which is not a hook that can reject",
+        ),
+        (
+            {"props": {"mmplug": {"on_failure": {"UserWillLogIn": "closed"}}}},
+            '"props.mmplug.on_failure.UserWillLogIn" must be "reject" or "allow"',
+        ),
+        (
             {"settings_schema": {"settings": [{"key": "K", "type": "checkbox"}]}},
             "\"settings_schema.settings[0].type\" 'checkbox' is not a setting type",
         ),

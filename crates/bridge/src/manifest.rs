@@ -261,6 +261,39 @@ mod tests {
     }
 
     #[test]
+    fn failure_policy_defaults_and_overrides() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), r#"{"id":"x"}"#);
+        let m = Manifest::load(tmp.path()).unwrap();
+        for content in REJECT_ON_FAILURE {
+            assert_eq!(
+                m.failure_policy_of(content),
+                FailurePolicy::Reject,
+                "{content}"
+            );
+        }
+        assert_eq!(m.failure_policy_of("UserWillLogIn"), FailurePolicy::Allow);
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"on_failure":{"UserWillLogIn":"reject","MessageWillBePosted":"allow"}}}}"#,
+        );
+        let m = Manifest::load(tmp.path()).unwrap();
+        assert_eq!(m.failure_policy_of("UserWillLogIn"), FailurePolicy::Reject);
+        assert_eq!(
+            m.failure_policy_of("MessageWillBePosted"),
+            FailurePolicy::Allow
+        );
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"on_failure":{"UserWillLogIn":"closed"}}}}"#,
+        );
+        assert!(matches!(
+            Manifest::load(tmp.path()),
+            Err(ManifestError::Parse { .. })
+        ));
+    }
+
+    #[test]
     fn hook_timeouts_default_and_override() {
         let tmp = tempfile::tempdir().unwrap();
         write(

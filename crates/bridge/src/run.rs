@@ -31,8 +31,30 @@ pub const PYTHON_GRACE: Duration = Duration::from_millis(1500);
 /// warning when it is.
 pub const ECHO_HOOKS_ENV: &str = "MMPLUG_BRIDGE_ECHO_HOOKS";
 
-/// Runs the bridge; returns the process exit code.
+/// The stack of the thread that runs the bridge. protobuf's encoder and decoder (prost) and
+/// dropping a decoded value recurse once per message level, and a post's props may nest
+/// 10,000 JSON levels, three messages each: far past a default 8 MiB stack. The size is only
+/// reserved; pages are used as deep values need them. (gob and translation grow their own
+/// stacks on the heap instead, see `gob::decode`.)
+pub const STACK_SIZE: usize = 512 << 20;
+
+/// Runs the bridge on a thread with [`STACK_SIZE`] of stack; returns the process exit code.
 pub fn main() -> i32 {
+    let runner = std::thread::Builder::new()
+        .name("mmplug-bridge".into())
+        .stack_size(STACK_SIZE)
+        .spawn(run);
+    match runner.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => 101,
+        Err(e) => {
+            log::error(&format!("starting the bridge's thread: {e}"));
+            1
+        }
+    }
+}
+
+fn run() -> i32 {
     let manifest = match std::env::current_exe()
         .map_err(|e| e.to_string())
         .and_then(|exe| Manifest::discover(exe.parent().unwrap_or(&exe)).map_err(|e| e.to_string()))

@@ -640,6 +640,17 @@ impl Translator {
         path: &Path,
         hint: Hint<'_>,
     ) -> Result<GobValue> {
+        grow_stack(|| self.to_gob_here(go, v, fd, path, hint))
+    }
+
+    fn to_gob_here(
+        &self,
+        go: &GoType,
+        v: &PbValue,
+        fd: &FieldDescriptor,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
         let go = self.underlying(go.pointee());
         if fd.is_list() && !matches!(go, GoType::Slice(_) | GoType::Array(..)) || go.is_byte_slice()
         {
@@ -919,6 +930,15 @@ impl Translator {
         path: &Path,
         hint: Hint<'_>,
     ) -> Result<GobValue> {
+        grow_stack(|| self.pb_value_to_interface_here(m, path, hint))
+    }
+
+    fn pb_value_to_interface_here(
+        &self,
+        m: &DynamicMessage,
+        path: &Path,
+        hint: Hint<'_>,
+    ) -> Result<GobValue> {
         let Some(kind) = m
             .descriptor()
             .oneofs()
@@ -1046,6 +1066,16 @@ impl Translator {
 
     /// Translates a gob value of Go type `go` into the value for proto field `fd`.
     fn gob_to_field(
+        &self,
+        go: &GoType,
+        v: &GobValue,
+        fd: &FieldDescriptor,
+        path: &Path,
+    ) -> Result<PbValue> {
+        grow_stack(|| self.gob_to_field_here(go, v, fd, path))
+    }
+
+    fn gob_to_field_here(
         &self,
         go: &GoType,
         v: &GobValue,
@@ -1265,6 +1295,15 @@ impl Translator {
         md: &MessageDescriptor,
         path: &Path,
     ) -> Result<DynamicMessage> {
+        grow_stack(|| self.interface_to_pb_value_here(v, md, path))
+    }
+
+    fn interface_to_pb_value_here(
+        &self,
+        v: &GobValue,
+        md: &MessageDescriptor,
+        path: &Path,
+    ) -> Result<DynamicMessage> {
         let mut m = DynamicMessage::new(md.clone());
         let inner = match v {
             GobValue::Interface(None) => {
@@ -1425,6 +1464,13 @@ impl Translator {
 }
 
 /// Go zero values, which gob omits from structs anyway; dropping them keeps values minimal.
+/// Runs `f` with at least 64 KiB of stack left, on a new 1 MiB heap segment when the current
+/// one is nearly used: translation recurses once per level of a value's nesting, and props
+/// nest as deep as the server's JSON decoder allows (10,000 levels).
+fn grow_stack<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+}
+
 /// The text Python sees for a Go string that is not UTF-8 (protobuf strings must be): each
 /// maximal invalid sequence becomes U+FFFD, as Python's `errors="replace"` does. The
 /// convention is stated in docs/internals.md ("Strings that are not UTF-8").
@@ -1895,6 +1941,23 @@ mod tests {
         assert_eq!(
             t.unchanged_returns(m, &args),
             GobValue::structure([("A", new)])
+        );
+    }
+
+    #[test]
+    fn strings_that_are_not_utf8_come_back_as_they_went() {
+        let original = GobValue::NonUtf8String(b"caf\xe9".to_vec());
+        // What Python sees, and hands back unchanged: the server gets its bytes.
+        assert_eq!(lossy_text(b"caf\xe9"), "caf\u{fffd}");
+        assert_eq!(restore_string("caf\u{fffd}", Some(&original)), original);
+        // Text Python changed is its own.
+        assert_eq!(
+            restore_string("cafe", Some(&original)),
+            GobValue::String("cafe".into())
+        );
+        assert_eq!(
+            restore_string("caf\u{fffd}", None),
+            GobValue::String("caf\u{fffd}".into())
         );
     }
 

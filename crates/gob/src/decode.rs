@@ -15,17 +15,31 @@ pub struct Limits {
     /// A value message over it is skipped ([`DecodeErrorKind::ValueSkipped`]); any other
     /// message over it (a type definition, a message continuing a value) is fatal.
     pub max_message_size: u64,
-    /// Deepest accepted value nesting (structs, slices, maps, arrays, interfaces). Default 200.
+    /// Deepest accepted value nesting (structs, slices, maps, arrays, interfaces). Default
+    /// [`DEFAULT_MAX_DEPTH`].
     pub max_depth: usize,
     /// Most type definitions one stream may make. Default 65536.
     pub max_types: usize,
+}
+
+/// Default nesting limit of either direction. A Mattermost server accepts JSON nested up to
+/// 10,000 levels (Go's encoding/json) in a post's props, and each JSON level is an interface
+/// and a map or slice in gob: 20,000 levels and the struct around them fit. Recursion grows
+/// the stack on the heap as needed ([`grow_stack`]), so the limit only bounds the work.
+pub const DEFAULT_MAX_DEPTH: usize = 25_000;
+
+/// Runs `f` with at least 64 KiB of stack left, moving to a new 1 MiB segment on the heap
+/// when the current one is nearly used: every recursive step over a value's nesting goes
+/// through here, so no nesting the limits allow can overflow a thread's stack.
+pub(crate) fn grow_stack<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_size: 256 << 20,
-            max_depth: 200,
+            max_depth: DEFAULT_MAX_DEPTH,
             max_types: 1 << 16,
         }
     }
@@ -621,6 +635,10 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self, id: i64, at: usize, depth: usize) -> R<Value> {
+        grow_stack(|| self.value_here(id, at, depth))
+    }
+
+    fn value_here(&mut self, id: i64, at: usize, depth: usize) -> R<Value> {
         let ty = Arc::clone(self.lookup(id, at)?);
         Ok(match &ty.kind {
             WireKind::Bool => {

@@ -8,8 +8,9 @@ use crate::types::{Kind, TypeId, Types, builtin_wire_id};
 use crate::value::{Interface, Struct, Value};
 use crate::wire::{float_to_uint, put_bytes, put_int, put_message, put_uint};
 
-/// Default maximum nesting depth of a value the encoder accepts (protects the stack).
-pub const DEFAULT_MAX_ENCODE_DEPTH: usize = 200;
+/// Default maximum nesting depth of a value the encoder accepts: the decoder's
+/// ([`crate::DEFAULT_MAX_DEPTH`]), so what one side reads the other can write back.
+pub const DEFAULT_MAX_ENCODE_DEPTH: usize = crate::decode::DEFAULT_MAX_DEPTH;
 
 /// A gob encoder for one stream (one direction of one connection).
 ///
@@ -390,6 +391,18 @@ impl Encoder {
     }
 
     fn encode_value<'a>(
+        &mut self,
+        ctx: &mut Ctx<'a>,
+        ty: TypeId,
+        value: &'a Value,
+        b: &mut Vec<u8>,
+        w: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), EncodeError> {
+        crate::decode::grow_stack(|| self.encode_value_here(ctx, ty, value, b, w, depth))
+    }
+
+    fn encode_value_here<'a>(
         &mut self,
         ctx: &mut Ctx<'a>,
         ty: TypeId,

@@ -57,9 +57,10 @@
 //!   sent (header values, file names). A string that is UTF-8 decodes to [`Value::String`],
 //!   any other to [`Value::NonUtf8String`] with its bytes unchanged; both encode as a string.
 //!   Nothing is replaced and neither is an error. Interface type names must be UTF-8.
-//! - **Limits.** [`Limits`] caps message size (default 256 MiB), nesting depth (default 200,
-//!   both directions, so hostile input cannot overflow the stack) and type definitions per
-//!   stream. Length prefixes are checked against the bytes actually in the message before
+//! - **Limits.** [`Limits`] caps message size (default 256 MiB), nesting depth (default
+//!   [`DEFAULT_MAX_DEPTH`], both directions: deep enough for any value a Mattermost server
+//!   accepts, with the stack grown on the heap as the nesting requires, so hostile input
+//!   cannot overflow it) and type definitions per stream. Length prefixes are checked against the bytes actually in the message before
 //!   anything is allocated. Every malformed input is a [`DecodeError`] with its stream offset;
 //!   nothing panics.
 //! - **Over-limit values are skipped.** A message over the size limit that starts a value
@@ -80,7 +81,7 @@ pub mod types;
 pub mod value;
 pub mod wire;
 
-pub use decode::{Decoder, Limits};
+pub use decode::{DEFAULT_MAX_DEPTH, Decoder, Limits};
 pub use encode::Encoder;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, SchemaError};
 pub use types::{Kind, TypeId, Types, WireKind, WireType};

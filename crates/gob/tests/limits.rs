@@ -64,11 +64,10 @@ fn recursive_type_values_decode_until_the_depth_limit() {
     assert!(e.message.contains("deeper than the limit"), "{e}");
 }
 
-#[test]
-fn deeply_nested_interfaces_are_an_error_not_a_stack_overflow() {
-    // []interface{} holding []interface{} ... 5000 deep.
+/// `[]interface{}` holding `[]interface{}` ... `levels` deep, as one stream.
+fn nested_interfaces(levels: usize) -> Vec<u8> {
     let mut inner = vec![0x00]; // nil interface
-    for _ in 0..5000 {
+    for _ in 0..levels {
         let mut body = vec![0x00, 0x01]; // singleton delta, slice length 1
         body.extend_from_slice(&inner);
         let mut v = Vec::new();
@@ -91,7 +90,45 @@ fn deeply_nested_interfaces_are_an_error_not_a_stack_overflow() {
     val.extend_from_slice(&[0x00, 0x01]);
     val.extend_from_slice(&inner);
     put_message(&mut stream, &val);
-    let e = decode_err(&stream);
+    stream
+}
+
+#[test]
+fn deeply_nested_interfaces_decode_without_overflowing_the_stack() {
+    // 5000 levels, two each (interface, slice): as deep as props a server accepts get, on a
+    // test thread's 2 MiB stack; the decoder grows its stack as it goes.
+    let stream = nested_interfaces(5000);
+    let mut d = Decoder::new(Limits::default());
+    d.feed(&stream);
+    let v = d.next_value().unwrap().expect("a complete value");
+    let mut levels = 0;
+    let mut at = &v;
+    while let Value::Slice(items) = at {
+        levels += 1;
+        match &items[0] {
+            Value::Interface(Some(i)) => at = &i.value,
+            _ => break,
+        }
+    }
+    assert_eq!(levels, 5001);
+    std::mem::forget(v); // dropping 10,000 levels of Vec and Box recurses on this small stack
+}
+
+#[test]
+fn nesting_past_the_limit_is_an_error() {
+    let limits = Limits {
+        max_depth: 100,
+        ..Limits::default()
+    };
+    let mut d = Decoder::new(limits);
+    d.feed(&nested_interfaces(200));
+    let e = loop {
+        match d.next_value() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("expected an error, the decoder wants more bytes"),
+            Err(e) => break e,
+        }
+    };
     assert!(e.message.contains("deeper than the limit"), "{e}");
 }
 
@@ -268,12 +305,12 @@ fn encode_errors_are_clear_and_leave_the_encoder_unchanged() {
         .unwrap();
     assert_eq!(out, fresh);
 
-    // Too deep a value is an error, not a stack overflow.
+    // A value deeper than the encoder's limit is an error, not a stack overflow.
     let mut deep = Value::Interface(None);
     for _ in 0..1000 {
         deep = Value::interface("[]interface {}", Value::Slice(vec![deep]));
     }
-    let e = enc
+    let e = gob::Encoder::with_max_depth(500)
         .encode(&types, types.interface(), &deep, &mut out)
         .unwrap_err();
     assert!(e.message.contains("deeper"), "{e}");

@@ -17,8 +17,34 @@ PACKAGE = "mattermost.plugin.v1"
 _MODULES = "mattermost_plugin._proto.mattermost.plugin.v1"
 
 
+def allow_deep_messages() -> None:
+    """Lets protobuf decode messages nested as deep as a server's posts can be.
+
+    A post's props nest up to 10,000 JSON levels (Go's encoding/json limit), three protobuf
+    messages each as ``google.protobuf.Value``; protobuf's C decoder stops at 100 unless told
+    otherwise, and then a filter hook would never see the post. The switch is process-wide
+    and raises the limit to 65,535 (the bridge sends nothing deeper, docs/internals.md).
+    """
+    try:
+        from google._upb import _message as upb_message
+    except ImportError:  # the pure-Python or C++ implementation
+        from google.protobuf.internal import api_implementation
+
+        if api_implementation.Type() == "python":
+            from google.protobuf.internal import decoder
+
+            decoder.SetRecursionLimit(65535)
+            return
+        from google.protobuf.pyext import _message as cpp_message  # type: ignore[import-not-found,attr-defined,unused-ignore]
+
+        cpp_message.SetAllowOversizeProtos(True)
+        return
+    upb_message.SetAllowOversizeProtos(True)
+
+
 @functools.cache
 def _load() -> None:
+    allow_deep_messages()
     try:
         pkg = importlib.import_module(_MODULES)
     except ImportError as e:

@@ -53,6 +53,25 @@ _MMPLUG_KEYS = {
     "ready_timeout_seconds",
     "hook_timeout_seconds",
     "hook_timeouts",
+    "on_failure",
+}
+# Hooks whose last result is a rejection reason: the ones `on_failure` applies to (the bridge
+# finds them in the schema, crates/bridge/src/bridge.rs gate_reason_field; docs/operations.md).
+_GATING_HOOKS = {
+    "UserWillLogIn",
+    "MessageWillBePosted",
+    "MessageWillBeUpdated",
+    "ChannelWillBeArchived",
+    "ChannelMemberWillBeAdded",
+    "TeamMemberWillBeAdded",
+    "FileWillBeUploaded",
+    "FileWillBeDownloaded",
+    "EmailNotificationWillBeSent",
+    "NotificationWillBePushed",
+    "ChannelWillBeUpdated",
+    "ChannelWillBeRestored",
+    "ScheduledPostWillBeCreated",
+    "DraftWillBeUpserted",
 }
 
 
@@ -333,6 +352,20 @@ def _check_mmplug_props(plugin_dir: Path, props: Any, problems: list[str]) -> st
                 problems.append(
                     f'"props.mmplug.hook_timeouts.{hook_name}" must be a positive whole number '
                     "of seconds"
+                )
+    on_failure = settings.get("on_failure", {})
+    if not isinstance(on_failure, dict):
+        problems.append('"props.mmplug.on_failure" must be an object of hook names to policies')
+    else:
+        for hook_name, policy in on_failure.items():
+            if hook_name not in _GATING_HOOKS:
+                problems.append(
+                    f'"props.mmplug.on_failure" names {hook_name!r}, which is not a hook that '
+                    f"can reject (one of: {', '.join(sorted(_GATING_HOOKS))})"
+                )
+            elif policy not in ("reject", "allow"):
+                problems.append(
+                    f'"props.mmplug.on_failure.{hook_name}" must be "reject" or "allow"'
                 )
     entry = settings.get("entry", DEFAULT_ENTRY)
     if not isinstance(entry, str):
