@@ -145,3 +145,13 @@ bench: setup static-bridge ## bench/plugin-python beside its native Go twin unde
 
 clean:
 	rm -rf target .venv
+
+# The real-server test: a private PostgreSQL cluster and a real Mattermost 11.4.0 server (built
+# once from the Go module proxy into ~/.cache/mmplug), the examples bundled with `mmplug bundle`
+# and deployed beside their native Go twin, and cases over REST as users would run them; hostile
+# inputs side by side with the Go twin. E2E_RUN=REGEX runs only the matching cases. See
+# docs/operations.md "The real-server test (make e2e)".
+.PHONY: e2e
+E2E_RUN ?=
+e2e: setup static-bridge ## a real PostgreSQL and Mattermost server, the examples and their Go twin deployed, cases over REST
+	scripts/e2e/run.sh $(if $(E2E_RUN),-run '$(E2E_RUN)')

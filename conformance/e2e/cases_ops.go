@@ -90,13 +90,18 @@ func caseKillPython(e *env, c *caseState) error {
 		}
 	}
 	if len(leaks) > 0 {
-		problems = append(problems, fmt.Sprintf("%d posts containing \"forbidden\" were accepted while Python was down (at %s after the kill)", len(leaks), strings.Join(leaks, ", ")))
+		problems = append(problems, fmt.Sprintf("%d posts containing \"forbidden\" were accepted while Python was down (%s to %s after the kill)", len(leaks), leaks[0], leaks[len(leaks)-1]))
 	}
 	if alivePid(python.pid) {
 		problems = append(problems, fmt.Sprintf("the killed Python (pid %d) is still there", python.pid))
 	}
-	if p := e.orphans(e.hello, bridge.pid); p != "" {
-		problems = append(problems, p)
+	if rerr == nil {
+		if b, _, err := e.bridgeAndPython(e.hello); err == nil && b.pid != bridge.pid {
+			problems = append(problems, fmt.Sprintf("the bridge was replaced (pid %d, now %d): the server restarted the whole plugin; the bridge did not restart Python itself", bridge.pid, b.pid))
+		}
+		if p := e.orphans(e.hello); p != "" {
+			problems = append(problems, p)
+		}
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -105,7 +110,7 @@ func caseKillPython(e *env, c *caseState) error {
 }
 
 // orphans reports plugin processes that are not the current bridge and its one Python child.
-func (e *env) orphans(p *plugin, oldBridge int) string {
+func (e *env) orphans(p *plugin) string {
 	procs := e.pluginProcs(p)
 	b, py, err := e.bridgeAndPython(p)
 	if err != nil {
@@ -117,7 +122,6 @@ func (e *env) orphans(p *plugin, oldBridge int) string {
 			extra = append(extra, fmt.Sprintf("pid %d (parent %d): %s", q.pid, q.ppid, q.cmdline))
 		}
 	}
-	_ = oldBridge
 	if len(extra) > 0 {
 		return "processes left over: " + strings.Join(extra, ", ")
 	}
@@ -180,7 +184,7 @@ func caseKillBridge(e *env, c *caseState) error {
 		if pyTook > goTook+5*time.Second {
 			problems = append(problems, fmt.Sprintf("Python came back %.1f s after the Go twin", (pyTook-goTook).Seconds()))
 		}
-		if p := e.orphans(e.hello, bridge.pid); p != "" {
+		if p := e.orphans(e.hello); p != "" {
 			problems = append(problems, p)
 		}
 		if err := e.solo(e.hello); err == nil {

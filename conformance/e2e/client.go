@@ -60,6 +60,30 @@ func (r *reply) appErrorMessage() string {
 	return e.Message
 }
 
+// appErrorID is the "id" field of an AppError body.
+func (r *reply) appErrorID() string {
+	var e struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(r.body, &e)
+	return e.ID
+}
+
+// shortError makes a plugin status error fit a line: a Python process's JSON log line is
+// reduced to its "@message".
+func shortError(s string) string {
+	if i := strings.Index(s, `"@message": "`); i >= 0 {
+		rest := s[i+len(`"@message": "`):]
+		if j := strings.Index(rest, `", "`); j >= 0 {
+			return s[:min(i, 200)] + "... " + rest[:j]
+		}
+	}
+	if len(s) > 400 {
+		return s[:400] + "..."
+	}
+	return s
+}
+
 const requestTimeout = 40 * time.Second
 
 func tcpClient(base, token string) *client {

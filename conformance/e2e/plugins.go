@@ -94,7 +94,7 @@ func (e *env) waitRunning(p *plugin, d time.Duration) error {
 		switch s.State {
 		case stateRunning:
 		case stateFailed:
-			return fmt.Errorf("%s failed to start: %s", p.id, s.Error)
+			return permanent{fmt.Errorf("%s failed to start: %s", p.id, shortError(s.Error))}
 		default:
 			return fmt.Errorf("%s is in state %d (not running) after %s: %s", p.id, s.State, d, s.Error)
 		}

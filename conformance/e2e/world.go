@@ -155,11 +155,18 @@ func postVerdict(r *reply) string {
 	}
 }
 
-// eventually retries f until it succeeds or the time is up, and answers its last error.
+// permanent marks an error retrying cannot change (eventually stops at once).
+type permanent struct{ error }
+
+// eventually retries f until it succeeds, fails permanently, or the time is up, and answers
+// its last error.
 func eventually(d time.Duration, f func() error) error {
 	deadline := time.Now().Add(d)
 	for {
 		err := f()
+		if p, ok := err.(permanent); ok {
+			return p.error
+		}
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
