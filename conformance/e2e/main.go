@@ -40,6 +40,8 @@ type env struct {
 	flask, fastapi *plugin // the examples as shipped
 	flaskDeps      *plugin // examples/flask with its dependencies declared (a scratch copy)
 	fastapiDeps    *plugin
+	moderation     *plugin // examples/moderation
+	scaffold       *plugin // what `mmplug new e2e-scaffold` creates
 }
 
 // testCase is one line of the output. run answers nil (ok) or the reason it failed; note, when
@@ -108,6 +110,8 @@ func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp) int 
 	e.fastapi = &plugin{id: "com.mmplug.fastapi", label: "Python", bundle: abs("com.mmplug.fastapi.tar.gz"), python: true}
 	e.flaskDeps = &plugin{id: "com.mmplug.flask-e2e", label: "Python", bundle: abs("com.mmplug.flask-e2e.tar.gz"), python: true}
 	e.fastapiDeps = &plugin{id: "com.mmplug.fastapi-e2e", label: "Python", bundle: abs("com.mmplug.fastapi-e2e.tar.gz"), python: true}
+	e.moderation = &plugin{id: "com.mmplug.moderation", label: "Python", bundle: abs("com.mmplug.moderation.tar.gz"), python: true}
+	e.scaffold = &plugin{id: "com.example.e2e-scaffold", label: "Python", bundle: abs("com.example.e2e-scaffold.tar.gz"), python: true}
 
 	// Cleanup runs on every way out, Ctrl-C and SIGTERM included.
 	cleanup := func() {

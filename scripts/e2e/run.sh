@@ -37,6 +37,10 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
+	# The package may start a default cluster; the test never uses it, so leave none running.
+	for conf in /etc/postgresql/*/main; do
+		[[ -d $conf ]] && pg_ctlcluster "$(basename "$(dirname "$conf")")" main stop 2>/dev/null || true
+	done
 fi
 
 tree=$(scripts/e2e/build-server.sh)
@@ -70,6 +74,10 @@ log "bundling the plugins for Python $pyver"
 bundle examples/hello com.mmplug.hello
 bundle examples/flask com.mmplug.flask
 bundle examples/fastapi com.mmplug.fastapi
+bundle examples/moderation com.mmplug.moderation
+# A new user's plugin, as `mmplug new` scaffolds it.
+"$venv/bin/mmplug" new e2e-scaffold --dir "$out/src/e2e-scaffold" >/dev/null
+bundle "$out/src/e2e-scaffold" com.example.e2e-scaffold
 with_deps flask com.mmplug.flask-e2e flask
 with_deps fastapi com.mmplug.fastapi-e2e fastapi
 
