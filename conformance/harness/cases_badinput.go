@@ -277,13 +277,16 @@ func caseBadInputOverLimit(t *caseT) {
 			t.errorf("the bridge's peak RSS after reading past two 256 MiB messages is %d KiB, want under %d KiB", peak, overMessageLimit/2/1024)
 		}
 
-		post, reason, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "too-big"})
-		if appErr != nil || reason != "" {
-			t.errorf("the post behind an oversized reply was refused: %q %v", reason, appErr)
-		} else if stored := api.post(post.Id); stored == nil || stored.Message != "too-big" {
-			t.errorf("the post behind an oversized reply was not stored unchanged")
+		// A reply the bridge cannot take is its failure, not the plugin's decision: the post
+		// is refused (fail closed) and nothing is stored.
+		before := len(api.allPosts())
+		_, reason, appErr = api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "too-big"})
+		if want := "com.mmplug.badinput" + failClosedReason; appErr == nil || reason != want {
+			t.errorf("the post behind an oversized reply: reason %q, error %v; want it refused with %q", reason, appErr, want)
+		} else if n := len(api.allPosts()); n != before {
+			t.errorf("the post behind an oversized reply was stored")
 		}
-		if !t.waitLog("error", "MessageWillBePosted failed in Python; the server proceeds as if the hook changed nothing") {
+		if !t.waitLog("error", "MessageWillBePosted: the bridge could not get the plugin's decision, so it was rejected") {
 			t.errorf("no error log line about the oversized hook reply")
 		}
 

@@ -97,6 +97,13 @@ pub fn gate_reason_field(m: &Method) -> Option<&str> {
         .map(|f| f.name.as_str())
 }
 
+/// Whether the hook's Go signature has an error result (`error` or `*model.AppError`).
+fn has_error_result(m: &Method) -> bool {
+    m.results
+        .iter()
+        .any(|r| r.ty == "error" || r.ty == "*model.AppError")
+}
+
 pub fn is_upload_shape(m: &Method) -> bool {
     let streams = m
         .args_fields
@@ -419,10 +426,7 @@ impl Bridge {
         if !m.regular {
             return Err(CallError::Failed(format!("hook {name} is not bridged yet")));
         }
-        let has_error_slot = m
-            .results
-            .iter()
-            .any(|r| r.ty == "error" || r.ty == "*model.AppError");
+        let has_error_slot = has_error_result(m);
         // A Go hook without an error result has nowhere to put a failure. The bridge then
         // answers "unchanged" (each result that replaces an argument gets that argument back):
         // zero values would make the server drop the posts of MessagesWillBeConsumed or reject
@@ -482,7 +486,10 @@ impl Bridge {
         let resp = answer.map_err(|status| {
             HookFailure::Bridge(format!("{name} failed in Python: {}", status.message()))
         })?;
-        if let Some(err) = response_error(&resp) {
+        // A hook with an error result carries the plugin's AppError to the server in it.
+        if let Some(err) = response_error(&resp)
+            && !has_error_result(m)
+        {
             return Err(HookFailure::Plugin(describe_error(&err)));
         }
         let value = self
