@@ -16,7 +16,7 @@ import (
 // stillAnswers fails the case unless the plugin still rejects a banned post, serves a route and
 // runs a command: what a plugin that silently lost its connection would no longer do.
 func stillAnswers(t *caseT, after string) {
-	_, reason, rpcErr := t.hooks().MessageWillBePostedWithRPCErr(t.pluginContext(), &model.Post{
+	_, reason, rpcErr := t.messageWillBePosted(t.pluginContext(), &model.Post{
 		ChannelId: harnessChannelID, UserId: harnessUserID, Message: "forbidden after " + after,
 	})
 	if rpcErr != nil || reason != "not allowed here" {
@@ -46,7 +46,7 @@ func caseHostileNonUTF8(t *caseT) {
 	ctx := t.pluginContext()
 	ctx.UserAgent = "Mozilla caf\xe9"
 	ctx.AcceptLanguage = "\xff\xfe"
-	_, reason, rpcErr := t.hooks().MessageWillBePostedWithRPCErr(ctx, &model.Post{
+	_, reason, rpcErr := t.messageWillBePosted(ctx, &model.Post{
 		ChannelId: harnessChannelID, UserId: harnessUserID, Message: "forbidden \xe9",
 	})
 	if rpcErr != nil || reason != "not allowed here" {
@@ -54,7 +54,7 @@ func caseHostileNonUTF8(t *caseT) {
 	}
 	// An allowed post whose message is not UTF-8 comes back with its bytes unchanged.
 	message := "fine caf\xe9 \xff"
-	got, reason, rpcErr := t.hooks().MessageWillBePostedWithRPCErr(ctx, &model.Post{
+	got, reason, rpcErr := t.messageWillBePosted(ctx, &model.Post{
 		ChannelId: harnessChannelID, UserId: harnessUserID, Message: message,
 	})
 	if rpcErr != nil || reason != "" || got == nil {
@@ -113,14 +113,14 @@ func checkDeepProps(t *caseT, shapes []propsShape) {
 	for _, s := range shapes {
 		what := fmt.Sprintf("props nested %d levels (%s)", s.depth, s.kind)
 		props := model.StringInterface{"deep": deepProps(s.kind, s.depth)}
-		_, reason, rpcErr := t.hooks().MessageWillBePostedWithRPCErr(t.pluginContext(), &model.Post{
+		_, reason, rpcErr := t.messageWillBePosted(t.pluginContext(), &model.Post{
 			ChannelId: harnessChannelID, UserId: harnessUserID, Message: "forbidden words", Props: props,
 		})
 		if rpcErr != nil || reason != "not allowed here" {
 			t.errorf("a banned post with %s: reason %q, RPC error %v (the server would let it through)", what, reason, rpcErr)
 			continue
 		}
-		got, reason, rpcErr := t.hooks().MessageWillBePostedWithRPCErr(t.pluginContext(), &model.Post{
+		got, reason, rpcErr := t.messageWillBePosted(t.pluginContext(), &model.Post{
 			ChannelId: harnessChannelID, UserId: harnessUserID, Message: "fine", Props: props,
 		})
 		if rpcErr != nil || reason != "" || got == nil {

@@ -34,3 +34,13 @@ func hooksForFidelity(env *plugin.Environment, id string) (reflect.Value, error)
 	}
 	return reflect.ValueOf(h), nil
 }
+
+// messageWillBePosted runs the hook; a transport failure shows as the zero answer (nil, "").
+func (t *caseT) messageWillBePosted(c *plugin.Context, post *model.Post) (*model.Post, string, error) {
+	h, err := t.env.HooksForPlugin(t.id)
+	if err != nil {
+		t.fatalf("no hooks for the plugin: %v", err)
+	}
+	got, reason := h.MessageWillBePosted(c, post)
+	return got, reason, nil
+}

@@ -40,3 +40,8 @@ func hooksForFidelity(env *plugin.Environment, id string) (reflect.Value, error)
 	}
 	return reflect.ValueOf(h), nil
 }
+
+// messageWillBePosted runs the hook, with a transport failure kept apart from its answer.
+func (t *caseT) messageWillBePosted(c *plugin.Context, post *model.Post) (*model.Post, string, error) {
+	return t.hooks().MessageWillBePostedWithRPCErr(c, post)
+}
