@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -113,32 +115,45 @@ func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp) int 
 	e.moderation = &plugin{id: "com.mmplug.moderation", label: "Python", bundle: abs("com.mmplug.moderation.tar.gz"), python: true}
 	e.scaffold = &plugin{id: "com.example.e2e-scaffold", label: "Python", bundle: abs("com.example.e2e-scaffold.tar.gz"), python: true}
 
-	// Cleanup runs on every way out, Ctrl-C and SIGTERM included.
+	// Cleanup runs once, on every way out, Ctrl-C and SIGTERM included. On a signal the cases
+	// in flight are abandoned: their answers (from a server being stopped) are not printed.
+	var once sync.Once
+	var interrupted atomic.Bool
 	cleanup := func() {
-		if e.mm != nil {
-			logf("stopping the server")
-			e.mm.stop()
-		}
-		if e.pg != nil {
-			logf("stopping PostgreSQL")
-			e.pg.stop()
-		}
+		once.Do(func() {
+			if e.mm != nil {
+				logf("stopping the server")
+				e.mm.stop()
+			}
+			if e.pg != nil {
+				logf("stopping PostgreSQL")
+				e.pg.stop()
+			}
+		})
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sig
+		interrupted.Store(true)
 		logf("%s: cleaning up", s)
 		cleanup()
+		fmt.Println("interrupted")
 		os.Exit(130)
 	}()
 	defer cleanup()
+	report := func(line string) {
+		if interrupted.Load() {
+			select {} // the signal handler exits the program
+		}
+		fmt.Println(line)
+	}
 
 	start := time.Now()
 	if err := setup(e, tree); err != nil {
 		logf("setup failed: %v", err)
-		fmt.Println("FAIL setup: " + oneLine(err.Error()))
-		fmt.Println("0 passed, 1 failed")
+		report("FAIL setup: " + oneLine(err.Error()))
+		report("0 passed, 1 failed")
 		return 1
 	}
 	logf("setup done in %.1f s; server log: %s", time.Since(start).Seconds(), e.mm.logFile())
@@ -157,15 +172,15 @@ func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp) int 
 		}
 		if err != nil {
 			failed++
-			fmt.Printf("FAIL %s: %s%s\n", c.name, oneLine(err.Error()), note)
+			report(fmt.Sprintf("FAIL %s: %s%s", c.name, oneLine(err.Error()), note))
 		} else {
 			passed++
-			fmt.Printf("ok   %s%s\n", c.name, note)
+			report(fmt.Sprintf("ok   %s%s", c.name, note))
 		}
 		logf("%s took %.1f s", c.name, time.Since(t0).Seconds())
 	}
 	logf("ran in %.1f s", time.Since(start).Seconds())
-	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	report(fmt.Sprintf("%d passed, %d failed", passed, failed))
 	if failed > 0 {
 		return 1
 	}
