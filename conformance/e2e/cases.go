@@ -48,6 +48,7 @@ func cases() []testCase {
 		{"moderation", caseModeration},
 		{"scaffold-deploys", caseScaffold},
 		{"flood-deep-lists", caseFlood},
+		{"token-not-in-environ", caseTokenEnviron},
 		{"disable-enable", caseDisableEnable},
 		{"kill-python", caseKillPython},
 		{"kill-bridge", caseKillBridge},

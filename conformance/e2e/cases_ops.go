@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 )
@@ -223,4 +224,33 @@ func caseServerRestart(e *env, c *caseState) error {
 		return err
 	}
 	return e.alive(e.hello)
+}
+
+// The per-launch token the bridge gives Python must not stay readable in the Python process's
+// initial environment block (/proc/PID/environ), where any process of the same user reads it
+// (issue 16 item 7).
+func caseTokenEnviron(e *env, _ *caseState) error {
+	if err := e.solo(e.hello); err != nil {
+		return err
+	}
+	bridge, python, err := e.bridgeAndPython(e.hello)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, p := range []*proc{bridge, python} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid))
+		if err != nil {
+			return err
+		}
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == "MMPLUG_TOKEN" && v != "" {
+				problems = append(problems, fmt.Sprintf("MMPLUG_TOKEN (%d characters) is in /proc/%d/environ (%s)", len(v), p.pid, p.cmdline))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
 }
