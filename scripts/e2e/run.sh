@@ -27,20 +27,26 @@ for f in "$bridge" "$venv/bin/mmplug"; do
 	[[ -x $f ]] || { log "missing $f (make static-bridge venv)"; exit 1; }
 done
 
-# PostgreSQL: the Debian packages when no initdb is installed. Only the binaries are used;
-# the test runs its own cluster (the package's default cluster, if apt starts one, is left as is).
-if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
-	log "installing PostgreSQL (apt-get install postgresql)"
+# Debian packages, when missing: PostgreSQL (only its binaries are used: the test runs its own
+# cluster) and a python3 on PATH=/usr/bin:/bin, the Python the server will start plugins with.
+packages=()
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
+env -i PATH=/usr/bin:/bin sh -c 'command -v python3' >/dev/null || packages+=(python3)
+if ((${#packages[@]})); then
+	log "installing ${packages[*]} (apt-get)"
 	if [[ $(id -u) != 0 ]]; then
-		log "PostgreSQL is not installed and installing it needs root"
+		log "${packages[*]} not installed, and installing needs root"
 		exit 1
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
-	# The package may start a default cluster; the test never uses it, so leave none running.
-	for conf in /etc/postgresql/*/main; do
-		[[ -d $conf ]] && pg_ctlcluster "$(basename "$(dirname "$conf")")" main stop 2>/dev/null || true
-	done
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}" >&2
+	# The postgresql package may start a default cluster; the test never uses it, so the one
+	# this install started is stopped again.
+	if [[ " ${packages[*]} " == *" postgresql "* ]]; then
+		for conf in /etc/postgresql/*/main; do
+			[[ -d $conf ]] && pg_ctlcluster "$(basename "$(dirname "$conf")")" main stop 2>/dev/null || true
+		done
+	fi
 fi
 
 tree=$(scripts/e2e/build-server.sh)
