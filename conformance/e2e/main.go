@@ -106,14 +106,14 @@ func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp) int 
 	}
 	e := &env{work: work, mmplug: mmplug}
 	abs := func(name string) string { return filepath.Join(bundles, name) }
-	e.hello = &plugin{id: "com.mmplug.hello", label: "Python", bundle: abs("com.mmplug.hello.tar.gz"), python: true}
-	e.hellogo = &plugin{id: "com.mmplug.hellogo", label: "Go", bundle: abs("com.mmplug.hellogo.tar.gz")}
-	e.flask = &plugin{id: "com.mmplug.flask", label: "Python", bundle: abs("com.mmplug.flask.tar.gz"), python: true}
-	e.fastapi = &plugin{id: "com.mmplug.fastapi", label: "Python", bundle: abs("com.mmplug.fastapi.tar.gz"), python: true}
-	e.flaskDeps = &plugin{id: "com.mmplug.flask-e2e", label: "Python", bundle: abs("com.mmplug.flask-e2e.tar.gz"), python: true}
-	e.fastapiDeps = &plugin{id: "com.mmplug.fastapi-e2e", label: "Python", bundle: abs("com.mmplug.fastapi-e2e.tar.gz"), python: true}
-	e.moderation = &plugin{id: "com.mmplug.moderation", label: "Python", bundle: abs("com.mmplug.moderation.tar.gz"), python: true}
-	e.scaffold = &plugin{id: "com.example.e2e-scaffold", label: "Python", bundle: abs("com.example.e2e-scaffold.tar.gz"), python: true}
+	e.hello = &plugin{id: "com.mmplug.hello", bundle: abs("com.mmplug.hello.tar.gz")}
+	e.hellogo = &plugin{id: "com.mmplug.hellogo", bundle: abs("com.mmplug.hellogo.tar.gz")}
+	e.flask = &plugin{id: "com.mmplug.flask", bundle: abs("com.mmplug.flask.tar.gz")}
+	e.fastapi = &plugin{id: "com.mmplug.fastapi", bundle: abs("com.mmplug.fastapi.tar.gz")}
+	e.flaskDeps = &plugin{id: "com.mmplug.flask-e2e", bundle: abs("com.mmplug.flask-e2e.tar.gz")}
+	e.fastapiDeps = &plugin{id: "com.mmplug.fastapi-e2e", bundle: abs("com.mmplug.fastapi-e2e.tar.gz")}
+	e.moderation = &plugin{id: "com.mmplug.moderation", bundle: abs("com.mmplug.moderation.tar.gz")}
+	e.scaffold = &plugin{id: "com.example.e2e-scaffold", bundle: abs("com.example.e2e-scaffold.tar.gz")}
 
 	// Cleanup runs once, on every way out, Ctrl-C and SIGTERM included. On a signal the cases
 	// in flight are abandoned: their answers (from a server being stopped) are not printed.

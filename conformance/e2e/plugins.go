@@ -11,13 +11,10 @@ import (
 	"time"
 )
 
-// plugin is one plugin the run installs: its id, where its bundle is, and whether it is the
-// Python one of a side-by-side pair.
+// plugin is one plugin the run installs: its id and where its bundle is.
 type plugin struct {
 	id     string
-	label  string // "Python" or "Go", in verdicts
 	bundle string
-	python bool
 }
 
 // Plugin states in GET /api/v4/plugins/statuses (model.PluginState*).
