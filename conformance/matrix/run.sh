@@ -86,7 +86,7 @@ for v in "${versions[@]}"; do
 			# The two long cases test the bridge's own lifetime handling (a 61 s handler, 100
 			# restarts), not the protocol of a server version; make conformance runs them.
 			args=(-plugin examples/hello -bridge "$bridge" -venv "$venv"
-				-skip 'http_handler_longer_than_60s|restart_100_times_leaves_nothing|hostile_deep_props_server_max')
+				-skip 'http_handler_longer_than_60s|restart_100_times_leaves_nothing')
 		else
 			args=(-fidelity -plugin conformance/harness/testdata/fidelity -bridge "$bridge" -venv "$venv")
 		fi
