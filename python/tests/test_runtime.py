@@ -266,3 +266,24 @@ def test_config_from_real_environ_deletes_token(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv(k, v)
     assert RuntimeConfig.from_env().token == "tok"
     assert "MMPLUG_TOKEN" not in os.environ
+
+
+def test_token_comes_from_the_descriptor_the_bridge_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from mattermost_plugin.runtime import RuntimeConfig
+
+    r, w = os.pipe()
+    os.write(w, b"fd-secret\n")
+    os.close(w)
+    env = {
+        "MMPLUG_API_SOCKET": "/tmp/a.sock",
+        "MMPLUG_HOOKS_SOCKET": "/tmp/h.sock",
+        "MMPLUG_TOKEN_FD": str(r),
+        "MMPLUG_PLUGIN_ID": "com.example.x",
+    }
+    config = RuntimeConfig.from_env(env)
+    assert config.token == "fd-secret"
+    # The descriptor now reads as /dev/null: nothing later can read the token from it.
+    assert os.read(r, 10) == b""
+    os.close(r)

@@ -180,7 +180,9 @@ impl PythonProcess {
             .envs(scrubbed_env(std::env::vars_os(), &manifest.env_passthrough))
             .env("MMPLUG_API_SOCKET", &rv.api_socket)
             .env("MMPLUG_HOOKS_SOCKET", &rv.hooks_socket)
-            .env("MMPLUG_TOKEN", &rv.token)
+            // The token goes down stdin, not in the environment: the kernel keeps a process's
+            // initial environment readable in /proc/PID/environ for its whole life.
+            .env("MMPLUG_TOKEN_FD", "0")
             .env("MMPLUG_PLUGIN_ID", &manifest.id)
             .env("MMPLUG_PLUGIN_DIR", &manifest.dir)
             .env("MMPLUG_ENTRY", &manifest.entry)
@@ -190,7 +192,7 @@ impl PythonProcess {
             // installed, and the server user's own site-packages stay out.
             cmd.env("PYTHONPATH", site).env("PYTHONNOUSERSITE", "1");
         }
-        cmd.stdin(Stdio::null())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -223,6 +225,15 @@ impl PythonProcess {
             source,
         })?;
         let pid = child.id().unwrap_or(0);
+        // One line into the pipe's buffer (far below its 64 KiB), then EOF: the SDK reads it
+        // first thing and puts /dev/null in its place.
+        if let Some(mut stdin) = child.stdin.take() {
+            let line = format!("{}\n", rv.token);
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(line.as_bytes()).await;
+            });
+        }
         let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
         let stderr = child
             .stderr
@@ -471,7 +482,7 @@ mod tests {
         let fake = tmp.path().join("venv/bin/python3");
         std::fs::write(
             &fake,
-            "#!/bin/sh\necho \"args=$*\" >&2\necho \"token=${MMPLUG_TOKEN:+set} secret=${MM_SQLSETTINGS_DATASOURCE:-unset}\" >&2\nexit 3\n",
+            "#!/bin/sh\necho \"args=$*\" >&2\nread -r line\necho \"token=${line:+read} env=${MMPLUG_TOKEN:-none} fd=$MMPLUG_TOKEN_FD secret=${MM_SQLSETTINGS_DATASOURCE:-unset}\" >&2\nexit 3\n",
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -495,6 +506,6 @@ mod tests {
             tail[0].contains("-m mattermost_plugin") && tail[0].contains("plugin.py"),
             "{tail:?}"
         );
-        assert_eq!(tail[1], "token=set secret=unset");
+        assert_eq!(tail[1], "token=read env=none fd=0 secret=unset");
     }
 }

@@ -90,17 +90,49 @@ class RuntimeConfig:
         cls, environ: MutableMapping[str, str] | None = None, *, consume_token: bool = True
     ) -> RuntimeConfig:
         env: Mapping[str, str] = os.environ if environ is None else environ
-        missing = [cls.ENV[k] for k in cls.REQUIRED if not env.get(cls.ENV[k])]
+        missing = [
+            cls.ENV[k]
+            for k in cls.REQUIRED
+            if not env.get(cls.ENV[k]) and not (k == "token" and env.get(TOKEN_FD_ENV))
+        ]
         if missing:
             raise ConfigError(
                 f"missing environment {', '.join(missing)}: this process is meant to be "
                 "started by the mmplug bridge (see `mmplug dev` to run a plugin locally)"
             )
         values = {k: env.get(name, "") for k, name in cls.ENV.items()}
+        if not values["token"] and env.get(TOKEN_FD_ENV):
+            values["token"] = _read_token(env[TOKEN_FD_ENV])
         if consume_token:
             target = os.environ if environ is None else environ
             target.pop(cls.ENV["token"], None)
         return cls(**values)
+
+
+# The bridge passes the per-launch token as the first line of this descriptor (stdin), not in
+# the environment, which the kernel keeps readable in /proc/PID/environ for the process's life.
+TOKEN_FD_ENV = "MMPLUG_TOKEN_FD"
+
+
+def _read_token(fd_text: str) -> str:
+    """The token line from descriptor ``fd_text``; the descriptor is then /dev/null."""
+    try:
+        fd = int(fd_text)
+    except ValueError:
+        raise ConfigError(f"{TOKEN_FD_ENV}={fd_text!r} is not a file descriptor") from None
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 256)
+        if not chunk:
+            break
+        line += chunk
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    token = line.decode("ascii", "replace").strip()
+    if not token:
+        raise ConfigError(f"no token on descriptor {fd} ({TOKEN_FD_ENV})")
+    return token
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):
