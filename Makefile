@@ -17,7 +17,7 @@ GO_PKGS   := ./tools/... ./conformance/... ./bench/... ./crates/goplugin/fuzz/se
 .PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle fuzz-brief fuzz soak
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
 setup: venv gomod ## install every dependency (Python venv, Go modules, Rust crates)
 	$(CARGO) fetch --locked 2>/dev/null || $(CARGO) fetch
