@@ -102,12 +102,16 @@ func (p *Hello) ExecuteCommand(_ *plugin.Context, args *model.CommandArgs) (*mod
 	case "":
 		return ephemeral("Hello from " + p.API.GetServerVersion()), nil
 	case "fail":
+		// SkipTranslation: the server shows Message as it is; otherwise it would translate
+		// Id through its i18n bundle, which has no "hello.fail", and show the id. The Python
+		// twin's PluginAPIError sets it by default.
 		return nil, &model.AppError{
-			Id:            "hello.fail",
-			Message:       "hello failed on purpose",
-			DetailedError: "details",
-			StatusCode:    http.StatusTeapot,
-			Where:         "Hello.ExecuteCommand",
+			Id:              "hello.fail",
+			Message:         "hello failed on purpose",
+			DetailedError:   "details",
+			StatusCode:      http.StatusTeapot,
+			Where:           "Hello.ExecuteCommand",
+			SkipTranslation: true,
 		}
 	case "post":
 		created, appErr := p.API.CreatePost(&model.Post{

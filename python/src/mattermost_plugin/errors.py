@@ -3,6 +3,16 @@
 The bridge sends a failed call's ``*model.AppError`` (or a plain Go ``error``) back in the
 response's ``error`` field, every field intact; ``PluginAPIError`` keeps all of them.
 Subclasses are picked by HTTP status code so callers can ``except NotFoundError``.
+
+Raised by plugin code (a hook, a slash command), a ``PluginAPIError`` goes back to the server
+as a ``model.AppError``. Before the server shows an AppError to a user it translates it:
+unless ``SkipTranslation`` is set, ``Message`` is replaced by the translation of ``Id`` in the
+server's i18n bundle, and an id the bundle does not know becomes the message itself (``/hello
+fail`` would answer "hello.fail"). A plugin's ids are never in that bundle, so an error built
+here sets ``skip_translation=True`` unless told otherwise, and the user reads ``message``. Pass
+``skip_translation=False`` only with one of the server's own ids, to have it translated into
+the user's language. Errors that came from the server (``error_from_app_error``) keep the
+server's value, so re-raising one changes nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +46,12 @@ class ErrorKind(enum.IntEnum):
 
 
 class PluginAPIError(Exception):
-    """A Mattermost API call failed; every ``model.AppError`` field is kept."""
+    """A Mattermost API call failed; every ``model.AppError`` field is kept.
+
+    Raised by a plugin, it answers the server with those fields. ``skip_translation``
+    defaults to True: the server then shows ``message`` as it is rather than looking ``id`` up
+    in its own translations, which never hold a plugin's ids (see the module docstring).
+    """
 
     status_code_default: int = 0
 
@@ -49,7 +64,7 @@ class PluginAPIError(Exception):
         request_id: str = "",
         status_code: int | None = None,
         where: str = "",
-        skip_translation: bool = False,
+        skip_translation: bool = True,
         kind: ErrorKind | int = ErrorKind.APP_ERROR,
         code: int = 0,
         method: str = "",
