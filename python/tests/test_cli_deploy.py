@@ -27,6 +27,8 @@ from cli_fixtures.wheels import fake_index
 
 from mattermost_plugin.cli import deploy as deploy_mod
 from mattermost_plugin.cli import main
+from mattermost_plugin.cli import server as server_mod
+from mattermost_plugin.cli.errors import CLIError
 
 PLUGIN_ID = "com.example.deployed"
 
@@ -373,6 +375,100 @@ def test_local_mode_socket_comes_first_and_needs_no_credentials(
     assert all("authorization" not in r.headers for r in fake.requests)
     assert f"connecting in local mode over {socket_path}" in err
     assert f"uploaded {PLUGIN_ID} 0.3.0 to local mode ({socket_path})" in err
+
+
+@pytest.fixture
+def local(tmp_path: Path, fake: FakeMattermost, monkeypatch: pytest.MonkeyPatch) -> FakeMattermost:
+    """The fake served on a local-mode socket too, with no credentials in the environment."""
+    socket_path = tmp_path / "mm.socket"
+    fake.serve_unix(socket_path)
+    monkeypatch.setenv("MM_LOCALSOCKETPATH", str(socket_path))
+    monkeypatch.delenv("MM_ADMIN_TOKEN")
+    return fake
+
+
+def test_the_local_socket_refuses_what_the_real_one_refuses(local: FakeMattermost) -> None:
+    """The fake serves on its socket only the server's local-mode routes (plugin_local.go,
+    system_local.go): GET /plugins/statuses is the server's 404 there, as on a real server."""
+    client = server_mod.MattermostClient(socket_path=os.environ["MM_LOCALSOCKETPATH"])
+    with pytest.raises(CLIError) as refused:
+        client.plugin_statuses()
+    assert str(refused.value).startswith(
+        "reading plugin statuses failed: 404 api.context.404.app_error: Sorry, we could not "
+        "find the page. (There doesn't appear to be an api call for the "
+        "url='/api/v4/plugins/statuses'."
+    )
+    for method, path in [("GET", "/api/v4/users/me"), ("POST", "/api/v4/users/login")]:
+        assert client.request(method, path[len("/api/v4") :]).status == 404
+    assert client.plugins() == {"active": [], "inactive": []}
+    assert client.server_logs(page=0, per_page=10) == []
+
+
+def test_deploy_in_local_mode_waits_on_the_plugin_list(
+    tmp_path: Path, local: FakeMattermost, clock: list[float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    local.activation = lambda plugin_id: [(STATE_NOT_RUNNING, ""), (STATE_RUNNING, "")]
+    code, out, err = run(capsys, ["deploy", "--local", str(make_bundle(tmp_path / "b.tar.gz"))])
+    assert code == 0, err
+    assert out == f"{PLUGIN_ID} is running\n"
+    assert api_calls(local) == [
+        ("POST", "/api/v4/plugins"),
+        ("GET", "/api/v4/logs"),  # the log before enabling: only a newer failure counts
+        ("POST", f"/api/v4/plugins/{PLUGIN_ID}/enable"),
+        ("GET", "/api/v4/plugins"),  # inactive: starting, or failed?
+        ("GET", "/api/v4/logs"),  # no "Unable to activate plugin" line for it: starting
+        ("GET", "/api/v4/plugins"),  # active
+    ]
+    assert {r.transport for r in local.requests} == {"unix"}
+    assert clock[0] == deploy_mod.STATUS_POLL_SECONDS
+
+
+def test_enable_in_local_mode_reports_the_servers_activation_error(
+    local: FakeMattermost, clock: list[float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    local.installed[PLUGIN_ID] = {"id": PLUGIN_ID, "name": "Deployed", "version": "0.3.0"}
+    # An older failure of the same plugin is not this activation's.
+    local.log_lines = [
+        log_line("Unable to activate plugin", level="error", error="an old reason"),
+    ]
+    local.activation = lambda plugin_id: [
+        (STATE_NOT_RUNNING, ""),
+        (STATE_FAILED_TO_START, "the Python process exited during startup"),
+    ]
+    code, out, err = run(capsys, ["enable", "--local", PLUGIN_ID])
+    assert code == 1
+    assert out == ""
+    assert err.rstrip().endswith(
+        f"mmplug enable: error: {PLUGIN_ID} failed to start: the Python process exited during "
+        f"startup (see `mmplug logs {PLUGIN_ID}`)"
+    )
+    assert ("GET", "/api/v4/plugins/statuses") not in api_calls(local)
+
+
+def test_local_mode_without_a_readable_log_waits_and_says_why_it_cannot_tell(
+    local: FakeMattermost, clock: list[float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    local.installed[PLUGIN_ID] = {"id": PLUGIN_ID}
+    local.write_log_file = False
+    local.activation = lambda plugin_id: [(STATE_FAILED_TO_START, "boom")]
+    code, _, err = run(capsys, ["enable", "--local", "--wait", "3", PLUGIN_ID])
+    assert code == 1
+    assert (
+        f"{PLUGIN_ID} was enabled but is still not running after 3 s; local mode has no plugin "
+        "status route and the server log, where an activation error would be, could not be "
+        "read: the server writes no log file (LogSettings.EnableFile is false)" in err
+    )
+    assert clock[0] == 3.0
+    # The log is tried once, then only the plugin list.
+    assert api_calls(local).count(("GET", "/api/v4/logs")) == 1
+
+
+def test_local_mode_enable_of_a_plugin_the_server_does_not_list(
+    local: FakeMattermost, clock: list[float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, ["enable", "--local", PLUGIN_ID])
+    assert code == 1
+    assert f"plugin {PLUGIN_ID} is not installed on local mode" in err
 
 
 def test_missing_local_socket_falls_back_or_fails_with_local(

@@ -10,14 +10,22 @@ Mattermost API documents them (and as server/channels/api4 implements them):
   exists and ``force`` is not "true";
 - ``POST /api/v4/plugins/{id}/enable`` and ``/disable`` -> 200 {"status": "OK"}, 404
   ``app.plugin.not_installed.app_error``;
+- ``GET /api/v4/plugins`` -> {"active": [manifest], "inactive": [manifest]} (active: running);
 - ``GET /api/v4/plugins/statuses`` -> [PluginStatus];
 - ``GET /api/v4/logs?page=&logs_per_page=`` -> the page's log lines, oldest first ([""] when
   the server writes no log file).
 
+Activation runs the states ``activation`` gives, one per read of the plugin's state (statuses
+or the plugin list); reaching a failed state logs ``Unable to activate plugin`` with the
+plugin's id and the reason in ``error``, as the server does.
+
 Every route but login needs ``Authorization: Bearer <token>`` (401
 ``api.context.session_expired.app_error``) of a system admin (403
 ``api.context.permissions.app_error``), except over the local-mode unix socket, which is
-trusted. Errors are AppError JSON bodies. Served over TCP on 127.0.0.1 and over a unix socket,
+trusted but serves only the routes the server registers for local mode (``LOCAL_ROUTES``,
+from server/channels/api4/*_local.go); any other path there is the server's 404
+``api.context.404.app_error`` (Handle404), as ``GET /api/v4/plugins/statuses`` is on a real
+socket. Errors are AppError JSON bodies. Served over TCP on 127.0.0.1 and over a unix socket,
 each in a thread; every request is recorded.
 """
 
@@ -27,6 +35,7 @@ import email.parser
 import email.policy
 import io
 import json
+import re
 import socket
 import socketserver
 import tarfile
@@ -41,6 +50,40 @@ from urllib.parse import parse_qs, urlsplit
 STATE_NOT_RUNNING = 0
 STATE_RUNNING = 2
 STATE_FAILED_TO_START = 3
+STATE_FAILED_TO_STAY_RUNNING = 4
+
+# The local-mode routes of the plugin and system APIs (Mattermost 11.4.0:
+# server/channels/api4/plugin_local.go, InitPluginLocal, and system_local.go, InitSystemLocal),
+# as (method, path pattern below /api/v4). Notably absent: GET /plugins/statuses.
+_PLUGIN_ID = r"[A-Za-z0-9_.\-]+"
+LOCAL_ROUTES: list[tuple[str, re.Pattern[str]]] = [
+    (method, re.compile(f"^/api/v4{pattern}$"))
+    for method, pattern in [
+        ("POST", "/plugins"),
+        ("GET", "/plugins"),
+        ("POST", "/plugins/install_from_url"),
+        ("DELETE", f"/plugins/{_PLUGIN_ID}"),
+        ("POST", f"/plugins/{_PLUGIN_ID}/enable"),
+        ("POST", f"/plugins/{_PLUGIN_ID}/disable"),
+        ("POST", "/plugins/marketplace"),
+        ("GET", "/plugins/marketplace"),
+        ("POST", "/plugins/reattach"),
+        ("POST", f"/plugins/{_PLUGIN_ID}/detach"),
+        ("GET", "/system/ping"),
+        ("GET", "/logs"),
+        ("POST", "/server_busy"),
+        ("GET", "/server_busy"),
+        ("DELETE", "/server_busy"),
+        ("GET", "/system/support_packet"),
+        ("POST", "/integrity"),
+        ("GET", "/system/schema/version"),
+    ]
+]
+
+
+def local_route(method: str, path: str) -> bool:
+    """Whether the local-mode socket serves ``method path``."""
+    return any(m == method and pattern.match(path) for m, pattern in LOCAL_ROUTES)
 
 
 @dataclass
@@ -135,6 +178,9 @@ class FakeMattermost:
         with self._lock:
             self.requests.append(record)
         parts = url.path.split("/")
+        if transport == "unix" and not local_route(h.command, url.path):
+            self._read_body(h, record)
+            return self._not_found(h, url.path)
         if url.path == "/api/v4/users/login" and h.command == "POST":
             self._read_body(h, record)
             return self._login(h, record)
@@ -181,15 +227,15 @@ class FakeMattermost:
             return self._permission_error(h)
         if url.path == "/api/v4/plugins/statuses" and h.command == "GET":
             return self._json(h, 200, self._statuses())
+        if url.path == "/api/v4/plugins" and h.command == "GET":
+            return self._json(h, 200, self._plugin_list())
         if url.path == "/api/v4/logs" and h.command == "GET":
             return self._logs(h, record)
         if len(parts) == 6 and parts[:4] == ["", "api", "v4", "plugins"] and h.command == "POST":
             plugin_id, action = parts[4], parts[5]
             if action in ("enable", "disable"):
                 return self._enable_disable(h, plugin_id, action)
-        return self._error(
-            h, 404, "api.context.404.app_error", "Sorry, we could not find the page."
-        )
+        return self._not_found(h, url.path)
 
     def _read_body(self, h: BaseHTTPRequestHandler, record: Recorded) -> None:
         length = int(h.headers.get("Content-Length") or 0)
@@ -257,13 +303,40 @@ class FakeMattermost:
             self.states[plugin_id] = (STATE_NOT_RUNNING, "")
         self._json(h, 200, {"status": "OK"})
 
+    def _advance(self, plugin_id: str) -> tuple[int, str]:
+        """The plugin's state at this read: the next one of its activation, if any."""
+        pending = self._pending.get(plugin_id)
+        if pending:
+            before = self.states.get(plugin_id)
+            self.states[plugin_id] = pending.pop(0) if len(pending) > 1 else pending[0]
+            state, error = self.states[plugin_id]
+            if state == STATE_FAILED_TO_START and self.states[plugin_id] != before:
+                self.log_lines.append(
+                    json.dumps(
+                        {
+                            "timestamp": "2026-11-24 10:00:00.000 Z",
+                            "level": "error",
+                            "msg": "Unable to activate plugin",
+                            "caller": "app/plugin.go:143",
+                            "plugin_id": plugin_id,
+                            "bundle_path": f"plugins/{plugin_id}",
+                            "error": error,
+                        }
+                    )
+                )
+        return self.states.get(plugin_id, (STATE_NOT_RUNNING, ""))
+
+    def _plugin_list(self) -> dict[str, list[dict[str, Any]]]:
+        listing: dict[str, list[dict[str, Any]]] = {"active": [], "inactive": []}
+        for plugin_id, manifest in sorted(self.installed.items()):
+            state, _ = self._advance(plugin_id)
+            listing["active" if state == STATE_RUNNING else "inactive"].append(manifest)
+        return listing
+
     def _statuses(self) -> list[dict[str, Any]]:
         result = []
         for plugin_id, manifest in sorted(self.installed.items()):
-            pending = self._pending.get(plugin_id)
-            if pending:
-                self.states[plugin_id] = pending.pop(0) if len(pending) > 1 else pending[0]
-            state, error = self.states.get(plugin_id, (STATE_NOT_RUNNING, ""))
+            state, error = self._advance(plugin_id)
             result.append(
                 {
                     "plugin_id": plugin_id,
@@ -289,6 +362,17 @@ class FakeMattermost:
 
     # Answers --------------------------------------------------------------------------
 
+    def _not_found(self, h: BaseHTTPRequestHandler, path: str) -> None:
+        """The server's answer to a route it does not have (web.Handle404)."""
+        self._error(
+            h,
+            404,
+            "api.context.404.app_error",
+            "Sorry, we could not find the page.",
+            detailed_error=f"There doesn't appear to be an api call for the url='{path}'.  "
+            "Typo? are you missing a team_id or user_id as part of the url?",
+        )
+
     def _permission_error(self, h: BaseHTTPRequestHandler, *, close: bool = False) -> None:
         self._error(
             h,
@@ -306,11 +390,12 @@ class FakeMattermost:
         message: str,
         *,
         close: bool = False,
+        detailed_error: str = "",
     ) -> None:
         body = {
             "id": error_id,
             "message": message,
-            "detailed_error": "",
+            "detailed_error": detailed_error,
             "request_id": "r" * 26,
             "status_code": status,
         }

@@ -4,8 +4,12 @@
 ``force=true`` so it replaces an installed version, enables it, and waits for the server to
 report it running: ``POST /api/v4/plugins/{id}/enable`` only saves the configuration, the
 activation happens after it, so a plugin that fails to start is only visible in
-``GET /api/v4/plugins/statuses``. ``logs`` reads ``GET /api/v4/logs`` (the newest lines of the
-server's log file, which must be JSON: ``LogSettings.FileJson``) and keeps the plugin's lines.
+``GET /api/v4/plugins/statuses``. The local-mode socket does not serve that route
+(server/channels/api4/plugin_local.go); there the wait reads ``GET /api/v4/plugins`` (the
+plugin is running once it is listed ``active``) and, for the reason a start failed, the
+server's ``Unable to activate plugin`` line in ``GET /api/v4/logs``. ``logs`` reads
+``GET /api/v4/logs`` (the newest lines of the server's log file, which must be JSON:
+``LogSettings.FileJson``) and keeps the plugin's lines.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ _STATE_NAMES = {
 _FAILED = {STATE_FAILED_TO_START, STATE_FAILED_TO_STAY_RUNNING}
 STATUS_POLL_SECONDS = 0.5
 LOG_POLL_SECONDS = 1.0
+# How many of the newest log lines local mode reads for an activation error.
+LOCAL_LOG_LINES = 1000
+# What the server logs, with the plugin's id and the reason in "error", when activation fails
+# (channels/app/plugin.go, syncPluginsActiveState).
+ACTIVATION_FAILED_MSG = "Unable to activate plugin"
 
 # Replaced by tests so waiting and following need no real time.
 sleep: Callable[[float], None] = time.sleep
@@ -74,22 +83,38 @@ def deploy(client: MattermostClient, bundle: Path, *, wait_seconds: float) -> No
 
 
 def enable(client: MattermostClient, plugin_id: str, *, wait_seconds: float) -> None:
-    client.enable_plugin(plugin_id)
     if wait_seconds <= 0:
+        client.enable_plugin(plugin_id)
         print(f"{plugin_id} enabled")
         return
-    progress(f"enabled {plugin_id}; waiting for it to start")
-    state, error = wait_for_start(client, plugin_id, wait_seconds)
+    if client.local:
+        # The log as it was before enabling, so only an activation error logged after it
+        # counts.
+        log = LocalLog(client, plugin_id)
+        client.enable_plugin(plugin_id)
+        progress(f"enabled {plugin_id}; waiting for it to start")
+        state, error = wait_for_start_local(client, plugin_id, wait_seconds, log)
+    else:
+        client.enable_plugin(plugin_id)
+        progress(f"enabled {plugin_id}; waiting for it to start")
+        state, error = wait_for_start(client, plugin_id, wait_seconds)
+        log = None
     if state == STATE_RUNNING:
         print(f"{plugin_id} is running")
         return
     if state in _FAILED:
         detail = f": {error}" if error else ""
         raise CLIError(f"{plugin_id} {_STATE_NAMES[state]}{detail} (see `mmplug logs {plugin_id}`)")
+    unexplained = ""
+    if log is not None and log.unreadable:
+        unexplained = (
+            "; local mode has no plugin status route and the server log, where an activation "
+            f"error would be, could not be read: {log.unreadable}"
+        )
     raise CLIError(
         f"{plugin_id} was enabled but is still {_STATE_NAMES.get(state, f'in state {state}')} "
-        f"after {wait_seconds:.0f} s (see `mmplug logs {plugin_id}`; --wait sets how long to "
-        "wait)"
+        f"after {wait_seconds:.0f} s{unexplained} (see `mmplug logs {plugin_id}`; --wait sets "
+        "how long to wait)"
     )
 
 
@@ -116,6 +141,62 @@ def wait_for_start(
         if monotonic() >= deadline:
             pending = next(s for s in mine if s.get("state") != STATE_RUNNING)
             return int(pending.get("state", STATE_NOT_RUNNING)), str(pending.get("error", ""))
+        sleep(STATUS_POLL_SECONDS)
+
+
+class LocalLog:
+    """The server log as local mode reads it for an activation error: the window at creation,
+    then on each ``activation_error()`` the lines that arrived since, searched for the server's
+    ``Unable to activate plugin`` entry for the plugin. A log that cannot be read (no log file,
+    not JSON, the route refused) is remembered in ``unreadable`` and not read again."""
+
+    def __init__(self, client: MattermostClient, plugin_id: str) -> None:
+        self.client = client
+        self.plugin_id = plugin_id
+        self.unreadable = ""
+        self.window = self._read() or []
+
+    def _read(self) -> list[str] | None:
+        if self.unreadable:
+            return None
+        try:
+            lines = self.client.server_logs(page=0, per_page=LOCAL_LOG_LINES)
+            plugin_log_lines(lines, self.plugin_id)  # raises when the log cannot be used
+        except CLIError as e:
+            self.unreadable = str(e)
+            return None
+        return lines
+
+    def activation_error(self) -> str | None:
+        """The reason in a new ``Unable to activate plugin`` line for the plugin, if any."""
+        current = self._read()
+        if current is None:
+            return None
+        fresh = new_lines(self.window, current)
+        self.window = current
+        for _, entry in plugin_log_lines(fresh, self.plugin_id):
+            if entry.get("msg") == ACTIVATION_FAILED_MSG:
+                return str(entry.get("error", ""))
+        return None
+
+
+def wait_for_start_local(
+    client: MattermostClient, plugin_id: str, wait_seconds: float, log: LocalLog
+) -> tuple[int, str]:
+    """The local-mode wait: ``GET /api/v4/plugins`` until the plugin is listed active (running),
+    or the log shows its activation failed, or time runs out."""
+    deadline = monotonic() + wait_seconds
+    while True:
+        listing = client.plugins()
+        if any(p.get("id") == plugin_id for p in listing["active"]):
+            return STATE_RUNNING, ""
+        if not any(p.get("id") == plugin_id for p in listing["inactive"]):
+            raise CLIError(f"the server does not list {plugin_id}: is it installed?")
+        error = log.activation_error()
+        if error is not None:
+            return STATE_FAILED_TO_START, error
+        if monotonic() >= deadline:
+            return STATE_NOT_RUNNING, ""
         sleep(STATUS_POLL_SECONDS)
 
 

@@ -335,6 +335,26 @@ class MattermostClient:
         if response.status != 200:
             raise self.fail(f"{action} {plugin_id}", response)
 
+    @property
+    def local(self) -> bool:
+        """Over the local-mode socket, which serves only some routes (plugin_local.go): upload,
+        list, enable, disable and the like, but not ``/plugins/statuses``."""
+        return self.socket_path is not None
+
+    def plugins(self) -> dict[str, list[dict[str, Any]]]:
+        """``GET /api/v4/plugins``: the installed plugins' manifests, split into ``active``
+        (running on this node) and ``inactive``. Served in local mode too."""
+        response = self.request("GET", "/plugins")
+        if response.status != 200:
+            raise self.fail("listing the plugins", response)
+        listing = response.json()
+        if not isinstance(listing, dict):
+            raise CLIError(f"the server answered the plugin list with {listing!r}")
+        return {
+            key: [p for p in listing.get(key) or [] if isinstance(p, dict)]
+            for key in ("active", "inactive")
+        }
+
     def plugin_statuses(self) -> list[dict[str, Any]]:
         response = self.request("GET", "/plugins/statuses")
         if response.status != 200:
