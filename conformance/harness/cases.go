@@ -595,6 +595,19 @@ func caseHealthCheck(t *caseT) {
 	if err != nil {
 		t.fatalf("%v", err)
 	}
+	if t.opts.bridge != "" {
+		// A Python plugin: its Python dies, the bridge restarts it and replays the activation,
+		// without the server noticing. Then the bridge itself is killed, as below for Go.
+		pythonRestartedByTheBridge(t, targets)
+		if targets, err = killTarget(); err != nil {
+			t.fatalf("%v", err)
+		}
+		if bridge, _, err := soakProcesses(); err != nil {
+			t.fatalf("%v", err)
+		} else {
+			targets = []proc{bridge}
+		}
+	}
 	for _, p := range targets {
 		if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
 			t.fatalf("killing %v: %v", p, err)
@@ -633,6 +646,48 @@ func caseHealthCheck(t *caseT) {
 				t.errorf("killed process %v is back", p)
 			}
 		}
+	}
+}
+
+// pythonRestartedByTheBridge kills `python` (the bridge's Python child) and checks that the
+// bridge brings a new one up within a few seconds, itself staying the same process, with the
+// plugin answering again and the restart logged.
+func pythonRestartedByTheBridge(t *caseT, python []proc) {
+	bridge, _, err := soakProcesses()
+	if err != nil {
+		t.fatalf("%v", err)
+	}
+	start := time.Now()
+	for _, p := range python {
+		if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
+			t.fatalf("killing %v: %v", p, err)
+		}
+	}
+	var resp *model.CommandResponse
+	var appErr *model.AppError
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		// Meanwhile the bridge answers for the plugin (an RPC error for ExecuteCommand).
+		var rpcErr error
+		resp, appErr, rpcErr = t.tryCommand("/hello")
+		if rpcErr == nil && appErr == nil && resp != nil && strings.HasPrefix(resp.Text, "Hello from") {
+			break
+		}
+	}
+	if appErr != nil || resp == nil || !strings.HasPrefix(resp.Text, "Hello from") {
+		t.fatalf("/hello after Python was killed: %+v %v; want the bridge to have restarted it", resp, appErr)
+	}
+	fmt.Printf("     python restarted by the bridge, answering again after %s\n", time.Since(start).Round(time.Millisecond))
+	if err := t.env.PerformHealthCheck(t.id); err != nil {
+		t.errorf("health check after the bridge restarted Python: %v", err)
+	}
+	if now, _, err := soakProcesses(); err != nil || now.PID != bridge.PID {
+		t.errorf("the bridge changed (%v -> %v, %v): it should restart Python itself", bridge, now, err)
+	}
+	if !t.waitLog("error", "restarting it (restart 1 of 5 allowed within 60 s)") {
+		t.errorf("no error log line about the restart")
+	}
+	if !t.waitLog("info", "the plugin's Python was restarted and reactivated") {
+		t.errorf("no log line saying the restarted Python was reactivated")
 	}
 }
 

@@ -106,13 +106,29 @@ func casePythonCrashDuringHook(t *caseT) {
 	if !waitLogAny(t, "crashing inside MessageWillBePosted") {
 		t.errorf("Python's last words are not in the server log")
 	}
-	// The bridge follows its Python out (the health check restarts the plugin) and removes its
-	// socket directory on the way.
-	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
-		t.errorf("still running after Python crashed: %v", left)
+	// The bridge restarts its Python (and replays the activation): the next post is checked
+	// by the new process, and the crashed one is gone. The bridge stays; one socket directory.
+	var after *model.Post
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if p, reason, appErr := api.createPost(&model.Post{ChannelId: harnessChannelID, UserId: harnessUserID, Message: "after"}); appErr == nil && reason == "" {
+			after = p
+			break
+		}
 	}
-	if n := rendezvousDirs(); n > 0 {
-		t.errorf("the exited bridge left %d socket directories", n)
+	if after == nil || after.GetProp("seen_by") != "faults" {
+		t.errorf("no post went through the restarted Python's hook: %v", after)
+	}
+	var python []proc
+	for _, p := range procs {
+		if strings.Contains(p.Cmdline, "mattermost_plugin") {
+			python = append(python, p)
+		}
+	}
+	if left := waitGone(python, 5*time.Second); len(left) > 0 {
+		t.errorf("the crashed Python is still running: %v", left)
+	}
+	if n := rendezvousDirs(); n != 1 {
+		t.errorf("%d socket directories with the bridge running, want 1", n)
 	}
 }
 

@@ -44,3 +44,9 @@ func (t *caseT) messageWillBePosted(c *plugin.Context, post *model.Post) (*model
 	got, reason := h.MessageWillBePosted(c, post)
 	return got, reason, nil
 }
+
+// tryCommand runs a slash command; a transport failure shows as the zero answer.
+func (t *caseT) tryCommand(text string) (*model.CommandResponse, *model.AppError, error) {
+	resp, appErr := t.command(text)
+	return resp, appErr, nil
+}

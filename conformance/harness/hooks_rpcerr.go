@@ -45,3 +45,10 @@ func hooksForFidelity(env *plugin.Environment, id string) (reflect.Value, error)
 func (t *caseT) messageWillBePosted(c *plugin.Context, post *model.Post) (*model.Post, string, error) {
 	return t.hooks().MessageWillBePostedWithRPCErr(c, post)
 }
+
+// tryCommand runs a slash command, with a transport failure returned instead of ending the case.
+func (t *caseT) tryCommand(text string) (*model.CommandResponse, *model.AppError, error) {
+	return t.hooks().ExecuteCommandWithRPCErr(t.pluginContext(), &model.CommandArgs{
+		Command: text, UserId: harnessUserID, ChannelId: harnessChannelID, TeamId: harnessTeamID,
+	})
+}

@@ -37,14 +37,19 @@ pub struct Bridge {
     pub pool: DescriptorPool,
     /// Python's `PluginHooks`.
     pub hooks: HooksClient,
-    /// The Python process (set once spawned).
-    pub python: OnceCell<PythonProcess>,
+    /// The Python process now running (replaced when the bridge restarts it).
+    python: RwLock<Option<Arc<PythonProcess>>>,
     /// The server's API, dialed when the server calls `OnActivate`.
     api: RwLock<Option<Arc<Client<Stream>>>>,
     /// The session's mux broker, kept from `OnActivate` for API calls that carry byte streams.
     broker: RwLock<Option<Broker>>,
-    /// Python's readiness, established once: `Err` carries the activation error text.
-    ready: OnceCell<Result<Vec<String>, String>>,
+    /// The readiness of the Python process now running, established once per process: `Err`
+    /// carries the activation error text. A restarted process gets a new cell, whose
+    /// readiness includes replaying the server's activation (see [`Bridge::restarted`]).
+    ready: std::sync::Mutex<Arc<OnceCell<Result<Vec<String>, String>>>>,
+    /// How many times the bridge restarted Python; from the first on, readiness replays
+    /// OnConfigurationChange and OnActivate, which the server will not send again.
+    restarts: std::sync::atomic::AtomicU32,
     /// Why Python could not be started at all (no suitable interpreter, bad bundle, ...).
     startup_error: std::sync::OnceLock<String>,
     /// Benchmark instrument: unary hooks are answered by [`HooksClient::echo`], not Python.
@@ -135,10 +140,11 @@ impl Bridge {
             types,
             pool,
             hooks,
-            python: OnceCell::new(),
+            python: RwLock::new(None),
             api: RwLock::new(None),
             broker: RwLock::new(None),
-            ready: OnceCell::new(),
+            ready: std::sync::Mutex::new(Arc::new(OnceCell::new())),
+            restarts: std::sync::atomic::AtomicU32::new(0),
             startup_error: std::sync::OnceLock::new(),
             echo_hooks: false,
         }
@@ -167,10 +173,78 @@ impl Bridge {
         self.api.read().ok().and_then(|g| g.clone())
     }
 
-    /// Waits until Python serves its hooks, then returns the hooks it implements. Fails with
-    /// an explanation (and the tail of Python's stderr) if it exits or takes too long.
+    /// The Python process now running, if one was started.
+    pub fn python(&self) -> Option<Arc<PythonProcess>> {
+        self.python.read().ok().and_then(|g| g.clone())
+    }
+
+    /// [`Bridge::ready`], waited for no longer than hook `name`'s time limit: while the bridge
+    /// restarts Python, a hook waits for it briefly, then gets the bridge's failure answer.
+    pub async fn ready_within(&self, name: &str) -> Result<Vec<String>, String> {
+        let limit = self.manifest.timeout_of(name);
+        tokio::time::timeout(limit, self.ready())
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "{name}: the plugin's Python was not ready within {} s",
+                    limit.as_secs_f64()
+                ))
+            })
+    }
+
+    /// Records the Python process just started.
+    pub fn set_python(&self, process: PythonProcess) {
+        if let Ok(mut g) = self.python.write() {
+            *g = Some(Arc::new(process));
+        }
+    }
+
+    /// Starts a new generation after Python died: hooks from now on wait for the process
+    /// [`Bridge::set_python`] records next to be ready and reactivated.
+    pub fn restarted(&self) {
+        self.restarts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // No process until the new one is recorded: a hook waiting meanwhile must not take the
+        // dead one's exit for the new one's failure.
+        if let Ok(mut g) = self.python.write() {
+            *g = None;
+        }
+        if let Ok(mut g) = self.ready.lock() {
+            *g = Arc::new(OnceCell::new());
+        }
+    }
+
+    /// Waits until Python serves its hooks (and, for a restarted process, has been given the
+    /// server's configuration and activation again), then returns the hooks it implements.
+    /// Fails with an explanation (and the tail of Python's stderr) if it exits or takes too
+    /// long.
     pub async fn ready(&self) -> Result<Vec<String>, String> {
-        self.ready.get_or_init(|| self.wait_ready()).await.clone()
+        let cell = match self.ready.lock() {
+            Ok(g) => g.clone(),
+            Err(_) => return Err("the bridge's readiness state is poisoned".into()),
+        };
+        cell.get_or_init(|| async {
+            let hooks = self.wait_ready().await?;
+            if self.restarts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                self.reactivate(&hooks).await?;
+            }
+            Ok(hooks)
+        })
+        .await
+        .clone()
+    }
+
+    /// Gives a restarted Python what the server gave the first one: OnConfigurationChange,
+    /// then OnActivate (the API stream and broker are the bridge's and stay as they were).
+    async fn reactivate(&self, implemented: &[String]) -> Result<(), String> {
+        for hook in ["OnConfigurationChange", "OnActivate"] {
+            if implemented.iter().any(|h| h == hook) {
+                self.call_python_hook(hook)
+                    .await
+                    .map_err(|e| format!("{hook} failed in the restarted Python: {e}"))?;
+            }
+        }
+        Ok(())
     }
 
     async fn wait_ready(&self) -> Result<Vec<String>, String> {
@@ -179,7 +253,7 @@ impl Bridge {
             if let Some(reason) = self.startup_error.get() {
                 return Err(format!("cannot start the plugin's Python: {reason}"));
             }
-            if let Some(py) = self.python.get()
+            if let Some(py) = self.python()
                 && let Some(status) = py.exit_status()
             {
                 return Err(format!(
@@ -192,8 +266,7 @@ impl Bridge {
             }
             if tokio::time::Instant::now() >= deadline {
                 let tail = self
-                    .python
-                    .get()
+                    .python()
                     .map(|p| p.stderr_tail().join("\n"))
                     .unwrap_or_default();
                 return Err(format!(
@@ -469,7 +542,7 @@ impl Bridge {
         m: &Method,
         args: &GobValue,
     ) -> Result<Reply, HookFailure> {
-        self.ready().await.map_err(HookFailure::Bridge)?;
+        self.ready_within(name).await.map_err(HookFailure::Bridge)?;
         let method = self
             .hook_method(name)
             .map_err(|e| HookFailure::Bridge(format!("{e:?}")))?;
@@ -868,7 +941,9 @@ impl Bridge {
             .await
             .map_err(|e| CallError::Failed(format!("dialing the replacement stream: {e}")))?;
         let result = async {
-            self.ready().await.map_err(CallError::Failed)?;
+            self.ready_within("FileWillBeUploaded")
+                .await
+                .map_err(CallError::Failed)?;
             let m = self
                 .translator
                 .schema()

@@ -89,7 +89,7 @@ pub async fn serve(
     } else {
         None
     };
-    bridge.ready().await.map_err(failed)?;
+    bridge.ready_within(hook).await.map_err(failed)?;
     let method = bridge
         .hooks
         .method(hook)

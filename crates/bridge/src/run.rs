@@ -18,7 +18,7 @@ use crate::bridge::{ApiBridge, Bridge, HooksPlugin};
 use crate::grpc::{ApiService, HooksClient, PACKAGE, bind_api, serve_api, unix_channel};
 use crate::log;
 use crate::manifest::Manifest;
-use crate::pyenv::prepare;
+use crate::pyenv::{PythonSetup, prepare};
 use crate::python::{PythonProcess, Rendezvous};
 use crate::translate::{Translator, descriptors};
 
@@ -225,15 +225,16 @@ async fn serve(
             let path_var = std::env::var_os("PATH");
             let started = match prepare(&bridge.manifest.dir, path_var.as_deref()).await {
                 // Spawned from the runtime thread: PR_SET_PDEATHSIG is tied to the
-                // forking thread, and this one is the main thread.
+                // forking thread, and this one lives as long as the bridge.
                 Ok(setup) => PythonProcess::spawn(&bridge.manifest, &rendezvous, &setup)
+                    .map(|p| (p, setup))
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match started {
-                Ok(p) => {
-                    let _ = bridge.python.set(p);
-                    watch_python(bridge, shutting_down, rendezvous);
+                Ok((p, setup)) => {
+                    bridge.set_python(p);
+                    watch_python(bridge, shutting_down, rendezvous, setup);
                 }
                 Err(e) => {
                     log::error(&e);
@@ -269,38 +270,121 @@ async fn serve(
 }
 
 async fn stop_python(bridge: &Bridge) {
-    if let Some(py) = bridge.python.get() {
+    if let Some(py) = bridge.python() {
         py.shutdown(PYTHON_GRACE).await;
     }
 }
 
-/// A Python process that dies after activation takes the bridge with it: the server's health
-/// check then sees a dead plugin and restarts it, which restarts Python too. Before activation
-/// the death is reported through the failing activation instead (with Python's last output).
-fn watch_python(bridge: Arc<Bridge>, shutting_down: Arc<AtomicBool>, rendezvous: Arc<Rendezvous>) {
+/// How many times the bridge restarts a Python that died after activation within
+/// [`RESTART_WINDOW`]; one more death in that window stops the plugin (the bridge exits and
+/// the server's health check takes over, as for a Go plugin that keeps crashing).
+pub const RESTART_BUDGET: usize = 5;
+/// The window [`RESTART_BUDGET`] counts in.
+pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+/// The pause before restart number `n` (1-based) within the window: none for the first, so
+/// a single crash costs only Python's start-up; then growing, so a crash loop does not spin.
+fn restart_delay(n: usize) -> Duration {
+    match n {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(250 << (n - 2).min(4)),
+    }
+}
+
+/// A Python process that dies after activation is restarted by the bridge itself, so the
+/// server's connection, the API stream and the gating hooks' failure policy stay in place: a
+/// hook arriving meanwhile waits for the new process (within its time limit) or gets the
+/// bridge's answer (a content hook fails closed). The new process gets the server's
+/// OnConfigurationChange and OnActivate again before any other hook. Past [`RESTART_BUDGET`]
+/// deaths in [`RESTART_WINDOW`], or if the restart fails, the bridge exits and the server's
+/// health check restarts the whole plugin. Before activation a death is reported through the
+/// failing activation instead (with Python's last output).
+fn watch_python(
+    bridge: Arc<Bridge>,
+    shutting_down: Arc<AtomicBool>,
+    rendezvous: Arc<Rendezvous>,
+    setup: PythonSetup,
+) {
     tokio::spawn(async move {
-        let Some(py) = bridge.python.get() else {
-            return;
-        };
-        let status = py.exited().await;
-        if shutting_down.load(Ordering::SeqCst) {
-            return;
+        let mut deaths: std::collections::VecDeque<tokio::time::Instant> = Default::default();
+        loop {
+            let Some(py) = bridge.python() else {
+                return;
+            };
+            let status = py.exited().await;
+            if shutting_down.load(Ordering::SeqCst) {
+                return;
+            }
+            if bridge.api_client().is_none() {
+                log::error(&format!(
+                    "the Python process exited before activation ({status})"
+                ));
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            while deaths
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+            {
+                deaths.pop_front();
+            }
+            deaths.push_back(now);
+            let tail = ("stderr_tail", py.stderr_tail().join("\n"));
+            if deaths.len() > RESTART_BUDGET {
+                log::log(
+                    log::Level::Error,
+                    &format!(
+                        "the Python process exited unexpectedly ({status}), the {} time within {} s; stopping the plugin so the server restarts it",
+                        deaths.len(),
+                        RESTART_WINDOW.as_secs()
+                    ),
+                    &[tail],
+                );
+                exit_now(&rendezvous);
+            }
+            log::log(
+                log::Level::Error,
+                &format!(
+                    "the Python process exited unexpectedly ({status}); restarting it (restart {} of {} allowed within {} s)",
+                    deaths.len(),
+                    RESTART_BUDGET,
+                    RESTART_WINDOW.as_secs()
+                ),
+                &[tail],
+            );
+            bridge.restarted();
+            tokio::time::sleep(restart_delay(deaths.len())).await;
+            // The dead process's socket file would make the new one's bind fail.
+            let _ = std::fs::remove_file(&rendezvous.hooks_socket);
+            match PythonProcess::spawn(&bridge.manifest, &rendezvous, &setup) {
+                Ok(p) => bridge.set_python(p),
+                Err(e) => {
+                    log::error(&format!("restarting the plugin's Python failed: {e}"));
+                    exit_now(&rendezvous);
+                }
+            }
+            match bridge.ready().await {
+                Ok(_) => log::log(
+                    log::Level::Info,
+                    "the plugin's Python was restarted and reactivated",
+                    &[("took", format!("{} ms", now.elapsed().as_millis()))],
+                ),
+                // Dead again during start-up: the loop counts it and tries again.
+                Err(_) if bridge.python().is_some_and(|p| p.exit_status().is_some()) => {}
+                Err(e) => {
+                    log::error(&format!(
+                        "the restarted Python did not come back: {e}; stopping the plugin so the server restarts it"
+                    ));
+                    exit_now(&rendezvous);
+                }
+            }
         }
-        if bridge.api_client().is_none() {
-            log::error(&format!(
-                "the Python process exited before activation ({status})"
-            ));
-            return;
-        }
-        log::log(
-            log::Level::Error,
-            &format!(
-                "the Python process exited unexpectedly ({status}); stopping the plugin so the server restarts it"
-            ),
-            &[("stderr_tail", py.stderr_tail().join("\n"))],
-        );
-        // process::exit runs no destructors: remove the socket directory ourselves.
-        let _ = std::fs::remove_dir_all(rendezvous.dir());
-        std::process::exit(1);
     });
+}
+
+/// Ends the bridge at once (the server's health check sees a dead plugin and restarts it).
+fn exit_now(rendezvous: &Rendezvous) -> ! {
+    // process::exit runs no destructors: remove the socket directory ourselves.
+    let _ = std::fs::remove_dir_all(rendezvous.dir());
+    std::process::exit(1);
 }

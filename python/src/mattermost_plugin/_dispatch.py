@@ -41,6 +41,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from ._chunks import ChunkReader
 from ._convert import get_field, payload_fields, set_field
+from ._gate import SyncHandlerGate, handler_thread
 from ._generated import hooks as generated_hooks
 from .client import current_request_id
 from .errors import PluginAPIError
@@ -351,7 +352,8 @@ def _is_file_stream(method: Any) -> bool:
     return "init" in req and "chunk" in req and "chunk" in resp and "result" in resp
 
 
-# See HookDispatcher.__init__: sync handlers must never wait for a free thread.
+# Threads are bounded by the gate (_gate.py), not by the pool: a pool bound would count
+# handlers blocked in API calls, which nested hooks must not wait for.
 UNBOUNDED_WORKERS = 1_000_000
 
 
@@ -368,19 +370,22 @@ class HookDispatcher:
         self.plugin = plugin
         self.service = service
         self._own_executor = executor is None
-        # Effectively unbounded (idle threads are reused, new ones start only when all are
-        # busy): a sync handler may block on an API call that makes the server call another
-        # hook of ours (CreatePost -> MessageWillBePosted). With a fixed pool, enough
-        # concurrent handlers blocked that way would leave no thread for the nested hook and
-        # deadlock; Go plugins have no such limit either.
+        # The pool itself is unbounded (idle threads are reused); the gate bounds how many
+        # handlers run, so the threads in use stay near its limit (_gate.py says how a
+        # handler blocked in an API call that runs a nested hook of ours stays out of it).
         self.executor = executor or ThreadPoolExecutor(
             max_workers=UNBOUNDED_WORKERS, thread_name_prefix="mmplug-hook"
         )
+        self.gate = SyncHandlerGate(plugin.max_sync_handlers)
         self.specs = {
             m.name: HookSpec.of(m)
             for m in service.methods
             if not (m.client_streaming or m.server_streaming)
         }
+
+    def _in_handler_thread(self, handler: Callable[..., Any], *args: Any) -> Any:
+        with handler_thread(self.gate):
+            return handler(*args)
 
     def close(self) -> None:
         if self._own_executor:
@@ -394,9 +399,13 @@ class HookDispatcher:
             return await handler(*args)
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        result = await loop.run_in_executor(
-            self.executor, functools.partial(ctx.run, handler, *args)
-        )
+        await self.gate.acquire()
+        try:
+            result = await loop.run_in_executor(
+                self.executor, functools.partial(ctx.run, self._in_handler_thread, handler, *args)
+            )
+        finally:
+            self.gate.release()
         if inspect.isawaitable(result):  # a sync wrapper around a coroutine function
             result = await result
         return result

@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from ._convert import get_field, payload_fields, set_field
+from ._gate import blocking_api_call
 from ._names import snake_case
 from .errors import (
     NotImplementedAPIError,
@@ -294,7 +295,8 @@ class SyncClient(_ClientBase):
     def _invoke(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         request = spec.build_request(args, kwargs, self._plugin_id)
         try:
-            response = self._callable(spec)(request, metadata=self._metadata)
+            with blocking_api_call():
+                response = self._callable(spec)(request, metadata=self._metadata)
         except grpc.RpcError as e:
             raise _transport_error(e, spec) from None
         return spec.unpack(response)

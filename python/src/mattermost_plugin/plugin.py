@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Self, cast
 
+from ._gate import DEFAULT_MAX_SYNC_HANDLERS
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
 from .commands import COMMAND_ATTR, CommandRouter
@@ -34,6 +35,11 @@ class Plugin:
     The runtime binds the clients *before* ``__init__`` runs, so a subclass ``__init__``
     (taking no arguments) can already use ``self.api``.
     """
+
+    #: How many synchronous (``def``) handlers may run at once; more wait their turn (within
+    #: their hook's time limit). A handler blocked in an API call does not count. Async
+    #: handlers are not limited: they take no thread. See docs/guide.md, "Concurrency".
+    max_sync_handlers: ClassVar[int] = DEFAULT_MAX_SYNC_HANDLERS
 
     # HookName -> attribute name of the handler on the class.
     _hook_registry: ClassVar[dict[HookName, str]] = {}

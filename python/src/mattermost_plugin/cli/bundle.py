@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from .console import human_size, progress
 from .elf import check_static_elf
 from .errors import CLIError, UsageError
+from .imports import Target, check_imports
 from .manifest import MANIFEST, PLATFORMS, Platform, PluginManifest, load_manifest
 from .source import cargo_target_dir, find_checkout, installed_sdk
 from .wheels import DEFAULT_PYTHONS, IndexOptions, collect_wheels
@@ -74,6 +75,7 @@ class BundleOptions:
     pythons: list[str] = field(default_factory=lambda: list(DEFAULT_PYTHONS))
     output_dir: Path | None = None  # default: <plugin_dir>/dist
     index: IndexOptions = field(default_factory=IndexOptions)
+    check_imports: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,17 @@ def build_bundle(options: BundleOptions) -> Path:
             dest=Path(scratch) / "wheels",
             index=options.index,
         )
+        if options.check_imports:
+            check_imports(
+                files=files,
+                entry=manifest.entry,
+                entry_path=plugin_dir / manifest.entry,
+                targets=[
+                    Target(target.describe(), target.python, tuple(wheels.dir / n for n in names))
+                    for target, names in wheels.by_target
+                ],
+                requirements_file=plugin_dir / REQUIREMENTS,
+            )
         members = [
             Member(MANIFEST, None, manifest_bytes(manifest, platforms), False),
             *(Member(rel, path, None, _is_executable(path)) for rel, path in files),

@@ -119,6 +119,12 @@ def _bundle_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-index", action="store_true", help="pip: use only --find-links, no package index"
     )
+    group.add_argument(
+        "--no-import-check",
+        dest="check_imports",
+        action="store_false",
+        help="do not check that the plugin's imports resolve from its files and the wheels",
+    )
 
 
 def _server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -276,6 +282,7 @@ def _bundle_options(args: argparse.Namespace, plugin_dir: Path) -> BundleOptions
             find_links=tuple(args.find_links),
             no_index=args.no_index,
         ),
+        check_imports=args.check_imports,
     )
 
 

@@ -105,6 +105,8 @@ class WheelSet:
     python_versions: list[str]
     requirements: list[str]
     hashes: dict[str, str] = field(default_factory=dict)
+    # Each target's wheels (file names in ``dir``), in target order.
+    by_target: list[tuple[WheelTarget, list[str]]] = field(default_factory=list)
 
     def index_json(self) -> bytes:
         document = {
@@ -206,6 +208,7 @@ def collect_wheels(
 
         targets = [WheelTarget(py, platform) for platform in platforms for py in pythons]
         hashes: dict[str, str] = {}
+        by_target: list[tuple[WheelTarget, list[str]]] = []
         for number, target in enumerate(targets, 1):
             progress(f"[{number}/{len(targets)}] wheels for {target.describe()}")
             target_dir = scratch / f"{target.platform.name}-{target.python}"
@@ -233,6 +236,7 @@ def collect_wheels(
             wheels = sorted(target_dir.glob("*.whl"))
             size = sum(w.stat().st_size for w in wheels)
             progress(f"      {len(wheels)} wheels, {human_size(size)}")
+            by_target.append((target, [wheel.name for wheel in wheels]))
             for wheel in wheels:
                 digest = sha256_file(wheel)
                 known = hashes.get(wheel.name)
@@ -250,7 +254,7 @@ def collect_wheels(
         plugin_requirements=requirement_lines(requirements_file),
         wheel_names=list(hashes),
     )
-    return WheelSet(dest, list(pythons), requirements, hashes)
+    return WheelSet(dest, list(pythons), requirements, hashes, by_target)
 
 
 def top_level_requirements(

@@ -1,0 +1,107 @@
+"""How many synchronous hook handlers run at once.
+
+Each sync handler runs in a worker thread. Without a bound, a flood of slow requests (1,500
+slow uploads, issue 16) holds a thread each: 1,247 threads that never go away. With a plain
+bound, a handler blocked in an API call that makes the server call another hook of ours
+(``CreatePost`` runs ``MessageWillBePosted``) could wait for a thread that only another blocked
+handler could free: a deadlock. So the bound counts handlers that *run*: one blocked in an API
+call (the sync client tells the gate) does not count while it waits, as Go's scheduler does
+not count a goroutine blocked in a system call. Handlers over the bound wait, in arrival order,
+on the event loop (no thread), within their hook's time limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["DEFAULT_MAX_SYNC_HANDLERS", "SyncHandlerGate", "blocking_api_call", "handler_thread"]
+
+DEFAULT_MAX_SYNC_HANDLERS = 64
+
+_thread = threading.local()
+
+
+class SyncHandlerGate:
+    """At most ``limit`` sync handlers running, not counting those blocked in API calls."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_SYNC_HANDLERS) -> None:
+        if limit < 1:
+            raise ValueError(f"max_sync_handlers must be at least 1, got {limit}")
+        self.limit = limit
+        self._admitted = 0  # event loop only
+        self._in_api = 0  # worker threads: under _lock
+        self._lock = threading.Lock()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def running(self) -> int:
+        """Handlers admitted and not blocked in an API call."""
+        with self._lock:
+            return self._admitted - self._in_api
+
+    async def acquire(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        while self._waiters or self.running >= self.limit:
+            waiter = self._loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if self.running < self.limit:
+                break
+        self._admitted += 1
+
+    def release(self) -> None:
+        self._admitted -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        # Wake the first waiter; it re-checks the count when it runs.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _api_call_started(self) -> None:
+        with self._lock:
+            self._in_api += 1
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake)
+
+    def _api_call_finished(self) -> None:
+        with self._lock:
+            self._in_api -= 1
+
+
+@contextmanager
+def handler_thread(gate: SyncHandlerGate) -> Iterator[None]:
+    """Marks the current worker thread as running a sync handler admitted by ``gate``."""
+    previous = getattr(_thread, "gate", None)
+    _thread.gate = gate
+    try:
+        yield
+    finally:
+        _thread.gate = previous
+
+
+@contextmanager
+def blocking_api_call() -> Iterator[None]:
+    """Around a blocking API call: the handler making it does not count while it waits."""
+    gate: SyncHandlerGate | None = getattr(_thread, "gate", None)
+    if gate is None:
+        yield
+        return
+    gate._api_call_started()
+    try:
+        yield
+    finally:
+        gate._api_call_finished()
