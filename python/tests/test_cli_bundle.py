@@ -11,9 +11,11 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 import zipfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 from cli_fixtures.elf import EM_AARCH64, ET_DYN, ET_REL, write_elf
 from cli_fixtures.wheels import fake_index, sdk_pins
 
+from mattermost_plugin.cli import imports as imports_mod
 from mattermost_plugin.cli import main
 from mattermost_plugin.cli.bundle import DEFAULT_EPOCH
 
@@ -604,3 +607,158 @@ def test_a_requirement_without_wheels_is_a_clear_error(
     assert "No matching distribution found for nosuchpackage==1.0" in err
     assert "Traceback" not in err
     assert not (plugin / "dist").exists()
+
+
+# The import check -----------------------------------------------------------------------------
+
+
+def test_an_import_the_bundle_would_not_hold_is_refused_with_its_distribution(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "plugin.py").write_text(
+        "from __future__ import annotations\n"
+        "import json, asyncio.subprocess\n"  # the standard library
+        "from mattermost_plugin import Plugin\n"  # the SDK
+        "from mattermost_plugin.asgi import serve_asgi\n"
+        "import tinydep\n"
+        "import yaml\n"  # not installed here: the well-known distribution name
+        "\n"
+        "def view():\n"
+        "    from flask import Flask\n"  # installed here: its name and version
+        "    import flask.json\n"
+    )
+    code, out, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1, err
+    assert out == ""
+    requirements = plugin / "requirements.txt"
+    flask_version = metadata.version("flask")
+    assert err.splitlines()[-4:] == [
+        "mmplug bundle: error: the plugin imports modules that neither its own files nor the "
+        "bundled wheels provide, so it would fail to start on the server; add Flask, PyYAML, "
+        f"tinydep to {requirements}, pinned (name==version):",
+        f"  Flask (Flask=={flask_version} is installed here): `flask` (plugin.py:9), "
+        "`flask.json` (plugin.py:10)",
+        "  PyYAML: `yaml` (plugin.py:6)",
+        "  tinydep: `tinydep` (plugin.py:5)",
+    ]
+    assert not (plugin / "dist").exists()
+
+    # Declared (tinydep is in the index; the others are left out of the module), it bundles.
+    requirements.write_text("tinydep==2.0\n")
+    (plugin / "plugin.py").write_text("import json\nimport tinydep\nimport mattermost_plugin\n")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 0, err
+    # --no-import-check skips it.
+    (plugin / "plugin.py").write_text("import yaml\n")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index, "--no-import-check"))
+    assert code == 0, err
+
+
+def test_the_plugins_own_modules_are_followed_and_guarded_imports_are_optional(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "plugin.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import helpers\n"
+        "from mypkg import sub\n"
+        "if TYPE_CHECKING:\n"
+        "    import typing_only_dep\n"
+        "try:\n"
+        "    import ujson as json\n"
+        "except ImportError:\n"
+        "    import json\n"
+    )
+    (plugin / "helpers.py").write_text("import os\n")
+    (plugin / "mypkg").mkdir()
+    (plugin / "mypkg" / "__init__.py").write_text("from . import sub as _sub\n")
+    (plugin / "mypkg" / "sub.py").write_text("from .deep import thing\n")
+    (plugin / "mypkg" / "deep.py").write_text("\n\nimport missingdep.client\nthing = 1\n")
+    code, _, err = run(capsys, bundle_args(plugin, bridge, wheel_index))
+    assert code == 1
+    assert err.splitlines()[-1] == "  missingdep: `missingdep.client` (mypkg/deep.py:3)"
+    assert "typing_only_dep" not in err and "ujson" not in err
+
+
+def test_the_standard_library_is_the_bundled_pythons(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "plugin.py").write_text("import tomllib\nimport cgi\n")  # cgi: gone in 3.13
+    args = bundle_args(plugin, bridge, wheel_index, "--python", "3.12", "--python", "3.13")
+    code, _, err = run(capsys, args)
+    assert code == 1
+    assert err.splitlines()[-1] == "  cgi: `cgi` (plugin.py:2) for Python 3.13 on linux-amd64"
+    assert "tomllib" not in err.splitlines()[-1]
+
+
+def test_namespace_packages_need_the_module_itself() -> None:
+    tree = imports_mod.ModuleTree()
+    tree.add(("google", "protobuf", "__init__.py"))  # protobuf's wheel: google is a namespace
+    tree.add(("google", "protobuf", "json_format.py"))
+    tree.add(("flask", "__init__.py"))
+    tree.add(("_cffi_backend.cpython-312-x86_64-linux-gnu.so",))
+    tree.add(("numpy.libs", "libgfortran.so"))  # not importable
+    assert tree.resolves("google.protobuf.json_format")
+    assert tree.resolves("google")
+    assert not tree.resolves("google.cloud.storage")
+    assert tree.resolves("flask.anything")  # below a regular package: maybe an attribute
+    assert tree.resolves("_cffi_backend")
+    assert not tree.resolves("numpy")
+    assert imports_mod.distribution_for("google.cloud.storage", below_namespace=True) == (
+        "google-cloud-storage",
+        None,
+    )
+    assert imports_mod.distribution_for("google.protobuf.json_format")[0] == "protobuf"
+    assert imports_mod.distribution_for("yaml") == ("PyYAML", None)
+
+
+@pytest.mark.parametrize("example", ["flask", "fastapi", "hello", "moderation"])
+def test_the_examples_declare_what_they_import(example: str) -> None:
+    """Every distribution an example imports (outside the standard library and its own files)
+    is in its requirements.txt or the SDK, or is installed here as a dependency of one of
+    them: what `mmplug bundle` would put in its bundle."""
+    root = Path(__file__).resolve().parents[2] / "examples" / example
+    files = [(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*.py"))]
+    files = [(rel, p) for rel, p in files if not rel.startswith("tests/")]
+    own = imports_mod.own_modules(files, "plugin.py")
+    found = imports_mod.plugin_imports(own, "plugin.py", root / "plugin.py")
+    stdlib = imports_mod.stdlib_modules("3.11")
+    needed = {
+        imports_mod.distribution_for(imp.name)[0]
+        for imp in found
+        # The SDK's wheel is always bundled (installed editable here, it has no file list).
+        if imp.name.split(".")[0] not in {*stdlib, "mattermost_plugin"}
+    }
+    declared = {"mmplug"}
+    requirements = root / "requirements.txt"
+    if requirements.exists():
+        for line in requirements.read_text().splitlines():
+            name = line.split("#")[0].split("==")[0].strip()
+            if name:
+                declared.add(name)
+    bundled = _with_dependencies(declared)
+    assert {normalize(n) for n in needed} <= bundled, f"{example} imports {needed}"
+
+
+def normalize(name: str) -> str:
+    return name.replace("_", "-").replace(".", "-").lower()
+
+
+def _with_dependencies(names: set[str]) -> set[str]:
+    result: set[str] = set()
+    todo = [normalize(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in result:
+            continue
+        result.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue  # a conditional dependency (python_version < ...) not installed here
+        for requirement in requires:
+            if "extra ==" not in requirement:
+                todo.append(normalize(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]))
+    return result

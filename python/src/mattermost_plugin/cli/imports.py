@@ -374,6 +374,7 @@ def check_imports(
         return
 
     by_distribution: dict[str, list[str]] = {}
+    installed: dict[str, str] = {}
     for name, (imp, labels) in missing.items():
         below_namespace = any(
             tree.kinds.get(".".join(name.split(".")[:i])) == NAMESPACE
@@ -383,34 +384,42 @@ def check_imports(
         detail = f"`{name}` ({imp.where})"
         if len(labels) < len(targets):
             detail += f" for {', '.join(labels)}"
-        by_distribution.setdefault(distribution_for(name, below_namespace), []).append(detail)
-    lines = [f"  {dist}: {', '.join(details)}" for dist, details in sorted(by_distribution.items())]
+        dist, version = distribution_for(name, below_namespace)
+        by_distribution.setdefault(dist, []).append(detail)
+        if version:
+            installed[dist] = version
+    lines = []
+    for dist, details in sorted(by_distribution.items(), key=lambda item: item[0].lower()):
+        here = f" ({dist}=={installed[dist]} is installed here)" if dist in installed else ""
+        lines.append(f"  {dist}{here}: {', '.join(details)}")
     names = ", ".join(sorted(by_distribution, key=str.lower))
     raise CLIError(
         f"the plugin imports modules that neither its own files nor the bundled wheels "
         f"provide, so it would fail to start on the server; add {names} to "
-        f"{requirements_file} (pinned, e.g. name==1.2.3):\n" + "\n".join(lines)
+        f"{requirements_file}, pinned (name==version):\n" + "\n".join(lines)
     )
 
 
-def distribution_for(module: str, below_namespace: bool = False) -> str:
-    """The distribution that provides ``module``: the one installed here, a well-known name,
-    or else the module's top-level name (below a namespace package, the dotted name with
-    dashes: ``google.cloud.storage`` is ``google-cloud-storage`` by convention)."""
+def distribution_for(module: str, below_namespace: bool = False) -> tuple[str, str | None]:
+    """The distribution that provides ``module``, and its version when it is installed here:
+    the one installed here, a well-known name, or else the module's top-level name (below a
+    namespace package, the dotted name with dashes: ``google.cloud.storage`` is
+    ``google-cloud-storage`` by convention)."""
     installed = _installed_distribution(module)
-    if installed:
+    if installed is not None:
         return installed
     parts = module.split(".")
     for i in range(len(parts), 0, -1):
         known = _KNOWN_DISTRIBUTIONS.get(".".join(parts[:i]))
         if known:
-            return known
-    return "-".join(parts) if below_namespace else parts[0]
+            return known, None
+    return ("-".join(parts) if below_namespace else parts[0]), None
 
 
-def _installed_distribution(module: str) -> str | None:
-    """The installed distribution whose files hold ``module`` or its closest parent; a
-    namespace package's directory is shared by several distributions and so names none."""
+def _installed_distribution(module: str) -> tuple[str, str] | None:
+    """The installed distribution (name, version) whose files hold ``module`` or its closest
+    parent; a namespace package's directory is shared by several distributions and so names
+    none."""
     parts = module.split(".")
     for i in range(len(parts), 0, -1):
         name = ".".join(parts[:i])
@@ -422,7 +431,7 @@ def _installed_distribution(module: str) -> str | None:
             if any(f.as_posix().startswith(prefixes) for f in dist.files or []):
                 found = dist.metadata["Name"]
                 if found:
-                    return str(found)
+                    return str(found), dist.version
     return None
 
 
