@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from mattermost_plugin.logging import HclogJSONHandler, hclog_level, install
+from mattermost_plugin.logging import HclogJSONHandler, ServerLogHandler, hclog_level, install
 
 
 def make_logger(stream: io.StringIO) -> logging.Logger:
@@ -78,3 +78,77 @@ def test_install_routes_root_logger_to_stderr_only(capsys: pytest.CaptureFixture
     finally:
         logging.captureWarnings(False)
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+class FakeLogAPI:
+    def __init__(self, fail: bool = False) -> None:
+        self.lines: list[tuple[str, str, list[str]]] = []
+        self.fail = fail
+
+    def _log(self, level: str, msg: str, key_value_pairs: object = ()) -> None:
+        if self.fail:
+            raise ConnectionError("server gone")
+        self.lines.append((level, msg, list(key_value_pairs)))  # type: ignore[call-overload]
+
+    def log_debug(self, msg: str, key_value_pairs: object = ()) -> None:
+        self._log("debug", msg, key_value_pairs)
+
+    def log_info(self, msg: str, key_value_pairs: object = ()) -> None:
+        self._log("info", msg, key_value_pairs)
+
+    def log_warn(self, msg: str, key_value_pairs: object = ()) -> None:
+        self._log("warn", msg, key_value_pairs)
+
+    def log_error(self, msg: str, key_value_pairs: object = ()) -> None:
+        self._log("error", msg, key_value_pairs)
+
+
+def server_logger(name: str) -> tuple[logging.Logger, io.StringIO, ServerLogHandler]:
+    stream = io.StringIO()
+    handler = ServerLogHandler(HclogJSONHandler(stream))
+    logger = logging.getLogger(name)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream, handler
+
+
+def test_records_go_through_the_api_once_it_is_open_in_order() -> None:
+    logger, stream, handler = server_logger("mattermost_plugin.plugin.com.example.x")
+    logger.info("before activation")
+    api = FakeLogAPI()
+    handler.open(api)
+    for i in range(50):
+        logger.info("line %d", i, extra={"user_id": "u1"})
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    handler.close_api()
+    # Before the API opened: stderr, as an hclog line.
+    assert json.loads(stream.getvalue())["@message"] == "before activation"
+    assert [m for _, m, _ in api.lines[:50]] == [f"line {i}" for i in range(50)]
+    level, msg, pairs = api.lines[0]
+    assert (level, pairs) == ("info", ["logger", logger.name, "user_id", "u1"])
+    level, msg, pairs = api.lines[50]
+    assert (level, msg) == ("error", "failed")
+    assert pairs[2] == "error" and "ValueError: boom" in pairs[3]
+
+
+def test_the_sdks_own_loggers_stay_on_stderr() -> None:
+    logger, stream, handler = server_logger("mattermost_plugin.runtime")
+    api = FakeLogAPI()
+    handler.open(api)
+    logger.warning("internal")
+    handler.close_api()
+    assert api.lines == []
+    assert json.loads(stream.getvalue())["@message"] == "internal"
+
+
+def test_a_line_the_server_cannot_take_goes_to_stderr() -> None:
+    logger, stream, handler = server_logger("my_plugin")
+    handler.open(FakeLogAPI(fail=True))
+    logger.error("kept")
+    handler.close_api()
+    entry = json.loads(stream.getvalue())
+    assert entry["@message"] == "kept" and entry["log_api_error"] == "server gone"

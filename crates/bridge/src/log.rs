@@ -1,5 +1,5 @@
 //! The bridge's own log lines and those it forwards from Python, with their levels. The line
-//! shape (hclog JSON on stderr, without `@timestamp`) is the transport's:
+//! shape (hclog JSON on stderr: level, message with its fields, time) is the transport's:
 //! [`goplugin::log`].
 
 /// Log levels understood by go-plugin's stderr parser.
@@ -40,7 +40,7 @@ pub fn format_line(level: Level, module: &str, message: &str, fields: &[(&str, S
     goplugin::log::format_line(level.as_str(), module, message, fields)
 }
 
-pub use goplugin::log::write_line;
+pub use goplugin::log::{entry, message_with_fields, timestamp_now, write_line};
 
 /// Logs a message from the bridge itself.
 pub fn log(level: Level, message: &str, fields: &[(&str, String)]) {
@@ -67,14 +67,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_is_hclog_json_without_timestamp() {
+    fn line_is_hclog_json_with_fields_in_the_message_and_a_time() {
         let line = format_line(Level::Warn, "m", "hello \"x\"", &[("k", "v".into())]);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["@level"], "warn");
-        assert_eq!(v["@message"], "hello \"x\"");
-        assert_eq!(v["@module"], "m");
-        assert_eq!(v["k"], "v");
-        assert!(v.get("@timestamp").is_none());
+        assert_eq!(v["@message"], "hello \"x\" (k=v)");
+        assert!(v["@timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(v.get("@module").is_none() && v.get("k").is_none());
     }
 
     #[test]

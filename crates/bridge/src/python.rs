@@ -335,8 +335,8 @@ fn signal(pid: u32, sig: libc::c_int) {
 
 /// Forwards Python's stderr to ours as leveled log lines.
 ///
-/// The SDK writes hclog JSON lines; those pass through unchanged (with `@module` defaulted to
-/// `python`). Anything else (an interpreter traceback, a C extension's warning) becomes one
+/// The SDK writes hclog JSON lines (before the server's API is open, and for its own loggers);
+/// those keep their level and time, with their fields moved into the message. Anything else (an interpreter traceback, a C extension's warning) becomes one
 /// entry per line: lines of a `Traceback` block at error level, the rest at warn, because plain
 /// text on stderr is never routine output.
 async fn forward_stderr(stderr: impl AsyncRead + Unpin, tail: Arc<Mutex<VecDeque<String>>>) {
@@ -356,17 +356,38 @@ async fn forward_stderr(stderr: impl AsyncRead + Unpin, tail: Arc<Mutex<VecDeque
 /// Turns one line of Python's stderr into one hclog JSON line.
 pub fn classify_stderr_line(line: &str, in_traceback: &mut bool) -> String {
     if let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(line)
-        && obj
+        && let Some(level) = obj
             .get("@level")
             .and_then(|l| l.as_str())
             .and_then(Level::parse)
-            .is_some()
     {
         *in_traceback = false;
-        obj.entry("@module").or_insert_with(|| "python".into());
-        // A malformed timestamp would make the host reject the line: drop it.
-        obj.remove("@timestamp");
-        return serde_json::Value::Object(obj).to_string();
+        // The SDK's fields go into the message, as the bridge's own do (goplugin::log says
+        // why); its time is kept when it is in hclog's layout, else replaced by now.
+        let message = match obj.remove("@message") {
+            Some(serde_json::Value::String(m)) => m,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let timestamp = match obj.remove("@timestamp") {
+            Some(serde_json::Value::String(t)) if is_hclog_time(&t) => t,
+            _ => log::timestamp_now(),
+        };
+        for key in ["@level", "@module"] {
+            obj.remove(key);
+        }
+        let fields: Vec<(String, String)> = obj
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect();
+        let text = log::message_with_fields(
+            &message,
+            fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        return log::entry(level.as_str(), &text, &timestamp);
     }
     if line.starts_with("Traceback (most recent call last):") {
         *in_traceback = true;
@@ -381,6 +402,33 @@ pub fn classify_stderr_line(line: &str, in_traceback: &mut bool) -> String {
         *in_traceback = false;
     }
     log::format_line(level, "python", line, &[])
+}
+
+/// Whether `t` is in hclog's JSON time layout (`2006-01-02T15:04:05.000000Z07:00`), the only
+/// one go-plugin accepts: any other makes it print the whole line as plain text.
+fn is_hclog_time(t: &str) -> bool {
+    let b = t.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let zone = &t.get(26..).unwrap_or("");
+    b.len() >= 27
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[19] == b'.'
+        && digits(20..26)
+        && (*zone == "Z"
+            || (zone.len() == 6
+                && matches!(zone.as_bytes()[0], b'+' | b'-')
+                && zone.as_bytes()[3] == b':'))
 }
 
 async fn forward_stdout(stdout: impl AsyncRead + Unpin) {
@@ -452,13 +500,20 @@ mod tests {
     fn stderr_lines_keep_json_levels_and_mark_tracebacks() {
         let mut tb = false;
         let json = classify_stderr_line(
-            r#"{"@level":"debug","@message":"m","@timestamp":"bad"}"#,
+            r#"{"@level":"debug","@message":"m","@module":"python","@timestamp":"bad","logger":"x","n":3}"#,
             &mut tb,
         );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["@level"], "debug");
-        assert_eq!(v["@module"], "python");
-        assert!(v.get("@timestamp").is_none());
+        assert_eq!(v["@message"], "m (logger=x, n=3)");
+        assert!(v.get("@module").is_none());
+        // A time go-plugin would reject is replaced; one in hclog's layout is kept.
+        assert_ne!(v["@timestamp"], "bad");
+        let kept =
+            r#"{"@level":"info","@message":"m","@timestamp":"2026-12-07T01:51:01.849123+01:00"}"#;
+        let v: serde_json::Value =
+            serde_json::from_str(&classify_stderr_line(kept, &mut tb)).unwrap();
+        assert_eq!(v["@timestamp"], "2026-12-07T01:51:01.849123+01:00");
         let level = |s: &str, tb: &mut bool| -> String {
             let v: serde_json::Value = serde_json::from_str(&classify_stderr_line(s, tb)).unwrap();
             v["@level"].as_str().unwrap().to_string()

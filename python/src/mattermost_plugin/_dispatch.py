@@ -39,6 +39,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescr
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from . import logging as mmlogging
 from ._chunks import ChunkReader
 from ._convert import get_field, payload_fields, set_field
 from ._gate import SyncHandlerGate, handler_thread
@@ -377,6 +378,7 @@ class HookDispatcher:
             max_workers=UNBOUNDED_WORKERS, thread_name_prefix="mmplug-hook"
         )
         self.gate = SyncHandlerGate(plugin.max_sync_handlers)
+        self._server_log_open = False
         self.specs = {
             m.name: HookSpec.of(m)
             for m in service.methods
@@ -395,6 +397,11 @@ class HookDispatcher:
 
     async def call(self, handler: Callable[..., Any], *args: Any) -> Any:
         """Run a handler: coroutine functions on the loop, others in a worker thread."""
+        if not self._server_log_open and self.plugin._api is not None:
+            # Every hook but Implemented comes after the server opened its API (the bridge
+            # dials it first thing in OnActivate): log lines can go through it from now on.
+            self._server_log_open = True
+            mmlogging.open_server_log(self.plugin._api)
         if inspect.iscoroutinefunction(handler):
             return await handler(*args)
         loop = asyncio.get_running_loop()

@@ -287,6 +287,8 @@ async def serve_plugin(
             await server.stop(SHUTDOWN_GRACE_SECONDS)
         if dispatcher is not None:
             dispatcher.close()
+        # Lines still queued for the server's log go out before the channel closes.
+        await asyncio.to_thread(mmlogging.close_server_log)
         await aapi.close()
         api.close()
 
