@@ -70,6 +70,8 @@ def app_error_fields(exc: BaseException, where: str) -> dict[str, Any]:
         "detailed_error": "".join(traceback.format_exception(exc)).rstrip(),
         "status_code": 500,
         "where": where,
+        # The server would show the id (not in its i18n bundle) instead of the message.
+        "skip_translation": True,
     }
 
 

@@ -63,11 +63,16 @@ def _plugin(fake: FakeMattermost, request: Any) -> str:
 
 
 def not_found(where: str, id: str, message: str, detail: str = "") -> NotFoundError:
-    return NotFoundError(message, id=id, where=where, detailed_error=detail, status_code=404)
+    # Imitates the server's own errors: their ids are in its i18n bundle and get translated.
+    return NotFoundError(
+        message, id=id, where=where, detailed_error=detail, status_code=404, skip_translation=False
+    )
 
 
 def bad_request(where: str, id: str, message: str, detail: str = "") -> BadRequestError:
-    return BadRequestError(message, id=id, where=where, detailed_error=detail, status_code=400)
+    return BadRequestError(
+        message, id=id, where=where, detailed_error=detail, status_code=400, skip_translation=False
+    )
 
 
 def go_error(message: str) -> PluginAPIError:
