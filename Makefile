@@ -38,7 +38,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle ## every test
+test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle e2e ## every test, the real server and database (make e2e) included
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI

@@ -3,8 +3,9 @@
     scratch_copy.py EXAMPLE_DIR DEST NEW_ID REQUIREMENT ROUTE_FILE
 
 The copy gets another plugin id (so it installs beside the example as shipped), its dependency
-declared in requirements.txt when the example does not declare it (the examples declare none
-today, issue 12 item 2), and the route in ROUTE_FILE inserted before plugin.py's __main__ block.
+declared in requirements.txt when the example does not declare it already (the examples as
+shipped do, see their requirements.txt; the fallback keeps the copy usable on its own), and the
+route in ROUTE_FILE inserted before plugin.py's __main__ block.
 """
 
 import json
