@@ -32,6 +32,7 @@ func cases() []testCase {
 		{"header-forge-hello", caseHeaderForgeHello},
 		{"path-decoded", casePathDecoded},
 		{"command-separators", caseCommandSeparators},
+		{"campaign", caseCampaign},
 
 		{"flask-bundle-starts", bundleStarts(func(e *env) *plugin { return e.flask })},
 		{"fastapi-bundle-starts", bundleStarts(func(e *env) *plugin { return e.fastapi })},

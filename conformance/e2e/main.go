@@ -44,6 +44,8 @@ type env struct {
 	fastapiDeps    *plugin
 	moderation     *plugin // examples/moderation
 	scaffold       *plugin // what `mmplug new e2e-scaffold` creates
+
+	campaign campaignConfig // the hostile-input campaign's size and seed (campaign.go)
 }
 
 // testCase is one line of the output. run answers nil (ok) or the reason it failed; note, when
@@ -68,6 +70,10 @@ func main() {
 		runRe   = flag.String("run", "", "run only the cases whose name matches this regular expression")
 		pgPort  = flag.Int("pg-port", 5439, "PostgreSQL's port (another free one when taken)")
 		list    = flag.Bool("list", false, "list the cases and exit")
+		cCount  = flag.Int("campaign", 40, "the hostile-input campaign's number of generated inputs (case campaign)")
+		cSeed   = flag.Uint64("campaign-seed", 1, "the campaign generator's seed")
+		cBatch  = flag.Int("campaign-batch", 100, "campaign inputs run per switch between the Go twin and the Python plugin")
+		cOnly   = flag.Int("campaign-input", -1, "replay only this input of the campaign (with its -campaign-seed)")
 	)
 	flag.Parse()
 	if *list {
@@ -88,10 +94,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "e2e: -server, -bundles and -mmplug are required (scripts/e2e/run.sh passes them)")
 		os.Exit(2)
 	}
-	os.Exit(run(*tree, *bundles, *mmplug, *work, *pgPort, re))
+	if *cCount < 0 || *cBatch < 1 {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", errCampaignFlags)
+		os.Exit(2)
+	}
+	cfg := campaignConfig{count: *cCount, seed: *cSeed, batch: *cBatch, only: *cOnly}
+	os.Exit(run(*tree, *bundles, *mmplug, *work, *pgPort, re, cfg))
 }
 
-func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp) int {
+func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp, cfg campaignConfig) int {
 	// An interrupted run's processes first, then a clean work dir: every run starts from
 	// nothing, so running it twice gives the same answers.
 	killStaleServer(work)
@@ -104,7 +115,7 @@ func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp) int 
 		logf("%v", err)
 		return 1
 	}
-	e := &env{work: work, mmplug: mmplug}
+	e := &env{work: work, mmplug: mmplug, campaign: cfg}
 	abs := func(name string) string { return filepath.Join(bundles, name) }
 	e.hello = &plugin{id: "com.mmplug.hello", bundle: abs("com.mmplug.hello.tar.gz")}
 	e.hellogo = &plugin{id: "com.mmplug.hellogo", bundle: abs("com.mmplug.hellogo.tar.gz")}
