@@ -46,7 +46,7 @@ pub struct Bridge {
     /// The readiness of the Python process now running, established once per process: `Err`
     /// carries the activation error text. A restarted process gets a new cell, whose
     /// readiness includes replaying the server's activation (see [`Bridge::restarted`]).
-    ready: std::sync::Mutex<Arc<OnceCell<Result<Vec<String>, String>>>>,
+    ready: std::sync::Mutex<Arc<OnceCell<Readiness>>>,
     /// How many times the bridge restarted Python; from the first on, readiness replays
     /// OnConfigurationChange and OnActivate, which the server will not send again.
     restarts: std::sync::atomic::AtomicU32,
@@ -79,6 +79,9 @@ pub const HOOKS_WITH_OWN_PATH: &[&str] = &[
 pub const API_WITH_OWN_PATH: &[&str] = &["LoadPluginConfiguration", "PluginHTTP"];
 
 /// Whether an irregular API method has the upload shape `api_upload` serves.
+/// What readiness established: the hooks Python implements, or why it did not start.
+type Readiness = Result<Vec<String>, String>;
+
 /// Why a hook produced no answer of Python's.
 enum HookFailure {
     /// The plugin's handler raised (its AppError): the plugin decided.

@@ -177,7 +177,7 @@ pub fn go_omits(v: &Value) -> bool {
         Value::Float(f) => *f == 0.0,
         Value::Complex(re, im) => *re == 0.0 && *im == 0.0,
         Value::String(s) => s.is_empty(),
-        Value::Bytes(b) => b.is_empty(),
+        Value::NonUtf8String(b) | Value::Bytes(b) => b.is_empty(),
         Value::Slice(items) => items.is_empty(),
         Value::Interface(i) => i.is_none(),
         Value::Map(_) | Value::Array(_) | Value::Struct(_) | Value::Encoded(_) => false,
