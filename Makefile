@@ -150,7 +150,7 @@ clean:
 # inputs side by side with the Go twin. E2E_RUN=REGEX runs only the matching cases. See
 # docs/operations.md "The real-server test (make e2e)".
 .PHONY: e2e
-# E2E_CAMPAIGN=N and E2E_SEED=S size and seed the hostile-input campaign (case campaign; 40
+# E2E_CAMPAIGN=N and E2E_SEED=S size and seed the hostile-input campaign (case campaign; 300
 # inputs, seed 1 by default); a long run: make e2e E2E_RUN=campaign E2E_CAMPAIGN=5000 E2E_SEED=7.
 E2E_RUN ?=
 E2E_CAMPAIGN ?=

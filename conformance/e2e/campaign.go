@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -78,6 +80,11 @@ func caseCampaign(e *env, c *caseState) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	answers, err := os.Create(filepath.Join(dir, "verdicts.tsv"))
+	if err != nil {
+		return err
+	}
+	defer answers.Close()
 	t0 := time.Now()
 	counts := map[string]int{}
 	var divs []divergence
@@ -113,6 +120,7 @@ func caseCampaign(e *env, c *caseState) error {
 		for i, in := range inputs {
 			g := goAns[i]
 			counts[in.kind+" "+g.class]++
+			fmt.Fprintf(answers, "%d\t%s\t%s\t%s\n", in.idx, in.kind, g.class, in.desc)
 			if g.fffd {
 				fffd++
 			}
@@ -198,7 +206,16 @@ func firstDifference(a, b string) string {
 
 // forGoTwin is the input the Go twin gets: the same, except a /kv/<key> whose percent-decoded
 // key is not UTF-8, which Go gets as Python sees it (each invalid sequence U+FFFD).
+//
+// Likewise the body of POST /post, which both plugins post as the message: Go's string(body)
+// keeps any bytes, the Python example decodes it as text; when the body is not UTF-8, Go gets
+// it with each invalid sequence U+FFFD, the convention docs/internals.md documents.
 func forGoTwin(in *cinput) (*cinput, bool) {
+	if in.kind == kindRoute && in.path == "/post" && in.method == "POST" && !utf8.Valid(in.body) {
+		cp := *in
+		cp.body = []byte(lossy(string(in.body)))
+		return &cp, true
+	}
 	if in.kind != kindRoute || !strings.HasPrefix(in.path, "/kv/") {
 		return in, false
 	}
@@ -300,7 +317,23 @@ func (e *env) request(in *cinput, method, path string, body []byte, auth bool, e
 	if auth {
 		h = append(h, [2]string{"Authorization", "Bearer " + e.w.user1.token}, [2]string{"X-Requested-With", "XMLHttpRequest"})
 	}
-	return rawFull(e.mm.addr(), method, target, h, body)
+	r, err := rawFull(e.mm.addr(), method, target, h, body)
+	if err != nil && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		// Go's HTTP server refused the request line or a header and closed the connection
+		// with the body unread: the kernel's reset can overtake its 400.
+		return &reply{status: 0, body: []byte(err.Error())}, nil
+	}
+	return r, err
+}
+
+// refusedByHTTP tells whether Go's HTTP server itself refused the request (a 400 of its own,
+// 431, or the connection closed before an answer), before Mattermost or a plugin saw it.
+func refusedByHTTP(r *reply) (answer, bool) {
+	if r.status == 0 || r.status == http.StatusRequestHeaderFieldsTooLarge ||
+		(r.status == http.StatusBadRequest && bytes.HasPrefix(r.body, []byte("400 Bad Request"))) {
+		return answer{class: "refused by Go's HTTP server", full: "refused by Go's HTTP server (its 400 or 431, or the connection closed first)"}, true
+	}
+	return answer{}, false
 }
 
 // rawFull is raw (client.go) with the request written while the answer is read: the server may
@@ -344,6 +377,9 @@ func (e *env) runInput(p *plugin, in *cinput) (answer, error) {
 		if err != nil {
 			return answer{}, err
 		}
+		if a, ok := refusedByHTTP(r); ok {
+			return a, nil
+		}
 		return e.postAnswer("post", r)
 	case kindEdit:
 		r, err := must(e.w.post(e.w.user1, "campaign edit target", nil))(http.StatusCreated)
@@ -359,6 +395,9 @@ func (e *env) runInput(p *plugin, in *cinput) (answer, error) {
 		r, err = e.request(in, "PUT", "/api/v4/posts/"+post.ID+"/patch", in.body, true)
 		if err != nil {
 			return answer{}, err
+		}
+		if a, ok := refusedByHTTP(r); ok {
+			return a, nil
 		}
 		a, err := e.postAnswer("edit", r)
 		if err != nil {
@@ -377,6 +416,9 @@ func (e *env) runInput(p *plugin, in *cinput) (answer, error) {
 		r, err := e.request(in, "POST", "/api/v4/commands/execute", in.body, true)
 		if err != nil {
 			return answer{}, err
+		}
+		if a, ok := refusedByHTTP(r); ok {
+			return a, nil
 		}
 		a := answer{class: fmt.Sprintf("%d", r.status)}
 		if r.status == http.StatusOK {
@@ -464,6 +506,9 @@ func (e *env) uploadAnswer(in *cinput) (answer, error) {
 	if err != nil {
 		return answer{}, err
 	}
+	if a, ok := refusedByHTTP(r); ok {
+		return a, nil
+	}
 	if r.status != http.StatusCreated {
 		return answer{class: fmt.Sprintf("upload %d %s", r.status, r.appErrorID()),
 			full: fmt.Sprintf("upload answered %d %s", r.status, r.appErrorID())}, nil
@@ -510,15 +555,21 @@ func (e *env) routeAnswer(p *plugin, in *cinput) (answer, error) {
 	if err != nil {
 		return answer{}, err
 	}
+	if a, ok := refusedByHTTP(r); ok {
+		return a, nil
+	}
 	a := answer{class: fmt.Sprintf("%s %d", routeName(in.path), r.status)}
 	a.full = describeRouteReply(r)
 	if in.path == "/echo" && in.method == "POST" && r.status == http.StatusOK {
-		want := ""
-		if in.auth {
-			want = e.w.user1ID
+		// Anonymous: "". Logged in: e2euser1's id, or "" when the input sent an Authorization
+		// header of its own before the token (the server reads the first: not a session).
+		ownAuth := false
+		for _, h := range in.headers {
+			ownAuth = ownAuth || strings.EqualFold(h[0], "Authorization")
 		}
-		if got := r.header.Get("X-User-Id"); got != want {
-			a.identity = fmt.Sprintf("%s saw Mattermost-User-Id %q (logged in: %v)", p.id, got, in.auth)
+		got := r.header.Get("X-User-Id")
+		if ok := got == "" && (!in.auth || ownAuth) || got == e.w.user1ID && in.auth; !ok {
+			a.identity = fmt.Sprintf("%s saw Mattermost-User-Id %q (logged in: %v, an Authorization header of the input's own: %v)", p.id, got, in.auth, ownAuth)
 		}
 		ct := r.header.Get("Content-Type")
 		var seen map[string][]string

@@ -70,7 +70,7 @@ func main() {
 		runRe   = flag.String("run", "", "run only the cases whose name matches this regular expression")
 		pgPort  = flag.Int("pg-port", 5439, "PostgreSQL's port (another free one when taken)")
 		list    = flag.Bool("list", false, "list the cases and exit")
-		cCount  = flag.Int("campaign", 40, "the hostile-input campaign's number of generated inputs (case campaign)")
+		cCount  = flag.Int("campaign", 300, "the hostile-input campaign's number of generated inputs (case campaign)")
 		cSeed   = flag.Uint64("campaign-seed", 1, "the campaign generator's seed")
 		cBatch  = flag.Int("campaign-batch", 100, "campaign inputs run per switch between the Go twin and the Python plugin")
 		cOnly   = flag.Int("campaign-input", -1, "replay only this input of the campaign (with its -campaign-seed)")

@@ -6,7 +6,7 @@
 #   scripts/e2e/run.sh [-run REGEX] [other conformance/e2e flags]
 #
 # Every flag is passed on to conformance/e2e; the hostile-input campaign's are
-# -campaign N (inputs, default 40), -campaign-seed S (default 1), -campaign-batch B (inputs per
+# -campaign N (inputs, default 300), -campaign-seed S (default 1), -campaign-batch B (inputs per
 # switch between the Go twin and the Python plugin, default 100) and -campaign-input I (replay
 # input I alone). make e2e passes E2E_CAMPAIGN and E2E_SEED as the first two.
 #
