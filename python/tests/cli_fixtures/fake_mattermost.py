@@ -13,7 +13,18 @@ Mattermost API documents them (and as server/channels/api4 implements them):
 - ``GET /api/v4/plugins`` -> {"active": [manifest], "inactive": [manifest]} (active: running);
 - ``GET /api/v4/plugins/statuses`` -> [PluginStatus];
 - ``GET /api/v4/logs?page=&logs_per_page=`` -> the page's log lines, oldest first ([""] when
-  the server writes no log file).
+  the server writes no log file);
+- ``GET /api/v4/config`` -> the configuration (``config``): over TCP sanitized as
+  ``App.GetSanitizedConfig`` does it (plugin settings whose manifest setting is ``secret``,
+  matched by key in any case, read ``********``; the settings of plugins not installed are left
+  out), over the socket as stored (config_local.go);
+- ``PUT /api/v4/config/patch`` a partial configuration -> merged as ``config.Merge`` does
+  (objects field by field, but a map, ``PluginSettings.Plugins`` or ``PluginStates``, replaced
+  whole), ``********`` plugin values replaced by the stored ones (``desanitize``), saved, and
+  answered sanitized; 400 ``api.context.invalid_body_param.app_error`` for a body that is not a
+  JSON object, 403 ``ent.cluster.save_config.error`` when ``config_read_only``. Keys are stored
+  as sent: the real server lower-cases no plugin setting key (only a plugin's
+  ``LoadPluginConfiguration`` does, when it reads them).
 
 Activation runs the states ``activation`` gives, one per read of the plugin's state (statuses
 or the plugin list); reaching a failed state logs ``Unable to activate plugin`` with the
@@ -31,6 +42,7 @@ each in a thread; every request is recorded.
 
 from __future__ import annotations
 
+import copy
 import email.parser
 import email.policy
 import io
@@ -52,8 +64,9 @@ STATE_RUNNING = 2
 STATE_FAILED_TO_START = 3
 STATE_FAILED_TO_STAY_RUNNING = 4
 
-# The local-mode routes of the plugin and system APIs (Mattermost 11.4.0:
-# server/channels/api4/plugin_local.go, InitPluginLocal, and system_local.go, InitSystemLocal),
+# The local-mode routes of the plugin, system and config APIs (Mattermost 11.4.0:
+# server/channels/api4/plugin_local.go, InitPluginLocal, system_local.go, InitSystemLocal, and
+# config_local.go, InitConfigLocal),
 # as (method, path pattern below /api/v4). Notably absent: GET /plugins/statuses.
 _PLUGIN_ID = r"[A-Za-z0-9_.\-]+"
 LOCAL_ROUTES: list[tuple[str, re.Pattern[str]]] = [
@@ -77,6 +90,13 @@ LOCAL_ROUTES: list[tuple[str, re.Pattern[str]]] = [
         ("GET", "/system/support_packet"),
         ("POST", "/integrity"),
         ("GET", "/system/schema/version"),
+        # config_local.go, InitConfigLocal
+        ("GET", "/config"),
+        ("PUT", "/config"),
+        ("PUT", "/config/patch"),
+        ("POST", "/config/reload"),
+        ("POST", "/config/migrate"),
+        ("GET", "/config/client"),
     ]
 ]
 
@@ -117,6 +137,17 @@ class FakeMattermost:
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)
     states: dict[str, tuple[int, str]] = field(default_factory=dict)
     log_lines: list[str] = field(default_factory=list)
+    # The server's configuration (only what the config routes need; PluginSettings.Plugins is
+    # plugin id -> key -> value, as stored).
+    config: dict[str, Any] = field(
+        default_factory=lambda: {
+            "ServiceSettings": {"SiteURL": "", "EnableLocalMode": True},
+            "PluginSettings": {"Enable": True, "Plugins": {}, "PluginStates": {}},
+        }
+    )
+    config_read_only: bool = False  # SaveConfig fails: HA with ClusterSettings.ReadOnlyConfig
+    # A plugin's ConfigurationWillBeSaved hook: may change the configuration being saved.
+    config_will_be_saved: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     requests: list[Recorded] = field(default_factory=list)
     # What activation does: the states the plugin reports on successive status reads.
     activation: Callable[[str], list[tuple[int, str]]] = lambda plugin_id: [(STATE_RUNNING, "")]
@@ -159,6 +190,9 @@ class FakeMattermost:
                 fake._handle(self, transport)
 
             def do_POST(self) -> None:
+                fake._handle(self, transport)
+
+            def do_PUT(self) -> None:
                 fake._handle(self, transport)
 
         return Handler
@@ -231,6 +265,11 @@ class FakeMattermost:
             return self._json(h, 200, self._plugin_list())
         if url.path == "/api/v4/logs" and h.command == "GET":
             return self._logs(h, record)
+        if url.path == "/api/v4/config" and h.command == "GET":
+            config = self.config if transport == "unix" else self._sanitized(self.config)
+            return self._json(h, 200, config)
+        if url.path == "/api/v4/config/patch" and h.command == "PUT":
+            return self._patch_config(h, record)
         if len(parts) == 6 and parts[:4] == ["", "api", "v4", "plugins"] and h.command == "POST":
             plugin_id, action = parts[4], parts[5]
             if action in ("enable", "disable"):
@@ -351,6 +390,60 @@ class FakeMattermost:
             )
         return result
 
+    def _sanitized(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The configuration as App.GetSanitizedConfig gives it (PluginSettings.Sanitize)."""
+        result = copy.deepcopy(config)
+        plugins = result.get("PluginSettings", {}).get("Plugins") or {}
+        for plugin_id in list(plugins):
+            manifest = self.installed.get(plugin_id)
+            if manifest is None:
+                del plugins[plugin_id]
+                continue
+            schema = manifest.get("settings_schema") or {}
+            secret = {
+                str(setting.get("key", "")).lower()
+                for group in [schema.get("settings")]
+                + [s.get("settings") for s in schema.get("sections") or []]
+                for setting in group or []
+                if setting.get("secret")
+            }
+            for key in plugins[plugin_id]:
+                if key.lower() in secret:
+                    plugins[plugin_id][key] = FAKE_SETTING
+        return result
+
+    def _patch_config(self, h: BaseHTTPRequestHandler, record: Recorded) -> None:
+        try:
+            patch = json.loads(record.body)
+        except ValueError:
+            patch = None
+        if not isinstance(patch, dict):
+            return self._error(
+                h,
+                400,
+                "api.context.invalid_body_param.app_error",
+                "Invalid or missing config in request body.",
+            )
+        merged = _merge_config(self.config, patch)
+        # desanitize: a fake value sent back keeps the stored one.
+        old_plugins = self.config.get("PluginSettings", {}).get("Plugins") or {}
+        for plugin_id, settings in (merged.get("PluginSettings", {}).get("Plugins") or {}).items():
+            for key, value in settings.items():
+                if value == FAKE_SETTING:
+                    settings[key] = (old_plugins.get(plugin_id) or {}).get(key)
+        if self.config_read_only:
+            return self._error(
+                h,
+                403,
+                "ent.cluster.save_config.error",
+                "System Console is set to read-only when High Availability is enabled unless "
+                "ReadOnlyConfig is disabled in the configuration file.",
+            )
+        if self.config_will_be_saved is not None:
+            merged = self.config_will_be_saved(merged)
+        self.config = merged
+        self._json(h, 200, self._sanitized(merged))
+
     def _logs(self, h: BaseHTTPRequestHandler, record: Recorded) -> None:
         if not self.write_log_file:
             return self._json(h, 200, [""])
@@ -428,6 +521,25 @@ class FakeMattermost:
             h.connection.shutdown(socket.SHUT_WR)
             while h.rfile.read1(65536):
                 pass
+
+
+FAKE_SETTING = "********"  # model.FakeSetting
+# The maps of model.Config the fake knows: a patch replaces them whole (utils.Merge).
+_CONFIG_MAPS = {("PluginSettings", "Plugins"), ("PluginSettings", "PluginStates")}
+
+
+def _merge_config(
+    base: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """config.Merge: structs (objects) field by field, maps and everything else replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        here = (*path, key)
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and here not in _CONFIG_MAPS:
+            merged[key] = _merge_config(base[key], value, here)
+        elif value is not None:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):

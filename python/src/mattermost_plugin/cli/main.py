@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
+from . import config as config_mod
 from . import deploy as deploy_mod
 from .bundle import BundleOptions, build_bundle
 from .dev import run_dev
@@ -20,7 +21,7 @@ from .server import DEFAULT_LOCAL_SOCKET, connect
 from .wheels import DEFAULT_PYTHONS, IndexOptions, parse_python_version
 
 ENVIRONMENT_HELP = f"""\
-environment (deploy, enable, disable, logs; the variables Go plugin authors use):
+environment (deploy, enable, disable, logs, config; the variables Go plugin authors use):
   MM_LOCALSOCKETPATH          local-mode socket, tried first (default {DEFAULT_LOCAL_SOCKET})
   MM_SERVICESETTINGS_SITEURL  the server's URL, e.g. https://chat.example.com
   MM_ADMIN_TOKEN              a system admin's personal access token, or
@@ -243,6 +244,55 @@ def build_parser() -> argparse.ArgumentParser:
     _server_arguments(logs)
     logs.set_defaults(run=_run_logs)
 
+    config = command(
+        "config",
+        "read or change a plugin's settings",
+        "Read or change an installed plugin's settings (PluginSettings.Plugins[ID] of the "
+        "server's configuration), as the System Console does.",
+    )
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    config_get = config_commands.add_parser(
+        "get",
+        help="print the plugin's settings, or one",
+        description="Print the plugin's stored settings as a JSON object, or the value of KEY "
+        "(text as is, other values as JSON; a key not stored gives the manifest's default).",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config_get.add_argument("plugin_id", metavar="ID", help="the plugin id, e.g. com.example.x")
+    config_get.add_argument("key", nargs="?", metavar="KEY", help="one setting (any case)")
+    config_get.add_argument(
+        "--effective",
+        action="store_true",
+        help="the settings as the plugin reads them: the manifest's defaults, then the stored "
+        "values, keys in lower case",
+    )
+    config_get.add_argument(
+        "--json", action="store_true", help="print KEY's value as JSON (text quoted)"
+    )
+    _server_arguments(config_get)
+    config_get.set_defaults(run=_run_config_get)
+    config_set = config_commands.add_parser(
+        "set",
+        help="change some of the plugin's settings",
+        description="Change settings of the plugin (PUT /api/v4/config/patch), typed by the "
+        "manifest's settings_schema; prints the plugin's settings as saved.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config_set.add_argument("plugin_id", metavar="ID", help="the plugin id, e.g. com.example.x")
+    config_set.add_argument(
+        "assignments", nargs="+", metavar="KEY=VALUE", help="a setting and its new value"
+    )
+    config_set.add_argument(
+        "--no-schema",
+        action="store_true",
+        help="accept keys the manifest does not declare and type every VALUE as JSON when it "
+        "is JSON, else as text",
+    )
+    _server_arguments(config_set)
+    config_set.set_defaults(run=_run_config_set)
+
     dev = command(
         "dev",
         "run the plugin locally under Mattermost's supervisor",
@@ -331,6 +381,27 @@ def _run_logs(args: argparse.Namespace) -> int:
         deploy_mod.logs(
             client, args.plugin_id, lines=args.lines, follow=args.follow, raw_json=args.json
         )
+    return 0
+
+
+def _run_config_get(args: argparse.Namespace) -> int:
+    if args.effective and args.key is not None:
+        raise UsageError("--effective shows every setting; give no KEY with it")
+    config_mod.get(
+        connect(local=args.local),
+        args.plugin_id,
+        args.key,
+        effective=args.effective,
+        raw_json=args.json,
+    )
+    return 0
+
+
+def _run_config_set(args: argparse.Namespace) -> int:
+    assignments = config_mod.parse_assignments(args.assignments)
+    config_mod.set_(
+        connect(local=args.local), args.plugin_id, assignments, no_schema=args.no_schema
+    )
     return 0
 
 

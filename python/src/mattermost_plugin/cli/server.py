@@ -42,6 +42,8 @@ UPLOAD_CHUNK = 256 * 1024
 UPLOAD_DISABLED = "app.plugin.upload_disabled.app_error"
 PLUGINS_DISABLED = "app.plugin.disabled.app_error"
 NOT_INSTALLED = "app.plugin.not_installed.app_error"
+# SaveConfig's answer when the configuration may not be changed through the API.
+CONFIG_READ_ONLY = "ent.cluster.save_config.error"
 
 ENV_SITE_URL = "MM_SERVICESETTINGS_SITEURL"
 ENV_TOKEN = "MM_ADMIN_TOKEN"
@@ -363,6 +365,45 @@ class MattermostClient:
         if not isinstance(statuses, list):
             raise CLIError(f"the server answered plugin statuses with {statuses!r}")
         return [s for s in statuses if isinstance(s, dict)]
+
+    # Configuration ----------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """``GET /api/v4/config``: the server's configuration. Over a token it is sanitized
+        (secrets, plugin settings marked ``secret`` included, read ``********``; the settings of
+        plugins not installed are left out); over the local-mode socket it is the whole
+        configuration as stored. Served in local mode too (config_local.go)."""
+        response = self.request("GET", "/config")
+        if response.status != 200:
+            raise self.fail("reading the server's configuration", response)
+        config = response.json()
+        if not isinstance(config, dict):
+            raise CLIError(f"the server answered the configuration request with {config!r}")
+        return config
+
+    def patch_config(self, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /api/v4/config/patch``: merges ``patch`` into the configuration and saves it;
+        answers the saved configuration, sanitized. The merge goes field by field through
+        structs, but a map given in the patch (``PluginSettings.Plugins``) replaces the stored
+        map whole (server/channels/utils/merge.go)."""
+        body = json.dumps(patch).encode()
+        response = self.request(
+            "PUT", "/config/patch", body=body, headers={"Content-Type": "application/json"}
+        )
+        if response.status != 200:
+            error = AppError.from_response(response)
+            if error.id == CONFIG_READ_ONLY:
+                raise CLIError(
+                    f"saving the configuration failed: {error.describe()}. The server's "
+                    "configuration is read-only through the API (High Availability with "
+                    "ClusterSettings.ReadOnlyConfig, or a read-only configuration store): "
+                    "change it in the configuration file or database instead"
+                )
+            raise self.fail("saving the configuration", response)
+        config = response.json()
+        if not isinstance(config, dict):
+            raise CLIError(f"the server answered the configuration patch with {config!r}")
+        return config
 
     def server_logs(self, *, page: int, per_page: int) -> list[str]:
         """``GET /api/v4/logs``: page 0 is the newest ``per_page`` lines, oldest first."""
