@@ -580,6 +580,12 @@ func (g *gen) commandText() {
 	g.b.WriteString(lead)
 	for i := g.n(6); i > 0; i-- {
 		seps := 1 + g.n(3)
+		if lead == "/hello" && g.chance(0.8) {
+			// The server finds the trigger up to the first ' ': other white space right
+			// after it makes an unknown command (404), which the plugin never sees.
+			g.b.WriteByte(' ')
+			lead = ""
+		}
 		for j := 0; j < seps; j++ {
 			g.writeRune(pick(g, []rune{' ', ' ', '\t', '\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x1f, 0x85,
 				0xA0, 0x1680, 0x2000, 0x2005, 0x200A, 0x200B, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF, 0x180E}))
