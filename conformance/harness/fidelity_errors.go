@@ -175,6 +175,8 @@ func reshapedAPIError(name string, sent *model.AppError) (*raisedError, string) 
 			StatusCode:    500,
 			Where:         name,
 			Method:        name,
+			// An SDK-made error: its id is in no server's i18n bundle, so it is shown as is.
+			SkipTranslation: true,
 		}, "the server sends only the error's text (net/rpc reply error), so the SDK raises its transport " +
 			"error carrying that text; id, request_id, status_code and skip_translation of the AppError " +
 			"cannot reach the plugin"

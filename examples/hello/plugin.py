@@ -137,7 +137,13 @@ class Hello(Plugin):
         channel_id = r.query.get("channel_id", [""])[0]
         try:
             created = self.api.create_post(
-                Post(channel_id=channel_id, user_id=r.user_id, message=r.body.decode("utf-8"))
+                # Bytes that are not UTF-8 become U+FFFD, as the bridge shows any Go string
+                # (docs/internals.md); a Go plugin passes them on and the server refuses them.
+                Post(
+                    channel_id=channel_id,
+                    user_id=r.user_id,
+                    message=r.body.decode("utf-8", errors="replace"),
+                )
             )
             self.api.kv_set(f"post:{created.id}", r.body)
         except PluginAPIError as e:
