@@ -138,8 +138,9 @@ test-bundle: setup static-bridge ## mmplug bundle examples/hello and a freshly s
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)
 	conformance/matrix/run.sh $(BRIDGE) $(VENV)
 
-bench: setup static-bridge ## bench/plugin-python beside its native Go twin under the real supervisor: the table of bench/README.md, ratios, targets; writes bench/results.json
+bench: setup static-bridge ## bench/plugin-python beside its native Go twin under the real supervisor, then the post latency users see on a real server: the table of bench/README.md, ratios, targets; writes bench/results.json
 	$(GO) run ./conformance/harness -bench -bridge $(STATIC_BRIDGE) -venv $(VENV)
+	scripts/e2e/run.sh -bench-out $(ROOT)/bench/results.json
 
 clean:
 	rm -rf target .venv

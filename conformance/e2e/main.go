@@ -74,6 +74,7 @@ func main() {
 		cSeed   = flag.Uint64("campaign-seed", 1, "the campaign generator's seed")
 		cBatch  = flag.Int("campaign-batch", 100, "campaign inputs run per switch between the Go twin and the Python plugin")
 		cOnly   = flag.Int("campaign-input", -1, "replay only this input of the campaign (with its -campaign-seed)")
+		bench   = flag.String("bench-out", "", "instead of the cases, measure the post latency users see (no plugin, Go twin, Python; bench.go) and add the figures to this JSON file (make bench: bench/results.json)")
 	)
 	flag.Parse()
 	if *list {
@@ -99,10 +100,10 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := campaignConfig{count: *cCount, seed: *cSeed, batch: *cBatch, only: *cOnly}
-	os.Exit(run(*tree, *bundles, *mmplug, *work, *pgPort, re, cfg))
+	os.Exit(run(*tree, *bundles, *mmplug, *work, *pgPort, re, cfg, *bench))
 }
 
-func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp, cfg campaignConfig) int {
+func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp, cfg campaignConfig, benchOut string) int {
 	// An interrupted run's processes first, then a clean work dir: every run starts from
 	// nothing, so running it twice gives the same answers.
 	killStaleServer(work)
@@ -168,6 +169,14 @@ func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp, cfg 
 		return 1
 	}
 	logf("setup done in %.1f s; server log: %s", time.Since(start).Seconds(), e.mm.logFile())
+	if benchOut != "" {
+		if err := runBench(e, benchOut); err != nil {
+			logf("bench: %v", err)
+			return 1
+		}
+		fmt.Printf("wrote %s\n", benchOut)
+		return 0
+	}
 
 	passed, failed := 0, 0
 	for _, c := range cases() {

@@ -1,0 +1,146 @@
+package main
+
+// The post latency a user sees on the real server (issue 12): POST /api/v4/posts with no
+// plugin, with the native Go hello plugin (conformance/hellogo) and with the Python one
+// (examples/hello), interleaved round by round so that the machine's drift touches all three
+// alike. `make bench` runs it after the supervisor benchmarks (scripts/e2e/run.sh -bench-out)
+// and adds its figures to bench/results.json; bench/README.md says what each means.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+)
+
+// benchRounds × benchPostsPerRound posts are measured per configuration.
+const (
+	benchRounds        = 10
+	benchPostsPerRound = 100
+	benchWarmup        = 20
+)
+
+// runBench measures and merges the figures into the results file at path.
+func runBench(e *env, path string) error {
+	configs := []struct {
+		name string
+		set  func() error
+	}{
+		{"none", func() error { return e.noHelloPlugin() }},
+		{"go", func() error { return e.solo(e.hellogo) }},
+		{"mmplug", func() error { return e.solo(e.hello) }},
+	}
+	samples := map[string][]time.Duration{}
+	for round := range benchRounds {
+		for _, c := range configs {
+			if err := c.set(); err != nil {
+				return fmt.Errorf("round %d, %s: %w", round, c.name, err)
+			}
+			for i := range benchWarmup + benchPostsPerRound {
+				message := fmt.Sprintf("bench post %d of round %d", i, round)
+				t0 := time.Now()
+				r, err := e.w.post(e.w.user1, message, map[string]any{"n": i})
+				took := time.Since(t0)
+				if err != nil {
+					return err
+				}
+				if r.status != http.StatusCreated {
+					return fmt.Errorf("%s: a clean post answered %s", c.name, r)
+				}
+				if i >= benchWarmup {
+					samples[c.name] = append(samples[c.name], took)
+				}
+			}
+		}
+		logf("bench: round %d of %d done", round+1, benchRounds)
+	}
+	return mergeFigures(path, postFigures(samples))
+}
+
+// noHelloPlugin disables both plugins of the hello pair (the "no plugin" configuration; the
+// other examples are not enabled by setup).
+func (e *env) noHelloPlugin() error {
+	for _, q := range []*plugin{e.hello, e.hellogo} {
+		s, err := e.status(q)
+		if err != nil {
+			return err
+		}
+		if s.State != stateNotRunning {
+			if err := e.disable(q); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// figure is one entry of bench/results.json's "figures", in the harness's shape (go, mmplug,
+// ratio = mmplug / go) plus the configuration without a plugin and both ratios to it.
+type figure struct {
+	Unit         string  `json:"unit"`
+	None         float64 `json:"none"`
+	Go           float64 `json:"go"`
+	MMPlug       float64 `json:"mmplug"`
+	Ratio        float64 `json:"ratio"`
+	GoVsNone     float64 `json:"go_vs_none"`
+	MMPlugVsNone float64 `json:"mmplug_vs_none"`
+	Samples      int     `json:"samples"`
+}
+
+func postFigures(samples map[string][]time.Duration) map[string]figure {
+	out := map[string]figure{}
+	for _, q := range []struct {
+		name string
+		p    float64
+	}{{"real_server_post_p50", 0.50}, {"real_server_post_p99", 0.99}} {
+		ms := func(config string) float64 { return quantile(samples[config], q.p).Seconds() * 1000 }
+		none, goMS, py := ms("none"), ms("go"), ms("mmplug")
+		out[q.name] = figure{
+			Unit: "ms", None: none, Go: goMS, MMPlug: py,
+			Ratio: py / goMS, GoVsNone: goMS / none, MMPlugVsNone: py / none,
+			Samples: len(samples["mmplug"]),
+		}
+	}
+	return out
+}
+
+// quantile is the q-th quantile of ds (nearest rank).
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// mergeFigures adds figs to the "figures" of the JSON file at path (the harness's bench writes
+// the rest of it), replacing earlier values of the same names and keeping everything else.
+func mergeFigures(path string, figs map[string]figure) error {
+	doc := map[string]any{}
+	if raw, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return fmt.Errorf("%s is not JSON: %w", path, err)
+		}
+	}
+	all, _ := doc["figures"].(map[string]any)
+	if all == nil {
+		all = map[string]any{}
+	}
+	for name, f := range figs {
+		all[name] = f
+	}
+	doc["figures"] = all
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	for name, f := range figs {
+		fmt.Printf("%-24s none %7.2f ms   go %7.2f ms (%.2f× none)   mmplug %7.2f ms (%.2f× none, %.2f× go)\n",
+			name, f.None, f.Go, f.GoVsNone, f.MMPlug, f.MMPlugVsNone, f.Ratio)
+	}
+	return os.WriteFile(path, append(out, '\n'), 0o644)
+}
