@@ -117,28 +117,41 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
+// benchResults is bench/results.json as the harness's bench writes it; figures are kept as
+// written (json.RawMessage), so merging ours changes no byte of theirs.
+type benchResults struct {
+	Machine json.RawMessage            `json:"machine,omitempty"`
+	Figures map[string]json.RawMessage `json:"figures"`
+}
+
 // mergeFigures adds figs to the "figures" of the JSON file at path (the harness's bench writes
 // the rest of it), replacing earlier values of the same names and keeping everything else.
 func mergeFigures(path string, figs map[string]figure) error {
-	doc := map[string]any{}
+	var doc benchResults
 	if raw, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			return fmt.Errorf("%s is not JSON: %w", path, err)
 		}
 	}
-	all, _ := doc["figures"].(map[string]any)
-	if all == nil {
-		all = map[string]any{}
+	if doc.Figures == nil {
+		doc.Figures = map[string]json.RawMessage{}
 	}
+	names := make([]string, 0, len(figs))
 	for name, f := range figs {
-		all[name] = f
+		raw, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		doc.Figures[name] = raw
+		names = append(names, name)
 	}
-	doc["figures"] = all
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}
-	for name, f := range figs {
+	sort.Strings(names)
+	for _, name := range names {
+		f := figs[name]
 		fmt.Printf("%-24s none %7.2f ms   go %7.2f ms (%.2f× none)   mmplug %7.2f ms (%.2f× none, %.2f× go)\n",
 			name, f.None, f.Go, f.GoVsNone, f.MMPlug, f.MMPlugVsNone, f.Ratio)
 	}
