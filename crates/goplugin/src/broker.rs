@@ -126,7 +126,7 @@ impl Broker {
 
     /// Opens a stream to the peer's `accept(id)` and checks its ack.
     pub async fn dial(&self, id: u32) -> Result<Stream, BrokerError> {
-        let mut stream = self.inner.session.open()?;
+        let mut stream = self.inner.session.open().await?;
         stream.write_all(&id.to_le_bytes()).await?;
         let mut ack = [0u8; 4];
         stream.read_exact(&mut ack).await?;

@@ -70,6 +70,9 @@ pub(crate) struct StreamState {
     pub(crate) read_waker: Option<Waker>,
     /// The task blocked in `poll_write` on a zero send window.
     pub(crate) write_waker: Option<Waker>,
+    /// For a stream we opened: its place in the peer's accept backlog, held until the peer
+    /// acknowledges (accepts) or resets it, or the stream goes away (see [`Session::open`]).
+    pub(crate) syn_slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl StreamState {
@@ -84,6 +87,7 @@ impl StreamState {
             reset: false,
             read_waker: None,
             write_waker: None,
+            syn_slot: None,
         }
     }
 
@@ -120,6 +124,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     closed_tx: watch::Sender<bool>,
     reader: Mutex<Option<AbortHandle>>,
+    /// Slots in the peer's accept backlog for streams we open (see [`Session::open`]).
+    syn_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -143,6 +149,8 @@ impl Shared {
         for s in state.streams.values_mut() {
             s.wake_all();
         }
+        // Openers waiting for a slot fail instead of waiting for a peer that is gone.
+        self.syn_slots.close();
         // Dropping the senders fails the pending `ping()` calls.
         state.pings.clear();
         let _ = self.out.send(Out::Shutdown);
@@ -211,6 +219,7 @@ impl Session {
             config,
             closed_tx,
             reader: Mutex::new(None),
+            syn_slots: Arc::new(tokio::sync::Semaphore::new(config.accept_backlog)),
         });
         let (r, w) = tokio::io::split(io);
         let writer_shared = shared.clone();
@@ -249,8 +258,23 @@ impl Session {
         }
     }
 
-    /// Opens a stream: WindowUpdate+SYN goes out at once, without waiting for the ACK.
-    pub fn open(&self) -> Result<Stream, YamuxError> {
+    /// Opens a stream: WindowUpdate+SYN goes out as soon as the peer's accept backlog has
+    /// room, without waiting for the ACK.
+    ///
+    /// Facts (hashicorp/yamux `session.go`, `OpenStream`, `incomingStream`): a Go peer resets
+    /// every new stream that finds `AcceptBacklog` (256) streams already waiting to be accepted
+    /// ("backlog exceeded, forcing connection reset"), and a Go opener never has more than that
+    /// many SYNs out that the peer has not acknowledged: it waits. So does this one, with the
+    /// same count (`Config::accept_backlog`): under 600 concurrent plugin HTTP requests, each
+    /// opening two streams back to the server, the server reset the excess and answered 500.
+    pub async fn open(&self) -> Result<Stream, YamuxError> {
+        let slot = self
+            .shared
+            .syn_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| YamuxError::SessionShutdown)?;
         let mut st = self.shared.lock();
         if st.dead {
             return Err(YamuxError::SessionShutdown);
@@ -260,11 +284,11 @@ impl Session {
         }
         let id = st.next_id;
         st.next_id = id.checked_add(2).ok_or(YamuxError::StreamsExhausted)?;
-        st.streams.insert(id, StreamState::new());
+        let mut state = StreamState::new();
         let delta = self.shared.config.max_stream_window - INITIAL_STREAM_WINDOW;
-        if let Some(s) = st.streams.get_mut(&id) {
-            s.recv_window += delta;
-        }
+        state.recv_window += delta;
+        state.syn_slot = Some(slot);
+        st.streams.insert(id, state);
         self.shared.send(
             Header::new(FrameType::WindowUpdate, FLAG_SYN, id, delta),
             Bytes::new(),
@@ -462,6 +486,10 @@ async fn incoming_stream(
 
 /// Applies ACK/FIN/RST to a stream (the caller holds the lock).
 fn apply_flags(s: &mut StreamState, flags: u16) {
+    // Accepted or refused: either way it no longer waits in the peer's backlog.
+    if flags & (FLAG_ACK | FLAG_RST) != 0 {
+        s.syn_slot = None;
+    }
     if flags & FLAG_FIN != 0 {
         s.remote_closed = true;
         if let Some(w) = s.read_waker.take() {
@@ -554,7 +582,7 @@ mod tests {
         let client = Session::client(b, Config::default());
         client.ping().await.unwrap();
         server.ping().await.unwrap();
-        let mut out = client.open().unwrap();
+        let mut out = client.open().await.unwrap();
         assert_eq!(out.id(), 1, "client ids are odd from 1");
         let data: Vec<u8> = (0..3 * INITIAL_STREAM_WINDOW)
             .map(|i| (i % 251) as u8)
@@ -570,7 +598,11 @@ mod tests {
         inb.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, expect);
         drop(writer.await.unwrap());
-        assert_eq!(server.open().unwrap().id(), 2, "server ids are even from 2");
+        assert_eq!(
+            server.open().await.unwrap().id(),
+            2,
+            "server ids are even from 2"
+        );
     }
 
     #[tokio::test]
@@ -606,6 +638,56 @@ mod tests {
             out.push(Header::decode(&hb).unwrap());
         }
         out
+    }
+
+    #[tokio::test]
+    async fn opens_wait_while_the_peers_backlog_is_full_of_unacknowledged_streams() {
+        let (a, mut raw) = tokio::io::duplex(1 << 20);
+        let config = Config {
+            accept_backlog: 2,
+            ..Config::default()
+        };
+        let client = Session::client(a, config);
+        let _s1 = client.open().await.unwrap();
+        let s2 = client.open().await.unwrap();
+        let syns = frames(&mut raw, 2).await;
+        assert!(syns.iter().all(|h| h.flags == FLAG_SYN), "{syns:?}");
+        // A Go peer would reset a third stream now: ours must wait for a slot.
+        let third = tokio::spawn({
+            let client = client.clone();
+            async move { client.open().await.map(|s| s.id()) }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !third.is_finished(),
+            "a third SYN went out with the backlog full"
+        );
+        // The peer accepts stream 1 (ACK): the third goes out.
+        raw.write_all(&Header::new(FrameType::WindowUpdate, FLAG_ACK, 1, 0).encode())
+            .await
+            .unwrap();
+        assert_eq!(third.await.unwrap().unwrap(), 5);
+        assert_eq!(
+            frames(&mut raw, 1).await[0],
+            Header::new(FrameType::WindowUpdate, FLAG_SYN, 5, 0)
+        );
+        // A stream dropped before its ACK frees its slot too (a FIN goes out for it).
+        drop(s2);
+        let fourth = tokio::time::timeout(std::time::Duration::from_secs(5), client.open()).await;
+        assert_eq!(fourth.unwrap().unwrap().id(), 7);
+        // The session's end fails waiting openers instead of leaving them hanging.
+        let waiting = tokio::spawn({
+            let client = client.clone();
+            async move { client.open().await.map(|s| s.id()) }
+        });
+        drop(raw);
+        assert!(matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+                .await
+                .unwrap()
+                .unwrap(),
+            Err(YamuxError::SessionShutdown)
+        ));
     }
 
     #[tokio::test]
