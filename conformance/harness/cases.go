@@ -595,7 +595,9 @@ func caseHealthCheck(t *caseT) {
 	if err != nil {
 		t.fatalf("%v", err)
 	}
-	if t.opts.bridge != "" {
+	// killTarget names the plugin process's children when it has some (a bridge's Python):
+	// with -bridge as with -bundle, the plugin is then a Python one.
+	if len(targets) > 0 && targets[0].PPID != os.Getpid() {
 		// A Python plugin: its Python dies, the bridge restarts it and replays the activation,
 		// without the server noticing. Then the bridge itself is killed, as below for Go.
 		pythonRestartedByTheBridge(t, targets)
