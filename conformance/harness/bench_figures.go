@@ -64,6 +64,7 @@ func benchPlugins(t *caseT, selected *regexp.Regexp, figures map[string]benchFig
 		}{
 			{"hook_serial", func() { benchHookSerial(t, sides, bridge, python, figures) }},
 			{"hook_in_flight", func() { benchHookInFlight(t, sides, figures) }},
+			{"hook_deep_post", func() { benchHookDeepPost(t, sides, python, figures) }},
 			{"api_kv_get", func() { benchAPI(t, sides, "kv_get", figures) }},
 			{"api_get_user", func() { benchAPI(t, sides, "get_user", figures) }},
 			{"http_throughput", func() { benchHTTPThroughput(t, sides, figures) }},
