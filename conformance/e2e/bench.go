@@ -59,23 +59,6 @@ func runBench(e *env, path string) error {
 	return mergeFigures(path, postFigures(samples))
 }
 
-// noHelloPlugin disables both plugins of the hello pair (the "no plugin" configuration; the
-// other examples are not enabled by setup).
-func (e *env) noHelloPlugin() error {
-	for _, q := range []*plugin{e.hello, e.hellogo} {
-		s, err := e.status(q)
-		if err != nil {
-			return err
-		}
-		if s.State != stateNotRunning {
-			if err := e.disable(q); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // figure is one entry of bench/results.json's "figures", in the harness's shape (go, mmplug,
 // ratio = mmplug / go) plus the configuration without a plugin and both ratios to it.
 type figure struct {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -317,7 +315,7 @@ func (e *env) request(in *cinput, method, path string, body []byte, auth bool, e
 	if auth {
 		h = append(h, [2]string{"Authorization", "Bearer " + e.w.user1.token}, [2]string{"X-Requested-With", "XMLHttpRequest"})
 	}
-	r, err := rawFull(e.mm.addr(), method, target, h, body)
+	r, err := raw(e.mm.addr(), method, target, h, body)
 	if err != nil && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 		// Go's HTTP server refused the request line or a header and closed the connection
 		// with the body unread: the kernel's reset can overtake its 400.
@@ -334,39 +332,6 @@ func refusedByHTTP(r *reply) (answer, bool) {
 		return answer{class: "refused by Go's HTTP server", full: "refused by Go's HTTP server (its 400 or 431, or the connection closed first)"}, true
 	}
 	return answer{}, false
-}
-
-// rawFull is raw (client.go) with the request written while the answer is read: the server may
-// answer (413) before it has read a large body.
-func rawFull(addr, method, target string, headers [][2]string, body []byte) (*reply, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(requestTimeout))
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
-	for _, h := range headers {
-		fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
-	}
-	if body != nil {
-		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
-	}
-	b.WriteString("\r\n")
-	b.Write(body)
-	go func() { _, _ = conn.Write(b.Bytes()) }()
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	if err != nil {
-		return nil, fmt.Errorf("%s %q: reading the answer: %w", method, target, err)
-	}
-	defer resp.Body.Close()
-	var rb bytes.Buffer
-	_, err = rb.ReadFrom(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return &reply{status: resp.StatusCode, header: resp.Header, body: rb.Bytes()}, nil
 }
 
 // runInput runs one input against the plugin p (the only one of the pair enabled).

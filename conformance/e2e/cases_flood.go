@@ -234,16 +234,8 @@ func caseFloodAPICalls(e *env, c *caseState) error {
 		return fmt.Errorf("mmplug deploy: %w", err)
 	}
 	defer func() { _ = e.disable(p) }()
-	for _, q := range []*plugin{e.hello, e.hellogo} {
-		s, err := e.status(q)
-		if err != nil {
-			return err
-		}
-		if s.State != stateNotRunning {
-			if err := e.disable(q); err != nil {
-				return err
-			}
-		}
+	if err := e.noHelloPlugin(); err != nil {
+		return err
 	}
 	if _, err := must(e.w.admin.putJSON("/api/v4/config/patch", map[string]any{
 		"PluginSettings": map[string]any{"Plugins": map[string]any{p.id: map[string]any{

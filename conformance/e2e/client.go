@@ -212,7 +212,8 @@ func (c *client) uploadFile(channelID string, rawName []byte, content []byte) (*
 }
 
 // raw sends one HTTP/1.1 request written byte for byte (target and header values may hold any
-// byte, which net/http would check or escape) and reads the answer.
+// byte, which net/http would check or escape) and reads the answer. The request is written
+// while the answer is read: the server may answer (413) before it has read a large body.
 func raw(addr, method, target string, headers [][2]string, body []byte) (*reply, error) {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -230,9 +231,7 @@ func raw(addr, method, target string, headers [][2]string, body []byte) (*reply,
 	}
 	b.WriteString("\r\n")
 	b.Write(body)
-	if _, err := conn.Write(b.Bytes()); err != nil {
-		return nil, err
-	}
+	go func() { _, _ = conn.Write(b.Bytes()) }()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: reading the answer: %w", method, target, err)

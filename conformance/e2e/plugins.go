@@ -112,6 +112,14 @@ func (e *env) waitRunning(p *plugin, d time.Duration) error {
 // see one plugin decide (the server runs MessageWillBePosted of every plugin in no set order,
 // and stops at the first rejection), and a case must not inherit what an earlier one broke.
 func (e *env) solo(p *plugin) error {
+	if err := e.noHelloPlugin(); err != nil {
+		return err
+	}
+	return e.enable(p)
+}
+
+// noHelloPlugin disables both plugins of the hello pair (neither decides on posts).
+func (e *env) noHelloPlugin() error {
 	for _, q := range []*plugin{e.hello, e.hellogo} {
 		s, err := e.status(q)
 		if err != nil {
@@ -123,7 +131,7 @@ func (e *env) solo(p *plugin) error {
 			}
 		}
 	}
-	return e.enable(p)
+	return nil
 }
 
 // both leaves both plugins of the pair enabled (HTTP-only cases need no isolation).
