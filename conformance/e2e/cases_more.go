@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -151,68 +150,12 @@ const floodBystanderLimit = 10 * time.Second
 
 func caseFlood(e *env, c *caseState) error {
 	props := floodProps()
-	type result struct {
-		accepted, rejected, other int
-		bystander                 time.Duration // the slowest clean post of the other user
-		bystanderFailed           int
-		took                      time.Duration
-	}
-	flood := func(p *plugin) (result, error) {
+	body := e.postJSONBody("forbidden flood", props)
+	flood := func(p *plugin) (floodResult, error) {
 		if err := e.solo(p); err != nil {
-			return result{}, err
+			return floodResult{}, err
 		}
-		var (
-			mu  sync.Mutex
-			res result
-			wg  sync.WaitGroup
-		)
-		t0 := time.Now()
-		jobs := make(chan int)
-		for w := 0; w < 16; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range jobs {
-					r, err := e.w.post(e.w.user1, "forbidden flood", props)
-					mu.Lock()
-					switch {
-					case err != nil:
-						res.other++
-					case r.status == http.StatusCreated:
-						res.accepted++
-					case rejected(r):
-						res.rejected++
-					default:
-						res.other++
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		done := make(chan struct{})
-		go func() {
-			for i := 0; i < 32; i++ {
-				jobs <- i
-			}
-			close(jobs)
-			wg.Wait()
-			close(done)
-		}()
-		// The bystander: a clean post every 0.5 s while the flood lasts.
-		for {
-			select {
-			case <-done:
-				res.took = time.Since(t0)
-				return res, nil
-			case <-time.After(500 * time.Millisecond):
-			}
-			t := time.Now()
-			r, err := e.w.post(e.w.user2, "a bystander's clean post", nil)
-			res.bystander = max(res.bystander, time.Since(t))
-			if err != nil || r.status != http.StatusCreated {
-				res.bystanderFailed++
-			}
-		}
+		return e.flood([][]byte{body}), nil
 	}
 	g, err := flood(e.hellogo)
 	if err != nil {
