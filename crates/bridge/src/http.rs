@@ -23,6 +23,7 @@ use tokio_stream::StreamExt;
 use crate::bridge::Bridge;
 use crate::ioreader;
 use crate::log::{self, Level};
+use crate::translate::lossy_text;
 
 fn field<'a>(v: &'a GobValue, name: &str) -> Option<&'a GobValue> {
     match v {
@@ -43,9 +44,7 @@ fn str_field(v: &GobValue, name: &str) -> String {
         Some(GobValue::String(s)) => s.clone(),
         // Not UTF-8 (a client's raw bytes): the replaced text, as for every Go string
         // (docs/internals.md, "Strings that are not UTF-8").
-        Some(GobValue::NonUtf8String(b) | GobValue::Encoded(b)) => {
-            String::from_utf8_lossy(b).into_owned()
-        }
+        Some(GobValue::NonUtf8String(b) | GobValue::Encoded(b)) => lossy_text(b),
         _ => String::new(),
     }
 }
@@ -55,7 +54,7 @@ fn str_field(v: &GobValue, name: &str) -> String {
 fn text(v: &GobValue) -> Option<String> {
     match v {
         GobValue::String(s) => Some(s.clone()),
-        GobValue::NonUtf8String(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        GobValue::NonUtf8String(b) => Some(lossy_text(b)),
         _ => None,
     }
 }

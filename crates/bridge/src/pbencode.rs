@@ -74,7 +74,8 @@ fn field_len(fd: &FieldDescriptor, v: &Value, lens: &mut Vec<usize>) -> usize {
             entries
                 .iter()
                 .map(|(k, x)| {
-                    let body = map_key_len(&key_fd, k) + entry_field_len(&value_fd, x, lens);
+                    let body = entry_field_len(&key_fd, &key_value(k), lens)
+                        + entry_field_len(&value_fd, x, lens);
                     pe::key_len(n) + pe::encoded_len_varint(body as u64) + body
                 })
                 .sum()
@@ -183,11 +184,13 @@ fn write_field(
             };
             let (key_fd, value_fd) = (entry.map_entry_key_field(), entry.map_entry_value_field());
             for (k, x) in entries {
+                let key = key_value(k);
                 // The entry's length needs its value's, which pass 1 recorded at `next`.
-                let body = map_key_len(&key_fd, k) + entry_len_recorded(&value_fd, x, lens, *next);
+                let body = entry_len_recorded(&key_fd, &key, lens, *next)
+                    + entry_len_recorded(&value_fd, x, lens, *next);
                 pe::encode_key(n, WireType::LengthDelimited, buf);
                 pe::encode_varint(body as u64, buf);
-                write_map_key(&key_fd, k, buf);
+                write_entry_field(&key_fd, &key, lens, next, buf);
                 write_entry_field(&value_fd, x, lens, next, buf);
             }
         }
@@ -281,47 +284,16 @@ fn write_packed_elem(kind: Kind, v: &Value, buf: &mut impl BufMut) {
     }
 }
 
-/// A map key as its entry's field 1: left out at its default, like any field without
-/// presence. Keys are scalars, so they never take a slot in the lengths.
-fn map_key_len(fd: &FieldDescriptor, k: &MapKey) -> usize {
-    let n = fd.number();
-    match (k, fd.kind()) {
-        (MapKey::String(s), _) if s.is_empty() => 0,
-        (MapKey::String(s), _) => pe::string::encoded_len(n, s),
-        (MapKey::Bool(false), _) | (MapKey::I32(0), _) | (MapKey::I64(0), _) => 0,
-        (MapKey::U32(0), _) | (MapKey::U64(0), _) => 0,
-        (MapKey::Bool(b), _) => pe::bool::encoded_len(n, b),
-        (MapKey::I32(x), Kind::Sint32) => pe::sint32::encoded_len(n, x),
-        (MapKey::I32(x), Kind::Sfixed32) => pe::sfixed32::encoded_len(n, x),
-        (MapKey::I32(x), _) => pe::int32::encoded_len(n, x),
-        (MapKey::I64(x), Kind::Sint64) => pe::sint64::encoded_len(n, x),
-        (MapKey::I64(x), Kind::Sfixed64) => pe::sfixed64::encoded_len(n, x),
-        (MapKey::I64(x), _) => pe::int64::encoded_len(n, x),
-        (MapKey::U32(x), Kind::Fixed32) => pe::fixed32::encoded_len(n, x),
-        (MapKey::U32(x), _) => pe::uint32::encoded_len(n, x),
-        (MapKey::U64(x), Kind::Fixed64) => pe::fixed64::encoded_len(n, x),
-        (MapKey::U64(x), _) => pe::uint64::encoded_len(n, x),
-    }
-}
-
-fn write_map_key(fd: &FieldDescriptor, k: &MapKey, buf: &mut impl BufMut) {
-    if map_key_len(fd, k) == 0 {
-        return;
-    }
-    let n = fd.number();
-    match (k, fd.kind()) {
-        (MapKey::String(s), _) => pe::string::encode(n, s, buf),
-        (MapKey::Bool(b), _) => pe::bool::encode(n, b, buf),
-        (MapKey::I32(x), Kind::Sint32) => pe::sint32::encode(n, x, buf),
-        (MapKey::I32(x), Kind::Sfixed32) => pe::sfixed32::encode(n, x, buf),
-        (MapKey::I32(x), _) => pe::int32::encode(n, x, buf),
-        (MapKey::I64(x), Kind::Sint64) => pe::sint64::encode(n, x, buf),
-        (MapKey::I64(x), Kind::Sfixed64) => pe::sfixed64::encode(n, x, buf),
-        (MapKey::I64(x), _) => pe::int64::encode(n, x, buf),
-        (MapKey::U32(x), Kind::Fixed32) => pe::fixed32::encode(n, x, buf),
-        (MapKey::U32(x), _) => pe::uint32::encode(n, x, buf),
-        (MapKey::U64(x), Kind::Fixed64) => pe::fixed64::encode(n, x, buf),
-        (MapKey::U64(x), _) => pe::uint64::encode(n, x, buf),
+/// A map key as the value of its entry's field 1 (keys are scalars: they never take a slot in
+/// the lengths, so measuring one twice is harmless).
+fn key_value(k: &MapKey) -> Value {
+    match k {
+        MapKey::Bool(b) => Value::Bool(*b),
+        MapKey::I32(i) => Value::I32(*i),
+        MapKey::I64(i) => Value::I64(*i),
+        MapKey::U32(i) => Value::U32(*i),
+        MapKey::U64(i) => Value::U64(*i),
+        MapKey::String(s) => Value::String(s.clone()),
     }
 }
 

@@ -1474,7 +1474,7 @@ fn grow_stack<T>(f: impl FnOnce() -> T) -> T {
 /// The text Python sees for a Go string that is not UTF-8 (protobuf strings must be): each
 /// maximal invalid sequence becomes U+FFFD, as Python's `errors="replace"` does. The
 /// convention is stated in docs/internals.md ("Strings that are not UTF-8").
-fn lossy_text(bytes: &[u8]) -> String {
+pub(crate) fn lossy_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
