@@ -1,7 +1,8 @@
 // Command gobgolden makes Go's encoding/gob the judge of the Rust gob crate (crates/gob).
 //
 //	gobgolden write DIR   writes NAME.gob (Go's encoding of each case) and NAME.json (the
-//	                      case's Go types and the value gob transmits, in a simple JSON form)
+//	                      case's Go types and the value gob transmits, in a simple JSON form,
+//	                      and Go's verdict on the case's value messages cut short)
 //	gobgolden check DIR   decodes each NAME.gob written by the Rust encoder into the case's
 //	                      real Go types and compares it with what Go's own round trip gives
 //
@@ -23,11 +24,19 @@
 //	{"kind":"struct","name":"Point","fields":[["X","int"],...]}
 //	{"kind":"slice","name":"","elem":K} {"kind":"array","name":"","len":4,"elem":K}
 //	{"kind":"map","name":"","key":K,"elem":K} {"kind":"gob","name":"Time"} {"kind":"binary","name":"URL"}
+//
+// "cuts" lists every value message of the stream (one whose payload starts with a type id
+// of 0 or more, a value or the continuation of one) cut short at every offset inside its
+// payload, with its length prefix rewritten to match and nothing after it, and what Go's
+// decoder made of each such stream (see type cut):
+//
+//	{"at":OFFSET,"keep":N,"values_before":N,"go_accepted":false,"go_error":"unexpected EOF"}
 package main
 
 import (
 	"bytes"
 	"encoding"
+	"encoding/binary"
 	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
@@ -35,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net/url"
 	"os"
 	"os/exec"
@@ -551,7 +561,11 @@ func writeOne(name, dir string) error {
 		}
 		values = append(values, map[string]any{"type": d.key(reflect.TypeOf(v)), "value": d.value(reflect.ValueOf(v))})
 	}
-	doc := map[string]any{"values": values, "types": d.types, "registered": d.registered}
+	cuts, err := cutValueMessages(c, buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("case %s: %w", name, err)
+	}
+	doc := map[string]any{"values": values, "types": d.types, "registered": d.registered, "cuts": cuts}
 	j, err := json.MarshalIndent(doc, "", " ")
 	if err != nil {
 		return err
@@ -581,22 +595,119 @@ func writeAll(dir string) error {
 	return nil
 }
 
-// decodeAll decodes one value per case value, each into a new value of that value's type.
-func decodeAll(c gcase, stream []byte) ([]any, error) {
+// decodeValues decodes the case's values from stream in order, each into a new value of its
+// type, until one fails: the values decoded, and the error that stopped it (nil if none
+// did). The decoder is returned for a look at what follows.
+func decodeValues(c gcase, stream []byte) ([]any, *gob.Decoder, error) {
 	dec := gob.NewDecoder(bytes.NewReader(stream))
 	out := []any{}
 	for i, v := range c.values {
 		p := reflect.New(reflect.TypeOf(v))
 		if err := dec.DecodeValue(p); err != nil {
-			return nil, fmt.Errorf("value %d: %w", i, err)
+			return out, dec, fmt.Errorf("value %d: %w", i, err)
 		}
 		out = append(out, p.Elem().Interface())
+	}
+	return out, dec, nil
+}
+
+// decodeAll decodes one value per case value and requires the stream to end there.
+func decodeAll(c gcase, stream []byte) ([]any, error) {
+	out, dec, err := decodeValues(c, stream)
+	if err != nil {
+		return nil, err
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("data after the last value (err=%v)", err)
 	}
 	return out, nil
+}
+
+// cut is a golden stream up to one of its value messages, that message cut short inside its
+// payload and its length prefix rewritten to match: a stream a truncating peer or a broken
+// transport could deliver, every framing check passing. Go's decoder refuses most such
+// streams, but returns a struct whose message ends at one of its field boundaries as if the
+// missing fields were zero (decodeStruct stops at the end of the buffer as at the struct's
+// end marker); Go's encoder never writes such a message.
+type cut struct {
+	// At is the stream offset of the message's length prefix; Keep the payload bytes kept,
+	// from 0 to one less than the payload's length.
+	At   int `json:"at"`
+	Keep int `json:"keep"`
+	// ValuesBefore counts the values complete before the message.
+	ValuesBefore int `json:"values_before"`
+	// GoAccepted: Go's decoder returned a value out of the cut message (a partial one).
+	GoAccepted bool `json:"go_accepted"`
+	// GoError is the error Go's decoder stopped at ("" if it decoded every value).
+	GoError string `json:"go_error"`
+}
+
+// cutValueMessages cuts each value message of stream at every offset inside its payload and
+// asks Go's decoder about each result.
+func cutValueMessages(c gcase, stream []byte) ([]cut, error) {
+	cuts := []cut{}
+	for at := 0; at < len(stream); {
+		length, prefix, err := readUint(stream[at:])
+		if err != nil {
+			return nil, fmt.Errorf("message at byte %d: %w", at, err)
+		}
+		payload := stream[at+prefix : at+prefix+int(length)]
+		typeID, _, err := readUint(payload)
+		if err != nil {
+			return nil, fmt.Errorf("message at byte %d: type id: %w", at, err)
+		}
+		// An int's low bit is its sign: set for a type definition (a negative id).
+		if typeID&1 == 0 {
+			before, _, _ := decodeValues(c, stream[:at])
+			for keep := 0; keep < len(payload); keep++ {
+				cutStream := append([]byte{}, stream[:at]...)
+				cutStream = appendUint(cutStream, uint64(keep))
+				cutStream = append(cutStream, payload[:keep]...)
+				got, _, err := decodeValues(c, cutStream)
+				k := cut{At: at, Keep: keep, ValuesBefore: len(before), GoAccepted: len(got) > len(before)}
+				if err != nil {
+					k.GoError = err.Error()
+				}
+				cuts = append(cuts, k)
+			}
+		}
+		at += prefix + int(length)
+	}
+	return cuts, nil
+}
+
+// readUint reads one gob unsigned integer (encoding/gob keeps its reader unexported): a byte
+// below 0x80 is the value, any other is the negated count of big-endian bytes that follow.
+func readUint(b []byte) (value uint64, used int, err error) {
+	if len(b) == 0 {
+		return 0, 0, io.ErrUnexpectedEOF
+	}
+	if b[0] < 0x80 {
+		return uint64(b[0]), 1, nil
+	}
+	n := int(-int8(b[0]))
+	if n > 8 {
+		return 0, 0, fmt.Errorf("uint of %d bytes", n)
+	}
+	if len(b) < 1+n {
+		return 0, 0, io.ErrUnexpectedEOF
+	}
+	for _, x := range b[1 : 1+n] {
+		value = value<<8 | uint64(x)
+	}
+	return value, 1 + n, nil
+}
+
+// appendUint appends x in gob's unsigned integer encoding (see readUint).
+func appendUint(b []byte, x uint64) []byte {
+	if x < 0x80 {
+		return append(b, byte(x))
+	}
+	var be [8]byte
+	binary.BigEndian.PutUint64(be[:], x)
+	skip := bits.LeadingZeros64(x) / 8
+	return append(append(b, byte(-int8(8-skip))), be[skip:]...)
 }
 
 func checkAll(dir string) error {

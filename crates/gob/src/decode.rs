@@ -463,7 +463,13 @@ impl<'a> Parser<'a> {
 
     // ---- type definitions ---------------------------------------------------------------
 
-    /// Reads a struct's `(delta, field)*` framing, calling `field` with each field index.
+    /// Reads a struct's `(delta, field)*` framing up to its end marker (delta 0), calling
+    /// `field` with each field index.
+    ///
+    /// The end marker must come inside the message. Go's decoder also takes the end of the
+    /// message for it, returning a struct cut off at a field boundary with its missing fields
+    /// zero. No Go encoder writes such a message, so it can only be a truncated value, and it
+    /// is refused (the crate docs, "Field deltas").
     fn fields(
         &mut self,
         count: usize,
@@ -473,6 +479,11 @@ impl<'a> Parser<'a> {
         let mut index: u64 = u64::MAX; // "-1": the first delta is 1 for field 0
         loop {
             let at = self.pos;
+            if at == self.end {
+                return Err(self.err(format!(
+                    "message ends inside a {what}, before its end marker (field delta 0)"
+                )));
+            }
             let delta = self.uint()?;
             if delta == 0 {
                 return Ok(());

@@ -52,7 +52,15 @@
 //!   [`Value::Encoded`] is sent (leave it out for Go's zero `time.Time`). A field name the type
 //!   lacks is an error, never dropped. Top-level non-structs are sent as singletons.
 //! - **Field deltas.** Struct fields travel as `(delta, value)` with the field number counted
-//!   over the sent fields of the type; the decoder rejects deltas past the last field.
+//!   over the sent fields of the type; the decoder rejects deltas past the last field. A
+//!   struct ends with its end marker (delta 0), which must come inside the message. Here we
+//!   are stricter than Go on purpose: Go's decoder also stops a struct at the end of its
+//!   message, so a value message cut short at a field boundary (its length prefix matching
+//!   the cut) decodes there as a struct with the missing fields zero. Go's encoder always
+//!   writes the marker, so such a message is a truncated value, and this decoder refuses it
+//!   rather than pass a partial value off as the whole one. Go's verdict on every such cut
+//!   of the golden streams is recorded beside ours (test
+//!   `value_message_cut_inside_its_payload_is_refused`).
 //! - **Strings.** Go strings may hold any bytes, and a server passes on whatever a client
 //!   sent (header values, file names). A string that is UTF-8 decodes to [`Value::String`],
 //!   any other to [`Value::NonUtf8String`] with its bytes unchanged; both encode as a string.

@@ -199,6 +199,81 @@ fn truncation_at_every_offset() {
     }
 }
 
+/// What the decoder says when a struct's message ends before the struct's end marker.
+const MISSING_END_MARKER: &str = "before its end marker";
+
+/// Every value message of every golden cut short inside its payload, its length prefix
+/// rewritten to match and nothing after it (conformance/gobgolden lists the cuts with Go's
+/// verdict on each): the values before it decode, and then the decoder refuses the cut
+/// message, with an error or by still waiting for the rest of the value, and never returns
+/// a partial value. Go refuses these cuts too, except a struct its message ends at a field
+/// boundary, which Go returns with the missing fields zero; we refuse those for the missing
+/// end marker (the crate docs, "Field deltas").
+#[test]
+fn value_message_cut_inside_its_payload_is_refused() {
+    let mut refused_where_go_accepts = 0;
+    for case in goldens() {
+        let whole = decode_all(&case.stream).unwrap();
+        let cuts = case.cuts();
+        assert!(!cuts.is_empty(), "{}: Go listed no cuts", case.name);
+        for cut in cuts {
+            let what = format!(
+                "{}: value message at byte {} cut to {} payload bytes ({})",
+                case.name,
+                cut.at,
+                cut.keep,
+                cut.go_verdict()
+            );
+            let mut d = Decoder::new(Limits::default());
+            d.feed(&cut.apply(&case.stream));
+            let mut got = Vec::new();
+            let error = loop {
+                match d.next_value() {
+                    Ok(Some(v)) => got.push(v),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            if got.len() > cut.values_before {
+                panic!(
+                    "{what}: decoded to a value instead of an error, a truncated value passed \
+                     off as whole: {}",
+                    canon(&got[cut.values_before])
+                );
+            }
+            assert_eq!(
+                canons(&got),
+                canons(&whole[..cut.values_before]),
+                "{what}: the values before the cut"
+            );
+            // No error: the decoder must still hold the cut message, waiting for the rest
+            // of its value (a stream ending there ends mid-value, an error for its reader).
+            assert!(
+                error.is_some() || d.in_message(),
+                "{what}: neither decoded nor refused"
+            );
+            if cut.go_accepted {
+                let missing_end_marker = error
+                    .as_ref()
+                    .is_some_and(|e| e.message.contains(MISSING_END_MARKER));
+                assert!(
+                    missing_end_marker,
+                    "{what}: Go returns a partial struct here, which we must refuse for its \
+                     missing end marker (our one deliberate difference from Go); our verdict: \
+                     {}",
+                    error.map_or("waiting for the rest of the value".to_owned(), |e| e
+                        .to_string())
+                );
+                refused_where_go_accepts += 1;
+            }
+        }
+    }
+    assert!(
+        refused_where_go_accepts > 0,
+        "no cut at a struct field boundary: the divergence from Go is untested"
+    );
+}
+
 /// Thousands of mutated golden streams and random inputs: the decoder returns, never panics.
 #[test]
 fn mutated_goldens_never_panic() {

@@ -34,6 +34,62 @@ pub struct Case {
     pub doc: J,
 }
 
+impl Case {
+    /// The case's value messages cut short, with Go's verdict on each (the "cuts" of the
+    /// case's JSON, conformance/gobgolden type `cut`).
+    pub fn cuts(&self) -> Vec<Cut> {
+        let field = |c: &J, name: &str| c[name].as_u64().expect(name) as usize;
+        self.doc["cuts"]
+            .as_array()
+            .expect("cuts array")
+            .iter()
+            .map(|c| Cut {
+                at: field(c, "at"),
+                keep: field(c, "keep"),
+                values_before: field(c, "values_before"),
+                go_accepted: c["go_accepted"].as_bool().expect("go_accepted"),
+                go_error: c["go_error"].as_str().expect("go_error").to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// A golden stream up to one of its value messages, that message cut to its first `keep`
+/// payload bytes with its length prefix rewritten to match, and what Go's decoder made of it.
+pub struct Cut {
+    /// Stream offset of the message's length prefix.
+    pub at: usize,
+    pub keep: usize,
+    /// Values complete before the message.
+    pub values_before: usize,
+    /// Go returned a (partial) value out of the cut message.
+    pub go_accepted: bool,
+    /// The error Go's decoder stopped at, "" if none.
+    pub go_error: String,
+}
+
+impl Cut {
+    /// The cut stream, built from the golden `stream`.
+    pub fn apply(&self, stream: &[u8]) -> Vec<u8> {
+        let gob::wire::UintRead::Ok(len, prefix) = gob::wire::read_uint(&stream[self.at..]) else {
+            panic!("no message length at byte {}", self.at);
+        };
+        let payload = &stream[self.at + prefix..][..len as usize];
+        let mut out = stream[..self.at].to_vec();
+        gob::wire::put_message(&mut out, &payload[..self.keep]);
+        out
+    }
+
+    /// Go's verdict, for failure messages.
+    pub fn go_verdict(&self) -> String {
+        if self.go_accepted {
+            "Go returns a partial value".to_owned()
+        } else {
+            format!("Go refuses it: {}", self.go_error)
+        }
+    }
+}
+
 /// Go's goldens, generated once per test binary into a temporary directory.
 pub fn goldens() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
