@@ -234,14 +234,47 @@ mod tests {
         assert_eq!(&buf, b"hello");
     }
 
+    /// Reads exactly `N` bytes from `stream`, failing the test with `what` if they do not
+    /// come within 5 s (a stream that lost its data would otherwise hang the test).
+    async fn read_n<const N: usize>(stream: &mut Stream, what: &str) -> [u8; N] {
+        let mut buf = [0u8; N];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: nothing arrived within 5 s"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        buf
+    }
+
     #[tokio::test]
     async fn stream_arriving_before_accept_is_parked() {
         let (a, b) = pair();
-        let id = 0x0102_0304;
-        let dial = tokio::spawn(async move { b.dial(id).await.map(|_| ()) });
+        let id: u32 = 0x0102_0304;
+        // The dialer's side by hand: the id as Dial writes it, and data right behind it in
+        // the same frame, which waits in the parked stream until someone accepts.
+        let mut dialed = b.session().open().await.unwrap();
+        let early = [&id.to_le_bytes()[..], b"sent while parked"].concat();
+        dialed.write_all(&early).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        a.accept(id).await.unwrap();
-        dial.await.unwrap().unwrap();
+        assert!(
+            matches!(a.slots().get(&id), Some(Slot::Parked(..))),
+            "the stream is not parked under its id"
+        );
+        let mut accepted = a.accept(id).await.unwrap();
+        assert_eq!(
+            &read_n(&mut accepted, "the data sent while parked").await,
+            b"sent while parked"
+        );
+        accepted.write_all(b"answer").await.unwrap();
+        assert_eq!(read_n(&mut dialed, "the ack").await, id.to_le_bytes());
+        assert_eq!(
+            &read_n(&mut dialed, "the acceptor's answer").await,
+            b"answer"
+        );
+        dialed.write_all(b"more").await.unwrap();
+        assert_eq!(
+            &read_n(&mut accepted, "data sent after the accept").await,
+            b"more"
+        );
     }
 
     #[tokio::test(start_paused = true)]
