@@ -60,6 +60,21 @@ func installArchive(archive string) (*bundle, error) {
 	return b, nil
 }
 
+// memberPath is where tar member h unpacks, relative to the archive's root (cleaned,
+// slash-separated), or why it is refused: a name that is absolute or climbs out with `..`, or
+// a member that is neither a directory nor a regular file (links and devices could point
+// anywhere once unpacked, and a later member could write through a link).
+func memberPath(h *tar.Header) (string, error) {
+	name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+	if path.IsAbs(h.Name) || name == ".." || strings.HasPrefix(name, "../") || name == "." {
+		return "", fmt.Errorf("member %q escapes the bundle", h.Name)
+	}
+	if h.Typeflag != tar.TypeDir && h.Typeflag != tar.TypeReg {
+		return "", fmt.Errorf("member %q is not a file or directory (type %q)", h.Name, h.Typeflag)
+	}
+	return name, nil
+}
+
 // extractTarGz unpacks archive into dst and returns its single top-level directory.
 func extractTarGz(archive, dst string) (string, error) {
 	f, err := os.Open(archive)
@@ -82,9 +97,9 @@ func extractTarGz(archive, dst string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("reading the tar stream: %w", err)
 		}
-		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if path.IsAbs(h.Name) || name == ".." || strings.HasPrefix(name, "../") || name == "." {
-			return "", fmt.Errorf("member %q escapes the bundle", h.Name)
+		name, err := memberPath(h)
+		if err != nil {
+			return "", err
 		}
 		first, _, _ := strings.Cut(name, "/")
 		if top == "" {
@@ -93,33 +108,29 @@ func extractTarGz(archive, dst string) (string, error) {
 			return "", fmt.Errorf("more than one top-level directory (%q and %q)", top, first)
 		}
 		target := filepath.Join(dst, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
+		if h.Typeflag == tar.TypeDir {
 			if err := os.MkdirAll(target, 0o755); err != nil {
 				return "", err
 			}
-		case tar.TypeReg:
-			total += h.Size
-			if total > maxArchiveBytes {
-				return "", fmt.Errorf("unpacks to more than %d bytes", int64(maxArchiveBytes))
-			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return "", err
-			}
-			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(h.Mode)&0o755|0o600)
-			if err != nil {
-				return "", err
-			}
-			_, err = io.Copy(out, io.LimitReader(tr, h.Size))
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return "", err
-			}
-		default:
-			// Links and devices could point anywhere once unpacked.
-			return "", fmt.Errorf("member %q is not a file or directory (type %q)", h.Name, h.Typeflag)
+			continue
+		}
+		total += h.Size
+		if total > maxArchiveBytes {
+			return "", fmt.Errorf("unpacks to more than %d bytes", int64(maxArchiveBytes))
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return "", err
+		}
+		out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(h.Mode)&0o755|0o600)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(out, io.LimitReader(tr, h.Size))
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", err
 		}
 	}
 	if top == "" {

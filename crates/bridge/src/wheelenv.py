@@ -108,13 +108,19 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def is_unsafe_member(name):
+    """Whether zip member ``name`` could land outside the target: an absolute name, a ``..``
+    part, or a backslash (a separator to the Windows tools that may have made the wheel)."""
+    return name.startswith("/") or "\\" in name or ".." in name.split("/")
+
+
 def extract(wheel_path, target):
     with zipfile.ZipFile(wheel_path) as archive:
         for info in archive.infolist():
             name = info.filename
-            parts = name.split("/")
-            if name.startswith("/") or "\\" in name or ".." in parts:
+            if is_unsafe_member(name):
                 fail(f"{os.path.basename(wheel_path)} contains the unsafe path {name!r}")
+            parts = name.split("/")
             if len(parts) > 2 and parts[0].endswith(".data"):
                 if parts[1] not in ("purelib", "platlib"):
                     continue
@@ -190,4 +196,5 @@ def main(argv):
         fail("usage: wheelenv.py probe | install WHEELS_DIR INDEX TARGET")
 
 
-main(sys.argv[1:])
+if __name__ == "__main__":  # run by the bridge as `python -I -c <this file>`; tests import it
+    main(sys.argv[1:])
