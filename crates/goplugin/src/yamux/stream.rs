@@ -32,6 +32,14 @@ impl Stream {
     pub fn id(&self) -> u32 {
         self.id
     }
+
+    /// Bytes received on this stream that the application has not read yet. Flow control
+    /// keeps them within the receive window ([`super::Config::max_stream_window`]) however
+    /// slowly the stream is read; the flow-control tests check it with this.
+    pub fn unread_bytes(&self) -> usize {
+        let st = self.shared.lock();
+        st.streams.get(&self.id).map_or(0, |s| s.buffered as usize)
+    }
 }
 
 fn shutdown_error() -> io::Error {
