@@ -1053,6 +1053,287 @@ impl Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tonic::transport::{Channel, Endpoint};
+
+    use crate::grpc::{ApiBackend, ApiService, ResponseStream};
+
+    const PLUGIN_ID: &str = "com.example.gate";
+    const TOKEN: &str = "hooks-test-token";
+    /// What a gating hook answers when the bridge rejects for the plugin (`failed_gate`).
+    const REJECTION: &str = "com.example.gate could not check this and did not let it through";
+    /// Longer than any time limit in these tests: a hook still unanswered then was never
+    /// going to be.
+    const NEVER: Duration = Duration::from_secs(3600);
+
+    /// What the stand-in for the Python process does with a hook call.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Python {
+        /// Never answers (a handler stuck in a loop, or waiting on something that never comes).
+        Hangs,
+        /// The plugin's handler raises: the response carries its AppError.
+        Raises,
+        /// Nothing answers on the hooks socket (Python died, or has not started serving).
+        Unreachable,
+    }
+
+    /// Python's `PluginHooks` side, served in memory by the bridge's own generic gRPC service.
+    #[derive(Debug)]
+    struct FakePython {
+        behaviour: Python,
+        /// Set when a call it never answered was dropped: the bridge cancelled it.
+        cancelled: Arc<AtomicBool>,
+    }
+
+    /// Sets its flag when dropped.
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl ApiBackend for FakePython {
+        fn call(
+            &self,
+            method: MethodDescriptor,
+            _request: DynamicMessage,
+        ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+            match self.behaviour {
+                Python::Hangs => {
+                    let cancelled = SetOnDrop(self.cancelled.clone());
+                    Box::pin(async move {
+                        let _cancelled = cancelled;
+                        std::future::pending().await
+                    })
+                }
+                Python::Raises => {
+                    let mut response = DynamicMessage::new(method.output());
+                    let error_field = response.descriptor().get_field(1).unwrap();
+                    let mut error =
+                        DynamicMessage::new(error_field.kind().as_message().unwrap().clone());
+                    error.set_field_by_name("id", PbValue::String("plugin.handler.raised".into()));
+                    error
+                        .set_field_by_name("message", PbValue::String("the handler raised".into()));
+                    response.set_field(&error_field, PbValue::Message(error));
+                    Box::pin(async move { Ok(response) })
+                }
+                Python::Unreachable => unreachable!("nothing is served when Python is unreachable"),
+            }
+        }
+
+        fn call_client_stream(
+            &self,
+            _method: MethodDescriptor,
+            _requests: tonic::Streaming<DynamicMessage>,
+        ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+            Box::pin(async { Err(Status::unimplemented("no streaming hooks in these tests")) })
+        }
+
+        fn call_bidi(
+            &self,
+            _method: MethodDescriptor,
+            _requests: tonic::Streaming<DynamicMessage>,
+        ) -> Pin<Box<dyn Future<Output = Result<ResponseStream, Status>> + Send>> {
+            Box::pin(async { Err(Status::unimplemented("no streaming hooks in these tests")) })
+        }
+    }
+
+    /// A channel to `python`: each connection is an in-memory stream to a gRPC server of its
+    /// own (no socket, so tokio's paused clock stays in charge), or refused if Python is
+    /// unreachable.
+    fn channel_to(python: Arc<FakePython>, hooks: prost_reflect::ServiceDescriptor) -> Channel {
+        Endpoint::from_static("http://python.test").connect_with_connector_lazy(tower::service_fn(
+            move |_: http::Uri| {
+                let python = python.clone();
+                let service = ApiService::new(hooks.clone(), TOKEN, python.clone());
+                async move {
+                    if python.behaviour == Python::Unreachable {
+                        return Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+                    }
+                    let (bridge_end, python_end) = tokio::io::duplex(1 << 16);
+                    tokio::spawn(tonic::transport::Server::builder().serve_with_incoming(
+                        service,
+                        tokio_stream::once(Ok::<_, std::io::Error>(python_end)),
+                    ));
+                    Ok(hyper_util::rt::TokioIo::new(bridge_end))
+                }
+            },
+        ))
+    }
+
+    /// A bridge for plugin [`PLUGIN_ID`] with `props.mmplug` = `mmplug_props`, whose Python
+    /// is ready and behaves as `behaviour`.
+    fn bridge_with(mmplug_props: &str, behaviour: Python) -> (Bridge, Arc<FakePython>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("plugin.json"),
+            format!(r#"{{"id":"{PLUGIN_ID}","props":{{"mmplug":{mmplug_props}}}}}"#),
+        )
+        .unwrap();
+        let manifest = Manifest::load(dir.path()).unwrap();
+        let (translator, types, pool) = crate::run::load_contract().unwrap();
+        let service = pool
+            .get_service_by_name(&format!("{PACKAGE}.PluginHooks"))
+            .unwrap();
+        let python = Arc::new(FakePython {
+            behaviour,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        });
+        let hooks = HooksClient::new(channel_to(python.clone(), service.clone()), service, TOKEN);
+        let bridge = Bridge::new(manifest, translator, types, pool, hooks);
+        // Python is up and activated: readiness is not what these tests are about.
+        bridge.ready.lock().unwrap().set(Ok(Vec::new())).unwrap();
+        (bridge, python)
+    }
+
+    /// The server's call of hook `name`, with how long it took to be answered.
+    async fn call_hook(
+        bridge: &Bridge,
+        name: &str,
+        args: GobValue,
+    ) -> (Result<GobValue, CallError>, Duration) {
+        let started = tokio::time::Instant::now();
+        let answer = tokio::time::timeout(NEVER, bridge.generic_hook(name, args))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{name} was still waiting for Python after {NEVER:?}: the hook's time limit \
+                     was not applied"
+                )
+            });
+        (answer.map(|reply| reply.value), started.elapsed())
+    }
+
+    fn post() -> GobValue {
+        GobValue::Struct(Struct::new(vec![
+            ("Id".into(), GobValue::String("post-id".into())),
+            ("Message".into(), GobValue::String("hello".into())),
+        ]))
+    }
+
+    /// `Z_<hook>Args` / `Z_<hook>Returns` values: the fields by name.
+    fn fields(fields: &[(&str, GobValue)]) -> GobValue {
+        GobValue::Struct(Struct::new(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        ))
+    }
+
+    /// A hook Python does not answer is abandoned at its time limit from plugin.json, not
+    /// later (tokio's paused clock: the 5 s cost nothing), and the call in Python is
+    /// cancelled.
+    #[tokio::test(start_paused = true)]
+    async fn a_hook_python_does_not_answer_is_abandoned_at_its_time_limit() {
+        let (bridge, python) = bridge_with(
+            r#"{"hook_timeouts":{"MessageWillBePosted":5}}"#,
+            Python::Hangs,
+        );
+        let args = fields(&[("B", post())]);
+        let (answer, took) = call_hook(&bridge, "MessageWillBePosted", args).await;
+        assert!(
+            took >= Duration::from_secs(5) && took < Duration::from_millis(5010),
+            "MessageWillBePosted was answered after {took:?}, not at its limit of 5 s"
+        );
+        assert_eq!(
+            answer,
+            Ok(fields(&[("B", GobValue::String(REJECTION.into()))])),
+            "past its time limit, MessageWillBePosted must be rejected (its default on_failure)"
+        );
+        // Let the cancellation reach the server side.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            python.cancelled.load(Ordering::SeqCst),
+            "the hook call Python never answered was not cancelled"
+        );
+
+        // Without a per-hook limit, the plugin's default applies.
+        let (bridge, _python) = bridge_with(r#"{"hook_timeout_seconds":7}"#, Python::Hangs);
+        let (answer, took) = call_hook(&bridge, "OnDeactivate", fields(&[])).await;
+        assert!(
+            took >= Duration::from_secs(7) && took < Duration::from_millis(7010),
+            "OnDeactivate was answered after {took:?}, not at the default limit of 7 s"
+        );
+        let Err(CallError::Failed(why)) = answer else {
+            panic!("OnDeactivate answered {answer:?}; want its error result");
+        };
+        assert!(
+            why.contains("OnDeactivate did not answer within 7 s"),
+            "{why}"
+        );
+    }
+
+    /// Checks hook `hook`'s answer to `args` from a bridge with `props.mmplug` = `props` whose
+    /// Python behaves as `python`.
+    async fn expect_answer(
+        hook: &str,
+        props: &str,
+        python: Python,
+        args: &GobValue,
+        want: Result<GobValue, CallError>,
+    ) {
+        let (bridge, _python) = bridge_with(props, python);
+        let (got, _) = call_hook(&bridge, hook, args.clone()).await;
+        assert_eq!(
+            got, want,
+            "{hook} with Python {python:?} and props.mmplug {props}: the server got the left \
+             answer, want the right one"
+        );
+    }
+
+    /// What the server gets when the bridge has no answer of Python's (docs/internals.md §5):
+    /// a gating hook rejects when its policy says so (by default the content hooks), and
+    /// otherwise, like every hook without an error result, answers "unchanged" (each result
+    /// that replaces an argument gets that argument back); a plugin's own exception is its
+    /// decision, and answers "unchanged" too. (A hook with an error result gets the error: see
+    /// the time-limit test.)
+    #[tokio::test(start_paused = true)]
+    async fn a_hook_without_pythons_answer_follows_the_failure_policy() {
+        let rejected = |field: &str| Ok(fields(&[(field, GobValue::String(REJECTION.into()))]));
+        let posted = fields(&[("B", post())]);
+        let unchanged_post = Ok(fields(&[("A", post())]));
+        // Content hooks fail closed by default, unless plugin.json lets them through.
+        let allow = r#"{"on_failure":{"MessageWillBePosted":"allow"}}"#;
+        for python in [Python::Hangs, Python::Unreachable] {
+            expect_answer("MessageWillBePosted", "{}", python, &posted, rejected("B")).await;
+            expect_answer(
+                "MessageWillBePosted",
+                allow,
+                python,
+                &posted,
+                unchanged_post.clone(),
+            )
+            .await;
+        }
+        // The plugin's handler raised: the plugin decided, and the post goes on unchanged.
+        let python = Python::Raises;
+        expect_answer("MessageWillBePosted", "{}", python, &posted, unchanged_post).await;
+
+        // Other gating hooks fail open by default, closed when plugin.json says so.
+        let login = fields(&[("B", GobValue::Struct(Struct::default()))]);
+        let reject = r#"{"on_failure":{"UserWillLogIn":"reject"}}"#;
+        for python in [Python::Hangs, Python::Unreachable] {
+            expect_answer("UserWillLogIn", "{}", python, &login, Ok(fields(&[]))).await;
+            expect_answer("UserWillLogIn", reject, python, &login, rejected("A")).await;
+        }
+
+        // Not gating, no error result: "unchanged" keeps the posts.
+        let consumed = fields(&[("A", GobValue::Slice(vec![post()]))]);
+        for python in [Python::Hangs, Python::Unreachable, Python::Raises] {
+            expect_answer(
+                "MessagesWillBeConsumed",
+                "{}",
+                python,
+                &consumed,
+                Ok(consumed.clone()),
+            )
+            .await;
+        }
+    }
 
     #[test]
     fn implemented_lists_only_bridged_hooks_once() {

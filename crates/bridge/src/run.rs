@@ -173,7 +173,10 @@ fn drop_resident_pages(data: &'static [u8]) {
     }
 }
 
-fn load_contract() -> Result<(Translator, Arc<RpcTypes>, prost_reflect::DescriptorPool), String> {
+/// The translator of the embedded schema, the net/rpc types it defines and the compiled protobuf
+/// contract: what a [`Bridge`] is built from (here, and in the bridge's unit tests).
+pub(crate) fn load_contract()
+-> Result<(Translator, Arc<RpcTypes>, prost_reflect::DescriptorPool), String> {
     let schema = crate::schema::embedded().map_err(|e| format!("embedded schema: {e}"))?;
     let mut translator = Translator::new(schema).map_err(|e| format!("embedded schema: {e}"))?;
     let types =
