@@ -13,7 +13,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, ServiceDescriptor};
+use prost::Message as _;
+use prost_reflect::{
+    DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage as _, ServiceDescriptor,
+};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::transport::{Channel, Endpoint};
@@ -76,10 +79,10 @@ impl Encoder for DynamicEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        // Not prost's encoder: it measures nested messages once per enclosing level
-        // (crate::pbencode). EncodeBuf grows as needed, so writing cannot run out of room.
-        crate::pbencode::encode(&item, dst);
-        Ok(())
+        // EncodeBuf grows as needed, so this cannot run out of room.
+        item.encode(dst).map_err(|e| {
+            Status::internal(format!("encoding {}: {e}", item.descriptor().full_name()))
+        })
     }
 }
 
@@ -389,7 +392,7 @@ impl HooksClient {
             DynamicMessage::decode(desc, bytes.as_slice())
                 .map_err(|e| Status::internal(format!("echo: {e}")))
         };
-        let request = decode(method.input(), crate::pbencode::encode_to_vec(request))?;
+        let request = decode(method.input(), request.encode_to_vec())?;
         let mut reply = DynamicMessage::new(method.output());
         let mut taken = Vec::new();
         for out in method.output().fields().filter(|f| f.number() >= 2) {
@@ -407,7 +410,7 @@ impl HooksClient {
                 reply.set_field(&out, request.get_field(&source).into_owned());
             }
         }
-        decode(method.output(), crate::pbencode::encode_to_vec(&reply))
+        decode(method.output(), reply.encode_to_vec())
     }
 
     /// Opens a bidirectional stream: `requests` go to Python as they are produced, the

@@ -5,7 +5,7 @@
 //! - [`pyenv`]: which Python runs the plugin; offline bundles' wheels unpacked once.
 //! - [`python`]: the Python process: interpreter discovery, scrubbed environment, spawn, logs.
 //! - [`log`]: the bridge's own hclog-JSON log lines on stderr.
-//! - [`pbencode`]: protobuf encoding linear in a message's size (deep props).
+//! - [`pbvalue`]: props (`google.protobuf.Value`/`Struct`) straight between gob and bytes.
 #![deny(missing_debug_implementations)]
 
 pub mod bridge;
@@ -14,7 +14,7 @@ pub mod http;
 pub mod ioreader;
 pub mod log;
 pub mod manifest;
-pub mod pbencode;
+pub mod pbvalue;
 pub mod pyenv;
 pub mod python;
 pub mod run;

@@ -43,13 +43,13 @@ pub struct TranslateError {
     pub message: String,
 }
 
-type Result<T> = std::result::Result<T, TranslateError>;
+pub(crate) type Result<T> = std::result::Result<T, TranslateError>;
 
 /// Where in a value the walk is, for error messages: a chain of borrowed parts on the stack,
 /// rendered (`Post.metadata.embeds.[0].data`) only when an error needs it, so the walk over
 /// every field of every call allocates nothing for it.
 #[derive(Debug, Clone, Copy, Default)]
-struct Path<'a> {
+pub(crate) struct Path<'a> {
     parent: Option<&'a Path<'a>>,
     part: Part<'a>,
 }
@@ -68,14 +68,14 @@ enum Part<'a> {
 }
 
 impl<'a> Path<'a> {
-    fn root(name: &'a str) -> Path<'a> {
+    pub(crate) fn root(name: &'a str) -> Path<'a> {
         Path {
             parent: None,
             part: Part::Name(name),
         }
     }
 
-    fn err(&self, message: impl Into<String>) -> TranslateError {
+    pub(crate) fn err(&self, message: impl Into<String>) -> TranslateError {
         let mut parts = Vec::new();
         let mut at = Some(self);
         while let Some(p) = at {
@@ -98,11 +98,11 @@ impl<'a> Path<'a> {
         }
     }
 
-    fn with(&'a self, name: &'a str) -> Path<'a> {
+    pub(crate) fn with(&'a self, name: &'a str) -> Path<'a> {
         self.child(Part::Name(name))
     }
 
-    fn index(&'a self, i: usize) -> Path<'a> {
+    pub(crate) fn index(&'a self, i: usize) -> Path<'a> {
         self.child(Part::Index(i))
     }
 
@@ -141,7 +141,7 @@ fn note_unknown_field(type_name: &str, field: &str) {
 }
 
 /// The Go value a translated value replaces, if known: see [`Translator::message_to_wire`].
-type Hint<'a> = Option<&'a GobValue>;
+pub(crate) type Hint<'a> = Option<&'a GobValue>;
 
 fn hint_field<'a>(hint: Hint<'a>, name: &str) -> Hint<'a> {
     match hint {
@@ -150,14 +150,14 @@ fn hint_field<'a>(hint: Hint<'a>, name: &str) -> Hint<'a> {
     }
 }
 
-fn hint_index(hint: Hint<'_>, i: usize) -> Hint<'_> {
+pub(crate) fn hint_index(hint: Hint<'_>, i: usize) -> Hint<'_> {
     match hint {
         Some(GobValue::Slice(v) | GobValue::Array(v)) => v.get(i),
         _ => None,
     }
 }
 
-fn hint_key<'a>(hint: Hint<'a>, key: &GobValue) -> Hint<'a> {
+pub(crate) fn hint_key<'a>(hint: Hint<'a>, key: &GobValue) -> Hint<'a> {
     match hint {
         Some(GobValue::Map(entries)) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
         _ => None,
@@ -165,7 +165,7 @@ fn hint_key<'a>(hint: Hint<'a>, key: &GobValue) -> Hint<'a> {
 }
 
 /// An interface hint's concrete value.
-fn hint_unwrap(hint: Hint<'_>) -> Hint<'_> {
+pub(crate) fn hint_unwrap(hint: Hint<'_>) -> Hint<'_> {
     match hint {
         Some(GobValue::Interface(Some(i))) => Some(&i.value),
         other => other,
@@ -174,7 +174,7 @@ fn hint_unwrap(hint: Hint<'_>) -> Hint<'_> {
 
 /// A number from a `google.protobuf.Value`: what the replaced Go value was if it was the same
 /// number, else `float64` (what `encoding/json` gives for a JSON number).
-fn number_like_hint(f: f64, hint: Hint<'_>) -> GobValue {
+pub(crate) fn number_like_hint(f: f64, hint: Hint<'_>) -> GobValue {
     if let Some(GobValue::Interface(Some(i))) = hint {
         match &i.value {
             GobValue::Int(n) if *n as f64 == f => {
@@ -667,13 +667,7 @@ impl Translator {
             (GoType::Slice(elem) | GoType::Array(_, elem), PbValue::List(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    out.push(self.elem_to_gob(
-                        elem,
-                        item,
-                        fd,
-                        &path.index(i),
-                        hint_index(hint, i),
-                    )?);
+                    out.push(self.elem_to_gob(elem, item, &path.index(i), hint_index(hint, i))?);
                 }
                 if let GoType::Array(n, _) = &go {
                     if out.len() as u64 != *n {
@@ -687,86 +681,40 @@ impl Translator {
                 Ok(GobValue::Slice(out))
             }
             (GoType::Map(kt, vt), PbValue::Map(entries)) => {
-                let Kind::Message(entry) = fd.kind() else {
-                    return Err(path.err("map field without an entry message"));
-                };
-                let value_fd = entry.map_entry_value_field();
                 let mut keys: Vec<&MapKey> = entries.keys().collect();
                 keys.sort_by_key(|k| format!("{k:?}"));
                 let mut out = Vec::with_capacity(entries.len());
                 for k in keys {
                     let key = self.map_key_to_gob(kt, k, path)?;
-                    let val = self.elem_to_gob(
-                        vt,
-                        &entries[k],
-                        &value_fd,
-                        &path.key(k),
-                        hint_key(hint, &key),
-                    )?;
+                    let val =
+                        self.elem_to_gob(vt, &entries[k], &path.key(k), hint_key(hint, &key))?;
                     out.push((key, val));
                 }
                 Ok(GobValue::Map(out))
-            }
-            (GoType::Map(kt, vt), PbValue::Message(m))
-                if m.descriptor().full_name() == "google.protobuf.Struct" =>
-            {
-                if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
-                    return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
-                }
-                self.struct_to_gob_map(m, path, hint)
             }
             _ => self.scalar_to_gob(go, v, path, hint),
         }
     }
 
-    /// A list element or map value: the field descriptor describes the element.
+    /// A list element or map value.
     fn elem_to_gob(
         &self,
         go: &GoType,
         v: &PbValue,
-        fd: &FieldDescriptor,
         path: &Path,
         hint: Hint<'_>,
     ) -> Result<GobValue> {
         let go = self.underlying(go.pointee());
         match (&go, v) {
-            // Nested slices travel as wrapper messages `{ repeated values = 1 }`.
-            (GoType::Slice(_) | GoType::Array(..), PbValue::Message(m)) if !go.is_byte_slice() => {
-                let inner = m
-                    .descriptor()
-                    .get_field(1)
-                    .ok_or_else(|| path.err("list wrapper without field 1"))?;
-                self.to_gob(go, &m.get_field(&inner), &inner, path, hint)
-            }
-            (GoType::Map(..), PbValue::Message(m))
-                if m.descriptor().full_name() != "google.protobuf.Struct" =>
+            // Nested slices and maps travel as wrapper messages `{ values = 1 }`.
+            (GoType::Slice(_) | GoType::Array(..) | GoType::Map(..), PbValue::Message(m))
+                if !go.is_byte_slice() =>
             {
                 let inner = m
                     .descriptor()
                     .get_field(1)
-                    .ok_or_else(|| path.err("map wrapper without field 1"))?;
+                    .ok_or_else(|| path.err("wrapper message without field 1"))?;
                 self.to_gob(go, &m.get_field(&inner), &inner, path, hint)
-            }
-            _ => self.to_gob_elem_scalar(go, v, fd, path, hint),
-        }
-    }
-
-    fn to_gob_elem_scalar(
-        &self,
-        go: &GoType,
-        v: &PbValue,
-        _fd: &FieldDescriptor,
-        path: &Path,
-        hint: Hint<'_>,
-    ) -> Result<GobValue> {
-        match (go, v) {
-            (GoType::Map(kt, vt), PbValue::Message(m))
-                if m.descriptor().full_name() == "google.protobuf.Struct" =>
-            {
-                if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
-                    return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
-                }
-                self.struct_to_gob_map(m, path, hint)
             }
             _ => self.scalar_to_gob(go, v, path, hint),
         }
@@ -826,10 +774,15 @@ impl Translator {
             (GoType::Basic(Basic::Float32 | Basic::Float64), PbValue::F32(f)) => {
                 GobValue::Float(f64::from(*f))
             }
-            (GoType::Interface, PbValue::Message(m))
-                if m.descriptor().full_name() == "google.protobuf.Value" =>
-            {
-                self.pb_value_to_interface(m, path, hint)?
+            // `google.protobuf.Value` and `Struct` arrive encoded (crate::pbvalue).
+            (GoType::Interface, PbValue::Bytes(b)) => {
+                self.value_bytes_to_interface(b, path, hint)?
+            }
+            (GoType::Map(kt, vt), PbValue::Bytes(b)) => {
+                if !matches!(**kt, GoType::Basic(Basic::String)) || **vt != GoType::Interface {
+                    return Err(path.err(format!("google.protobuf.Struct for Go type {go}")));
+                }
+                self.struct_bytes_to_gob_map(b, path, hint)?
             }
             (GoType::Error, PbValue::Message(m)) => self.app_error_to_gob(m, true, path)?,
             (GoType::Named(n), PbValue::Message(m)) if n == "model.AppError" => {
@@ -890,99 +843,6 @@ impl Translator {
 
     fn is_encoded(&self, name: &str) -> bool {
         self.schema.types.get(name).is_some_and(|d| d.gob.is_some())
-    }
-
-    /// `google.protobuf.Struct` → `map[string]interface {}`.
-    fn struct_to_gob_map(
-        &self,
-        m: &DynamicMessage,
-        path: &Path,
-        hint: Hint<'_>,
-    ) -> Result<GobValue> {
-        let fields = m
-            .get_field_by_number(1)
-            .ok_or_else(|| path.err("Struct without fields"))?;
-        let PbValue::Map(entries) = &*fields else {
-            return Err(path.err("Struct.fields is not a map"));
-        };
-        let mut keys: Vec<&MapKey> = entries.keys().collect();
-        keys.sort_by_key(|k| format!("{k:?}"));
-        let mut out = Vec::with_capacity(entries.len());
-        for k in keys {
-            let MapKey::String(name) = k else {
-                return Err(path.err("Struct key is not a string"));
-            };
-            let PbValue::Message(v) = &entries[k] else {
-                return Err(path.err("Struct value is not a google.protobuf.Value"));
-            };
-            let key = GobValue::String(name.clone());
-            let value = self.pb_value_to_interface(v, &path.with(name), hint_key(hint, &key))?;
-            out.push((key, value));
-        }
-        Ok(GobValue::Map(out))
-    }
-
-    /// `google.protobuf.Value` → a Go `interface{}` holding what JSON decoding would give:
-    /// numbers are `float64` (see docs/internals.md on numbers in props).
-    fn pb_value_to_interface(
-        &self,
-        m: &DynamicMessage,
-        path: &Path,
-        hint: Hint<'_>,
-    ) -> Result<GobValue> {
-        grow_stack(|| self.pb_value_to_interface_here(m, path, hint))
-    }
-
-    fn pb_value_to_interface_here(
-        &self,
-        m: &DynamicMessage,
-        path: &Path,
-        hint: Hint<'_>,
-    ) -> Result<GobValue> {
-        let Some(kind) = m
-            .descriptor()
-            .oneofs()
-            .next()
-            .and_then(|o| o.fields().find(|f| m.has_field(f)))
-        else {
-            return Ok(GobValue::Interface(None));
-        };
-        let v = m.get_field(&kind);
-        Ok(match (kind.number(), &*v) {
-            (1, _) => GobValue::Interface(None),
-            (2, PbValue::F64(f)) => number_like_hint(*f, hint),
-            (3, PbValue::String(s)) => {
-                GobValue::interface("string", restore_string(s, hint_unwrap(hint)))
-            }
-            (4, PbValue::Bool(b)) => GobValue::interface("bool", GobValue::Bool(*b)),
-            (5, PbValue::Message(s)) => GobValue::interface(
-                "map[string]interface {}",
-                self.struct_to_gob_map(s, path, hint_unwrap(hint))?,
-            ),
-            (6, PbValue::Message(l)) => {
-                let items = l
-                    .get_field_by_number(1)
-                    .ok_or_else(|| path.err("ListValue without values"))?;
-                let PbValue::List(items) = &*items else {
-                    return Err(path.err("ListValue.values is not a list"));
-                };
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    let PbValue::Message(item) = item else {
-                        return Err(path.err("list item is not a Value"));
-                    };
-                    out.push(self.pb_value_to_interface(
-                        item,
-                        &path.index(i),
-                        hint_index(hint_unwrap(hint), i),
-                    )?);
-                }
-                GobValue::interface("[]interface {}", GobValue::Slice(out))
-            }
-            (n, other) => {
-                return Err(path.err(format!("google.protobuf.Value field {n} holds {other:?}")));
-            }
-        })
     }
 
     /// Our `AppError` message → `*model.AppError` (or, inside an `error` interface, whichever
@@ -1131,7 +991,7 @@ impl Translator {
         match (&go, fd.kind()) {
             // A nested slice or map value: a wrapper message with field 1 holding it.
             (GoType::Slice(_) | GoType::Array(..) | GoType::Map(..), Kind::Message(wrapper))
-                if !go.is_byte_slice() && wrapper.full_name() != "google.protobuf.Struct" =>
+                if !go.is_byte_slice() =>
             {
                 let inner = wrapper
                     .get_field(1)
@@ -1169,6 +1029,14 @@ impl Translator {
             ))
         };
         Ok(match (go, v, &kind) {
+            // `google.protobuf.Value` and `Struct` travel encoded (crate::pbvalue); first, so an
+            // unwrapped []byte inside an interface becomes base64 text, not bytes.
+            (GoType::Interface, v, Kind::Bytes) => {
+                PbValue::Bytes(self.interface_to_value_bytes(v, path)?.into())
+            }
+            (GoType::Map(..), GobValue::Map(entries), Kind::Bytes) => {
+                PbValue::Bytes(self.gob_map_to_struct_bytes(entries, path)?.into())
+            }
             (_, GobValue::Bool(b), Kind::Bool) => PbValue::Bool(*b),
             (_, GobValue::String(s), Kind::String) => PbValue::String(s.clone()),
             (_, GobValue::NonUtf8String(b), Kind::String) => PbValue::String(lossy_text(b)),
@@ -1203,16 +1071,6 @@ impl Translator {
             }
             (GoType::Named(_), GobValue::Encoded(b), Kind::Bytes) => {
                 PbValue::Bytes(b.clone().into())
-            }
-            (GoType::Map(..), GobValue::Map(entries), Kind::Message(md))
-                if md.full_name() == "google.protobuf.Struct" =>
-            {
-                PbValue::Message(self.gob_map_to_struct(entries, md, path)?)
-            }
-            (GoType::Interface, v, Kind::Message(md))
-                if md.full_name() == "google.protobuf.Value" =>
-            {
-                PbValue::Message(self.interface_to_pb_value(v, md, path)?)
             }
             (GoType::Error, GobValue::Interface(i), Kind::Message(md)) => {
                 let Some(i) = i else {
@@ -1252,145 +1110,8 @@ impl Translator {
         })
     }
 
-    /// `map[string]interface {}` → `google.protobuf.Struct`.
-    fn gob_map_to_struct(
-        &self,
-        entries: &[(GobValue, GobValue)],
-        md: &MessageDescriptor,
-        path: &Path,
-    ) -> Result<DynamicMessage> {
-        let fields_fd = md
-            .get_field(1)
-            .ok_or_else(|| path.err("Struct without fields"))?;
-        let Kind::Message(entry) = fields_fd.kind() else {
-            return Err(path.err("Struct.fields is not a map"));
-        };
-        let Kind::Message(value_md) = entry.map_entry_value_field().kind() else {
-            return Err(path.err("Struct.fields values are not messages"));
-        };
-        let mut out = HashMap::with_capacity(entries.len());
-        for (k, v) in entries {
-            let k = match k {
-                GobValue::String(k) => std::borrow::Cow::Borrowed(k.as_str()),
-                GobValue::NonUtf8String(b) => std::borrow::Cow::Owned(lossy_text(b)),
-                _ => {
-                    return Err(path.err(format!("map key is gob {}, not a string", k.kind_name())));
-                }
-            };
-            let k: &str = &k;
-            out.insert(
-                MapKey::String(k.to_owned()),
-                PbValue::Message(self.interface_to_pb_value(v, &value_md, &path.with(k))?),
-            );
-        }
-        let mut m = DynamicMessage::new(md.clone());
-        m.set_field(&fields_fd, PbValue::Map(out));
-        Ok(m)
-    }
-
-    /// A Go `interface{}` value → `google.protobuf.Value`, the way `encoding/json` would render it.
-    fn interface_to_pb_value(
-        &self,
-        v: &GobValue,
-        md: &MessageDescriptor,
-        path: &Path,
-    ) -> Result<DynamicMessage> {
-        grow_stack(|| self.interface_to_pb_value_here(v, md, path))
-    }
-
-    fn interface_to_pb_value_here(
-        &self,
-        v: &GobValue,
-        md: &MessageDescriptor,
-        path: &Path,
-    ) -> Result<DynamicMessage> {
-        let mut m = DynamicMessage::new(md.clone());
-        let inner = match v {
-            GobValue::Interface(None) => {
-                m.set_field_by_number(1, PbValue::EnumNumber(0));
-                return Ok(m);
-            }
-            GobValue::Interface(Some(i)) => i,
-            // A value already unwrapped (an element of a registered []interface{}).
-            other => return self.concrete_to_pb_value(None, other, md, path),
-        };
-        self.concrete_to_pb_value(Some(&inner.name), &inner.value, md, path)
-    }
-
-    fn concrete_to_pb_value(
-        &self,
-        name: Option<&str>,
-        v: &GobValue,
-        md: &MessageDescriptor,
-        path: &Path,
-    ) -> Result<DynamicMessage> {
-        let mut m = DynamicMessage::new(md.clone());
-        let struct_md = md
-            .get_field(5)
-            .and_then(|f| f.kind().as_message().cloned())
-            .ok_or_else(|| path.err("Value without struct_value"))?;
-        let list_md = md
-            .get_field(6)
-            .and_then(|f| f.kind().as_message().cloned())
-            .ok_or_else(|| path.err("Value without list_value"))?;
-        match v {
-            GobValue::Bool(b) => m.set_field_by_number(4, PbValue::Bool(*b)),
-            GobValue::String(s) => m.set_field_by_number(3, PbValue::String(s.clone())),
-            GobValue::NonUtf8String(b) => m.set_field_by_number(3, PbValue::String(lossy_text(b))),
-            GobValue::Int(i) => m.set_field_by_number(2, PbValue::F64(*i as f64)),
-            GobValue::Uint(u) => m.set_field_by_number(2, PbValue::F64(*u as f64)),
-            GobValue::Float(f) => m.set_field_by_number(2, PbValue::F64(*f)),
-            GobValue::Interface(_) => return self.interface_to_pb_value(v, md, path),
-            GobValue::Slice(items) | GobValue::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    out.push(PbValue::Message(self.interface_to_pb_value(
-                        item,
-                        md,
-                        &path.index(i),
-                    )?));
-                }
-                let mut l = DynamicMessage::new(list_md);
-                l.set_field_by_number(1, PbValue::List(out));
-                m.set_field_by_number(6, PbValue::Message(l));
-            }
-            GobValue::Map(entries) => {
-                let s = self.gob_map_to_struct(entries, &struct_md, path)?;
-                m.set_field_by_number(5, PbValue::Message(s));
-            }
-            GobValue::Struct(s) => {
-                // A registered struct type (e.g. `[]*model.SlackAttachment` elements): render it
-                // with its JSON field names, as the server's JSON API would.
-                let type_name = name.map(|n| {
-                    n.trim_start_matches("[]")
-                        .trim_start_matches('*')
-                        .to_string()
-                });
-                let json = self.struct_to_json_map(type_name.as_deref(), s);
-                let s = self.gob_map_to_struct(&json, &struct_md, path)?;
-                m.set_field_by_number(5, PbValue::Message(s));
-            }
-            GobValue::Bytes(b) => {
-                // encoding/json renders []byte as base64.
-                use std::fmt::Write;
-                let mut s = String::new();
-                for chunk in b.chunks(3) {
-                    let _ = write!(s, "{}", base64_chunk(chunk));
-                }
-                m.set_field_by_number(3, PbValue::String(s));
-            }
-            other => {
-                return Err(path.err(format!(
-                    "cannot represent gob {} in a google.protobuf.Value",
-                    other.kind_name()
-                )));
-            }
-        }
-        Ok(m)
-    }
-
     /// A struct inside an interface, as `(json name, value)` pairs using the schema's json tags.
-    fn struct_to_json_map(
+    pub(crate) fn struct_to_json_map(
         &self,
         type_name: Option<&str>,
         s: &gob::Struct,
@@ -1467,7 +1188,7 @@ impl Translator {
 /// Runs `f` with at least 64 KiB of stack left, on a new 1 MiB heap segment when the current
 /// one is nearly used: translation recurses once per level of a value's nesting, and props
 /// nest as deep as the server's JSON decoder allows (10,000 levels).
-fn grow_stack<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn grow_stack<T>(f: impl FnOnce() -> T) -> T {
     stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
 }
 
@@ -1481,7 +1202,7 @@ pub(crate) fn lossy_text(bytes: &[u8]) -> String {
 /// A string coming back from Python: when it is exactly the replaced form of the non-UTF-8
 /// string the server sent in the same place (the hint), the server gets its original bytes
 /// back, so a value Python passed through unchanged is not altered on the way.
-fn restore_string(s: &str, hint: Hint<'_>) -> GobValue {
+pub(crate) fn restore_string(s: &str, hint: Hint<'_>) -> GobValue {
     match hint {
         Some(GobValue::NonUtf8String(original)) if lossy_text(original) == s => {
             GobValue::NonUtf8String(original.clone())
@@ -1500,33 +1221,26 @@ fn is_zero(v: &GobValue) -> bool {
     }
 }
 
-fn base64_chunk(chunk: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = [
-        chunk[0],
-        *chunk.get(1).unwrap_or(&0),
-        *chunk.get(2).unwrap_or(&0),
-    ];
-    let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-    let mut out = String::with_capacity(4);
-    for i in 0..4 {
-        if i <= chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        } else {
-            out.push('=');
-        }
-    }
-    out
-}
-
-/// The descriptors compiled from `proto/` into this bridge (see build.rs).
-/// The encoded descriptor set of the contract, compiled in by build.rs.
+/// The encoded descriptor set of the contract, compiled from `proto/` by build.rs.
 pub static DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 
-pub fn descriptors() -> prost_reflect::DescriptorPool {
+/// The contract's descriptors as compiled; [`Translator::verify`] checks the schema against them.
+pub fn contract_descriptors() -> prost_reflect::DescriptorPool {
     // The set was produced and checked by protox at build time, so decoding cannot fail
     // unless the binary is corrupt.
     prost_reflect::DescriptorPool::decode(DESCRIPTOR_SET).expect("embedded descriptor set is valid")
+}
+
+/// The descriptors the bridge encodes and decodes with: the contract's, with `Value` and
+/// `Struct` fields carried as their encoded bytes (see [`crate::pbvalue`]).
+pub fn descriptors() -> prost_reflect::DescriptorPool {
+    crate::pbvalue::wire_pool(DESCRIPTOR_SET)
+}
+
+/// `[]byte` as `encoding/json` renders it: standard base64 with padding.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 impl Translator {
@@ -2022,7 +1736,7 @@ mod tests {
     #[test]
     fn schema_and_protos_agree_on_every_regular_method_and_type() {
         let t = translator();
-        let problems = t.verify(&descriptors());
+        let problems = t.verify(&contract_descriptors());
         assert!(
             problems.is_empty(),
             "{} problems:\n{}",

@@ -1,14 +1,14 @@
 //! Arbitrary bytes as the dynamic values a user controls (a post's props, its message, the
 //! User-Agent in every hook's plugin.Context), through everything the bridge does with them on
-//! a hook's way to Python and back: gob value → protobuf message (translate), protobuf bytes
-//! (pbencode, checked against prost-reflect's encoder), decoding, protobuf → gob with the
-//! original as the hint.
+//! a hook's way to Python and back: gob value → protobuf message (translate, props written
+//! as bytes by pbvalue), protobuf bytes, decoding, protobuf → gob with the original as the
+//! hint. prost-reflect, with the contract's descriptors, checks the bytes are a valid message.
 //!
 //! The bytes are a small program building the value (see `Gen`): strings of any bytes (so
 //! Go strings that are not UTF-8), every Go kind props carry after encoding/json, maps and
 //! slices, and chains nested up to 12,000 levels (past the server's 10,000). Beyond "no panic,
-//! hang or unbounded allocation": every value translates, encodes as prost-reflect would,
-//! decodes, and comes back as it went, as Go would see it (Go kinds, the bytes of non-UTF-8
+//! hang or unbounded allocation": every value translates, encodes to bytes an independent
+//! parser reads, decodes, and comes back as it went, as Go would see it (Go kinds, the bytes of non-UTF-8
 //! strings; zero fields are no fields either way), except
 //! where docs/internals.md §10 says it cannot: a non-UTF-8 map key comes back as the text
 //! Python saw, and NaN is compared by its bits.
@@ -18,8 +18,7 @@ use std::sync::OnceLock;
 
 use gob::{Struct, Value};
 use libfuzzer_sys::fuzz_target;
-use mmplug_bridge::pbencode;
-use mmplug_bridge::translate::{Translator, descriptors};
+use mmplug_bridge::translate::{Translator, contract_descriptors, descriptors};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
@@ -28,15 +27,17 @@ static ALLOCATOR: gob_fuzz::CappedAllocator = gob_fuzz::CappedAllocator;
 
 /// Deepest chain an input may ask for: past the server's JSON limit of 10,000 levels.
 const MAX_CHAIN: usize = 12_000;
-/// Messages larger than this are not also encoded by prost-reflect: its encoder is quadratic
-/// in the depth (why pbencode exists), and the comparison would dominate the run.
-const COMPARE_LIMIT: usize = 16 << 10;
-
-fn world() -> &'static (Translator, DescriptorPool) {
-    static WORLD: OnceLock<(Translator, DescriptorPool)> = OnceLock::new();
+/// The bridge's translator and descriptors, and the contract's as compiled (an independent
+/// reading of the bytes, where props are messages, not bytes).
+fn world() -> &'static (Translator, DescriptorPool, DescriptorPool) {
+    static WORLD: OnceLock<(Translator, DescriptorPool, DescriptorPool)> = OnceLock::new();
     WORLD.get_or_init(|| {
         let schema = mmplug_bridge::schema::embedded().expect("embedded schema");
-        (Translator::new(schema).expect("translator"), descriptors())
+        (
+            Translator::new(schema).expect("translator"),
+            descriptors(),
+            contract_descriptors(),
+        )
     })
 }
 
@@ -187,10 +188,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(data: &[u8]) {
-    let (t, pool) = world();
+    let (t, pool, contract) = world();
     let m = t.schema().hook("MessageWillBePosted").expect("hook");
-    let desc = pool
-        .get_message_by_name("mattermost.plugin.v1.MessageWillBePostedHookRequest")
+    const REQUEST: &str = "mattermost.plugin.v1.MessageWillBePostedHookRequest";
+    let desc = pool.get_message_by_name(REQUEST).expect("request message");
+    let contract_desc = contract
+        .get_message_by_name(REQUEST)
         .expect("request message");
     let mut g = Gen {
         data,
@@ -215,11 +218,13 @@ fn check(data: &[u8]) {
     let req = t
         .wire_to_message(m, false, &args, &desc)
         .unwrap_or_else(|e| panic!("a value the server can send did not translate: {e}"));
-    let bytes = pbencode::encode_to_vec(&req);
-    if bytes.len() <= COMPARE_LIMIT {
+    let bytes = req.encode_to_vec();
+    // prost-reflect reads the props as messages; only its limit of 100 levels may stop it.
+    if let Err(e) = DynamicMessage::decode(contract_desc, bytes.as_slice()) {
         assert!(
-            bytes == req.encode_to_vec(),
-            "pbencode differs from prost-reflect"
+            e.to_string().contains("recursion limit"),
+            "the bytes are not a valid {}: {e}",
+            desc.full_name()
         );
     }
     let decoded = DynamicMessage::decode(desc, bytes.as_slice())
