@@ -4,7 +4,8 @@ package main
 // plugin, with the native Go hello plugin (conformance/hellogo) and with the Python one
 // (examples/hello), interleaved round by round so that the machine's drift touches all three
 // alike. `make bench` runs it after the supervisor benchmarks (scripts/e2e/run.sh -bench-out)
-// and adds its figures to bench/results.json; bench/README.md says what each means.
+// and adds its figures to bench/results.json; bench/README.md says what each means. Then the
+// floods of issue 16 (floodFigures), beside the Go twin.
 
 import (
 	"encoding/json"
@@ -56,20 +57,85 @@ func runBench(e *env, path string) error {
 		}
 		logf("bench: round %d of %d done", round+1, benchRounds)
 	}
-	return mergeFigures(path, postFigures(samples))
+	figs := postFigures(samples)
+	floods, err := e.floodFigures()
+	if err != nil {
+		return err
+	}
+	for name, f := range floods {
+		figs[name] = f
+	}
+	return mergeFigures(path, figs)
+}
+
+// floodRounds floods are measured per shape and plugin, interleaved.
+const floodRounds = 3
+
+// floodTarget is the bar for the flood figures: the Go twin's numbers (issue 16), with room
+// for the difference of one flood to the next on a busy 2-core machine.
+const floodTarget = 1.5
+
+// floodFigures runs issue 16's floods (flood-deep-lists' and flood-flat-numbers' shapes: one
+// user keeps 16 heavy banned posts in flight, 32 in all, while another posts a clean message
+// every 0.5 s) beside the Go twin and beside the Python plugin, floodRounds times each,
+// interleaved. Per shape: the flood's wall time and the bystander's slowest post, each the
+// median of the rounds. Every banned post must be rejected by the plugin, as in the cases.
+func (e *env) floodFigures() (map[string]figure, error) {
+	flat, _ := e.flatNumbersBody()
+	shapes := []struct {
+		name string
+		body []byte
+	}{
+		{"deep_lists", e.postJSONBody("forbidden flood", floodProps())},
+		{"flat_numbers", flat},
+	}
+	sides := []struct {
+		name   string
+		plugin *plugin
+	}{{"go", e.hellogo}, {"mmplug", e.hello}}
+	out := map[string]figure{}
+	for _, shape := range shapes {
+		took, bystander := map[string][]time.Duration{}, map[string][]time.Duration{}
+		for round := range floodRounds {
+			for _, side := range sides {
+				if err := e.solo(side.plugin); err != nil {
+					return nil, err
+				}
+				r := e.flood([][]byte{shape.body})
+				if r.rejected != floodPosts || r.failClosed != 0 || r.bystanderFailed != 0 {
+					return nil, fmt.Errorf("flood %s, %s, round %d: %s", shape.name, side.name, round, r)
+				}
+				took[side.name] = append(took[side.name], r.took)
+				bystander[side.name] = append(bystander[side.name], r.bystander)
+			}
+		}
+		logf("bench: flood %s done", shape.name)
+		for name, d := range map[string]map[string][]time.Duration{"seconds": took, "bystander_seconds": bystander} {
+			g, py := quantile(d["go"], 0.5).Seconds(), quantile(d["mmplug"], 0.5).Seconds()
+			met := py <= floodTarget*g
+			out["real_server_flood_"+shape.name+"_"+name] = figure{
+				Unit: "s", Go: g, MMPlug: py, Ratio: py / g, Samples: floodRounds,
+				Target: fmt.Sprintf("≤ %.1f × Go", floodTarget), Met: &met,
+			}
+		}
+	}
+	return out, nil
 }
 
 // figure is one entry of bench/results.json's "figures", in the harness's shape (go, mmplug,
 // ratio = mmplug / go) plus the configuration without a plugin and both ratios to it.
 type figure struct {
 	Unit         string  `json:"unit"`
-	None         float64 `json:"none"`
+	None         float64 `json:"none,omitempty"` // no "none" for a flood: nothing would reject
 	Go           float64 `json:"go"`
 	MMPlug       float64 `json:"mmplug"`
 	Ratio        float64 `json:"ratio"`
-	GoVsNone     float64 `json:"go_vs_none"`
-	MMPlugVsNone float64 `json:"mmplug_vs_none"`
+	GoVsNone     float64 `json:"go_vs_none,omitempty"`
+	MMPlugVsNone float64 `json:"mmplug_vs_none,omitempty"`
 	Samples      int     `json:"samples"`
+	// For figures with a bar, as the harness's figures have.
+	Target string `json:"target,omitempty"`
+	Met    *bool  `json:"met,omitempty"`
 }
 
 func postFigures(samples map[string][]time.Duration) map[string]figure {
@@ -135,6 +201,11 @@ func mergeFigures(path string, figs map[string]figure) error {
 	sort.Strings(names)
 	for _, name := range names {
 		f := figs[name]
+		if f.Target != "" {
+			fmt.Printf("%-48s go %7.2f %s   mmplug %7.2f %s (%.2f× go; target %s, met %v)\n",
+				name, f.Go, f.Unit, f.MMPlug, f.Unit, f.Ratio, f.Target, *f.Met)
+			continue
+		}
 		fmt.Printf("%-24s none %7.2f ms   go %7.2f ms (%.2f× none)   mmplug %7.2f ms (%.2f× none, %.2f× go)\n",
 			name, f.None, f.Go, f.GoVsNone, f.MMPlug, f.MMPlugVsNone, f.Ratio)
 	}
