@@ -695,7 +695,10 @@ func pythonRestartedByTheBridge(t *caseT, python []proc) {
 
 // casePluginSIGKILL: go-plugin SIGKILLs a plugin that does not exit within 2 s of Control.Quit,
 // and an operator may do the same. Nothing the plugin started (a bridge's Python process) may
-// outlive it.
+// outlive it. Two guards see to that, and either alone passes this case: the bridge's
+// PR_SET_PDEATHSIG and the SDK's parent watcher. Each is checked alone too, by
+// python_dies_with_its_bridge (crates/bridge/src/python.rs) and
+// test_the_plugin_exits_when_its_parent_dies (python/tests/test_entry.py).
 func casePluginSIGKILL(t *caseT) {
 	t.activate()
 	all := pluginProcesses()

@@ -188,3 +188,71 @@ async def test_entry_errors_are_clear(
     assert proc.returncode in (1, 2)
     assert stdout == b""
     assert match in stderr.decode()
+
+
+# A parent that sets no PR_SET_PDEATHSIG: it starts the command in its arguments, prints the
+# child's pid and waits.
+PLAIN_PARENT = (
+    "import subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "print(child.pid, flush=True)\n"
+    "child.wait()\n"
+)
+
+
+def has_exited(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie waiting for its new parent to reap it has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    # The state follows the command name in parentheses: "pid (comm) S ...".
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+async def test_the_plugin_exits_when_its_parent_dies(workdir: Path) -> None:
+    """The SDK's parent watcher alone ends a plugin whose parent died: the parent here sets no
+    PR_SET_PDEATHSIG, the bridge's own guard (checked alone by crates/bridge/src/python.rs,
+    python_dies_with_its_bridge)."""
+    entry = workdir / "plugin.py"
+    entry.write_text(PLUGIN)
+    fake = FakeAPI(api_service(), TOKEN, {})  # where the plugin's log lines go
+    await fake.start(str(workdir / "api.sock"))
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        PLAIN_PARENT,
+        sys.executable,
+        "-m",
+        "mattermost_plugin",
+        str(entry),
+        env=child_env(workdir, entry),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert parent.stdout is not None
+    plugin_pid = int(await parent.stdout.readline())
+    channel = grpc.aio.insecure_channel(f"unix:{workdir / 'hooks.sock'}")
+    try:
+        # SERVING is reported once the parent watcher is in place.
+        await wait_serving(channel, parent)
+        # Not waited for here: asyncio's wait() also waits for the plugin, which holds the
+        # parent's stderr pipe.
+        parent.kill()
+        for _ in range(500):
+            if has_exited(plugin_pid):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail(
+                f"the plugin (pid {plugin_pid}) was still running 10 s after its parent was "
+                "SIGKILLed: the SDK's parent watcher did not stop it"
+            )
+    finally:
+        if not has_exited(plugin_pid):
+            os.kill(plugin_pid, signal.SIGKILL)
+        if parent.returncode is None:
+            parent.kill()
+        await parent.wait()
+        await channel.close()
+        await fake.stop()

@@ -528,6 +528,92 @@ mod tests {
         assert_eq!(level("after", &mut tb), "warn");
     }
 
+    /// Set (to the helper's scratch directory) in the process [`python_dies_with_its_bridge`]
+    /// starts to play the bridge.
+    const SPAWNING_BRIDGE_DIR: &str = "MMPLUG_TEST_SPAWNING_BRIDGE_DIR";
+
+    /// The bridge of [`python_dies_with_its_bridge`], in a process of its own (this test binary
+    /// again, running only this test): spawns the scratch directory's plugin, prints
+    /// `python-pid <pid>` and waits to be killed. Does nothing in a test run of its own.
+    #[test]
+    #[ignore = "run by python_dies_with_its_bridge as its bridge process"]
+    fn spawning_bridge() {
+        let Some(dir) = std::env::var_os(SPAWNING_BRIDGE_DIR) else {
+            return;
+        };
+        let dir = PathBuf::from(dir);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let manifest = Manifest::load(&dir).unwrap();
+            let rv = Rendezvous::new().unwrap();
+            let setup = PythonSetup {
+                interpreter: dir.join("venv/bin/python3"),
+                site: None,
+            };
+            let python = PythonProcess::spawn(&manifest, &rv, &setup).unwrap();
+            println!("python-pid {}", python.pid());
+            std::future::pending::<()>().await
+        });
+    }
+
+    /// Whether process `pid` has exited (a zombie waiting for its new parent to reap it has).
+    fn has_exited(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name in parentheses: "pid (comm) S ...".
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+            Err(_) => true,
+        }
+    }
+
+    /// A SIGKILLed bridge takes its Python with it by the kernel's PR_SET_PDEATHSIG alone: the
+    /// "interpreter" here only sleeps, so no parent watcher of the SDK's can be what ends it
+    /// (python/tests/test_entry.py checks that watcher alone).
+    #[test]
+    fn python_dies_with_its_bridge() {
+        use std::io::BufRead;
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("venv/bin")).unwrap();
+        let fake = tmp.path().join("venv/bin/python3");
+        std::fs::write(&fake, "#!/bin/sh\nexec sleep 600\n").unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(tmp.path().join("plugin.json"), r#"{"id":"t"}"#).unwrap();
+        let mut bridge = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "python::tests::spawning_bridge"])
+            .args(["--ignored", "--nocapture", "--test-threads=1"])
+            .env(SPAWNING_BRIDGE_DIR, tmp.path())
+            // The rendezvous directory of a bridge that gets killed stays behind: here.
+            .env("TMPDIR", tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid: u32 = std::io::BufReader::new(bridge.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            // libtest may have written "test ... " on the same line first.
+            .find_map(|line| line.split_once("python-pid ")?.1.parse().ok())
+            .expect("the bridge process reported no Python pid");
+        bridge.kill().unwrap(); // SIGKILL: nothing of the bridge's own runs
+        bridge.wait().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !has_exited(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !has_exited(pid) {
+            signal(pid, libc::SIGKILL);
+            panic!(
+                "Python (pid {pid}) was still running 10 s after its bridge was SIGKILLed: \
+                 PythonProcess::spawn did not set PR_SET_PDEATHSIG"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn spawn_runs_in_scrubbed_env_and_reports_exit_and_stderr_tail() {
         use std::os::unix::fs::PermissionsExt;
