@@ -75,7 +75,8 @@ async def test_return_conventions(ret: Any, has_post: bool, reason: str) -> None
     [
         ("MessageWillBePosted", (None, "a", "b"), "at most 2 values"),
         ("MessageWillBePosted", ("not a post", ""), "expects mmplugtest.v1.Post"),
-        ("OnActivate", "oops", "return nothing"),
+        # (A str is an error message there, as Mattermost's own SDK reads it: test_upstream.py.)
+        ("OnActivate", 5, "return nothing"),
         ("RunDataRetention", "x", "RunDataRetentionHookResponse.result"),
     ],
 )

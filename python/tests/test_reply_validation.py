@@ -39,14 +39,14 @@ def fire(fake: FakeMattermost, hook_name: HookName, value: Any, *args: Any) -> A
         return handle.fire(hook_name, *args)
 
 
-def test_str_instead_of_post_and_reason(mm_fake: FakeMattermost) -> None:
+def test_a_number_instead_of_post_and_reason(mm_fake: FakeMattermost) -> None:
+    # (A bare str is the rejection reason, as Mattermost's own SDK reads it: test_upstream.py.)
     with pytest.raises(HookError) as e:
-        fire(mm_fake, HookName.MessageWillBePosted, "spam", {"message": "hi"})
+        fire(mm_fake, HookName.MessageWillBePosted, 7, {"message": "hi"})
     assert e.value.app_error.message == (
-        "MessageWillBePosted handler returned str 'spam', which does not fit its result "
-        "tuple[Post | None, str]: return a tuple (post, rejection_reason); "
-        "MessageWillBePostedHookResponse.post expects mattermost.plugin.v1.Post or None, "
-        "got str 'spam'"
+        "MessageWillBePosted handler returned int 7, which does not fit its result "
+        "tuple[Post | None, str]: MessageWillBePostedHookResponse.post expects "
+        "mattermost.plugin.v1.Post or None, got int 7"
     )
     assert e.value.app_error.status_code == 500
     assert e.value.app_error.where == "Returns.handler"
@@ -126,14 +126,6 @@ def test_valid_replies(mm_fake: FakeMattermost, reply: Any) -> None:
         ),
         (
             HookName.MessagesWillBeConsumed,
-            None,
-            ([{"message": "a"}],),
-            "MessagesWillBeConsumed handler returned None, which does not fit its result "
-            "Sequence[Post]: a list is required (return the items you were given to change "
-            "nothing; None would stand for an empty list and drop them all)",
-        ),
-        (
-            HookName.MessagesWillBeConsumed,
             Post(message="a"),
             ([{"message": "a"}],),
             "MessagesWillBeConsumedHookResponse.posts expects a list of "
@@ -171,10 +163,14 @@ def test_invalid_replies(
 
 def test_on_activate_returning_a_value_fails_activation(mm_fake: FakeMattermost) -> None:
     with pytest.raises(ActivationError) as e:
-        mm_fake.start(plugin_returning(HookName.OnActivate, "ok"))
+        mm_fake.start(plugin_returning(HookName.OnActivate, 1.5))
     assert e.value.app_error.message == (
-        "OnActivate handlers return nothing (raise an exception to report an error), got str 'ok'"
+        "OnActivate handlers return nothing (raise an exception to report an error), got float 1.5"
     )
+    # A str is an error message (Mattermost's own SDK's reading): activation fails with it.
+    with pytest.raises(ActivationError) as e:
+        mm_fake.start(plugin_returning(HookName.OnActivate, "not configured"))
+    assert e.value.app_error.message == "not configured"
 
 
 def test_list_results_that_do_not_replace_arguments_may_be_none(mm_fake: FakeMattermost) -> None:

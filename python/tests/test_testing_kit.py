@@ -527,7 +527,7 @@ class Recorder(Plugin):
     def message_will_be_posted(self, context: Any, post: Post) -> Any:
         self.threads["sync"] = threading.current_thread().name
         if post.message == "wrong type":
-            return "not a post"
+            return 42
         if post.message == "raise":
             raise ValueError("bad post")
         if post.message == "not found":

@@ -9,16 +9,23 @@ Authoring surface::
 
 Every message of the contract (package ``mattermost.plugin.v1``) is importable from here
 by name (``from mattermost_plugin import User``).
+
+Every public name of Mattermost's own Python SDK (also ``mattermost_plugin``) is here too,
+as the same object or an alias (``ValidationError``, ``AlreadyExistsError``,
+``UnavailableError``, ``convert_grpc_error``, ``load_runtime_config``, ``PluginAPIClient``,
+``AsyncPluginAPIClient``; ``mattermost_plugin.server.run_plugin``): docs/upstream.md.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
 from .bots import BotUsernameTakenError, ensure_bot
 from .commands import CommandCall, CommandError, CommandRegistrationError, command
 from .errors import (
+    AlreadyExistsError,
     BadRequestError,
     ConflictError,
     ErrorKind,
@@ -30,6 +37,10 @@ from .errors import (
     ServiceUnavailableError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnavailableError,
+    ValidationError,
+    convert_app_error,
+    convert_grpc_error,
 )
 from .hooks import HookName, HookRegistrationError, HookReplyError, hook
 from .http import HTTPClientDisconnected, HTTPHeaders, HTTPRequest, HTTPResponseWriter
@@ -44,13 +55,16 @@ from .kv import (
 )
 from .plugin import Plugin
 from .runtime import RuntimeConfig, run_plugin, serve_plugin
+from .runtime_config import load_runtime_config
 from .settings import Settings, SettingsError, parse_settings
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyExistsError",
     "AsyncKVMutex",
     "AsyncKVStore",
+    "AsyncPluginAPIClient",
     "BadRequestError",
     "BotUsernameTakenError",
     "Command",
@@ -77,6 +91,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "Plugin",
+    "PluginAPIClient",
     "PluginAPIError",
     "Post",
     "RuntimeConfig",
@@ -85,9 +100,14 @@ __all__ = [
     "SettingsError",
     "TooManyRequestsError",
     "UnauthorizedError",
+    "UnavailableError",
+    "ValidationError",
     "command",
+    "convert_app_error",
+    "convert_grpc_error",
     "ensure_bot",
     "hook",
+    "load_runtime_config",
     "parse_settings",
     "run_plugin",
     "serve_plugin",

@@ -73,6 +73,22 @@ class ChunkReader:
             del self._buffer[:n]
             return out
 
+    async def prefetch(self, limit: int) -> None:
+        """Pull parts until the end of the bytes or until more than ``limit`` bytes wait;
+        nothing is consumed (readers still get every byte)."""
+        async with self._lock:
+            while len(self._buffer) <= limit and await self._fill():
+                pass
+
+    def take_if_complete(self) -> bytes | None:
+        """All the remaining bytes when every part has arrived (nothing left to wait for),
+        else None. Never blocks: async handlers may call it on the event loop."""
+        if not self._eof:
+            return None
+        out = bytes(self._buffer)
+        self._buffer.clear()
+        return out
+
     def read1(self, n: int = CHUNK) -> bytes:
         """Blocking ``aread1`` for sync handlers."""
         return self._blocking(self.aread1(n))

@@ -25,7 +25,17 @@ from ._generated.hooks import *  # noqa: F403  (the generated names are listed i
 from ._generated.hooks import HookName
 from ._generated.hooks import __all__ as _generated_all
 
-__all__ = ["HOOK_ATTR", "HookRegistrationError", "HookReplyError", "hook", *_generated_all]
+__all__ = [
+    "HOOK_ATTR",
+    "HOOK_MARKER_ATTR",
+    "VALID_HOOK_NAMES",
+    "HookRegistrationError",
+    "HookReplyError",
+    "get_hook_name",
+    "hook",
+    "is_hook_handler",
+    *_generated_all,
+]
 
 
 class HookRegistrationError(ValueError):
@@ -47,6 +57,23 @@ class HookReplyError(TypeError):
 
 # The attribute the decorator sets on the function; Plugin.__init_subclass__ reads it.
 HOOK_ATTR = "__mmplug_hook__"
+#: The same attribute under the name of Mattermost's own SDK.
+HOOK_MARKER_ATTR = HOOK_ATTR
+
+#: Every hook name ``@hook`` accepts (Mattermost's own SDK's name for the set).
+VALID_HOOK_NAMES: frozenset[str] = frozenset(h.value for h in HookName)
+
+
+def get_hook_name(func: Callable[..., Any]) -> str | None:
+    """The hook ``func`` was registered for with ``@hook`` (its Go name), or None."""
+    name = getattr(func, HOOK_ATTR, None)
+    return None if name is None else str(name)
+
+
+def is_hook_handler(func: Callable[..., Any]) -> bool:
+    """Whether ``func`` carries a ``@hook`` registration."""
+    return getattr(func, HOOK_ATTR, None) is not None
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,7 +101,7 @@ def _mark(fn: F, name: HookName) -> F:
     if existing is not None:
         raise HookRegistrationError(
             f"{getattr(fn, '__qualname__', fn)!s} is already registered for hook "
-            f"{existing.value}; one function handles one hook"
+            f"{existing}; one function handles one hook"
         )
     setattr(fn, HOOK_ATTR, name)
     return fn
@@ -85,17 +112,20 @@ def hook(name: F, /) -> F: ...
 @overload
 def hook(name: HookName | str, /) -> Callable[[F], F]: ...
 @overload
-def hook() -> Callable[[F], F]: ...
+def hook(*, name_or_func: HookName | str | None = None) -> Callable[[F], F]: ...
 
 
-def hook(name: Any = None, /) -> Any:
+def hook(name: Any = None, /, *, name_or_func: Any = None) -> Any:
     """Register a ``Plugin`` method as the handler of a hook.
 
     Three forms: ``@hook(HookName.OnActivate)``, ``@hook("OnActivate")`` and a bare
-    ``@hook`` on a method named exactly like the hook (``def OnActivate(self)``). Unknown
-    names raise ``HookRegistrationError`` here, at decoration time. The original function
-    is returned, so it stays callable directly (handy in tests).
+    ``@hook`` (or ``@hook()``) on a method named exactly like the hook (``def
+    OnActivate(self)``). Unknown names raise ``HookRegistrationError`` here, at decoration
+    time. The original function is returned, so it stays callable directly (handy in tests).
+    ``name_or_func=`` is the keyword of Mattermost's own SDK for the same argument.
     """
+    if name is None:
+        name = name_or_func
     if name is None:
         return lambda fn: _mark(fn, _resolve(getattr(fn, "__name__", "")))
     if callable(name) and not isinstance(name, str):

@@ -4,11 +4,18 @@ The bridge streams a request as ``HTTPRequestPart`` messages and takes the respo
 ``HTTPResponsePart`` messages (docs/internals.md §9). ``HTTPResponseWriter`` turns each
 ``write_header``/``write``/``flush`` into parts *as they happen*, so a response streams to
 the client while the handler still runs.
+
+The helpers of Mattermost's own Python SDK are here too (docs/upstream.md):
+``HTTPRequest.get_header``/``get_all_headers``/``content_length``, and
+``HTTPResponseWriter.set_header``/``add_header``/``MAX_CHUNK_SIZE``; a writer made without
+arguments (``HTTPResponseWriter()``, as that SDK's tests make one) records what the handler
+writes (``get_body()``, ``get_pending_writes()``) instead of sending it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping
@@ -19,6 +26,8 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from ._chunks import ChunkReader
+
+log = logging.getLogger("mattermost_plugin.http")
 
 __all__ = [
     "MAX_CHUNK",
@@ -64,6 +73,10 @@ def _header_bytes(headers: Mapping[str, list[str]]) -> int:
     return sum(
         len(k.encode()) + len(v.encode()) + 4 for k, values in headers.items() for v in values
     )
+
+
+def _values(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def canonical_header_key(key: str) -> str:
@@ -170,14 +183,19 @@ class HTTPRequest:
     ``read(n)``/``await r.aread(n)`` read up to ``n`` bytes, and ``body`` (sync handlers) or
     ``await r.abody()`` read all of it (then cached). A handler may answer without reading the
     body at all.
+
+    Built by hand (tests), only ``method`` and ``url`` are needed: ``path`` and ``query`` come
+    from the URL, ``user_id`` from the headers (a plain dict is fine); assign ``body`` to
+    give it a body. ``content_length`` is Go's ``r.ContentLength``: the Content-Length the
+    client sent, -1 when a body of unknown length follows, 0 without a body.
     """
 
     method: str
     url: str
-    path: str
-    query: dict[str, list[str]]
-    headers: HTTPHeaders
-    user_id: str
+    path: str = ""
+    query: dict[str, list[str]] = field(default_factory=dict)
+    headers: HTTPHeaders = field(default_factory=lambda: HTTPHeaders())
+    user_id: str = ""
     body_reader: ChunkReader | None = field(default=None, repr=False)
     proto: str = ""
     proto_major: int = 0
@@ -189,18 +207,52 @@ class HTTPRequest:
     raw_path: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     _content: bytes | None = field(default=None, repr=False)
+    content_length: int = -1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.headers, HTTPHeaders):
+            self.headers = HTTPHeaders({k: _values(v) for k, v in dict(self.headers).items()})
+        parts = urllib.parse.urlsplit(self.url)
+        if not self.path:
+            self.path = urllib.parse.unquote(parts.path or "/")
+        if not self.query and parts.query:
+            self.query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        if not self.user_id:
+            self.user_id = self.headers.get_first("Mattermost-User-Id")
+        if self.content_length == -1:
+            declared = self.headers.get_first("Content-Length")
+            if declared.isdigit():
+                self.content_length = int(declared)
+            elif self.body_reader is None:
+                self.content_length = len(self._content or b"")
         # A request built by hand (tests) names only `path`: its encoded form follows.
         if not self.raw_path:
             self.raw_path = urllib.parse.quote(self.path, safe="/!$&'()*+,;=:@~")
 
+    def get_header(self, name: str, default: str = "") -> str:
+        """The first value of header ``name`` (any case), or ``default``."""
+        values = self.headers.get(name)
+        return values[0] if values else default
+
+    def get_all_headers(self, name: str) -> list[str]:
+        """Every value of header ``name`` (any case), in order; [] when absent."""
+        return list(self.headers.get(name) or [])
+
     @property
     def body(self) -> bytes:
-        """The whole body (blocking; sync handlers). Async handlers: ``await r.abody()``."""
+        """The whole body (blocking; sync handlers). Async handlers: ``await r.abody()``
+        (or ``body`` when the body has already arrived whole, see ``_compat``)."""
         if self._content is None:
-            self._content = self.body_reader.read() if self.body_reader else b""
+            if self.body_reader is None:
+                self._content = b""
+            else:
+                ready = self.body_reader.take_if_complete()
+                self._content = ready if ready is not None else self.body_reader.read()
         return self._content
+
+    @body.setter
+    def body(self, value: bytes | str) -> None:
+        self._content = value.encode() if isinstance(value, str) else bytes(value)
 
     async def abody(self) -> bytes:
         """The whole body, for async handlers."""
@@ -256,6 +308,7 @@ class HTTPRequest:
             remote_addr=init.remote_addr,
             request_uri=init.request_uri,
             plugin_context=init.plugin_context if init.HasField("plugin_context") else None,
+            content_length=-1 if init.has_body else 0,
         )
 
 
@@ -350,6 +403,19 @@ class Outbox:
         return self._closed
 
 
+class _RecordingParts:
+    """``ResponseParts`` for a writer without a stream: plain tuples, kept by the writer."""
+
+    def init(self, status: int, headers: Mapping[str, list[str]]) -> Any:
+        return ("init", status)
+
+    def body(self, data: bytes) -> Any:
+        return ("body", data)
+
+    def flush(self) -> Any:
+        return ("flush", None)
+
+
 class HTTPResponseWriter:
     """Go's ``http.ResponseWriter`` for Python handlers.
 
@@ -359,12 +425,67 @@ class HTTPResponseWriter:
     handler's worker thread.
     """
 
-    def __init__(self, send: Callable[[Message, int], None], parts: ResponseParts) -> None:
-        self._send = send
-        self._parts = parts
+    #: The size of the body parts a write is cut into (64 KiB), under the other SDK's name.
+    MAX_CHUNK_SIZE = MAX_CHUNK
+
+    def __init__(
+        self,
+        send: Callable[[Message, int], None] | None = None,
+        parts: ResponseParts | None = None,
+    ) -> None:
+        # Without a stream (a unit test), the writer records the response instead.
+        self._recorded: list[tuple[bytes, bool]] | None = None
+        self._send: Callable[[Any, int], None]
+        self._parts: Any
+        if send is None or parts is None:
+            self._recorded = []
+            self._send, self._parts = self._record, _RecordingParts()
+        else:
+            self._send, self._parts = send, parts
         self.headers = HTTPHeaders()
         self._status: int | None = None
         self._lock = threading.Lock()
+
+    def _record(self, part: Any, size: int) -> None:
+        assert self._recorded is not None
+        kind, value = part
+        if kind == "body":
+            self._recorded.append((value, False))
+        elif kind == "flush" and self._recorded:
+            self._recorded[-1] = (self._recorded[-1][0], True)
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set header ``name`` to the single ``value`` (before the headers are sent).
+
+        As in Mattermost's own SDK, a change after the headers went out is ignored with a
+        warning (setting ``headers[...]`` then raises ``RuntimeError`` instead).
+        """
+        if self.headers.locked:
+            log.warning("set_header(%r) after the response headers were sent: ignored", name)
+            return
+        self.headers[name] = [value]
+
+    def add_header(self, name: str, value: str) -> None:
+        """Add one more value to header ``name`` (``Set-Cookie`` and the like)."""
+        if self.headers.locked:
+            log.warning("add_header(%r) after the response headers were sent: ignored", name)
+            return
+        self.headers.add(name, value)
+
+    def get_body(self) -> bytes:
+        """What the handler wrote, for a writer made without arguments (a test); b"" for a
+        writer that streamed to a client (its bytes are gone)."""
+        return b"".join(chunk for chunk, _ in self._recorded or [])
+
+    def get_pending_writes(self) -> list[tuple[bytes, bool]]:
+        """``(chunk, flushed after it)`` for each write, for a writer made without arguments
+        (a test); [] for a writer that streamed to a client."""
+        return list(self._recorded or [])
+
+    def clear_pending_writes(self) -> None:
+        """Forget what a writer made without arguments recorded."""
+        if self._recorded is not None:
+            self._recorded.clear()
 
     @property
     def status_code(self) -> int | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from . import _compat
 from ._gate import DEFAULT_MAX_SYNC_HANDLERS
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
@@ -14,7 +16,12 @@ from .hooks import HOOK_ATTR, HookName, HookRegistrationError
 from .kv import AsyncKVStore, KVStore
 from .settings import Settings, find_settings
 
+if TYPE_CHECKING:
+    from .runtime import RuntimeConfig
+
 __all__ = ["HookRunner", "HookStep", "Plugin"]
+
+P = TypeVar("P", bound="Plugin")
 
 # Runs one handler the way the dispatcher does (async on the loop, sync in a worker thread).
 HookRunner = Callable[..., Awaitable[Any]]
@@ -34,6 +41,12 @@ class Plugin:
 
     The runtime binds the clients *before* ``__init__`` runs, so a subclass ``__init__``
     (taking no arguments) can already use ``self.api``.
+
+    The constructor also takes the arguments of Mattermost's own SDK's ``Plugin``, in its
+    order: ``Plugin(api=None, config=None, logger=None)`` (a subclass ``__init__`` written
+    for it, taking ``api`` and ``config``, gets them from the runtime too), and its helpers
+    are here: ``config`` (the ``RuntimeConfig``), ``invoke_hook`` and ``get_hook_handler``.
+    ``api`` and ``logger`` can be assigned (a ``MagicMock`` in a unit test).
     """
 
     #: How many synchronous (``def``) handlers may run at once; more wait their turn (within
@@ -53,6 +66,7 @@ class Plugin:
     _aapi: AsyncClient | None = None
     _plugin_id: str = ""
     _logger: logging.Logger | None = None
+    _config: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -86,16 +100,21 @@ class Plugin:
 
     def __init__(
         self,
-        *,
         api: SyncClient | None = None,
+        config: RuntimeConfig | None = None,
+        logger: logging.Logger | None = None,
+        *,
         aapi: AsyncClient | None = None,
         plugin_id: str | None = None,
-        logger: logging.Logger | None = None,
     ) -> None:
         if api is not None:
             self._api = api
         if aapi is not None:
             self._aapi = aapi
+        if config is not None:
+            self._config = config
+            if plugin_id is None and not self._plugin_id:
+                plugin_id = getattr(config, "plugin_id", None) or None
         if plugin_id is not None:
             self._plugin_id = plugin_id
         if logger is not None:
@@ -108,25 +127,32 @@ class Plugin:
         aapi: AsyncClient | None,
         plugin_id: str,
         logger: logging.Logger | None = None,
+        config: RuntimeConfig | None = None,
     ) -> None:
         self._api, self._aapi, self._plugin_id = api, aapi, plugin_id
         if logger is not None:
             self._logger = logger
+        if config is not None:
+            self._config = config
 
     @classmethod
     def create(
-        cls,
+        cls: type[P],
         *,
         api: SyncClient | None,
         aapi: AsyncClient | None,
         plugin_id: str,
         logger: logging.Logger | None = None,
-    ) -> Self:
-        """Instantiate with the clients bound before the subclass ``__init__`` runs."""
+        config: RuntimeConfig | None = None,
+    ) -> P:
+        """Instantiate with the clients bound before the subclass ``__init__`` runs.
+
+        A subclass ``__init__`` takes no arguments, or (written for Mattermost's own SDK,
+        whose runtime calls ``cls(api=..., config=...)``) the ``api`` and ``config`` it names.
+        """
         obj = cls.__new__(cls)
-        obj._bind(api=api, aapi=aapi, plugin_id=plugin_id, logger=logger)
-        # Zero-argument by contract; the clients are already bound when it runs.
-        obj.__init__()  # type: ignore[misc]
+        obj._bind(api=api, aapi=aapi, plugin_id=plugin_id, logger=logger, config=config)
+        obj.__init__(**_init_arguments(cls, api=api, config=config))  # type: ignore[misc]
         return obj
 
     @property
@@ -136,6 +162,22 @@ class Plugin:
             raise RuntimeError("self.api is not connected: the plugin is not running")
         # Typed as the contract's client, which is what a running plugin has bound.
         return cast(PluginAPIClient, self._api)
+
+    @api.setter
+    def api(self, client: Any) -> None:
+        # Tests replace the client (a fake, a MagicMock), as Mattermost's own guide shows.
+        self._api = client
+
+    @property
+    def config(self) -> Any:
+        """The launch configuration (``RuntimeConfig``, as in Mattermost's own SDK); None
+        outside a running plugin. A plugin may assign its own value to ``self.config`` (many
+        keep their settings there): from then on it reads that value."""
+        return self._config
+
+    @config.setter
+    def config(self, value: Any) -> None:
+        self._config = value
 
     @property
     def aapi(self) -> AsyncPluginAPIClient:
@@ -165,6 +207,10 @@ class Plugin:
             suffix = self._plugin_id or type(self).__name__
             self._logger = logging.getLogger(f"mattermost_plugin.plugin.{suffix}")
         return self._logger
+
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        self._logger = logger
 
     @classmethod
     def _sdk_steps(cls, name: HookName) -> list[HookStep]:
@@ -222,7 +268,8 @@ class Plugin:
             bound_handler = handler
 
             async def call_handler(*args: Any) -> Any:
-                return await run(bound_handler, *args)
+                # Return shapes of Mattermost's own SDK become ours (identity for ours).
+                return _compat.hook_result(hook_name, await run(bound_handler, *args), args)
 
             chain = call_handler
         for step in reversed(steps):
@@ -230,13 +277,61 @@ class Plugin:
         return chain
 
     def hook_handler(self, name: HookName | str) -> Callable[..., Any] | None:
-        """The bound handler for ``name``, or None when the plugin does not implement it."""
+        """The bound handler for ``name``, or None when the plugin does not implement it.
+
+        HTTP handlers written for Mattermost's own SDK come adapted (``_compat.http_handler``):
+        a handler of its guide's form ``(context, request)`` returning a dict answers through
+        the writer, and an async handler can read ``request.body`` as it could there.
+        """
+        handler = self._own_handler(name)
+        if handler is not None and name in (HookName.ServeHTTP, HookName.ServeMetrics):
+            return _compat.http_handler(handler)
+        return handler
+
+    def _own_handler(self, name: HookName | str) -> Callable[..., Any] | None:
         try:
             attr = self._hook_registry.get(HookName(name))
         except ValueError:
             return None
         handler: Callable[..., Any] | None = None if attr is None else getattr(self, attr)
         return handler
+
+    def get_hook_handler(self, name: HookName | str) -> Callable[..., Any] | None:
+        """Mattermost's own SDK's name for the bound handler of ``name`` (None if absent)."""
+        return self._own_handler(name)
+
+    def invoke_hook(self, name: HookName | str, *args: Any, **kwargs: Any) -> Any:
+        """Call the handler of ``name`` directly (None when the plugin has none), as
+        Mattermost's own SDK does: exceptions propagate, an async handler returns its
+        coroutine, and no SDK feature (settings, commands) takes part. Tests use it."""
+        handler = self._own_handler(name)
+        if handler is None:
+            return None
+        return handler(*args, **kwargs)
+
+
+def _init_arguments(cls: type[Plugin], *, api: Any, config: Any) -> dict[str, Any]:
+    """What ``create`` passes to ``cls.__init__``: nothing for a zero-argument ``__init__``;
+    ``api``/``config`` to one written for Mattermost's own SDK that names them (or ``**kw``)."""
+    init = cls.__init__
+    if init is Plugin.__init__:
+        return {}
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {"api": api, "config": config}
+    return {
+        k: v
+        for k, v in named.items()
+        if takes_any
+        or (
+            k in params
+            and params[k].kind
+            in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        )
+    }
 
 
 def _link(

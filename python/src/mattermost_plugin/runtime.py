@@ -62,12 +62,39 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    api_socket: str
-    hooks_socket: str
-    token: str
-    plugin_id: str
+    """The plugin process's launch parameters (read from the bridge's ``MMPLUG_*`` environment).
+
+    Every field has a default so that code written for Mattermost's own SDK, which builds
+    ``RuntimeConfig()`` or ``RuntimeConfig(plugin_id=...)`` itself, works; its fields
+    (``api_target``, ``plugin_path``, ``hook_timeout``, ``log_level``) are here too, filled
+    from the launch (``mattermost_plugin.runtime_config`` has its ``load_runtime_config``).
+    """
+
+    api_socket: str = ""
+    hooks_socket: str = ""
+    token: str = ""
+    plugin_id: str = ""
     plugin_dir: str = ""
     entry: str = ""
+    # Mattermost's own SDK's fields (see mattermost_plugin.runtime_config).
+    api_target: str = ""
+    plugin_path: str = ""
+    hook_timeout: float = 30.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        # plugin_path is plugin_dir under the other SDK's name: either one fills the other.
+        if self.plugin_path and not self.plugin_dir:
+            object.__setattr__(self, "plugin_dir", self.plugin_path)
+        elif self.plugin_dir and not self.plugin_path:
+            object.__setattr__(self, "plugin_path", self.plugin_dir)
+        if self.api_socket and not self.api_target:
+            object.__setattr__(self, "api_target", f"unix:{self.api_socket}")
+
+    def configure_logging(self) -> None:
+        """Send the ``logging`` module's records to the server log at ``log_level``."""
+        level = logging.getLevelName(self.log_level.upper())
+        mmlogging.install(level if isinstance(level, int) else logging.INFO)
 
     ENV: ClassVar[dict[str, str]] = {
         "api_socket": "MMPLUG_API_SOCKET",
@@ -100,13 +127,13 @@ class RuntimeConfig:
                 f"missing environment {', '.join(missing)}: this process is meant to be "
                 "started by the mmplug bridge (see `mmplug dev` to run a plugin locally)"
             )
-        values = {k: env.get(name, "") for k, name in cls.ENV.items()}
+        values: dict[str, Any] = {k: env.get(name, "") for k, name in cls.ENV.items()}
         if not values["token"] and env.get(TOKEN_FD_ENV):
             values["token"] = _read_token(env[TOKEN_FD_ENV])
         if consume_token:
             target = os.environ if environ is None else environ
             target.pop(cls.ENV["token"], None)
-        return cls(**values)
+        return cls(**values, log_level=env.get("MMPLUG_LOG_LEVEL", "INFO").upper() or "INFO")
 
 
 # The bridge passes the per-launch token as the first line of this descriptor (stdin), not in
@@ -255,7 +282,8 @@ async def serve_plugin(
     server: grpc.aio.Server | None = None
     dispatcher: HookDispatcher | None = None
     try:
-        plugin = plugin_cls.create(api=api, aapi=aapi, plugin_id=config.plugin_id)
+        _set_current_config(config)
+        plugin = plugin_cls.create(api=api, aapi=aapi, plugin_id=config.plugin_id, config=config)
         dispatcher = HookDispatcher(plugin, hooks_service)
         health = HealthServicer()
         await health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -291,6 +319,21 @@ async def serve_plugin(
         await asyncio.to_thread(mmlogging.close_server_log)
         await aapi.close()
         api.close()
+
+
+# The configuration of the plugin this process serves (load_runtime_config answers it once the
+# token has left the environment).
+_current_config: RuntimeConfig | None = None
+
+
+def _set_current_config(config: RuntimeConfig | None) -> None:
+    global _current_config
+    _current_config = config
+
+
+def current_config() -> RuntimeConfig | None:
+    """The configuration ``serve_plugin`` runs with, or None outside a running plugin."""
+    return _current_config
 
 
 def run_plugin(plugin_cls: type[Plugin]) -> None:

@@ -610,6 +610,9 @@ class PluginHandle:
             init.headers[_canonical(key)].values.extend(seq)
         if user_id:
             init.headers["Mattermost-User-Id"].values.append(user_id)
+        if isinstance(body, bytes | bytearray) and "Content-Length" not in init.headers:
+            # As a real server does for a body of known size (Go keeps the header).
+            init.headers["Content-Length"].values.append(str(len(body)))
         first = part_cls(init=init)
 
         async def parts() -> AsyncIterator[Any]:
