@@ -1,0 +1,17 @@
+"""The lane: the SDK's framed carrier for unary calls to and from the bridge, without
+HTTP/2 (docs/internals.md §8, "The lane"). gRPC's per-call cost (~500 µs, a dozen context
+switches) is most of a hook's time; a framed unix-socket hop costs ~20 µs.
+
+A lower layer: it moves (method path, message bytes) pairs and knows nothing of the
+contract's messages. ``frames`` is the wire format.
+"""
+
+from .frames import MAX_BODY, MAX_QUEUED, Code, LaneError, LaneProtocolError
+
+__all__ = [
+    "MAX_BODY",
+    "MAX_QUEUED",
+    "Code",
+    "LaneError",
+    "LaneProtocolError",
+]
