@@ -1,17 +1,36 @@
-"""The lane's frames (mattermost_plugin._lane.frames), held to docs/internals.md (§8, "The
-lane"): the header is written out here again from the spec rather than imported.
+"""The lane's Python end (mattermost_plugin._lane) against a fake bridge.
+
+The fake bridge is the spec's bridge side, minimal, on plain asyncio streams: it accepts,
+checks the HELLO's token, answers calls, calls hooks and records what it saw. Its frame
+code is written out here again from docs/internals.md (§8, "The lane") rather than imported,
+so the SDK's encoder and decoder are held to the spec, not to themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import shutil
 import struct
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
+from mattermost_plugin._lane import (
+    Code,
+    LaneConnection,
+    LaneError,
+    LaneProtocolError,
+    connect,
+)
 from mattermost_plugin._lane.frames import FrameDecoder, encode_error, encode_request
 
 pytestmark = pytest.mark.timeout(20)
 
+TOKEN = "lane-t0ken"
 HDR = struct.Struct("<IBBHQ")
 HELLO, REQUEST, RESPONSE, ERROR, CANCEL = 1, 2, 3, 4, 5
 
@@ -22,6 +41,249 @@ def frame(kind: int, call_id: int, body: bytes = b"", method: bytes = b"") -> by
 
 def error_body(code: int, message: str) -> bytes:
     return struct.pack("<I", code) + message.encode()
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.001)
+
+
+# ============================== the fake bridge ==============================
+
+
+class BridgeError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
+class BridgeConn:
+    """One accepted lane connection, from the bridge's side."""
+
+    def __init__(
+        self,
+        bridge: FakeBridge,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        roles: int,
+    ) -> None:
+        self.bridge = bridge
+        self.reader = reader
+        self.writer = writer
+        self.roles = roles
+        # Python's calls: (call id, method, body) as they came.
+        self.requests: list[tuple[int, str, bytes]] = []
+        # Call ids of Python's calls in the order the bridge answered them.
+        self.answered: list[int] = []
+        self.cancels: list[int] = []
+        # Python's calls whose bridge-side handler saw the CANCEL (was cancelled).
+        self.cancelled: list[int] = []
+        self.serving: dict[int, asyncio.Task[None]] = {}
+        self.max_in_flight = 0
+        # The bridge's calls to Python: futures of (kind, body) by call id, kept once
+        # answered; those it withdrew with CANCEL.
+        self.futures: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
+        self.withdrawn: set[int] = set()
+        self.next_id = 1
+        # Python's answers in arrival order, and those to no pending call.
+        self.answers_in: list[int] = []
+        self.stray: list[tuple[int, int]] = []
+        self.reading = asyncio.Event()
+        self.reading.set()
+        self.closed = asyncio.Event()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.reading.wait()
+                head = await self.reader.readexactly(HDR.size)
+                length, kind, flags, mlen, cid = HDR.unpack(head)
+                assert flags == 0, f"Python sent flags {flags}"
+                body = await self.reader.readexactly(length)
+                if kind == REQUEST:
+                    method = body[:mlen].decode()
+                    self.requests.append((cid, method, body[mlen:]))
+                    task = asyncio.create_task(self.serve(cid, method, body[mlen:]))
+                    self.serving[cid] = task
+                    self.max_in_flight = max(self.max_in_flight, len(self.serving))
+                elif kind == CANCEL:
+                    assert not body, "a CANCEL with a body"
+                    self.cancels.append(cid)
+                    method = next(m for i, m, _ in self.requests if i == cid)
+                    if method not in self.bridge.ignore_cancel:
+                        withdrawn = self.serving.pop(cid, None)
+                        if withdrawn is not None:
+                            withdrawn.cancel()
+                elif kind in (RESPONSE, ERROR):
+                    self.answers_in.append(cid)
+                    fut = self.futures.get(cid)
+                    if fut is None or fut.done() or cid in self.withdrawn:
+                        self.stray.append((kind, cid))
+                    else:
+                        fut.set_result((kind, body))
+                else:
+                    raise AssertionError(f"Python sent a frame of kind {kind} after HELLO")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            for cid, fut in self.futures.items():
+                if fut.done():
+                    continue
+                if cid in self.withdrawn:
+                    fut.cancel()  # nobody waits for it
+                else:
+                    fut.set_exception(ConnectionError("lane closed"))
+            for task in self.serving.values():
+                task.cancel()
+            self.closed.set()
+
+    async def serve(self, cid: int, method: str, body: bytes) -> None:
+        try:
+            handler = self.bridge.methods.get(method)
+            if handler is None:
+                out = frame(ERROR, cid, error_body(Code.UNIMPLEMENTED, f"no method {method}"))
+            else:
+                try:
+                    out = frame(RESPONSE, cid, await handler(body))
+                except BridgeError as e:
+                    out = frame(ERROR, cid, error_body(e.code, e.message))
+        except asyncio.CancelledError:
+            self.cancelled.append(cid)
+            raise
+        self.serving.pop(cid, None)
+        self.answered.append(cid)
+        self.writer.write(out)
+
+    def send_request(self, method: str, body: bytes) -> int:
+        cid = self.next_id
+        self.next_id += 1
+        self.futures[cid] = asyncio.get_running_loop().create_future()
+        self.writer.write(frame(REQUEST, cid, body, method.encode()))
+        return cid
+
+    async def result(self, cid: int) -> bytes:
+        kind, body = await asyncio.wait_for(asyncio.shield(self.futures[cid]), 5)
+        if kind == ERROR:
+            (code,) = struct.unpack_from("<I", body)
+            raise BridgeError(code, body[4:].decode())
+        return body
+
+    async def call(self, method: str, body: bytes) -> bytes:
+        return await self.result(self.send_request(method, body))
+
+    def cancel(self, cid: int) -> None:
+        self.withdrawn.add(cid)
+        self.writer.write(frame(CANCEL, cid))
+
+    def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+async def _echo(body: bytes) -> bytes:
+    return body
+
+
+async def _sleep(body: bytes) -> bytes:
+    """b"<ms>:<tag>": answers the tag after ms milliseconds."""
+    ms, _, tag = body.partition(b":")
+    await asyncio.sleep(int(ms) / 1000)
+    return tag
+
+
+async def _hang(body: bytes) -> bytes:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def _fail(body: bytes) -> bytes:
+    raise BridgeError(5, "no such thing")
+
+
+async def _big(body: bytes) -> bytes:
+    return b"x" * int(body)
+
+
+class FakeBridge:
+    """The bridge's side of the lane, minimal."""
+
+    def __init__(self, path: str, token: str = TOKEN) -> None:
+        self.path = path
+        self.token = token.encode()
+        self.methods: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
+            "/t/Echo": _echo,
+            "/t/Sleep": _sleep,
+            "/t/Hang": _hang,
+            "/t/Fail": _fail,
+            "/t/Big": _big,
+        }
+        # Methods whose calls the bridge answers even after their CANCEL.
+        self.ignore_cancel: set[str] = set()
+        # What the bridge answers a good HELLO with (a test may make it misbehave).
+        self.hello_reply = frame(HELLO, 0, bytes((1, 0)))
+        self.conns: list[BridgeConn] = []
+        self.refused: list[bytes] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_unix_server(self._accept, self.path)
+
+    async def stop(self) -> None:
+        for conn in self.conns:
+            await conn.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def conn(self, index: int = -1) -> BridgeConn:
+        await wait_until(lambda: len(self.conns) > (index if index >= 0 else 0))
+        return self.conns[index]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        length, kind, flags, mlen, cid = HDR.unpack(await reader.readexactly(HDR.size))
+        body = await reader.readexactly(length)
+        assert (kind, flags, mlen, cid) == (HELLO, 0, 0, 0), "the first frame is not a HELLO"
+        version, roles, token = body[0], body[1], body[2:]
+        assert version == 1
+        if token != self.token:
+            self.refused.append(token)
+            writer.close()
+            return
+        writer.write(self.hello_reply)
+        conn = BridgeConn(self, reader, writer, roles)
+        self.conns.append(conn)
+        await conn.run()
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[str]:
+    # Socket paths must stay under the ~108-byte sun_path limit: a short /tmp dir.
+    path = tempfile.mkdtemp(prefix="mml-", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def bridge(sock_dir: str) -> AsyncIterator[FakeBridge]:
+    b = FakeBridge(f"{sock_dir}/lane.sock")
+    await b.start()
+    yield b
+    await b.stop()
+
+
+@pytest.fixture
+async def lane(bridge: FakeBridge) -> AsyncIterator[LaneConnection]:
+    conn = await connect(bridge.path, TOKEN)
+    yield conn
+    conn.close()
 
 
 # ============================== frames ==============================
@@ -86,3 +348,465 @@ def test_decoder_reads_past_an_over_limit_body_without_keeping_it() -> None:
         (RESPONSE, 5, None, big),
         (RESPONSE, 6, b"ok", 2),
     ]
+
+
+# ============================== async: round trips ==============================
+
+
+async def test_call_round_trip_and_error_frame(bridge: FakeBridge, lane: LaneConnection) -> None:
+    assert await lane.call("/t/Echo", b"hello") == b"hello"
+    assert await lane.call("/t/Echo", b"") == b""
+    with pytest.raises(LaneError) as e:
+        await lane.call("/t/Fail", b"")
+    assert (e.value.code, e.value.message) == (5, "no such thing")
+    with pytest.raises(LaneError) as e:
+        await lane.call("/t/Nope", b"")
+    assert e.value.code == Code.UNIMPLEMENTED
+    bc = await bridge.conn()
+    assert bc.roles == 0  # no handler: the HELLO claims no role
+    assert [(m, b) for _, m, b in bc.requests[:2]] == [("/t/Echo", b"hello"), ("/t/Echo", b"")]
+    # A body bigger than the decoder's buffer both ways.
+    big = bytes(range(256)) * 1000
+    assert await lane.call("/t/Echo", big) == big
+
+
+async def test_hook_round_trip(bridge: FakeBridge) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    async def handler(method: str, body: bytes) -> bytes:
+        seen.append((method, body))
+        return body[::-1]
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        assert bc.roles == 1  # serves hooks
+        assert await bc.call("/h/Reverse", b"abc") == b"cba"
+        assert seen == [("/h/Reverse", b"abc")]
+        # Both directions at once on the one connection.
+        hook = asyncio.ensure_future(bc.call("/h/Reverse", b"xyz"))
+        assert await conn.call("/t/Echo", b"api") == b"api"
+        assert await hook == b"zyx"
+    finally:
+        conn.close()
+
+
+def gated(n: int) -> tuple[list[asyncio.Event], Callable[[bytes], Awaitable[bytes]]]:
+    """A handler answering b"<i>" once gate i opens; the test opens them in any order."""
+    gates = [asyncio.Event() for _ in range(n)]
+
+    async def handler(body: bytes) -> bytes:
+        await gates[int(body)].wait()
+        return b"answer " + body
+
+    return gates, handler
+
+
+async def test_many_calls_in_flight_answered_out_of_order(
+    bridge: FakeBridge, lane: LaneConnection
+) -> None:
+    n = 40
+    gates, bridge.methods["/t/Gate"] = gated(n)
+    bc = await bridge.conn()
+    calls = [asyncio.ensure_future(lane.call("/t/Gate", b"%d" % i)) for i in range(n)]
+    await wait_until(lambda: len(bc.requests) == n)
+    assert bc.max_in_flight == n
+    for gate in reversed(gates):
+        gate.set()
+    assert await asyncio.gather(*calls) == [b"answer %d" % i for i in range(n)]
+    sent = [cid for cid, _, _ in bc.requests]
+    assert bc.answered == sent[::-1]  # the last sent, answered first
+
+
+async def test_many_hooks_in_flight_answered_out_of_order(bridge: FakeBridge) -> None:
+    n = 40
+    gates, gate = gated(n)
+    started: list[bytes] = []
+
+    async def handler(method: str, body: bytes) -> bytes:
+        started.append(body)
+        return await gate(body)
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        ids = [bc.send_request("/h/Gate", b"%d" % i) for i in range(n)]
+        await wait_until(lambda: len(started) == n)  # all in flight at once
+        for g in reversed(gates):
+            g.set()
+        results = [await bc.result(cid) for cid in ids]
+        assert results == [b"answer %d" % i for i in range(n)]
+        assert bc.answers_in == ids[::-1]
+    finally:
+        conn.close()
+
+
+async def test_handler_errors_answer_error_frames(
+    bridge: FakeBridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def handler(method: str, body: bytes) -> bytes:
+        if method == "/h/Boom":
+            raise ValueError("bad value")
+        raise LaneError(Code.UNIMPLEMENTED, f"unknown method {method}")
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        with pytest.raises(BridgeError) as e:
+            await bc.call("/h/Boom", b"")
+        assert (e.value.code, e.value.message) == (Code.INTERNAL, "ValueError: bad value")
+        with pytest.raises(BridgeError) as e:
+            await bc.call("/h/Other", b"")
+        assert (e.value.code, e.value.message) == (12, "unknown method /h/Other")
+        assert any("/h/Boom" in r.getMessage() for r in caplog.records)
+    finally:
+        conn.close()
+
+
+async def test_a_handler_cancelling_itself_answers_cancelled(bridge: FakeBridge) -> None:
+    async def handler(method: str, body: bytes) -> bytes:
+        raise asyncio.CancelledError  # no CANCEL came: its own doing
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        with pytest.raises(BridgeError) as e:
+            await bc.call("/h/X", b"")
+        assert e.value.code == Code.CANCELLED
+    finally:
+        conn.close()
+
+
+async def test_a_method_path_that_is_not_utf8_is_unimplemented(bridge: FakeBridge) -> None:
+    calls: list[str] = []
+
+    async def handler(method: str, body: bytes) -> bytes:
+        calls.append(method)
+        return b""
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        cid = bc.next_id
+        bc.futures[cid] = asyncio.get_running_loop().create_future()
+        bc.next_id += 1
+        bc.send_raw(frame(REQUEST, cid, b"body", b"/h/\xff\xfe"))
+        with pytest.raises(BridgeError) as e:
+            await bc.result(cid)
+        assert (e.value.code, e.value.message) == (12, "a method path that is not UTF-8")
+        assert calls == []
+        assert not conn.closed
+    finally:
+        conn.close()
+
+
+async def test_requests_to_a_connection_without_handler_are_unimplemented(
+    bridge: FakeBridge, lane: LaneConnection
+) -> None:
+    bc = await bridge.conn()
+    with pytest.raises(BridgeError) as e:
+        await bc.call("/h/X", b"")
+    assert e.value.code == Code.UNIMPLEMENTED
+
+
+# ============================== async: cancellation ==============================
+
+
+async def test_timeout_sends_cancel_and_a_late_answer_is_dropped(
+    bridge: FakeBridge, lane: LaneConnection
+) -> None:
+    release = asyncio.Event()
+
+    async def late(body: bytes) -> bytes:
+        await release.wait()
+        return b"too late"
+
+    bridge.methods["/t/Late"] = late
+    bridge.ignore_cancel.add("/t/Late")
+    bc = await bridge.conn()
+    with pytest.raises(LaneError) as e:
+        await lane.call("/t/Hang", b"", timeout=0.05)
+    assert e.value.code == Code.DEADLINE_EXCEEDED
+    hang_id = bc.requests[-1][0]
+    await wait_until(lambda: bc.cancels == [hang_id])
+    await wait_until(lambda: bc.cancelled == [hang_id])
+
+    with pytest.raises(LaneError) as e:
+        await lane.call("/t/Late", b"", timeout=0.05)
+    assert e.value.code == Code.DEADLINE_EXCEEDED
+    late_id = bc.requests[-1][0]
+    await wait_until(lambda: late_id in bc.cancels)
+    release.set()
+    await wait_until(lambda: late_id in bc.answered)
+    # The late answer reached nobody; the connection goes on.
+    assert await lane.call("/t/Echo", b"next") == b"next"
+    assert not lane.closed
+
+
+async def test_cancelled_caller_sends_cancel(bridge: FakeBridge, lane: LaneConnection) -> None:
+    bc = await bridge.conn()
+    task = asyncio.ensure_future(lane.call("/t/Hang", b""))
+    await wait_until(lambda: len(bc.requests) == 1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    cid = bc.requests[0][0]
+    await wait_until(lambda: bc.cancels == [cid] and bc.cancelled == [cid])
+    assert await lane.call("/t/Echo", b"ok") == b"ok"
+
+
+async def test_cancel_from_the_bridge_cancels_the_handler_task(bridge: FakeBridge) -> None:
+    started: list[str] = []
+    cancelled: list[str] = []
+
+    async def handler(method: str, body: bytes) -> bytes:
+        started.append(method)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(method)
+            if method == "/h/Stubborn":
+                return b"answers anyway"  # swallows the cancellation
+            raise
+        return b""
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        a = bc.send_request("/h/Hang", b"")
+        b = bc.send_request("/h/Stubborn", b"")
+        await wait_until(lambda: len(started) == 2)
+        bc.cancel(a)
+        bc.cancel(b)
+        await wait_until(lambda: sorted(cancelled) == ["/h/Hang", "/h/Stubborn"])
+        # Frames go out in order: an answer to either would come before this one's.
+        assert await conn.call("/t/Echo", b"after") == b"after"
+        assert bc.stray == []
+        assert bc.answers_in == []
+        assert conn._serving == {}
+    finally:
+        conn.close()
+
+
+# ============================== async: limits ==============================
+
+
+async def test_over_limit_answer_fails_only_its_call(
+    bridge: FakeBridge, lane: LaneConnection
+) -> None:
+    small = await connect(bridge.path, TOKEN, max_body=1024)
+    try:
+        other = asyncio.ensure_future(small.call("/t/Sleep", b"30:fine"))
+        with pytest.raises(LaneError) as e:
+            await small.call("/t/Big", b"300000")
+        assert e.value.code == Code.RESOURCE_EXHAUSTED
+        assert "300000 bytes, over the limit of 1024 bytes" in e.value.message
+        assert await other == b"fine"
+        assert await small.call("/t/Echo", b"still works") == b"still works"
+        # Our own request over the limit fails without being sent.
+        sent = len((await bridge.conn()).requests)
+        with pytest.raises(LaneError) as e:
+            await small.call("/t/Echo", b"z" * 1025)
+        assert e.value.code == Code.RESOURCE_EXHAUSTED
+        assert len((await bridge.conn()).requests) == sent
+        assert not small.closed
+    finally:
+        small.close()
+
+
+async def test_over_limit_request_is_answered_resource_exhausted(bridge: FakeBridge) -> None:
+    calls: list[str] = []
+
+    async def handler(method: str, body: bytes) -> bytes:
+        calls.append(method)
+        return b"ok"
+
+    conn = await connect(bridge.path, TOKEN, handler=handler, max_body=1024)
+    try:
+        bc = await bridge.conn()
+        with pytest.raises(BridgeError) as e:
+            await bc.call("/h/Big", b"q" * 200_000)
+        assert e.value.code == Code.RESOURCE_EXHAUSTED
+        assert "over the limit of 1024 bytes" in e.value.message
+        assert calls == []
+        assert await bc.call("/h/Small", b"q") == b"ok"
+        assert calls == ["/h/Small"]
+    finally:
+        conn.close()
+
+
+async def test_a_peer_that_stops_reading_fills_the_bounded_queue(bridge: FakeBridge) -> None:
+    conn = await connect(bridge.path, TOKEN, max_body=1 << 20, max_queued=2 << 20)
+    try:
+        bc = await bridge.conn()
+        bc.reading.clear()
+        body = b"b" * (256 << 10)
+        calls = [asyncio.ensure_future(conn.call("/t/Echo", body)) for _ in range(24)]
+        # 6 MiB asked for: what the socket buffers do not hold waits, up to 2 MiB.
+        await wait_until(lambda: any(c.done() for c in calls))
+        assert conn._paused
+        failed = [c for c in calls if c.done()]
+        for c in failed:
+            error = c.exception()
+            assert isinstance(error, LaneError)
+            assert error.code == Code.RESOURCE_EXHAUSTED
+            assert "past its bound of 2097152 bytes" in error.message
+        bc.reading.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        answered = [r for r in results if r == body]
+        assert len(answered) + len(failed) == len(calls)
+        assert answered and failed
+        assert await conn.call("/t/Echo", b"x") == b"x"
+    finally:
+        conn.close()
+
+
+# ============================== async: broken connections ==============================
+
+
+async def test_wrong_token_is_refused(bridge: FakeBridge) -> None:
+    with pytest.raises(LaneError) as e:
+        await connect(bridge.path, "not-the-token")
+    assert e.value.code == Code.UNAVAILABLE
+    assert "before its HELLO" in e.value.message
+    assert bridge.refused == [b"not-the-token"]
+    assert bridge.conns == []
+
+
+async def test_no_socket_is_unavailable(sock_dir: str) -> None:
+    with pytest.raises(LaneError) as e:
+        await connect(f"{sock_dir}/missing.sock", TOKEN)
+    assert e.value.code == Code.UNAVAILABLE
+
+
+async def test_a_bridge_that_never_says_hello_times_out(bridge: FakeBridge) -> None:
+    bridge.hello_reply = b""
+    with pytest.raises(LaneError) as e:
+        await connect(bridge.path, TOKEN, timeout=0.1)
+    assert e.value.code == Code.DEADLINE_EXCEEDED
+
+
+BAD_HEADERS = [
+    pytest.param(HDR.pack(0, 9, 0, 0, 1), "unknown frame kind 9", id="unknown-kind"),
+    pytest.param(HDR.pack(0, RESPONSE, 0x80, 0, 1), "flags 0x80", id="flags"),
+    pytest.param(
+        HDR.pack(3, REQUEST, 0, 10, 1) + b"abc", "method_length 10 past its body", id="method"
+    ),
+    pytest.param(frame(HELLO, 0, bytes((1, 0))), "a second HELLO", id="second-hello"),
+    pytest.param(
+        HDR.pack(5, RESPONSE, 0, 2, 1) + b"hello", "method_length 2 on a RESPONSE", id="mlen"
+    ),
+    pytest.param(HDR.pack(1, CANCEL, 0, 0, 1) + b"x", "a CANCEL with a body", id="cancel-body"),
+    pytest.param(HDR.pack(2, ERROR, 0, 0, 1) + b"xx", "too short for its 4-byte", id="error"),
+    pytest.param(HDR.pack(100, RESPONSE, 0, 0, 1) + b"cut", "inside a frame", id="truncated"),
+]
+
+
+@pytest.mark.parametrize(("raw", "rule"), BAD_HEADERS)
+async def test_a_broken_rule_closes_the_connection(
+    bridge: FakeBridge, raw: bytes, rule: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = await connect(bridge.path, TOKEN)
+    bc = await bridge.conn()
+    pending = asyncio.ensure_future(conn.call("/t/Hang", b""))
+    await wait_until(lambda: len(bc.requests) == 1)
+    bc.send_raw(raw)
+    if rule == "inside a frame":
+        bc.writer.write_eof()
+    with pytest.raises(LaneError) as e:
+        await pending
+    assert e.value.code == Code.UNAVAILABLE
+    assert rule in e.value.message
+    await asyncio.wait_for(conn.wait_closed(), 5)
+    assert isinstance(conn.close_error, LaneProtocolError)
+    assert rule in conn.close_error.rule
+    assert any(
+        r.levelno == logging.ERROR and rule in r.getMessage()
+        for r in caplog.records
+        if r.name == "mattermost_plugin.lane"
+    )
+    with pytest.raises(LaneError) as e:
+        await conn.call("/t/Echo", b"")
+    assert e.value.code == Code.UNAVAILABLE
+
+
+async def test_frames_before_a_broken_rule_are_delivered(bridge: FakeBridge) -> None:
+    conn = await connect(bridge.path, TOKEN)
+    bc = await bridge.conn()
+    first = asyncio.ensure_future(conn.call("/t/Hang", b""))
+    second = asyncio.ensure_future(conn.call("/t/Hang", b""))
+    await wait_until(lambda: len(bc.requests) == 2)
+    bc.send_raw(frame(RESPONSE, bc.requests[0][0], b"answer") + HDR.pack(0, 9, 0, 0, 0))
+    assert await first == b"answer"
+    with pytest.raises(LaneError, match="unknown frame kind 9"):
+        await second
+
+
+@pytest.mark.parametrize(
+    ("reply", "rule"),
+    [
+        (frame(RESPONSE, 1, b"x"), "a RESPONSE before HELLO"),
+        (frame(HELLO, 0, bytes((2, 0))), "a HELLO of version 2"),
+        (frame(HELLO, 0, bytes((1, 0)) + b"tok"), "a HELLO with a token"),
+        (frame(HELLO, 0, bytes((1, 2))), "a HELLO with roles 0x02"),
+        (frame(HELLO, 0, b"\x01"), "a HELLO of 1 bytes"),
+        (frame(HELLO, 7, bytes((1, 0))), "a HELLO with call id 7"),
+    ],
+)
+async def test_a_bad_hello_from_the_bridge_fails_connect(
+    bridge: FakeBridge, reply: bytes, rule: str
+) -> None:
+    bridge.hello_reply = reply
+    with pytest.raises(LaneProtocolError) as e:
+        await connect(bridge.path, TOKEN)
+    assert rule in e.value.rule
+
+
+async def test_connection_loss_fails_every_pending_call(
+    bridge: FakeBridge, lane: LaneConnection
+) -> None:
+    bc = await bridge.conn()
+    calls = [asyncio.ensure_future(lane.call("/t/Hang", b"")) for _ in range(5)]
+    await wait_until(lambda: len(bc.requests) == 5)
+    await bc.close()
+    for c in calls:
+        with pytest.raises(LaneError) as e:
+            await c
+        assert e.value.code == Code.UNAVAILABLE
+        assert "the bridge closed the lane connection" in e.value.message
+    await asyncio.wait_for(lane.wait_closed(), 5)
+    assert lane.closed
+    assert lane.close_error is not None and lane.close_error.code == Code.UNAVAILABLE
+    with pytest.raises(LaneError) as e:
+        await lane.call("/t/Echo", b"")
+    assert e.value.code == Code.UNAVAILABLE
+
+
+async def test_connection_loss_cancels_running_handlers(bridge: FakeBridge) -> None:
+    cancelled = asyncio.Event()
+
+    async def handler(method: str, body: bytes) -> bytes:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return b""
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    bc = await bridge.conn()
+    bc.send_request("/h/Hang", b"")
+    await wait_until(lambda: bool(conn._serving))
+    await bc.close()
+    await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_close_fails_pending_calls(bridge: FakeBridge, lane: LaneConnection) -> None:
+    bc = await bridge.conn()
+    call = asyncio.ensure_future(lane.call("/t/Hang", b""))
+    await wait_until(lambda: len(bc.requests) == 1)
+    lane.close()
+    with pytest.raises(LaneError, match="closed by this end"):
+        await call
+    await asyncio.wait_for(lane.wait_closed(), 5)
+    await asyncio.wait_for(bc.closed.wait(), 5)

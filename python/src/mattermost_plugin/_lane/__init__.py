@@ -3,15 +3,20 @@ HTTP/2 (docs/internals.md §8, "The lane"). gRPC's per-call cost (~500 µs, a do
 switches) is most of a hook's time; a framed unix-socket hop costs ~20 µs.
 
 A lower layer: it moves (method path, message bytes) pairs and knows nothing of the
-contract's messages. ``frames`` is the wire format.
+contract's messages. ``frames`` is the wire format, ``aio`` the asyncio connection (calls out
+and, with a handler, hooks in).
 """
 
+from .aio import Handler, LaneConnection, connect
 from .frames import MAX_BODY, MAX_QUEUED, Code, LaneError, LaneProtocolError
 
 __all__ = [
     "MAX_BODY",
     "MAX_QUEUED",
     "Code",
+    "Handler",
+    "LaneConnection",
     "LaneError",
     "LaneProtocolError",
+    "connect",
 ]
