@@ -14,12 +14,15 @@ import logging
 import shutil
 import struct
 import tempfile
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 from mattermost_plugin._lane import (
+    BlockingLaneClient,
     Code,
     LaneConnection,
     LaneError,
@@ -29,6 +32,8 @@ from mattermost_plugin._lane import (
 from mattermost_plugin._lane.frames import FrameDecoder, encode_error, encode_request
 
 pytestmark = pytest.mark.timeout(20)
+
+T = TypeVar("T")
 
 TOKEN = "lane-t0ken"
 HDR = struct.Struct("<IBBHQ")
@@ -49,6 +54,14 @@ async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.001)
+
+
+def wait_until_sync(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.001)
 
 
 # ============================== the fake bridge ==============================
@@ -263,6 +276,35 @@ class FakeBridge:
         await conn.run()
 
 
+class BridgeThread:
+    """A FakeBridge on a loop of its own thread, for the blocking client's tests."""
+
+    def __init__(self, path: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.bridge = FakeBridge(path)
+        self.run(self.bridge.start())
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def conn(self) -> BridgeConn:
+        return self.run(self.bridge.conn())
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        async def go() -> None:
+            fn()
+
+        self.run(go())
+
+    def stop(self) -> None:
+        self.run(self.bridge.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
 @pytest.fixture
 def sock_dir() -> Iterator[str]:
     # Socket paths must stay under the ~108-byte sun_path limit: a short /tmp dir.
@@ -277,6 +319,13 @@ async def bridge(sock_dir: str) -> AsyncIterator[FakeBridge]:
     await b.start()
     yield b
     await b.stop()
+
+
+@pytest.fixture
+def bridge_thread(sock_dir: str) -> Iterator[BridgeThread]:
+    bt = BridgeThread(f"{sock_dir}/lane.sock")
+    yield bt
+    bt.stop()
 
 
 @pytest.fixture
@@ -810,3 +859,201 @@ async def test_close_fails_pending_calls(bridge: FakeBridge, lane: LaneConnectio
         await call
     await asyncio.wait_for(lane.wait_closed(), 5)
     await asyncio.wait_for(bc.closed.wait(), 5)
+
+
+# ============================== the blocking client ==============================
+
+
+def test_blocking_round_trip_on_the_callers_thread(bridge_thread: BridgeThread) -> None:
+    threads = threading.active_count()
+    with BlockingLaneClient.connect(bridge_thread.bridge.path, TOKEN) as client:
+        assert client.call("/t/Echo", b"hello") == b"hello"
+        big = bytes(range(256)) * 1000
+        assert client.call("/t/Echo", big) == big
+        with pytest.raises(LaneError) as e:
+            client.call("/t/Fail", b"")
+        assert (e.value.code, e.value.message) == (5, "no such thing")
+        assert threading.active_count() == threads  # no thread of its own
+        assert bridge_thread.conn().roles == 0
+
+
+def test_blocking_client_from_32_threads_at_once(bridge_thread: BridgeThread) -> None:
+    client = BlockingLaneClient.connect(bridge_thread.bridge.path, TOKEN)
+    n_threads, n_calls = 32, 20
+    start = threading.Barrier(n_threads)
+    errors: list[BaseException] = []
+    results: dict[int, list[bytes]] = {}
+
+    def worker(t: int) -> None:
+        try:
+            start.wait()
+            got = []
+            for i in range(n_calls):
+                ms = (t * 7 + i * 3) % 4
+                got.append(client.call("/t/Sleep", f"{ms}:{t}-{i}".encode(), timeout=10))
+            results[t] = got
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(15)
+    try:
+        assert errors == []
+        assert results == {
+            t: [f"{t}-{i}".encode() for i in range(n_calls)] for t in range(n_threads)
+        }
+        bc = bridge_thread.conn()
+        assert len(bc.requests) == n_threads * n_calls
+        assert bc.max_in_flight > 1  # the calls really overlapped
+        assert bc.answered != [cid for cid, _, _ in bc.requests]  # and came back out of order
+        assert client._pending == {} and not client._reading
+    finally:
+        client.close()
+
+
+def test_blocking_timeout_sends_cancel(bridge_thread: BridgeThread) -> None:
+    with BlockingLaneClient.connect(bridge_thread.bridge.path, TOKEN) as client:
+        t0 = time.monotonic()
+        with pytest.raises(LaneError) as e:
+            client.call("/t/Hang", b"", timeout=0.1)
+        assert e.value.code == Code.DEADLINE_EXCEEDED
+        assert 0.09 < time.monotonic() - t0 < 2
+        bc = bridge_thread.conn()
+        cid = bc.requests[0][0]
+        wait_until_sync(lambda: bc.cancels == [cid] and bc.cancelled == [cid])
+        assert client.call("/t/Echo", b"next") == b"next"
+
+
+def test_blocking_reader_timing_out_hands_reading_over(bridge_thread: BridgeThread) -> None:
+    with BlockingLaneClient.connect(bridge_thread.bridge.path, TOKEN) as client:
+        bc = bridge_thread.conn()
+        outcome: dict[str, object] = {}
+
+        def hang() -> None:
+            try:
+                client.call("/t/Hang", b"", timeout=0.1)
+            except LaneError as e:
+                outcome["hang"] = e
+
+        def slow() -> None:
+            outcome["slow"] = client.call("/t/Sleep", b"300:slow", timeout=5)
+
+        # The first caller reads; it gives up at 0.1 s while the other still waits.
+        leader = threading.Thread(target=hang)
+        leader.start()
+        wait_until_sync(lambda: len(bc.requests) == 1 and client._reading)
+        follower = threading.Thread(target=slow)
+        follower.start()
+        leader.join(5)
+        follower.join(5)
+        assert outcome["slow"] == b"slow"
+        error = outcome["hang"]
+        assert isinstance(error, LaneError) and error.code == Code.DEADLINE_EXCEEDED
+
+
+def test_blocking_connection_loss_fails_every_waiting_thread(
+    bridge_thread: BridgeThread,
+) -> None:
+    client = BlockingLaneClient.connect(bridge_thread.bridge.path, TOKEN)
+    bc = bridge_thread.conn()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            client.call("/t/Hang", b"")
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for th in threads:
+        th.start()
+    wait_until_sync(lambda: len(bc.requests) == 8)
+    bridge_thread.run(bc.close())
+    for th in threads:
+        th.join(5)
+    try:
+        assert len(errors) == 8
+        for e in errors:
+            assert isinstance(e, LaneError) and e.code == Code.UNAVAILABLE
+            assert "the bridge closed the lane connection" in e.message
+        assert client.closed
+        with pytest.raises(LaneError) as ei:
+            client.call("/t/Echo", b"")
+        assert ei.value.code == Code.UNAVAILABLE
+    finally:
+        client.close()
+
+
+def test_blocking_over_limit_answer_fails_only_its_call(bridge_thread: BridgeThread) -> None:
+    path = bridge_thread.bridge.path
+    with BlockingLaneClient.connect(path, TOKEN, max_body=1024) as client:
+        with pytest.raises(LaneError) as e:
+            client.call("/t/Big", b"300000")
+        assert e.value.code == Code.RESOURCE_EXHAUSTED
+        assert client.call("/t/Echo", b"fine") == b"fine"
+        with pytest.raises(LaneError) as e:
+            client.call("/t/Echo", b"z" * 1025)
+        assert e.value.code == Code.RESOURCE_EXHAUSTED
+        assert not client.closed
+
+
+@pytest.mark.parametrize(("raw", "rule"), BAD_HEADERS)
+def test_blocking_broken_rule_closes_the_connection(
+    bridge_thread: BridgeThread, raw: bytes, rule: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = BlockingLaneClient.connect(bridge_thread.bridge.path, TOKEN)
+    bc = bridge_thread.conn()
+    outcome: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            client.call("/t/Hang", b"")
+        except BaseException as e:
+            outcome.append(e)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    wait_until_sync(lambda: len(bc.requests) == 1)
+    bridge_thread.call_soon(lambda: bc.send_raw(raw))
+    if rule == "inside a frame":
+        bridge_thread.call_soon(bc.writer.write_eof)
+    th.join(5)
+    try:
+        assert len(outcome) == 1
+        error = outcome[0]
+        assert isinstance(error, LaneError) and error.code == Code.UNAVAILABLE
+        assert rule in error.message
+        assert isinstance(client.close_error, LaneProtocolError)
+        assert any(
+            r.levelno == logging.ERROR and rule in r.getMessage()
+            for r in caplog.records
+            if r.name == "mattermost_plugin.lane"
+        )
+    finally:
+        client.close()
+
+
+def test_blocking_wrong_token_is_refused(bridge_thread: BridgeThread) -> None:
+    with pytest.raises(LaneError) as e:
+        BlockingLaneClient.connect(bridge_thread.bridge.path, "wrong")
+    assert e.value.code == Code.UNAVAILABLE
+    assert "before its HELLO" in e.value.message
+    assert bridge_thread.bridge.refused == [b"wrong"]
+
+
+def test_blocking_client_answers_requests_unimplemented(bridge_thread: BridgeThread) -> None:
+    with BlockingLaneClient.connect(bridge_thread.bridge.path, TOKEN) as client:
+        bc = bridge_thread.conn()
+        cid = bridge_thread.run(_send(bc, "/h/X"))
+        # The client reads only while it calls; the ERROR goes out on its next turn.
+        assert client.call("/t/Echo", b"go") == b"go"
+        with pytest.raises(BridgeError) as e:
+            bridge_thread.run(bc.result(cid))
+        assert e.value.code == Code.UNIMPLEMENTED
+
+
+async def _send(bc: BridgeConn, method: str) -> int:
+    return bc.send_request(method, b"")

@@ -4,15 +4,17 @@ switches) is most of a hook's time; a framed unix-socket hop costs ~20 µs.
 
 A lower layer: it moves (method path, message bytes) pairs and knows nothing of the
 contract's messages. ``frames`` is the wire format, ``aio`` the asyncio connection (calls out
-and, with a handler, hooks in).
+and, with a handler, hooks in), ``blocking`` the client for sync code in worker threads.
 """
 
 from .aio import Handler, LaneConnection, connect
+from .blocking import BlockingLaneClient
 from .frames import MAX_BODY, MAX_QUEUED, Code, LaneError, LaneProtocolError
 
 __all__ = [
     "MAX_BODY",
     "MAX_QUEUED",
+    "BlockingLaneClient",
     "Code",
     "Handler",
     "LaneConnection",
