@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds every fuzz target (crates/gob/fuzz, crates/goplugin/fuzz, crates/bridge/fuzz) and runs each for a fixed
+# Builds every fuzz target (crates/gob/fuzz, crates/goplugin/fuzz, crates/bridge/fuzz,
+# crates/lane/fuzz) and runs each for a fixed
 # time on a scratch copy of its committed seeds; exits non-zero if any target finds an input
 # that panics, hangs, overflows the stack or allocates without bound, and prints that input.
 #
@@ -27,6 +28,7 @@ TARGETS=(
   "host_session crates/goplugin/fuzz  crates/goplugin/fuzz/seeds/host_session"
   "handshake    crates/goplugin/fuzz  crates/goplugin/fuzz/seeds/handshake"
   "translate    crates/bridge/fuzz    crates/bridge/fuzz/seeds/translate"
+  "frames       crates/lane/fuzz      crates/lane/fuzz/seeds/frames"
 )
 
 if ! [[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]]; then
@@ -45,7 +47,7 @@ else
       [[ $name == "$want" ]] && found=$t
     done
     if [[ -z $found ]]; then
-      echo "fuzz.sh: unknown target '$want' (targets: decode roundtrip netrpc host_session handshake translate)" >&2
+      echo "fuzz.sh: unknown target '$want' (targets: decode roundtrip netrpc host_session handshake translate frames)" >&2
       exit 2
     fi
     selected+=("$found")
@@ -84,7 +86,7 @@ BIN=$OUT/$TRIPLE/release
 # --target keeps the instrumentation flags away from build scripts, which are not linked
 # against libFuzzer; a separate target dir keeps them away from the main build.
 build_start=$(date +%s)
-for crate in crates/gob/fuzz crates/goplugin/fuzz crates/bridge/fuzz; do
+for crate in crates/gob/fuzz crates/goplugin/fuzz crates/bridge/fuzz crates/lane/fuzz; do
   for t in "${selected[@]}"; do
     read -r _ tcrate _ <<<"$t"
     if [[ $tcrate == "$crate" ]]; then
