@@ -22,6 +22,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -37,7 +38,7 @@ from .errors import CLIError, UsageError
 from .imports import Target, check_imports
 from .manifest import MANIFEST, PLATFORMS, Platform, PluginManifest, load_manifest
 from .source import cargo_target_dir, find_checkout, installed_sdk
-from .wheels import DEFAULT_PYTHONS, IndexOptions, collect_wheels
+from .wheels import DEFAULT_PYTHONS, IndexOptions, collect_wheels, requirement_name
 
 # 1980-01-01T00:00:00Z: the earliest time zip (and so wheels) can express; used when
 # SOURCE_DATE_EPOCH is not set.
@@ -102,10 +103,11 @@ def build_bundle(options: BundleOptions) -> Path:
         )
     bridges = {p.name: locate_bridge(p, options.bridges.get(p.name)) for p in platforms}
 
+    requirements_file = plugin_dir / manifest.requirements
     with tempfile.TemporaryDirectory(prefix="mmplug-bundle-") as scratch:
         wheels = collect_wheels(
             sdk=installed_sdk(),
-            requirements_file=plugin_dir / REQUIREMENTS,
+            requirements_file=without_upstream_sdk(requirements_file, Path(scratch)),
             pythons=options.pythons,
             platforms=platforms,
             dest=Path(scratch) / "wheels",
@@ -120,7 +122,7 @@ def build_bundle(options: BundleOptions) -> Path:
                     Target(target.describe(), target.python, tuple(wheels.dir / n for n in names))
                     for target, names in wheels.by_target
                 ],
-                requirements_file=plugin_dir / REQUIREMENTS,
+                requirements_file=requirements_file,
             )
         members = [
             Member(MANIFEST, None, manifest_bytes(manifest, platforms), False),
@@ -140,6 +142,50 @@ def build_bundle(options: BundleOptions) -> Path:
         write_tar_gz(target, manifest.id, members, source_date_epoch())
     progress(f"wrote {target} ({human_size(target.stat().st_size)})")
     return target
+
+
+# The distribution of Mattermost's own Python SDK: its module (mattermost_plugin) is mmplug's SDK,
+# which every bundle carries, so a requirement on it is dropped rather than downloaded.
+UPSTREAM_SDK_DISTRIBUTIONS = {"mattermost-plugin-sdk"}
+
+
+def without_upstream_sdk(requirements_file: Path, scratch: Path) -> Path | None:
+    """``requirements_file`` without lines requiring Mattermost's own SDK (a copy in
+    ``scratch`` when there were any); None when there is no such file."""
+    if not requirements_file.is_file():
+        return None
+    lines = requirements_file.read_text(encoding="utf-8").splitlines()
+    kept = [
+        line
+        for line in lines
+        if requirement_name(re.sub(r"(^|\s)#.*$", "", line).strip())
+        not in UPSTREAM_SDK_DISTRIBUTIONS
+    ]
+    if len(kept) == len(lines):
+        return requirements_file
+    dropped = len(lines) - len(kept)
+    progress(
+        f"{requirements_file.name}: {dropped} requirement(s) on Mattermost's own Python SDK "
+        "left out (mmplug's SDK provides mattermost_plugin)"
+    )
+    # Relative -r/-c lines keep resolving from the original directory.
+    kept = [
+        f"{m.group(1)} {requirements_file.parent / m.group(2)}"
+        if (m := _INCLUDE.match(line))
+        else line
+        for line in kept
+    ]
+    copy = scratch / "requirements.txt"
+    copy.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return copy
+
+
+def _requirement(line: str) -> str | None:
+    text = re.sub(r"(^|\s)#.*$", "", line).strip()
+    return None if not text or text.startswith("-") else requirement_name(text)
+
+
+_INCLUDE = re.compile(r"^\s*(-r|-c|--requirement|--constraint)\s+(?!/)(\S+)\s*$")
 
 
 def manifest_bytes(manifest: PluginManifest, platforms: list[Platform]) -> bytes:

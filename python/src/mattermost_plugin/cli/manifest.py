@@ -6,6 +6,13 @@ needs: a version (it names the bundle file), ``server.executables`` keyed by pla
 can bundle, each at ``server/dist/plugin-<os>-<arch>``, and a ``props.mmplug`` block the
 bridge accepts (it rejects unknown keys; timeouts must be positive and per-hook ones must name
 real hooks) whose ``entry`` exists. All problems are reported at once.
+
+The forms of Mattermost's own Python plugin manifests are read too (docs/upstream.md):
+``server.runtime: "python"``, the entry module as ``server.executable`` ending in ``.py`` or
+as ``server.python.entry_point``, and ``server.python.requirements_path`` (the requirements
+file ``mmplug bundle`` installs; default ``requirements.txt``). ``props.mmplug.entry`` wins
+when both name an entry. The shipped manifest leaves these out (so a server that runs such
+plugins itself still starts the bridge) and names the entry in ``props.mmplug.entry``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ from .errors import CLIError
 
 MANIFEST = "plugin.json"
 DEFAULT_ENTRY = "plugin.py"
+DEFAULT_REQUIREMENTS = "requirements.txt"
+# server.python keys of Mattermost's own manifests (model.ManifestPython) and the one its
+# example uses; dependency_mode and venv_path mean nothing in a bundle of wheels.
+_PYTHON_KEYS = {"dependency_mode", "venv_path", "requirements_path", "entry_point"}
 
 # model.IsValidPluginId: 3 to 190 characters of this set (the id names a directory).
 _PLUGIN_ID = re.compile(r"^[a-zA-Z0-9_.-]{3,190}$")
@@ -107,18 +118,48 @@ class PluginManifest:
     name: str
     version: str
     entry: str  # relative POSIX path of the Python entry module
+    requirements: str = DEFAULT_REQUIREMENTS  # relative POSIX path of the requirements file
 
     @property
     def bundle_name(self) -> str:
         return f"{self.id}-{self.version}.tar.gz"
 
     def with_executables(self, platforms: list[Platform]) -> dict[str, Any]:
-        """The document to ship: ``server.executables`` lists exactly the bundled platforms."""
+        """The document to ship: ``server.executables`` lists exactly the bundled platforms.
+
+        The Python runtime fields of Mattermost's own manifests are left out (a server that
+        runs Python plugins itself would otherwise start the .py instead of the bridge); the
+        entry they named moves to ``props.mmplug.entry``, where the bridge reads it.
+        """
         data = dict(self.data)
         server = dict(data.get("server") or {})
+        upstream = _upstream_entry(server) is not None
+        for key in ("runtime", "python"):
+            server.pop(key, None)
+        if isinstance(server.get("executable"), str) and server["executable"].endswith(".py"):
+            del server["executable"]
         server["executables"] = {p.name: p.executable for p in platforms}
         data["server"] = server
+        if upstream or self.entry != DEFAULT_ENTRY:
+            props = dict(data.get("props") or {})
+            settings = dict(props.get("mmplug") or {})
+            settings["entry"] = self.entry
+            props["mmplug"] = settings
+            data["props"] = props
         return data
+
+
+def _upstream_entry(server: Any) -> tuple[str, str] | None:
+    """The entry module a manifest of Mattermost's own Python plugins names, and the field."""
+    if not isinstance(server, dict):
+        return None
+    python = server.get("python")
+    if isinstance(python, dict) and isinstance(python.get("entry_point"), str):
+        return str(python["entry_point"]), '"server.python.entry_point"'
+    executable = server.get("executable")
+    if isinstance(executable, str) and executable.endswith(".py"):
+        return executable, '"server.executable"'
+    return None
 
 
 def is_valid_plugin_id(plugin_id: str) -> bool:
@@ -195,12 +236,52 @@ def load_manifest(plugin_dir: Path) -> PluginManifest:
         elif isinstance(webapp.get("bundle_path"), str):
             _check_file(plugin_dir, webapp["bundle_path"], '"webapp.bundle_path"', problems)
     _check_settings_schema(data.get("settings_schema"), problems)
-    entry = _check_mmplug_props(plugin_dir, data.get("props"), problems)
+    upstream_entry = _upstream_entry(data.get("server"))
+    entry = _check_mmplug_props(plugin_dir, data.get("props"), problems, upstream_entry)
+    requirements = _check_python(plugin_dir, data.get("server"), problems)
 
     if problems:
         raise CLIError(f"{path}: " + "; ".join(problems))
     assert plugin_id and name and version and entry
-    return PluginManifest(plugin_dir, data, plugin_id, name, version, entry)
+    return PluginManifest(plugin_dir, data, plugin_id, name, version, entry, requirements)
+
+
+def _check_python(plugin_dir: Path, server: Any, problems: list[str]) -> str:
+    """Checks the Python fields of Mattermost's own manifests; returns the requirements file."""
+    if not isinstance(server, dict):
+        return DEFAULT_REQUIREMENTS
+    runtime = server.get("runtime")
+    if runtime is not None and runtime != "python":
+        problems.append(
+            f'"server.runtime" is {runtime!r}; mmplug bundles Python plugins ("python")'
+        )
+    python = server.get("python")
+    if python is None:
+        return DEFAULT_REQUIREMENTS
+    if not isinstance(python, dict):
+        problems.append('"server.python" must be an object')
+        return DEFAULT_REQUIREMENTS
+    unknown = sorted(set(python) - _PYTHON_KEYS)
+    if unknown:
+        problems.append(
+            f'"server.python" has unknown keys {", ".join(unknown)} (known: '
+            f"{', '.join(sorted(_PYTHON_KEYS))})"
+        )
+    mode = python.get("dependency_mode")
+    if mode is not None and mode not in ("system", "venv", "bundled"):
+        problems.append(
+            f'"server.python.dependency_mode" is {mode!r}; one of system, venv, bundled '
+            "(mmplug bundles wheels whatever it says)"
+        )
+    requirements = python.get("requirements_path")
+    if requirements is None:
+        return DEFAULT_REQUIREMENTS
+    if not isinstance(requirements, str):
+        problems.append('"server.python.requirements_path" must be a string')
+        return DEFAULT_REQUIREMENTS
+    before = len(problems)
+    _check_file(plugin_dir, requirements, '"server.python.requirements_path"', problems)
+    return requirements if len(problems) == before else DEFAULT_REQUIREMENTS
 
 
 def _string(
@@ -240,10 +321,12 @@ def _check_server(server: Any, problems: list[str]) -> None:
     if not isinstance(server, dict):
         problems.append('"server" must be an object')
         return
-    if server.get("executable"):
+    executable = server.get("executable")
+    if executable and not (isinstance(executable, str) and executable.endswith(".py")):
         problems.append(
             '"server.executable" is not used by mmplug bundles: list platforms under '
-            '"server.executables" (mmplug bundle writes it for the platforms it bundles)'
+            '"server.executables" (mmplug bundle writes it for the platforms it bundles); '
+            "a Python entry module ending in .py may be named there"
         )
     executables = server.get("executables")
     if executables is None:
@@ -315,8 +398,14 @@ def _check_settings_schema(schema: Any, problems: list[str]) -> None:
                 problems.append(f'"{where}.options" need a display_name and a value each')
 
 
-def _check_mmplug_props(plugin_dir: Path, props: Any, problems: list[str]) -> str | None:
-    """Checks ``props.mmplug`` as the bridge will read it; returns the entry module."""
+def _check_mmplug_props(
+    plugin_dir: Path,
+    props: Any,
+    problems: list[str],
+    upstream_entry: tuple[str, str] | None = None,
+) -> str | None:
+    """Checks ``props.mmplug`` as the bridge will read it; returns the entry module (the one
+    ``props.mmplug.entry`` names, else ``upstream_entry``, else plugin.py)."""
     settings: Any = {}
     if props is not None:
         if not isinstance(props, dict):
@@ -367,10 +456,15 @@ def _check_mmplug_props(plugin_dir: Path, props: Any, problems: list[str]) -> st
                 problems.append(
                     f'"props.mmplug.on_failure.{hook_name}" must be "reject" or "allow"'
                 )
-    entry = settings.get("entry", DEFAULT_ENTRY)
+    what = '"props.mmplug.entry"'
+    if "entry" not in settings and upstream_entry is not None:
+        entry: Any
+        entry, what = upstream_entry
+    else:
+        entry = settings.get("entry", DEFAULT_ENTRY)
     if not isinstance(entry, str):
-        problems.append('"props.mmplug.entry" must be a string')
+        problems.append(f"{what} must be a string")
         return None
     before = len(problems)
-    _check_file(plugin_dir, entry, '"props.mmplug.entry"', problems)
+    _check_file(plugin_dir, entry, what, problems)
     return entry if len(problems) == before else None
