@@ -10,7 +10,7 @@ import pytest
 from google.protobuf.message_factory import GetMessageClass
 
 from mattermost_plugin import HookName, NotFoundError, Plugin, hook
-from mattermost_plugin._dispatch import HookDispatcher
+from mattermost_plugin._dispatch import HookDispatcher, HookNotImplemented
 from mattermost_plugin.client import current_request_id
 
 from testproto import HOOKS
@@ -32,7 +32,7 @@ class FakeContext:
 async def dispatch(plugin: Plugin, name: str, request: Any) -> Any:
     d = HookDispatcher(plugin, HOOKS)
     try:
-        return await d.unary(d.specs[name], request, FakeContext())
+        return await d.unary(d.specs[name], request)
     finally:
         d.close()
 
@@ -201,7 +201,7 @@ async def test_concurrent_sync_hooks_run_in_parallel_threads() -> None:
     try:
         spec = d.specs["OnWebSocketConnect"]
         resps = await asyncio.gather(
-            *(d.unary(spec, p.OnWebSocketConnectHookRequest(), FakeContext()) for _ in range(3))
+            *(d.unary(spec, p.OnWebSocketConnectHookRequest()) for _ in range(3))
         )
     finally:
         d.close()
@@ -212,5 +212,5 @@ async def test_unimplemented_hook_aborts() -> None:
     class P(Plugin):
         pass
 
-    with pytest.raises(Aborted, match="does not implement hook OnActivate"):
+    with pytest.raises(HookNotImplemented, match="does not implement hook OnActivate"):
         await dispatch(make(P), "OnActivate", p.OnActivateHookRequest())

@@ -44,6 +44,8 @@ from ._chunks import ChunkReader
 from ._convert import get_field, payload_fields, set_field
 from ._gate import SyncHandlerGate, handler_thread
 from ._generated import hooks as generated_hooks
+from ._lane import Code, LaneError
+from ._lane import Handler as LaneHandler
 from .client import current_request_id
 from .errors import PluginAPIError
 from .files import UploadReader, UploadWriter
@@ -428,7 +430,8 @@ class HookDispatcher:
 
     # --- unary hooks ------------------------------------------------------------------
 
-    async def unary(self, spec: HookSpec, request: Message, context: Any) -> Message:
+    async def unary(self, spec: HookSpec, request: Message) -> Message:
+        """Runs a unary hook; raises ``HookNotImplemented`` for a hook the plugin lacks."""
         response = spec.response_cls()
         if spec.name == "Implemented":
             set_field(response, spec.results[0], self.plugin.implemented_hooks())
@@ -436,11 +439,7 @@ class HookDispatcher:
         chain = self.plugin._hook_chain(spec.name, self.call)
         if chain is None:
             # The server only calls hooks Implemented listed; getting here is a bridge bug.
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"the plugin does not implement hook {spec.name}",
-            )
-            raise AssertionError("abort returned")  # grpc's abort always raises
+            raise HookNotImplemented(f"the plugin does not implement hook {spec.name}")
         args = [get_field(request, f) for f in spec.args]
         token = current_request_id.set(_request_id(request))
         try:
@@ -592,7 +591,11 @@ class HookDispatcher:
                 spec = self.specs[method.name]
 
                 async def unary(request: Message, context: Any, _spec: HookSpec = spec) -> Message:
-                    return await self.unary(_spec, request, context)
+                    try:
+                        return await self.unary(_spec, request)
+                    except HookNotImplemented as e:
+                        await context.abort(grpc.StatusCode.UNIMPLEMENTED, str(e))
+                        raise AssertionError("abort returned") from None  # abort always raises
 
                 handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                     unary,
@@ -618,6 +621,32 @@ class HookDispatcher:
             else:
                 handlers[method.name] = _unsupported_stream(method, req_cls, resp_cls)
         return grpc.method_handlers_generic_handler(self.service.full_name, handlers)
+
+    def lane_handler(self) -> LaneHandler:
+        """The unary hooks as the lane serves them: (method path, request bytes) → response
+        bytes; a failure the hook's response cannot carry is a ``LaneError``."""
+        prefix = f"/{self.service.full_name}/"
+
+        async def handle(method: str, body: bytes) -> bytes:
+            spec = self.specs.get(method[len(prefix) :]) if method.startswith(prefix) else None
+            if spec is None:
+                raise LaneError(Code.UNIMPLEMENTED, f"no unary hook {method}")
+            try:
+                request = spec.request_cls.FromString(body)
+            except Exception as e:  # protobuf's DecodeError, or whatever upb raises
+                raise LaneError(Code.INVALID_ARGUMENT, f"{method}: {e}") from None
+            try:
+                response = await self.unary(spec, request)
+            except HookNotImplemented as e:
+                raise LaneError(Code.UNIMPLEMENTED, str(e)) from None
+            return response.SerializeToString()
+
+        return handle
+
+
+class HookNotImplemented(Exception):
+    """A hook the plugin does not implement was called (a bridge bug: the server calls only
+    the hooks ``Implemented`` listed)."""
 
 
 def _unsupported_stream(

@@ -9,7 +9,8 @@ keyword arguments are the request fields from number 2 on (field 1 is the
 ``RequestContext`` envelope, filled in here); the return is None (no result fields), the
 single result, or a tuple of them. A set ``error`` field raises ``PluginAPIError`` with
 the whole AppError; transport failures raise ``PluginAPIError`` too, so callers never see
-a raw ``grpc.RpcError``. Every call carries the per-launch token as metadata.
+a raw ``grpc.RpcError``. Unary calls go through a carrier (``_unary``: the lane, or gRPC
+with the per-launch token as metadata); byte streams use the gRPC channel.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from google.protobuf.message_factory import GetMessageClass
 from ._convert import get_field, payload_fields, set_field
 from ._gate import blocking_api_call
 from ._names import snake_case
+from ._unary import AsyncUnary, GrpcAsyncUnary, GrpcSyncUnary, SyncUnary, TransportError
 from .errors import (
     NotImplementedAPIError,
     PluginAPIError,
@@ -58,14 +60,16 @@ current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 
 # gRPC status -> HTTP-like status, so transport failures land in the same exception
-# hierarchy as server-side AppErrors.
+# hierarchy as server-side AppErrors. Keyed by the status's number, which the lane's ERROR
+# frames carry too.
 _TRANSPORT_STATUS = {
-    grpc.StatusCode.UNAVAILABLE: (503, ServiceUnavailableError),
-    grpc.StatusCode.UNIMPLEMENTED: (501, NotImplementedAPIError),
-    grpc.StatusCode.UNAUTHENTICATED: (401, UnauthorizedError),
-    grpc.StatusCode.DEADLINE_EXCEEDED: (504, PluginAPIError),
-    grpc.StatusCode.CANCELLED: (499, PluginAPIError),
+    grpc.StatusCode.UNAVAILABLE.value[0]: (503, ServiceUnavailableError),
+    grpc.StatusCode.UNIMPLEMENTED.value[0]: (501, NotImplementedAPIError),
+    grpc.StatusCode.UNAUTHENTICATED.value[0]: (401, UnauthorizedError),
+    grpc.StatusCode.DEADLINE_EXCEEDED.value[0]: (504, PluginAPIError),
+    grpc.StatusCode.CANCELLED.value[0]: (499, PluginAPIError),
 }
+_STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 @dataclass(frozen=True)
@@ -157,14 +161,12 @@ class MethodSpec:
         )
 
 
-def _transport_error(e: grpc.RpcError, spec: MethodSpec) -> PluginAPIError:
-    code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
-    details = (e.details() if hasattr(e, "details") else None) or str(code)
-    status, cls = _TRANSPORT_STATUS.get(code, (500, PluginAPIError))
+def _transport_error(e: TransportError, spec: MethodSpec) -> PluginAPIError:
+    status, cls = _TRANSPORT_STATUS.get(e.code, (500, PluginAPIError))
     return cls(
-        f"PluginAPI.{spec.rpc_name} failed in transport: {details}",
+        f"PluginAPI.{spec.rpc_name} failed in transport: {e.details}",
         id="mmplug.client.transport",
-        detailed_error=f"grpc status {code.name if code else 'UNKNOWN'}",
+        detailed_error=f"grpc status {_STATUS_NAMES.get(e.code, str(e.code))}",
         status_code=status,
         where=spec.rpc_name,
         method=spec.rpc_name,
@@ -212,21 +214,10 @@ class _ClientBase:
 
     def __init__(self, channel: Any, *, token: str, plugin_id: str) -> None:
         type(self)._bind_contract()
+        # Byte streams (streams.py) always use the gRPC channel; unary calls their carrier.
         self._channel = channel
         self._metadata = ((TOKEN_METADATA_KEY, token),)
         self._plugin_id = plugin_id
-        self._callables: dict[str, Any] = {}
-
-    def _callable(self, spec: MethodSpec) -> Any:
-        fn = self._callables.get(spec.rpc_name)
-        if fn is None:
-            fn = self._channel.unary_unary(
-                spec.path,
-                request_serializer=spec.request_cls.SerializeToString,
-                response_deserializer=spec.response_cls.FromString,
-            )
-            self._callables[spec.rpc_name] = fn
-        return fn
 
     @classmethod
     def _bind_contract(cls) -> None:
@@ -290,16 +281,26 @@ class _ClientBase:
 
 
 class SyncClient(_ClientBase):
-    """Blocking client: one method per RPC. Thread-safe (gRPC channels are)."""
+    """Blocking client: one method per RPC. Thread-safe (both carriers are).
+
+    ``unary`` carries the unary calls (the lane, from the runtime); by default gRPC on
+    ``channel``.
+    """
+
+    def __init__(
+        self, channel: Any, *, token: str, plugin_id: str, unary: SyncUnary | None = None
+    ) -> None:
+        super().__init__(channel, token=token, plugin_id=plugin_id)
+        self._unary: SyncUnary = unary or GrpcSyncUnary(channel, self._metadata)
 
     def _invoke(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = spec.build_request(args, kwargs, self._plugin_id)
+        request = spec.build_request(args, kwargs, self._plugin_id).SerializeToString()
         try:
             with blocking_api_call():
-                response = self._callable(spec)(request, metadata=self._metadata)
-        except grpc.RpcError as e:
+                raw = self._unary.call(spec.path, request)
+        except TransportError as e:
             raise _transport_error(e, spec) from None
-        return spec.unpack(response)
+        return spec.unpack(_parse_response(spec, raw))
 
     def _call(self, rpc_name: str, *args: Any) -> Any:
         """Call RPC ``rpc_name`` with the request fields from number 2 on, in order."""
@@ -320,19 +321,27 @@ class SyncClient(_ClientBase):
         return streams.plugin_http(self, method, url, headers, body)
 
     def close(self) -> None:
+        self._unary.close()
         self._channel.close()
 
 
 class AsyncClient(_ClientBase):
-    """``async def`` twin of ``SyncClient`` over a ``grpc.aio`` channel."""
+    """``async def`` twin of ``SyncClient``; its default carrier is gRPC on a ``grpc.aio``
+    channel."""
+
+    def __init__(
+        self, channel: Any, *, token: str, plugin_id: str, unary: AsyncUnary | None = None
+    ) -> None:
+        super().__init__(channel, token=token, plugin_id=plugin_id)
+        self._unary: AsyncUnary = unary or GrpcAsyncUnary(channel, self._metadata)
 
     async def _invoke(self, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = spec.build_request(args, kwargs, self._plugin_id)
+        request = spec.build_request(args, kwargs, self._plugin_id).SerializeToString()
         try:
-            response = await self._callable(spec)(request, metadata=self._metadata)
-        except grpc.RpcError as e:
+            raw = await self._unary.call(spec.path, request)
+        except TransportError as e:
             raise _transport_error(e, spec) from None
-        return spec.unpack(response)
+        return spec.unpack(_parse_response(spec, raw))
 
     async def _call(self, rpc_name: str, *args: Any) -> Any:
         """Call RPC ``rpc_name`` with the request fields from number 2 on, in order."""
@@ -352,7 +361,21 @@ class AsyncClient(_ClientBase):
         return await streams.aplugin_http(self, method, url, headers, body)
 
     async def close(self) -> None:
+        await self._unary.close()
         await self._channel.close()
+
+
+def _parse_response(spec: MethodSpec, raw: bytes) -> Message:
+    try:
+        return spec.response_cls.FromString(raw)
+    except Exception as e:  # protobuf's DecodeError, or whatever upb raises
+        raise PluginAPIError(
+            f"PluginAPI.{spec.rpc_name} answered a message that does not parse: {e}",
+            id="mmplug.client.transport",
+            status_code=500,
+            where=spec.rpc_name,
+            method=spec.rpc_name,
+        ) from None
 
 
 def _sync_method(spec: MethodSpec) -> Callable[..., Any]:

@@ -31,6 +31,9 @@ from . import _contract
 from . import logging as mmlogging
 from ._dispatch import HookDispatcher
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
+from ._lane import LaneConnection
+from ._lane import connect as lane_connect
+from ._unary import LaneAsyncUnary, LaneSyncUnary
 from .client import (
     TOKEN_METADATA_KEY,
     AsyncClient,
@@ -72,6 +75,10 @@ class RuntimeConfig:
 
     api_socket: str = ""
     hooks_socket: str = ""
+    # The bridge's lane socket (docs/internals.md §8): unary hooks and API calls go there
+    # unless it is empty or ``transport`` is "grpc".
+    lane_socket: str = ""
+    transport: str = "lane"
     token: str = ""
     plugin_id: str = ""
     plugin_dir: str = ""
@@ -99,6 +106,8 @@ class RuntimeConfig:
     ENV: ClassVar[dict[str, str]] = {
         "api_socket": "MMPLUG_API_SOCKET",
         "hooks_socket": "MMPLUG_HOOKS_SOCKET",
+        "lane_socket": "MMPLUG_LANE_SOCKET",
+        "transport": "MMPLUG_TRANSPORT",
         "token": "MMPLUG_TOKEN",
         "plugin_id": "MMPLUG_PLUGIN_ID",
         "plugin_dir": "MMPLUG_PLUGIN_DIR",
@@ -109,6 +118,7 @@ class RuntimeConfig:
     def __repr__(self) -> str:  # never print the token
         return (
             f"RuntimeConfig(api_socket={self.api_socket!r}, hooks_socket={self.hooks_socket!r}, "
+            f"lane_socket={self.lane_socket!r}, transport={self.transport!r}, "
             f"plugin_id={self.plugin_id!r}, plugin_dir={self.plugin_dir!r}, entry={self.entry!r})"
         )
 
@@ -245,6 +255,18 @@ def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Calla
     return undo
 
 
+def _stop_when_closed(lane: LaneConnection, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Sets ``stop`` when the bridge ends the lane: no hook can reach the plugin after it."""
+
+    async def watch() -> None:
+        await lane.wait_closed()
+        if not stop.is_set():
+            log.info("the bridge closed the lane (%s); shutting down", lane.close_error)
+            stop.set()
+
+    return asyncio.get_running_loop().create_task(watch())
+
+
 async def serve_plugin(
     plugin_cls: type[Plugin],
     config: RuntimeConfig,
@@ -276,9 +298,13 @@ async def serve_plugin(
         sync_cls, async_cls = make_client_classes(api_service)
     sync_ch = sync_channel(config.api_socket)
     aio_ch = aio_channel(config.api_socket)
-    api = sync_cls(sync_ch, token=config.token, plugin_id=config.plugin_id)
-    aapi = async_cls(aio_ch, token=config.token, plugin_id=config.plugin_id)
-    undo: list[Callable[[], None]] = []
+    lane_sync, lane_async = None, None
+    if config.lane_socket and config.transport != "grpc":
+        lane_sync = LaneSyncUnary(config.lane_socket, config.token)
+        lane_async = LaneAsyncUnary()
+    api = sync_cls(sync_ch, token=config.token, plugin_id=config.plugin_id, unary=lane_sync)
+    aapi = async_cls(aio_ch, token=config.token, plugin_id=config.plugin_id, unary=lane_async)
+    undo: list[Callable[[], object]] = []
     server: grpc.aio.Server | None = None
     dispatcher: HookDispatcher | None = None
     try:
@@ -302,6 +328,13 @@ async def serve_plugin(
                 undo.append(functools.partial(_remove_signal, loop, sig))
         if watch_parent:
             undo.append(_watch_parent(loop, stop))
+        if lane_async is not None:
+            # Its HELLO tells the bridge the plugin is ready for hooks.
+            lane = await lane_connect(
+                config.lane_socket, config.token, handler=dispatcher.lane_handler()
+            )
+            lane_async.connected(lane)
+            undo.append(_stop_when_closed(lane, stop).cancel)
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.debug("serving hooks on %s", config.hooks_socket)
         if ready is not None:

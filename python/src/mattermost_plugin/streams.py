@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from ._convert import payload_fields, set_field
+from ._unary import grpc_error
 from .errors import PluginAPIError
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def upload(client: SyncClient, rpc_name: str, stream_index: int, args: Sequence[
     try:
         response = call(parts(), metadata=client._metadata)
     except grpc.RpcError as e:
-        raise _transport_error(e, unary) from None
+        raise _transport_error(grpc_error(e), unary) from None
     return unary.unpack(response)
 
 
@@ -167,7 +168,7 @@ async def aupload(
     try:
         response = await call(parts(), metadata=client._metadata)
     except grpc.RpcError as e:
-        raise _transport_error(e, unary) from None
+        raise _transport_error(grpc_error(e), unary) from None
     return unary.unpack(response)
 
 

@@ -33,7 +33,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from .. import _contract
 from .._convert import get_field, set_field
-from .._dispatch import HookDispatcher, HookSpec
+from .._dispatch import HookDispatcher, HookNotImplemented, HookSpec
 from .._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from ..errors import PluginAPIError, error_from_app_error, is_app_error_set
 from ..hooks import HookName
@@ -532,8 +532,8 @@ class PluginHandle:
     async def _fire(self, spec: HookSpec, request: Message) -> Any:
         dispatcher = self._require_running()
         try:
-            response = await dispatcher.unary(spec, request, _ServicerContext())
-        except _Aborted as e:
+            response = await dispatcher.unary(spec, request)
+        except HookNotImplemented as e:
             raise HookNotImplementedError(
                 f"{e} (the plugin implements: {', '.join(self.implemented) or 'nothing'})"
             ) from None
