@@ -38,9 +38,13 @@ const TOKEN: &[u8] = b"fuzz-token-0123456789abcdef";
 const MAX_BODY: u32 = 256;
 const MAX_QUEUED: usize = 4096;
 
-/// Everything a decoder yields from `data` fed in chunks of `chunk` bytes, with the bytes
-/// each whole frame was decoded from, and the error that stopped it.
-fn decode(data: &[u8], chunk: usize) -> (Vec<(Decoded, Option<&[u8]>)>, Option<HeaderError>) {
+/// What the decoder yielded, each with the bytes it was decoded from when it is a frame
+/// begun and ended within one call.
+type Yielded<'a> = Vec<(Decoded, Option<&'a [u8]>)>;
+
+/// Everything a decoder yields from `data` fed in chunks of `chunk` bytes, and the error
+/// that stopped it.
+fn decode(data: &[u8], chunk: usize) -> (Yielded<'_>, Option<HeaderError>) {
     let mut decoder = Decoder::new(MAX_BODY);
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
@@ -75,9 +79,7 @@ fn check_decoder(data: &[u8]) {
     let (whole, whole_err) = decode(data, data.len().max(1));
     let (bytewise, bytewise_err) = decode(data, 1);
     assert_eq!(whole_err, bytewise_err);
-    let strip = |v: &[(Decoded, Option<&[u8]>)]| -> Vec<Decoded> {
-        v.iter().map(|(d, _)| d.clone()).collect()
-    };
+    let strip = |v: &Yielded<'_>| -> Vec<Decoded> { v.iter().map(|(d, _)| d.clone()).collect() };
     assert_eq!(strip(&whole), strip(&bytewise));
     for (decoded, source) in &whole {
         if let (Decoded::Frame(frame), Some(source)) = (decoded, source) {
