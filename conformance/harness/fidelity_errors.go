@@ -219,7 +219,7 @@ func apiErrorCases(api *fidelityAPI) []*fidelityCase {
 		if name != "LoadPluginConfiguration" {
 			_, wantArgs = fillParams(name, m.Type, &fl)
 		}
-		c.diff("args (typed client, Python→Go)", calls[0], wantArgs)
+		c.diff("args (typed client, Python→Go)", calls[0], asDoubles(wantArgs))
 		if rep.Raised == nil {
 			continue
 		}

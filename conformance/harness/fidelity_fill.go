@@ -13,9 +13,14 @@ package main
 //     the proto type may stand for (int32 may be a Go int8, so 1..127); floats are exact binary
 //     fractions; timestamps are UTC with whole microseconds (the zone never travels).
 //   - Lists have 2 elements, maps 2 entries keyed "k0" and "k1".
-//   - interface{} values and map[string]interface{} get one fixed shape of the kinds
-//     google.protobuf.Value carries losslessly: a string, a bool, one float64, a list and a
-//     nested map (Go integers would come back as doubles, a documented limit).
+//   - interface{} values and map[string]interface{} get one fixed shape: a string, a bool, a
+//     float64, integers (an int, an int64 beyond 2^53) and a list and a nested map with
+//     integers of their own. google.protobuf.Value has only doubles, so Python sees each
+//     integer as the nearest double; the bridge gives the server back the integer itself, of
+//     its Go type, where Python hands back the number the server sent at the same place (a
+//     hook's result replacing an argument of its type: docs/internals.md §10), and float64
+//     elsewhere. The integers are therefore the same at every path: an argument's fill and its
+//     result's agree on them. asDoubles renders leaves as the double-only side has them.
 //   - Recursion stops at fidelityDepth nested structs (messages): beyond it pointers stay nil,
 //     lists and maps of structs stay empty and struct values stay zero. Wrappers,
 //     Timestamp, Struct and Value do not count as depth.
@@ -80,14 +85,25 @@ func fillTime(path string) time.Time {
 	return time.Unix(1_600_000_000+int64(h%100_000_000), int64((h>>32)%1_000_000)*1000).UTC()
 }
 
+// The integers of fillAny, the same at every path (see the rule above). The int64s are beyond
+// 2^53, where a double no longer holds every integer.
+const (
+	anyInt         = 42
+	anyInt64       = int64(1<<53 + 1)
+	anyListInt     = -7
+	anyNestedInt64 = -int64(1<<53) - 3
+)
+
 // fillAny is the fixed interface{} shape at path.
 func fillAny(path string) map[string]any {
 	return map[string]any{
 		"s": path + "{s}",
 		"b": true,
 		"f": float64(pathHash(path)%1000) + 0.5,
-		"l": []any{path + "{l}[0]", true},
-		"m": map[string]any{"s": path + "{m}{s}"},
+		"i": anyInt,
+		"n": anyInt64,
+		"l": []any{path + "{l}[0]", true, anyListInt},
+		"m": map[string]any{"s": path + "{m}{s}", "n": anyNestedInt64},
 	}
 }
 
@@ -337,7 +353,10 @@ func (f *filler) fill(v reflect.Value, path string, depth int) {
 	}
 }
 
-func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+// fmtFloat is the shortest decimal that reads back as x, never in exponent form (2^53 is
+// "9007199254740992"); the Python half writes the same for the magnitudes the rule uses
+// (below 10^16).
+func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 // flatten adds v's non-zero leaves to out.
 func flatten(v reflect.Value, path string, out map[string]string) {
@@ -489,8 +508,8 @@ func flattenAny(x any, path string, out map[string]string) {
 	case float32:
 		out[path] = "f32:" + fmtFloat(float64(x))
 	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		// Kept apart from "f:" on purpose: the fill rule puts no integers in interfaces, so
-		// an integer here is a kind the bridge produced.
+		// With its Go type, apart from "f:": an integer must come back as itself where the
+		// bridge keeps it (asDoubles renders it as the double it is elsewhere).
 		out[path] = fmt.Sprintf("%T:%d", x, x)
 	case []any:
 		for i, e := range x {
@@ -508,6 +527,32 @@ func flattenAny(x any, path string, out map[string]string) {
 		}
 		out[path] = fmt.Sprintf("%T:%s", x, raw)
 	}
+}
+
+// asDoubles renders leaves as a side that has only google.protobuf.Value's doubles has them:
+// an integer held in an interface{} ("int:42", "int64:9007199254740993") is the nearest
+// double ("f:42", "f:9007199254740992").
+func asDoubles(leaves map[string]string) map[string]string {
+	out := make(map[string]string, len(leaves))
+	for p, leaf := range leaves {
+		out[p] = leafAsDouble(leaf)
+	}
+	return out
+}
+
+func leafAsDouble(leaf string) string {
+	kind, digits, _ := strings.Cut(leaf, ":")
+	switch kind {
+	case "int", "int8", "int16", "int32", "int64":
+		if n, err := strconv.ParseInt(digits, 10, 64); err == nil {
+			return "f:" + fmtFloat(float64(n))
+		}
+	case "uint", "uint8", "uint16", "uint32", "uint64":
+		if n, err := strconv.ParseUint(digits, 10, 64); err == nil {
+			return "f:" + fmtFloat(float64(n))
+		}
+	}
+	return leaf
 }
 
 // leafDiff compares got against want and returns one line per differing path, sorted.

@@ -92,3 +92,32 @@ func TestErrorPlanCoversEverySDKSubclass(t *testing.T) {
 		t.Errorf("errors of two methods are not distinct: %+v %+v", a, b)
 	}
 }
+
+// Integers in interfaces are doubles to Python; they come back of their Go type only in a hook
+// result that replaces a parameter of the same type.
+func TestIntegersComeBackAsSentOnlyWhereAResultReplacesAParameter(t *testing.T) {
+	want := map[string]string{
+		"P{i}": "int:42", "P{n}": "int64:9007199254740993", "P{m}{n}": "int64:-9007199254740995",
+		"P{u}": "uint64:18446744073709551615", "P.3": "n:7", "P.4": "s:int:5", "P{f}": "f:2.5",
+	}
+	doubles := asDoubles(want)
+	for path, leaf := range map[string]string{
+		"P{i}": "f:42", "P{n}": "f:9007199254740992", "P{m}{n}": "f:-9007199254740996",
+		"P{u}": "f:18446744073709552000", "P.3": "n:7", "P.4": "s:int:5", "P{f}": "f:2.5",
+	} {
+		if doubles[path] != leaf {
+			t.Errorf("asDoubles: %s = %q, want %q", path, doubles[path], leaf)
+		}
+	}
+
+	posted, _ := hooksInterface.MethodByName("MessageWillBePosted") // (c, post) → (post, reason)
+	command, _ := hooksInterface.MethodByName("ExecuteCommand")     // (c, args) → (response, error)
+	back := asReturned(posted, map[string]string{"MessageWillBePosted.out.2.14{n}": "int64:9007199254740993"})
+	if got := back["MessageWillBePosted.out.2.14{n}"]; got != "int64:9007199254740993" {
+		t.Errorf("MessageWillBePosted's post replaces its argument: %q, want the int64 back", got)
+	}
+	back = asReturned(command, map[string]string{"ExecuteCommand.out.2.7{n}": "int64:9007199254740993"})
+	if got := back["ExecuteCommand.out.2.7{n}"]; got != "f:9007199254740992" {
+		t.Errorf("ExecuteCommand's response replaces no argument: %q, want Python's double", got)
+	}
+}

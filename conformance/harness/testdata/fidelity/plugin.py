@@ -73,13 +73,16 @@ def path_hash(path: str) -> int:
 
 
 def any_shape(path: str) -> dict[str, Any]:
-    """The fixed interface{} shape (Go: fillAny)."""
+    """The fixed interface{} shape (Go: fillAny). Its integers become doubles in the Struct,
+    as Go's do on their way here."""
     return {
         "s": path + "{s}",
         "b": True,
         "f": float(path_hash(path) % 1000) + 0.5,
-        "l": [path + "{l}[0]", True],
-        "m": {"s": path + "{m}{s}"},
+        "i": 42,
+        "n": (1 << 53) + 1,
+        "l": [path + "{l}[0]", True, -7],
+        "m": {"s": path + "{m}{s}", "n": -(1 << 53) - 3},
     }
 
 
@@ -192,7 +195,7 @@ def fill_payload(m: Message, root: str) -> None:
 
 
 def fmt_float(x: float) -> str:
-    # Go: strconv.FormatFloat(x, 'g', -1, 64) for the magnitudes the rule uses.
+    # Go: strconv.FormatFloat(x, 'f', -1, 64) for the magnitudes the rule uses.
     if x.is_integer() and abs(x) < 1e21:
         return str(int(x))
     return repr(x)
