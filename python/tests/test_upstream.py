@@ -602,3 +602,147 @@ def test_writer_header_helpers_ignore_changes_after_sending(
     assert "after the response headers were sent" in caplog.text
     with pytest.raises(RuntimeError):
         writer.headers["X-C"] = "direct assignment still refuses"
+
+
+def test_the_entry_module_may_hold_a_base_class_of_the_plugin(tmp_path: Path) -> None:
+    from mattermost_plugin.__main__ import EntryError, find_plugin_class, load_module
+
+    entry = tmp_path / "layered.py"
+    entry.write_text(
+        "from mattermost_plugin import Plugin, hook, HookName\n"
+        "class Base(Plugin):\n"
+        "    pass\n"
+        "class Final(Base):\n"
+        "    @hook(HookName.OnActivate)\n"
+        "    def on_activate(self):\n"
+        "        pass\n"
+        "if __name__ == '__main__':\n"
+        "    from mattermost_plugin.server import run_plugin\n"
+        "    run_plugin(Final)\n"
+    )
+    assert find_plugin_class(load_module(entry, "layered_upstream")).__name__ == "Final"
+    twins = tmp_path / "twins.py"
+    twins.write_text(
+        "from mattermost_plugin import Plugin\nclass A(Plugin): pass\nclass B(Plugin): pass\n"
+    )
+    with pytest.raises(EntryError, match="found A, B"):
+        find_plugin_class(load_module(twins, "twins_upstream"))
+
+
+# --- API clients -----------------------------------------------------------------------
+
+
+def test_client_calls_made_the_other_sdks_way(mm_fake: FakeMattermost) -> None:
+    from mattermost_plugin.wrappers import Post as PostWrapper
+
+    api = mm_fake.api
+    alice = mm_fake.add_user(username="alice", email="alice@example.com")
+    bob = mm_fake.add_user(username="bob", email="bob@example.com")
+    team = mm_fake.add_team(name="team1")
+    channel = mm_fake.add_channel(team_id=team.id, name="town")
+    # Options struct fields as keywords, or no struct at all (per_page defaults to 60).
+    assert sorted(u.username for u in api.get_users()) == ["alice", "bob"]
+    assert len(api.get_users(page=0, per_page=1)) == 1
+    assert [u.username for u in api.get_users_by_ids(user_ids=[bob.id])] == ["bob"]
+    assert api.get_user_by_username(username="alice").id == alice.id
+    # The guide's create_post(channel_id=..., user_id=..., message=...), and a wrapper.
+    first = api.create_post(channel_id=channel.id, user_id=alice.id, message="one")
+    second = api.create_post(
+        PostWrapper(id="", channel_id=channel.id, user_id=bob.id, message="two")
+    )
+    assert (first.message, second.message) == ("one", "two")
+    # Paging left out.
+    posts = api.get_posts_for_channel(channel.id)
+    assert set(posts.order) == {first.id, second.id}
+    calls = mm_fake.calls_to("GetPostsForChannel")
+    assert calls[-1].request.per_page == 60
+    api.kv_set("a", b"1")
+    assert api.kv_list() == ["a"]
+    assert mm_fake.calls_to("KVList")[-1].request.per_page == 100
+    api.log_info("hello", user="u1", count="2")
+    assert mm_fake.logs[-1].fields == {"user": "u1", "count": "2"}
+    api.log_warn(message="keyword message")
+    assert mm_fake.logs[-1].message == "keyword message"
+    assert api.load_plugin_configuration(b"{}") == {}
+    # Ours still holds: every argument, positionally; a missing one is still an error.
+    assert len(api.get_posts_for_channel(channel.id, 0, 1).order) == 1
+    with pytest.raises(TypeError, match="missing required argument 'user_id'"):
+        api.get_user()
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        api.get_user(alice.id, colour="red")
+
+
+async def test_async_client_takes_the_same_calls(mm_fake: FakeMattermost) -> None:
+    mm_fake.add_user(username="carol", email="carol@example.com")
+    users = await mm_fake.aapi.get_users(per_page=5)
+    assert [u.username for u in users] == ["carol"]
+    await mm_fake.aapi.log_error("failed", code="7")
+    assert mm_fake.logs[-1].fields == {"code": "7"}
+
+
+def test_wrappers_convert_both_ways(mm_fake: FakeMattermost) -> None:
+    from mattermost_plugin import wrappers
+    from mattermost_plugin._internal.wrappers import PluginKVSetOptions
+
+    team = mm_fake.add_team(name="team2")
+    channel = mm_fake.add_channel(team_id=team.id, name="general")
+    user = mm_fake.add_user(username="dave", email="dave@example.com")
+    post = mm_fake.api.create_post(
+        wrappers.Post(id="", channel_id=channel.id, user_id=user.id, message="m", props={"n": 1})
+    )
+    wrapped = wrappers.Post.from_proto(mm_fake.api.get_post(post.id))
+    assert (wrapped.id, wrapped.message, wrapped.props) == (post.id, "m", {"n": 1})
+    assert wrapped.to_proto().message == "m"
+    with pytest.raises(AttributeError):
+        wrapped.message = "frozen"  # type: ignore[misc]
+    assert wrappers.User.from_proto(mm_fake.api.get_user(user.id)).username == "dave"
+    assert wrappers.Channel.from_proto(mm_fake.api.get_channel(channel.id)).type == "O"
+    listing = wrappers.PostList.from_proto(mm_fake.api.get_posts_for_channel(channel.id))
+    assert isinstance(listing.posts[post.id], wrappers.Post)
+    assert mm_fake.api.kv_set_with_options("k", b"v", PluginKVSetOptions(expire_in_seconds=9))
+    session = wrappers.Session(id="s", is_oauth=True).to_proto()
+    assert session.is_o_auth is True
+    assert (
+        wrappers.ChannelStats.from_proto(
+            mattermost_plugin.ChannelStats(channel_id="c", pinned_post_count=3)
+        ).pinnedpost_count
+        == 3
+    )
+    sidebar = wrappers.SidebarCategoryWithChannels(id="cat", display_name="Fav", channel_ids=["a"])
+    assert wrappers.SidebarCategoryWithChannels.from_proto(sidebar.to_proto()) == sidebar
+    response = wrappers.CommandResponse(response_type="ephemeral", text="t")
+    assert response.to_proto() == mattermost_plugin.CommandResponse(
+        response_type="ephemeral", text="t"
+    )
+    assert wrappers.TeamType.INVITE == "I" and wrappers.ChannelType.DIRECT == "D"
+
+
+def test_clients_built_the_other_sdks_way_share_the_plugins_connection(
+    mm_fake: FakeMattermost,
+) -> None:
+    class Builder(Plugin):
+        @hook(HookName.OnActivate)
+        def on_activate(self) -> None:
+            with PluginAPIClient() as client:
+                assert client.connected
+                self.version = client.get_server_version()
+            assert not client.connected
+            late = PluginAPIClient()
+            with pytest.raises(RuntimeError, match="not connected"):
+                late.get_server_version()
+            late.connect()
+            self.again = late.get_server_version()
+            late.close()
+            # Closing a client built this way leaves the plugin's own connection open.
+            self.still = self.api.get_server_version()
+
+    with mm_fake.start(Builder) as handle:
+        plugin: Any = handle.plugin
+        assert plugin.version == plugin.again == plugin.still == mm_fake.server_version
+
+    async def use_async() -> str:
+        async with AsyncPluginAPIClient() as client:
+            version: str = await client.get_server_version()
+            return version
+
+    assert asyncio.run(use_async()) == mm_fake.server_version

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _upstream_client
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
 from .bots import BotUsernameTakenError, ensure_bot
@@ -57,6 +58,9 @@ from .plugin import Plugin
 from .runtime import RuntimeConfig, run_plugin, serve_plugin
 from .runtime_config import load_runtime_config
 from .settings import Settings, SettingsError, parse_settings
+
+# The clients also take the calls of Mattermost's own Python SDK (docs/upstream.md).
+_upstream_client.install(PluginAPIClient, AsyncPluginAPIClient)
 
 __version__ = "0.1.0"
 

@@ -54,6 +54,12 @@ def find_plugin_class(module: ModuleType) -> type[Plugin]:
         and obj is not Plugin
         and obj.__module__ == module.__name__
     ]
+    if len(found) > 1:
+        # A base class of the plugin's own beside it (as in plugins written for Mattermost's
+        # own SDK, whose run_plugin names the class): the one class nothing derives from.
+        leaves = [c for c in found if not any(o is not c and issubclass(o, c) for o in found)]
+        if len(leaves) == 1:
+            return leaves[0]
     if len(found) != 1:
         names = ", ".join(c.__name__ for c in found) or "none"
         raise EntryError(

@@ -97,6 +97,8 @@ def _fill_struct(struct: struct_pb2.Struct, obj: Mapping[Any, Any]) -> None:
 
 def _store_message(target: Message, value: Any, where: str) -> None:
     full_name = target.DESCRIPTOR.full_name
+    if not isinstance(value, Message | Mapping) and callable(getattr(value, "to_proto", None)):
+        value = value.to_proto()  # a wrapper dataclass (mattermost_plugin.wrappers)
     if isinstance(value, Message):
         if value.DESCRIPTOR.full_name != full_name:
             raise TypeError(f"{where} expects {full_name}, got {value.DESCRIPTOR.full_name}")

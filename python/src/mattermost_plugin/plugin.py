@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from . import _compat
+from . import _compat, _upstream_client
 from ._gate import DEFAULT_MAX_SYNC_HANDLERS
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
@@ -152,6 +152,8 @@ class Plugin:
         """
         obj = cls.__new__(cls)
         obj._bind(api=api, aapi=aapi, plugin_id=plugin_id, logger=logger, config=config)
+        # Clients the plugin's code builds itself (PluginAPIClient()) share these.
+        _upstream_client.register_running(api, aapi)
         obj.__init__(**_init_arguments(cls, api=api, config=config))  # type: ignore[misc]
         return obj
 
