@@ -14,7 +14,7 @@ STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/... ./bench/... ./crates/goplugin/fuzz/seedgen
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle fuzz-brief fuzz soak
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle upstream fuzz-brief fuzz soak
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,7 +38,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle e2e ## every test, the real server and database (make e2e) included
+test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle upstream e2e ## every test, the real server and database (make e2e) included
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI
@@ -61,8 +61,8 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/security/plugin.py
 	$(VENV)/bin/ruff check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff format --check crates/bridge/src/wheelenv.py
-	$(VENV)/bin/ruff check conformance/harness/testdata bench
-	$(VENV)/bin/ruff format --check conformance/harness/testdata bench
+	$(VENV)/bin/ruff check conformance/harness/testdata conformance/upstream bench
+	$(VENV)/bin/ruff format --check conformance/harness/testdata conformance/upstream bench
 	cd python && $(VENV)/bin/mypy --strict ../bench/plugin-python/plugin.py ../bench/grpcio_floor.py
 
 check-generated: setup ## regenerate schema, protos and stubs; fail on any diff
@@ -133,6 +133,20 @@ test-bundle: setup static-bridge ## mmplug bundle examples/hello and a freshly s
 	cd $(JOURNEY)/journey-demo && $(VENV)/bin/mmplug bundle --python $(PYVER) --bridge linux-amd64=$(STATIC_BRIDGE)
 	unshare -n $(ROOT)/target/harness -bundle $(JOURNEY)/journey-demo/dist/com.example.journey-demo-0.1.0.tar.gz -smoke
 	$(PY) python/scripts/check_dev.py $(VENV)/bin/mmplug $(JOURNEY)/journey-demo com.example.journey-demo journey-demo 18065
+
+# The compatibility suite (docs/upstream.md): every plugin of conformance/upstream, written only
+# from the documented surface of Mattermost's own Python SDK, bundled unchanged by `mmplug
+# bundle` and run under the real supervisor with its cases (conformance/harness/cases_upstream.go,
+# picked by the plugin's id). python/tests/test_upstream_plugins.py runs them in the test kit.
+UPSTREAM_BUNDLES := $(ROOT)/target/upstream
+upstream: setup static-bridge ## the plugins written for Mattermost's own Python SDK (conformance/upstream) bundled unchanged and run under the real supervisor
+	rm -rf $(UPSTREAM_BUNDLES)
+	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
+	for plugin in conformance/upstream/*/; do \
+		$(VENV)/bin/mmplug bundle $$plugin --python $(PYVER) --bridge linux-amd64=$(STATIC_BRIDGE) \
+			--output $(UPSTREAM_BUNDLES) || exit 1; \
+	done
+	for bundle in $(UPSTREAM_BUNDLES)/*.tar.gz; do $(ROOT)/target/harness -upstream -bundle $$bundle || exit 1; done
 
 .PHONY: matrix
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)

@@ -7,6 +7,7 @@
 //	go run ./conformance/harness -plugin conformance/hellogo -demo
 //	go run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge target/debug/mmplug-bridge
 //	go run ./conformance/harness -soak 50000 -plugin examples/hello -bridge target/debug/mmplug-bridge
+//	go run ./conformance/harness -upstream -bundle dist/com.mmplug.upstream.hello-0.1.0.tar.gz
 //
 // Output is one line per case (`ok   NAME  (12ms)` or `FAIL NAME: reason`), then
 // `N passed, N failed`; the exit status is non-zero when any case fails.
@@ -45,6 +46,7 @@ type options struct {
 	dev           bool
 	port          int
 	fidelity      bool
+	upstream      bool
 	soak          int
 	caseTimeout   time.Duration
 	serverVersion string
@@ -65,6 +67,7 @@ func main() {
 	flag.IntVar(&o.port, "port", 8065, "the local port -dev serves on (127.0.0.1)")
 	flag.BoolVar(&o.bench, "bench", false, "measure bench/plugin-python beside its native Go twin bench/plugin-go (hooks, API calls, HTTP, memory, activation; see bench/README.md); writes bench/results.json (use a release bridge)")
 	flag.BoolVar(&o.fidelity, "fidelity", false, "run the generated fidelity cases (every API method and hook, field by field) instead of the named cases; use with -plugin conformance/harness/testdata/fidelity")
+	flag.BoolVar(&o.upstream, "upstream", false, "run the cases of a plugin of conformance/upstream (written for Mattermost's own Python SDK; chosen by its manifest id) instead of the hello cases; use with -bundle from `mmplug bundle` (docs/upstream.md)")
 	flag.IntVar(&o.soak, "soak", 0, "instead of the cases, make this many mixed calls (hooks, HTTP, API calls from Python) through the supervisor to examples/hello and fail unless the bridge's and Python's memory and descriptors stay flat (soak.go); use with -plugin examples/hello")
 	flag.DurationVar(&o.caseTimeout, "case-timeout", 2*time.Minute, "a case still running after this long fails (a hang becomes a failure)")
 	flag.StringVar(&o.serverVersion, "server-version", "10.11.2", "what GetServerVersion answers")
@@ -161,6 +164,10 @@ func run(o options) int {
 
 	if o.fidelity {
 		return runFidelity(b, o)
+	}
+
+	if o.upstream {
+		return runUpstream(b, o)
 	}
 
 	if o.soak > 0 {

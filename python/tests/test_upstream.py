@@ -224,11 +224,20 @@ def test_load_runtime_config_reads_either_environment_without_failing() -> None:
 
 
 def test_configure_logging_sends_records_at_the_level() -> None:
-    RuntimeConfig(log_level="warning").configure_logging()
+    from mattermost_plugin.logging import ServerLogHandler
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     try:
-        assert logging.getLogger().getEffectiveLevel() == logging.WARNING
+        RuntimeConfig(log_level="warning").configure_logging()
+        assert root.getEffectiveLevel() == logging.WARNING
+        assert any(isinstance(h, ServerLogHandler) for h in root.handlers)
     finally:
-        RuntimeConfig(log_level="INFO").configure_logging()
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in handlers:
+            root.addHandler(h)
+        root.setLevel(level)
 
 
 def test_server_module_helpers() -> None:
