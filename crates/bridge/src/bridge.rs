@@ -277,7 +277,12 @@ impl Bridge {
                     self.manifest.ready_timeout
                 ));
             }
-            tokio::time::sleep(READY_POLL).await;
+            // Python's lane HELLO is its readiness signal; the health check is polled for a
+            // Python on gRPC.
+            tokio::select! {
+                () = tokio::time::sleep(READY_POLL) => {}
+                () = self.hooks.lane().arrived() => {}
+            }
         }
         let method = self
             .hook_method("Implemented")

@@ -327,11 +327,13 @@ pub fn with_token<T>(mut request: Request<T>, token: &str) -> Result<Request<T>,
 }
 
 /// Client for the Python process's `PluginHooks` service.
+/// Unary hooks go on the lane once Python has connected it, else (and every stream) on gRPC.
 #[derive(Debug, Clone)]
 pub struct HooksClient {
     channel: Channel,
     service: ServiceDescriptor,
     token: Arc<str>,
+    lane: crate::lane::HooksLane,
 }
 
 impl HooksClient {
@@ -341,7 +343,13 @@ impl HooksClient {
             channel,
             service,
             token: token.into(),
+            lane: crate::lane::HooksLane::default(),
         }
+    }
+
+    /// Where Python's lane connection that serves hooks arrives (crate::lane::serve).
+    pub fn lane(&self) -> &crate::lane::HooksLane {
+        &self.lane
     }
 
     /// The service descriptor.
@@ -360,16 +368,19 @@ impl HooksClient {
         method: &MethodDescriptor,
         request: DynamicMessage,
     ) -> Result<DynamicMessage, Status> {
+        let path = format!("/{}/{}", self.service.full_name(), method.name());
+        if let Some(lane) = self.lane.current() {
+            return crate::lane::call_hook(&lane, &path, method, request).await;
+        }
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
         grpc.ready()
             .await
             .map_err(|e| Status::unavailable(format!("Python plugin process unreachable: {e}")))?;
-        let path: http::uri::PathAndQuery =
-            format!("/{}/{}", self.service.full_name(), method.name())
-                .parse()
-                .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
+        let path: http::uri::PathAndQuery = path
+            .parse()
+            .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
         let request = with_token(Request::new(request), &self.token)?;
         grpc.unary(request, path, DynamicCodec::new(method.output()))
             .await
@@ -436,8 +447,12 @@ impl HooksClient {
             .map(Response::into_inner)
     }
 
-    /// Asks Python's health service whether the plugin is ready.
+    /// Whether the plugin is ready: its lane connection that serves hooks is open, or else
+    /// Python's health service says so.
     pub async fn is_serving(&self) -> Result<bool, Status> {
+        if self.lane.current().is_some() {
+            return Ok(true);
+        }
         use tonic_health::pb::{
             HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
         };

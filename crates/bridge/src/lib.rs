@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod grpc;
 pub mod http;
 pub mod ioreader;
+pub mod lane;
 pub mod log;
 pub mod manifest;
 pub mod pbvalue;

@@ -121,6 +121,8 @@ pub struct Rendezvous {
     pub api_socket: PathBuf,
     /// Unix socket Python serves `PluginHooks` on.
     pub hooks_socket: PathBuf,
+    /// Unix socket the bridge serves the lane on, when unary calls use it (crate::lane).
+    pub lane_socket: Option<PathBuf>,
     /// The per-launch secret both sides present on every call.
     pub token: String,
 }
@@ -141,6 +143,7 @@ impl Rendezvous {
         Ok(Rendezvous {
             api_socket: dir.path().join("api.sock"),
             hooks_socket: dir.path().join("hooks.sock"),
+            lane_socket: crate::lane::enabled().then(|| dir.path().join("lane.sock")),
             token: hex::encode(token),
             dir,
         })
@@ -187,6 +190,9 @@ impl PythonProcess {
             .env("MMPLUG_PLUGIN_DIR", &manifest.dir)
             .env("MMPLUG_ENTRY", &manifest.entry)
             .env("PYTHONUNBUFFERED", "1");
+        if let Some(lane) = &rv.lane_socket {
+            cmd.env("MMPLUG_LANE_SOCKET", lane);
+        }
         if let Some(site) = &setup.site {
             // The bundle's unpacked wheels come before anything the server's Python has
             // installed, and the server user's own site-packages stay out.

@@ -200,6 +200,22 @@ async fn serve(
             return 1;
         }
     };
+    let lane_task = match &rendezvous.lane_socket {
+        Some(socket) => match tokio::net::UnixListener::bind(socket) {
+            Ok(listener) => Some(tokio::spawn(crate::lane::serve(
+                listener,
+                rendezvous.token.clone(),
+                api_service.clone(),
+                Arc::new(ApiBridge(bridge.clone())),
+                bridge.hooks.lane().clone(),
+            ))),
+            Err(e) => {
+                log::error(&format!("cannot listen on {}: {e}", socket.display()));
+                return 1;
+            }
+        },
+        None => None,
+    };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = ApiService::new(
         api_service,
@@ -267,6 +283,9 @@ async fn serve(
     stop_python(&bridge).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(Duration::from_millis(200), api_task).await;
+    if let Some(lane) = lane_task {
+        lane.abort();
+    }
     conn.close();
     drop(rendezvous);
     0

@@ -33,6 +33,10 @@ from google.protobuf.message_factory import GetMessageClass
 from mattermost_plugin import Plugin, PluginAPIError, hook
 from mattermost_plugin._contract import api_service, hooks_service
 from mattermost_plugin._convert import get_field, payload_fields, set_field
+from mattermost_plugin._unary import TransportError
+
+# gRPC's status names by number, for the report's error text (as grpc.RpcError shows them).
+_STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 REPORT_PREFIX = "mmplug-fidelity/"
 # Struct levels filled below a request/response message; must equal fidelityDepth in Go.
@@ -373,12 +377,15 @@ def api_sweep(plugin: Plugin) -> None:
         try:
             fill_payload(request, f"{method.name}.in")
             sent = flatten_payload(request, f"{method.name}.in")
-            response = api._callable(spec)(request, metadata=api._metadata)
+            # The client's carrier (the lane, or gRPC), past its unpacking: the response
+            # exactly as it came, AppError included.
+            raw = api._unary.call(spec.path, request.SerializeToString())
+            response = spec.response_cls.FromString(raw)
             got = flatten_payload(response, f"{method.name}.out")
             error = app_error_text(response)
-        except grpc.RpcError as e:
-            error = f"gRPC {e.code()}: {e.details()}"
-            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+        except TransportError as e:
+            error = f"gRPC StatusCode.{_STATUS_NAMES.get(e.code, e.code)}: {e.details}"
+            if e.code == grpc.StatusCode.UNIMPLEMENTED.value[0]:
                 sdk_error = sdk_error_of(plugin, spec, request)
         except Exception as e:  # a fill bug must show up as this method's failure
             error = f"{type(e).__name__}: {e}"
