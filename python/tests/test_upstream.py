@@ -755,3 +755,23 @@ def test_clients_built_the_other_sdks_way_share_the_plugins_connection(
             return version
 
     assert asyncio.run(use_async()) == mm_fake.server_version
+
+
+def test_the_other_sdks_module_paths_for_clients_and_http() -> None:
+    from mattermost_plugin.async_client import AsyncPluginAPIClient as from_async_client
+    from mattermost_plugin.client import AsyncPluginAPIClient as async_from_client
+    from mattermost_plugin.client import PluginAPIClient as from_client
+    from mattermost_plugin.servicers.hooks_servicer import (
+        DISMISS_POST_ERROR,
+    )
+    from mattermost_plugin.servicers.hooks_servicer import (
+        HTTPRequest as ServicerRequest,
+    )
+    from mattermost_plugin.servicers.hooks_servicer import (
+        HTTPResponseWriter as ServicerWriter,
+    )
+
+    assert from_client is PluginAPIClient
+    assert from_async_client is async_from_client is AsyncPluginAPIClient
+    assert (ServicerRequest, ServicerWriter) == (HTTPRequest, HTTPResponseWriter)
+    assert DISMISS_POST_ERROR == "plugin.message_will_be_posted.dismiss_post"

@@ -450,3 +450,14 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # `from mattermost_plugin.client import PluginAPIClient`, the import path of Mattermost's
+    # own Python SDK (docs/upstream.md): the typed clients live in _generated.api, which
+    # imports this module, so they are resolved on first use.
+    if name in ("PluginAPIClient", "AsyncPluginAPIClient"):
+        from ._generated import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
