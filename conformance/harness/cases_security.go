@@ -14,10 +14,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -292,8 +294,8 @@ func caseBundlePathsCannotEscape(t *caseT) {
 }
 
 // caseSocketsRefuseASecondProcess: another local process that finds the bridge's API socket,
-// or Python's hooks socket, gets nowhere without the per-launch token; both live in a private
-// 0700 directory of the server's user.
+// its lane socket, or Python's hooks socket, gets nowhere without the per-launch token; all
+// live in a private 0700 directory of the server's user.
 func caseSocketsRefuseASecondProcess(t *caseT) {
 	pluginWorld(t, "conformance/harness/testdata/security", nil, func(api *memAPI, _ plugin.Hooks, _ string) {
 		_, python, err := soakProcesses()
@@ -306,16 +308,23 @@ func caseSocketsRefuseASecondProcess(t *caseT) {
 		}
 		sockets := map[string]string{}
 		for _, kv := range strings.Split(string(raw), "\x00") {
-			if k, v, ok := strings.Cut(kv, "="); ok && (k == "MMPLUG_API_SOCKET" || k == "MMPLUG_HOOKS_SOCKET") {
+			if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "MMPLUG_") && strings.HasSuffix(k, "_SOCKET") {
 				sockets[k] = v
 			}
 		}
-		if len(sockets) != 2 {
-			t.fatalf("Python's environment names sockets %v", sockets)
+		// The lane socket exists unless the bridge was told to keep unary calls on gRPC.
+		want := []string{"MMPLUG_API_SOCKET", "MMPLUG_HOOKS_SOCKET", "MMPLUG_LANE_SOCKET"}
+		if os.Getenv("MMPLUG_TRANSPORT") == "grpc" {
+			want = want[:2]
+		}
+		if got := slices.Sorted(maps.Keys(sockets)); !slices.Equal(got, want) {
+			t.fatalf("Python's environment names sockets %v, want %v", sockets, want)
 		}
 		dir := filepath.Dir(sockets["MMPLUG_API_SOCKET"])
-		if filepath.Dir(sockets["MMPLUG_HOOKS_SOCKET"]) != dir {
-			t.errorf("the sockets are in different directories: %v", sockets)
+		for name, socket := range sockets {
+			if filepath.Dir(socket) != dir {
+				t.errorf("%s is not in the private directory %s: %v", name, dir, sockets)
+			}
 		}
 		if st, err := os.Stat(dir); err != nil {
 			t.errorf("%v", err)
@@ -343,10 +352,31 @@ for name, socket, path in [
                 out[name + ", " + label] = "OK"
             except grpc.RpcError as e:
                 out[name + ", " + label] = e.code().name
+lane = sys.argv[3] if len(sys.argv) > 3 else ""
+if lane:
+    import socket, struct
+    from mattermost_plugin._lane import BlockingLaneClient, LaneError
+    for label, token in [("no token", ""), ("wrong token", "guess")]:
+        try:
+            BlockingLaneClient.connect(lane, token, timeout=20).call(
+                "/mattermost.plugin.v1.PluginAPI/GetServerVersion", b"", timeout=20)
+            out["lane, " + label] = "OK"
+        except LaneError as e:
+            out["lane, " + label] = "refused" if e.code == 14 else f"code {e.code}: {e.message}"
+    # A REQUEST before any HELLO: the bridge must close without answering.
+    path = b"/mattermost.plugin.v1.PluginAPI/GetServerVersion"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(lane)
+        s.sendall(struct.pack("<IBBHQ", len(path), 2, 0, len(path), 1) + path)
+        try:
+            out["lane, no HELLO"] = "refused" if s.recv(16) == b"" else "answered"
+        except ConnectionResetError:  # closed with our frame unread
+            out["lane, no HELLO"] = "refused"
 print(json.dumps(out))
 `
 		before := t.rec.callCount("GetServerVersion")
-		cmd := exec.Command(filepath.Join(t.opts.venv, "bin", "python"), "-c", script, sockets["MMPLUG_API_SOCKET"], sockets["MMPLUG_HOOKS_SOCKET"])
+		cmd := exec.Command(filepath.Join(t.opts.venv, "bin", "python"), "-c", script, sockets["MMPLUG_API_SOCKET"], sockets["MMPLUG_HOOKS_SOCKET"], sockets["MMPLUG_LANE_SOCKET"])
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -354,13 +384,21 @@ print(json.dumps(out))
 			t.fatalf("the second process failed: %v: %s", err, clip(stderr.String()))
 		}
 		var codes map[string]string
-		if err := json.Unmarshal(out, &codes); err != nil || len(codes) != 4 {
+		if err := json.Unmarshal(out, &codes); err != nil || len(codes) != 4+3*(len(want)-2) {
 			t.fatalf("the second process reported %q", out)
 		}
 		for call, code := range codes {
-			if code != "UNAUTHENTICATED" {
-				t.errorf("%s: %s, want UNAUTHENTICATED", call, code)
+			// gRPC answers UNAUTHENTICATED; the lane closes the connection unanswered.
+			wantCode := "UNAUTHENTICATED"
+			if strings.HasPrefix(call, "lane") {
+				wantCode = "refused"
 			}
+			if code != wantCode {
+				t.errorf("%s: %s, want %s", call, code, wantCode)
+			}
+		}
+		if len(want) == 3 && !t.waitLog("warn", "refused a lane connection") {
+			t.errorf("the bridge did not log the refused lane connections")
 		}
 		if after := t.rec.callCount("GetServerVersion"); after != before {
 			t.errorf("a call without the token reached the server (%d GetServerVersion calls)", after-before)
