@@ -1109,3 +1109,28 @@ def test_every_client_method_of_the_other_sdk_exists_on_both_clients() -> None:
         assert asyncio.iscoroutinefunction(getattr(AsyncPluginAPIClient, name)), name
     for hook_name in UPSTREAM_HOOKS:
         assert HookName(hook_name) == hook_name
+
+
+async def test_plugin_server_serves_the_given_instance(monkeypatch: Any) -> None:
+    served: dict[str, Any] = {}
+
+    async def fake_serve(plugin_cls: Any, config: Any, *, stop: Any, ready: Any) -> None:
+        # What the runtime does with the class: create it with the clients, then serve.
+        plugin = plugin_cls.create(api="api", aapi="aapi", plugin_id="p1", config=config)
+        served["plugin"], served["config"] = plugin, config
+        ready(plugin)
+        await stop.wait()
+        served["stopped"] = True
+
+    monkeypatch.setattr(server, "_serve_plugin", fake_serve)
+    launch = RuntimeConfig(api_socket="/s/api", hooks_socket="/s/hooks", token="t", plugin_id="p1")
+    instance = Lifecycle()
+    plugin_server = server.PluginServer(instance, launch)
+    assert await plugin_server.start() == 0
+    assert served["plugin"] is instance and served["config"] is launch
+    assert (instance.api, instance.plugin_id, instance.config) == ("api", "p1", launch)
+    with pytest.raises(RuntimeError, match="already started"):
+        await plugin_server.start()
+    await plugin_server.stop()
+    assert served["stopped"] is True
+    await plugin_server.wait_for_termination()

@@ -212,12 +212,26 @@ async def _prefetch(request: Any) -> None:
         await reader.prefetch(PREFETCH_LIMIT)
 
 
+@functools.lru_cache(maxsize=256)
+def _http_kind(fn: Callable[..., Any], bound: bool) -> tuple[bool, bool, bool]:
+    """(the SDK's own, an async def, the guide's two-argument form) for a handler function."""
+    own = getattr(fn, "__module__", "").startswith("mattermost_plugin")
+    count = _positional_count(fn)
+    if bound and count is not None:
+        count -= 1  # self
+    return own, inspect.iscoroutinefunction(fn), count == 2
+
+
 def http_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
     """``handler`` ready for the dispatcher's ``(context, writer, request)`` call."""
-    if getattr(handler, "__module__", "").startswith("mattermost_plugin"):
+    fn = getattr(handler, "__func__", None)
+    try:
+        own, is_async, dict_form = _http_kind(fn or handler, fn is not None)
+    except TypeError:  # an unhashable callable object
+        own, is_async, dict_form = False, inspect.iscoroutinefunction(handler), False
+    if own:
         return handler  # the SDK's own (ASGI, WSGI): never adapted
-    dict_form = _positional_count(handler) == 2
-    if inspect.iscoroutinefunction(handler):
+    if is_async:
 
         @functools.wraps(handler)
         async def run_async(context: Any, writer: Any, request: Any) -> Any:
