@@ -41,6 +41,14 @@ func (p *Bench) MessageWillBePosted(_ *plugin.Context, post *model.Post) (*model
 	return post, ""
 }
 
+// MessageWillBeUpdated does the same to every edit: the Python twin's handler for it is
+// `async def`, so the pair measures a hook as an async handler gets it.
+func (p *Bench) MessageWillBeUpdated(_ *plugin.Context, newPost, _ *model.Post) (*model.Post, string) {
+	newPost.Message += " [checked]"
+	newPost.AddProp("checked_by", "bench")
+	return newPost, ""
+}
+
 // ServeHTTP routes the benchmark endpoints.
 func (p *Bench) ServeHTTP(_ *plugin.Context, w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {

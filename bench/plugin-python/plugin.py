@@ -46,6 +46,13 @@ class Bench(Plugin):
         post.props["checked_by"] = "bench"
         return post, ""
 
+    @hook(HookName.MessageWillBeUpdated)
+    async def check_edit(self, context: Any, new_post: Post, old_post: Post) -> tuple[Post, str]:
+        """The same as ``check``, as an ``async def`` handler (run on the event loop)."""
+        new_post.message += " [checked]"
+        new_post.props["checked_by"] = "bench"
+        return new_post, ""
+
     @hook(HookName.ServeHTTP)
     def http(self, context: Any, w: HTTPResponseWriter, r: HTTPRequest) -> None:
         if r.path == "/api":
