@@ -216,7 +216,7 @@ func caseBadInputWrongReplyTypes(t *caseT) {
 		if !t.waitLog("error", "MessageWillBePosted failed in Python; the server proceeds as if the hook changed nothing") {
 			t.errorf("no error log line from the bridge about the failed hook")
 		}
-		if !waitLogAny(t, "MessageWillBePosted handler returned str 'spam'") {
+		if !waitLogAny(t, "MessageWillBePosted handler returned set {'spam'}") {
 			t.errorf("the log does not say what the handler returned")
 		}
 		resp, cmdErr := hooks.ExecuteCommand(t.pluginContext(), &model.CommandArgs{Command: "/badinput wrong-type", UserId: harnessUserID, ChannelId: harnessChannelID, TeamId: harnessTeamID})

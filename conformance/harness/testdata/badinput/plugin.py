@@ -166,7 +166,8 @@ class BadInput(Plugin):
     @hook(HookName.MessageWillBePosted)
     def message_will_be_posted(self, context: object, post: Post) -> Any:
         if post.message == "wrong-type":
-            return "spam"
+            # (A bare str would be a rejection reason, as Mattermost's own SDK reads it.)
+            return {"spam"}
         if post.message == "too-big":
             post.message = "x" * OVER_MESSAGE_LIMIT
             return post, ""
