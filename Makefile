@@ -96,6 +96,11 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -smoke -plugin examples/moderation -bridge $(BRIDGE) -venv $(VENV)
+	# The plugins written for Mattermost's own Python SDK, from their directories (make upstream
+	# runs them from bundles).
+	for plugin in conformance/upstream/*/; do \
+		$(GO) run ./conformance/harness -upstream -plugin $$plugin -bridge $(BRIDGE) -venv $(VENV) || exit 1; \
+	done
 	# The benchmark plugins still answer as make bench expects (with a debug bridge the
 	# figures mean nothing; -run leaves bench/results.json alone).
 	$(GO) run ./conformance/harness -bench -run 'hook_serial|api_get_user|sse' -bridge $(BRIDGE) -venv $(VENV)

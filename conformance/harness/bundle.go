@@ -44,7 +44,26 @@ func prepareBundle(opts bundleOptions) (*bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	manifest, err := readManifest(filepath.Join(src, "plugin.json"))
+	manifestPath := filepath.Join(src, "plugin.json")
+	// A manifest of Mattermost's own Python plugins is rewritten as `mmplug bundle` would
+	// (upstream_manifest.go) and installed so; others are used as they are.
+	var rewritten []byte
+	if raw, err := os.ReadFile(manifestPath); err == nil && opts.bridge != "" {
+		if doc, ok, err := upstreamManifest(raw); err == nil && ok {
+			rewritten = doc
+			tmp, err := os.CreateTemp("", "mmplug-upstream-*.json")
+			if err != nil {
+				return nil, err
+			}
+			manifestPath = tmp.Name()
+			defer os.Remove(manifestPath)
+			_, err = tmp.Write(doc)
+			if err = errors.Join(err, tmp.Close()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	manifest, err := readManifest(manifestPath)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +93,11 @@ func prepareBundle(opts bundleOptions) (*bundle, error) {
 	}
 	if err := copyTree(src, b.dir); err != nil {
 		return fail(fmt.Errorf("copying %s: %w", src, err))
+	}
+	if rewritten != nil {
+		if err := os.WriteFile(filepath.Join(b.dir, "plugin.json"), rewritten, 0o644); err != nil {
+			return fail(err)
+		}
 	}
 
 	switch {

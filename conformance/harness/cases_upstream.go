@@ -2,7 +2,9 @@ package main
 
 // The compatibility suite (issue 14, docs/upstream.md): plugins in conformance/upstream/,
 // written only from the documented surface of Mattermost's own Python SDK, bundled unchanged
-// by `mmplug bundle` and run here under the real supervisor (-upstream -bundle FILE.tar.gz).
+// by `mmplug bundle` and run here under the real supervisor (-upstream -bundle FILE.tar.gz; or
+// -upstream -plugin DIR -bridge PATH, which installs the directory's copy with its manifest
+// rewritten as `mmplug bundle` does, upstream_manifest.go).
 // Each plugin's cases check the behaviour its code documents; the plugin is picked by its
 // manifest id.
 
@@ -107,6 +109,9 @@ func caseUpstreamBundleManifest(entry string) func(t *caseT) {
 			t.errorf("props.mmplug.entry = %v, want %q", got, entry)
 		}
 		t.activate()
+		if t.opts.bundle == "" {
+			return // -plugin DIR -bridge: Python is the -venv one, not the bundle's wheels
+		}
 		envs, _ := filepath.Glob(filepath.Join(t.b.dir, ".mmplug", "envs", "*", "mmplug-env.json"))
 		if len(envs) == 0 {
 			t.errorf("the bridge did not set up Python from the bundle's wheels (no .mmplug/envs/*/mmplug-env.json)")
