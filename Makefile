@@ -14,7 +14,7 @@ STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/... ./bench/... ./crates/goplugin/fuzz/seedgen
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle upstream fuzz-brief fuzz soak
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle upstream fuzz-brief fuzz soak mutants
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -82,6 +82,13 @@ fuzz-brief: ## every fuzz target for 20 s from its committed seeds; fails on any
 fuzz: ## the long fuzz run: every target for FUZZ_SECONDS (default 600) s
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# The mutation check (docs/operations.md "Mutation testing"): each mutation in mutants/ is
+# applied alone to a scratch copy of HEAD and must fail its named test with its message.
+# Not part of `make test`: it rebuilds once per mutation (about N minutes on 2 cores);
+# results of runs go to bench/mutants-results.md.
+mutants: setup ## every mutation in mutants/ applied alone to a scratch copy of HEAD; fails if one survives its test
+	scripts/mutants.sh
+
 test-go:
 	$(GO) test $(GO_PKGS)
 
@@ -91,9 +98,11 @@ test-python: setup
 	cd python && $(VENV)/bin/pytest -q -c pyproject.toml ../examples/hello/tests ../examples/fastapi/tests ../examples/flask/tests \
 		../examples/moderation/tests
 
-conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello), the fidelity sweep of every API method and hook, and a 50,000-call soak
+conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello on the lane and on gRPC), the fidelity sweep of every API method and hook, and a 50,000-call soak
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
+	# The same cases with every unary call on gRPC, the contract's interoperable form.
+	MMPLUG_TRANSPORT=grpc $(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -smoke -plugin examples/moderation -bridge $(BRIDGE) -venv $(VENV)
 	# The plugins written for Mattermost's own Python SDK, from their directories (make upstream
