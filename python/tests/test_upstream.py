@@ -1074,6 +1074,10 @@ UPSTREAM_MODULE_NAMES = {
         "ChannelMember", "ChannelStats", "SidebarCategoryWithChannels",
         "OrderedSidebarCategories", "ViewUsersRestrictions", "Reaction", "Post", "PostList",
         "FileInfo", "UploadSession", "PluginKVSetOptions", "TeamType", "ChannelType",
+        "Bot", "BotPatch", "BotGetOptions", "Command", "CommandArgs", "CommandResponse",
+        "Preference", "OAuthApp", "Group", "GroupMember", "GroupSyncable", "SharedChannel",
+        "Emoji", "PluginInfo", "PluginStatus", "DialogElement", "Dialog", "OpenDialogRequest",
+        "AuditRecord", "PushNotification",
         "from_proto", "to_proto",
     ],
 }  # fmt: skip

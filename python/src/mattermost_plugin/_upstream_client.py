@@ -11,19 +11,25 @@ arguments in order, so most calls need nothing. That SDK also lets callers:
 * name arguments its way (``user_ids`` for our ``user_i_ds``, ``username`` for ``name``,
   ``message`` for ``msg``), and pass ``log_*`` fields as keywords (``log_info("x", user="u")``);
 * pass its wrapper dataclasses (``to_proto()``) where messages go (``_convert``);
+* call the methods whose arguments it shapes differently from Go the way its mixins do
+  (``_ADAPT``: ``get_file_infos(user_id=...)``, ``publish_plugin_cluster_event(id, data)``,
+  ``get_property_field(field_id)``, ...) and pass its plainer values (``_CONVERT``: a
+  ``(channel_id, user_id)`` tuple, a search string, a level name, property JSON bytes);
 * build a client itself, ``PluginAPIClient()`` (or with a ``target``), ``connect()``,
   ``close()``, ``with``/``async with``, ``target``, ``connected``: inside a running plugin it
   shares the plugin's own connection to the bridge.
 
 ``install`` wraps every method of the generated classes once; a call made our way (every
-argument given, positionally or by our names) goes straight to the original method.
+argument given, positionally or by our names) goes straight to the original method, except
+for the few methods in ``_ADAPT``/``_CONVERT``, whose arguments are always looked at.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -43,24 +49,414 @@ _OPTIONAL = {
     "key_value_pairs": None,
     "broadcast": None,
 }
-# Per method, where the other SDK's default differs.
-_METHOD_DEFAULTS: dict[str, dict[str, Any]] = {"kv_list": {"per_page": 100}}
-# Defaults of option struct fields the other SDK sets when they are passed as keywords.
+# Per method, where the other SDK's default differs or it has one where Go has none.
+_METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "kv_list": {"per_page": 100},
+    "get_groups": {"opts": None, "view_restrictions": None},
+    "request_trial_license": {"terms_accepted": False, "receive_emails_accepted": False},
+    "invite_remote_to_channel": {"share_if_not_shared": False},
+    "plugin_http": {"headers": None, "body": b""},
+}
+# Defaults of option struct fields the other SDK sets when they are passed as keywords
+# (or, for get_bots, when the options are left out: its BotGetOptions pages by 60).
 _STRUCT_DEFAULTS: dict[str, dict[str, Any]] = {
     "get_users": {"per_page": 60},
     "search_users": {"limit": 100},
+    "get_bots": {"per_page": 60},
 }
+_PLUGIN_ID = {"plugin_id": "id"}
 # Its argument names that no spelling rule maps onto ours.
 _ALIASES: dict[str, dict[str, str]] = {
     "get_user_by_username": {"username": "name"},
-    "get_plugin_status": {"plugin_id": "id"},
+    "get_plugin_status": _PLUGIN_ID,
+    "enable_plugin": _PLUGIN_ID,
+    "disable_plugin": _PLUGIN_ID,
+    "remove_plugin": _PLUGIN_ID,
     "install_plugin": {"data": "file", "force": "replace"},
     **{f"log_{level}": {"message": "msg"} for level in ("debug", "info", "warn", "error")},
+    "patch_bot": {"patch": "bot_patch"},
+    "execute_slash_command": {"args": "command_args"},
+    "create_command": {"command": "cmd"},
+    "update_command": {"command": "updated_cmd"},
+    "get_groups_by_source": {"source": "group_source"},
+    "upsert_group_syncable": {"syncable": "group_syncable"},
+    "update_group_syncable": {"syncable": "group_syncable"},
+    "share_channel": {"shared_channel": "sc"},
+    "update_shared_channel": {"shared_channel": "sc"},
+    "update_shared_channel_cursor": {"cursor": "cusror"},  # Go's parameter is spelled so
+    "log_audit_rec": {"record": "rec"},
+    "log_audit_rec_with_level": {"record": "rec"},
+    "open_interactive_dialog": {"dialog_request": "dialog"},
+    "get_emoji_list": {"sort": "sort_by"},
+    "create_upload_session": {"session": "us"},
+    "upload_data": {"session": "us", "data": "rd"},
+    "search_posts_in_team": {"terms": "params_list"},
+    "search_posts_in_team_for_user": {"terms": "search_params"},
+    "get_property_group": {"group_id": "name"},
+    "create_property_field": {"field_json": "field"},
+    "update_property_field": {"field_json": "field"},
+    "update_property_fields": {"fields_json": "fields"},
+    **{
+        f"{verb}_property_value": {"value_json": "value"} for verb in ("create", "update", "upsert")
+    },
+    **{f"{verb}_property_values": {"values_json": "values"} for verb in ("update", "upsert")},
 }
 # Arguments it takes that ours does not need (load_plugin_configuration's Go ``dest``).
 _IGNORED: dict[str, set[str]] = {"load_plugin_configuration": {"dest"}}
 _LOG_METHODS = {f"log_{level}" for level in ("debug", "info", "warn", "error")}
 _WELL_KNOWN = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.Timestamp"}
+
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
+Adapter = Callable[[Args, Kwargs], tuple[Args, Kwargs]]
+
+
+def _message(kind: str, /, **fields: Any) -> Any:
+    import mattermost_plugin
+
+    return getattr(mattermost_plugin, kind)(**fields)
+
+
+def _take(
+    method: str,
+    names: tuple[str, ...],
+    defaults: Mapping[str, Any],
+    args: Args,
+    kwargs: Kwargs,
+) -> dict[str, Any]:
+    """The other SDK's arguments of ``method`` by name (its signature: ``names``, then
+    keyword ones with ``defaults``)."""
+    if len(args) > len(names):
+        raise TypeError(f"{method}() takes {len(names)} positional arguments ({len(args)} given)")
+    bound: dict[str, Any] = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key in bound or (key not in names and key not in defaults):
+            raise TypeError(f"{method}() got an unexpected or repeated argument {key!r}")
+        bound[key] = value
+    missing = [n for n in names if n not in bound and n not in defaults]
+    if missing:
+        raise TypeError(f"{method}() missing required argument {missing[0]!r}")
+    return {**defaults, **bound}
+
+
+# --- values the other SDK passes where ours takes a message --------------------------------
+
+
+def _member_ids(members: Any) -> Any:
+    """patch_channel_members_notifications: ``(channel_id, user_id)`` pairs."""
+    if members is None or isinstance(members, str | bytes | Mapping):
+        return members
+    return [
+        {"channel_id": m[0], "user_id": m[1]} if isinstance(m, tuple | list) and len(m) == 2 else m
+        for m in members
+    ]
+
+
+def _header_lists(headers: Any) -> Any:
+    """plugin_http: ``{name: value}`` (and no headers at all) as well as ours."""
+    if headers is None:
+        return {}
+    return {k: [v] if isinstance(v, str) else v for k, v in headers.items()}
+
+
+def _terms_list(value: Any) -> Any:
+    """search_posts_in_team: the search terms as a string."""
+    return [_message("SearchParams", terms=value)] if isinstance(value, str) else value
+
+
+def _terms(value: Any) -> Any:
+    """search_posts_in_team_for_user: the search terms as a string."""
+    return _message("SearchParameter", terms=value) if isinstance(value, str) else value
+
+
+# Go's mlog levels by name (shared/mlog/levels.go): what log_audit_rec_with_level's
+# string level stands for.
+_LEVELS = {
+    "panic": 0,
+    "fatal": 1,
+    "error": 2,
+    "warn": 3,
+    "info": 4,
+    "debug": 5,
+    "trace": 6,
+    "critical": 7,
+    "audit-api": 100,
+    "audit-content": 101,
+    "audit-permissions": 102,
+    "audit-cli": 103,
+}
+
+
+def _level(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    name = value.strip().lower()
+    if name not in _LEVELS:
+        raise ValueError(f"unknown log level {value!r} (one of {', '.join(_LEVELS)})")
+    return _message("LogrLevel", id=_LEVELS[name], name=name)
+
+
+def _property(kind: str) -> Callable[[Any], Any]:
+    """A property field or value (or a list) given as Go's JSON, as the other SDK takes them."""
+
+    def one(data: Any) -> Any:
+        from google.protobuf import json_format
+
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        raw = data.pop("value", None) if kind == "PropertyValue" else None
+        message = _message(kind)
+        try:
+            json_format.ParseDict(data, message, ignore_unknown_fields=True)
+        except json_format.ParseError as e:
+            raise TypeError(f"{kind} JSON: {e}") from None
+        if raw is not None:
+            message.value = json.dumps(raw).encode()  # Go's json.RawMessage
+        return message
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, bytes | bytearray | str):
+            data = json.loads(value)
+            return [one(d) for d in data] if isinstance(data, list) else one(data)
+        return value
+
+    return convert
+
+
+_FIELD = _property("PropertyField")
+_VALUE = _property("PropertyValue")
+
+# Per method, per parameter (ours): the other SDK's value turned into ours.
+_CONVERT: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "patch_channel_members_notifications": {"members": _member_ids},
+    "plugin_http": {"headers": _header_lists},
+    "search_posts_in_team": {"params_list": _terms_list},
+    "search_posts_in_team_for_user": {"search_params": _terms},
+    "log_audit_rec_with_level": {"level": _level},
+    "create_property_field": {"field": _FIELD},
+    "update_property_field": {"field": _FIELD},
+    "update_property_fields": {"fields": _FIELD},
+    **{f"{verb}_property_value": {"value": _VALUE} for verb in ("create", "update", "upsert")},
+    **{f"{verb}_property_values": {"values": _VALUE} for verb in ("update", "upsert")},
+}
+
+
+# --- calls the other SDK shapes differently from Go ----------------------------------------
+
+_FILE_FILTERS = ("user_id", "channel_id", "include_deleted", "sort_by", "sort_order")
+
+
+def _get_file_infos(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # get_file_infos(*, page, per_page, user_id, channel_id, include_deleted, sort_by,
+    # sort_order): the filters of Go's GetFileInfosOptions, one user and channel each.
+    if "opt" in kwargs or len(args) >= 3 or not set(_FILE_FILTERS) & kwargs.keys():
+        return args, kwargs
+    rest = {k: v for k, v in kwargs.items() if k not in _FILE_FILTERS}
+    opt: dict[str, Any] = {"include_deleted": bool(kwargs.get("include_deleted"))}
+    for key in ("user_id", "channel_id"):
+        if kwargs.get(key):
+            opt[f"{key}s"] = [kwargs[key]]
+    if kwargs.get("sort_by"):
+        opt["sort_by"] = kwargs["sort_by"]
+    order = str(kwargs.get("sort_order") or "")
+    if order:
+        opt["sort_descending"] = order.lower() == "desc"
+    return args, {**rest, "opt": opt}
+
+
+def _create_default_syncable_memberships(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # (*, since, scope_teams, scope_channels, re_add_removed_members): Go always processes
+    # both teams and channels; the scope flags have no counterpart.
+    return args, {k: v for k, v in kwargs.items() if k not in ("scope_teams", "scope_channels")}
+
+
+def _register_plugin_for_shared_channels(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # (plugin_id, display_name, description=""): Go's RegisterPluginOpts has no description.
+    if not (args and isinstance(args[0], str)) and not {"display_name", "description"} & set(
+        kwargs
+    ):
+        return args, kwargs
+    names = ("plugin_id", "display_name", "description")
+    extra = {k: v for k, v in kwargs.items() if k not in names}
+    given = {k: v for k, v in kwargs.items() if k in names}
+    b = _take("register_plugin_for_shared_channels", names, {"description": ""}, args, given)
+    return ({"plugin_id": b["plugin_id"], "displayname": b["display_name"], **extra},), {}
+
+
+def _update_shared_channel_cursor(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # (channel_id, remote_id, last_post_update_at, last_post_id)
+    if len(args) != 4 and not {"last_post_update_at", "last_post_id"} & kwargs.keys():
+        return args, kwargs
+    b = _take(
+        "update_shared_channel_cursor",
+        ("channel_id", "remote_id", "last_post_update_at", "last_post_id"),
+        {},
+        args,
+        kwargs,
+    )
+    cursor = _message(
+        "GetPostsSinceForSyncCursor",
+        last_post_update_at=b["last_post_update_at"],
+        last_post_update_id=b["last_post_id"],
+    )
+    return (b["channel_id"], b["remote_id"], cursor), {}
+
+
+def _publish_plugin_cluster_event(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # (event_id, data, *, send_type="reliable", target_id="")
+    if not (args and isinstance(args[0], str)) and "event_id" not in kwargs:
+        return args, kwargs
+    b = _take(
+        "publish_plugin_cluster_event",
+        ("event_id", "data"),
+        {"send_type": "reliable", "target_id": ""},
+        args,
+        kwargs,
+    )
+    event = _message("PluginClusterEvent", id=b["event_id"], data=bytes(b["data"]))
+    opts = _message(
+        "PluginClusterEventSendOptions", send_type=b["send_type"], target_id=b["target_id"]
+    )
+    return (event, opts), {}
+
+
+def _register_property_group(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # (group_id, group_name): Go registers a group by name, and get_property_group(group_id)
+    # looks it up by the same string, so the group is registered under group_id.
+    if len(args) != 2 and not {"group_id", "group_name"} & kwargs.keys():
+        return args, kwargs
+    b = _take(
+        "register_property_group", ("group_id", "group_name"), {"group_name": ""}, args, kwargs
+    )
+    return (b["group_id"] or b["group_name"],), {}
+
+
+def _group_left_out(second: str) -> Adapter:
+    """(``second``) there, (group_id, ``second``) in Go: an empty group id matches every
+    group (Go's property stores filter by group only when one is given)."""
+
+    def adapt(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+        if "group_id" in kwargs or len(args) > 1 or (args and second in kwargs):
+            return args, kwargs
+        if len(args) == 1:
+            return ("", args[0]), kwargs
+        return args, {"group_id": "", **kwargs} if second in kwargs else kwargs
+
+    return adapt
+
+
+def _group_from(name: str, upstream: str, convert: Callable[[Any], Any]) -> Adapter:
+    """(``upstream``: Go's JSON) there, (group_id, ``name``) in Go: the group id is the
+    object's (the first one's, for a list)."""
+
+    def adapt(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+        given = {k: v for k, v in kwargs.items() if k in (name, upstream)}
+        if "group_id" in kwargs or len(args) > 1 or (args and given) or len(given) > 1:
+            return args, kwargs
+        if not args and not given:
+            return args, kwargs
+        value = convert(args[0] if args else next(iter(given.values())))
+        first = value[0] if isinstance(value, list) and value else value
+        group = getattr(first, "group_id", None)
+        if group is None and isinstance(first, Mapping):
+            group = first.get("group_id")
+        rest = {k: v for k, v in kwargs.items() if k not in given}
+        return (), {**rest, "group_id": group or "", name: value}
+
+    return adapt
+
+
+def _get_property_field_by_name(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # (group_id, name): Go's also takes the target id; "" is a field of no target.
+    if "target_id" in kwargs or len(args) > 2 or (len(args) == 2 and "name" in kwargs):
+        return args, kwargs
+    if len(args) == 2:
+        return (args[0], "", args[1]), kwargs
+    return args, {**kwargs, "target_id": ""}
+
+
+def _delete_property_values_for_target(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+    # (target_id, target_type) there; (group_id, target_type, target_id) in Go, where an
+    # empty group id deletes the target's values in every group.
+    if "group_id" in kwargs or len(args) + len({"target_type", "target_id"} & kwargs.keys()) > 2:
+        return args, kwargs
+    b = _take("delete_property_values_for_target", ("target_id", "target_type"), {}, args, kwargs)
+    return ("", b["target_type"], b["target_id"]), {}
+
+
+def _no_counterpart(
+    method: str, ours: str, why: str, shape: Callable[[Args, Kwargs], bool]
+) -> Adapter:
+    """A call shaped as the other SDK's ``method``, which Go's API cannot answer: a
+    TypeError saying what to call instead (the other runtime's own server takes Go's
+    arguments for these too)."""
+
+    def adapt(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+        if shape(args, kwargs):
+            raise TypeError(f"{method}: {why}; call {ours}")
+        return args, kwargs
+
+    return adapt
+
+
+def _str_second(args: Args, kwargs: Kwargs) -> bool:
+    return len(args) >= 2 and isinstance(args[1], str)
+
+
+_PAGING = {"page", "per_page"}
+
+_ADAPT: dict[str, Adapter] = {
+    "get_file_infos": _get_file_infos,
+    "create_default_syncable_memberships": _create_default_syncable_memberships,
+    "register_plugin_for_shared_channels": _register_plugin_for_shared_channels,
+    "update_shared_channel_cursor": _update_shared_channel_cursor,
+    "publish_plugin_cluster_event": _publish_plugin_cluster_event,
+    "register_property_group": _register_property_group,
+    "get_property_field": _group_left_out("field_id"),
+    "delete_property_field": _group_left_out("field_id"),
+    "delete_property_values_for_field": _group_left_out("field_id"),
+    "get_property_value": _group_left_out("value_id"),
+    "delete_property_value": _group_left_out("value_id"),
+    "get_property_field_by_name": _get_property_field_by_name,
+    "update_property_field": _group_from("field", "field_json", _FIELD),
+    "update_property_fields": _group_from("fields", "fields_json", _FIELD),
+    "update_property_value": _group_from("value", "value_json", _VALUE),
+    "update_property_values": _group_from("values", "values_json", _VALUE),
+    "delete_property_values_for_target": _delete_property_values_for_target,
+    "count_property_fields_for_target": _no_counterpart(
+        "count_property_fields_for_target(target_id, target_type)",
+        "count_property_fields_for_target(group_id, target_type, target_id)",
+        "Go counts one group's fields of a target, so the group is needed",
+        lambda a, k: len(a) == 2 and not {"group_id", "target_type", "target_id"} & k.keys(),
+    ),
+    "get_property_fields": _no_counterpart(
+        "get_property_fields(group_id, page=, per_page=)",
+        "get_property_fields(group_id, ids), or search_property_fields(group_id, "
+        "{'per_page': n, 'cursor': ...}) to list a group's fields",
+        "Go fetches fields by their ids and lists them by cursor, not by page",
+        lambda a, k: bool(_PAGING & k.keys()) or (len(a) == 1 and "ids" not in k),
+    ),
+    "get_property_values": _no_counterpart(
+        "get_property_values(group_id, target_id, page=, per_page=)",
+        "get_property_values(group_id, ids), or search_property_values(group_id, "
+        "{'target_i_ds': [target_id], 'per_page': n})",
+        "Go fetches values by their ids and lists them by cursor, not by page",
+        lambda a, k: bool(_PAGING & k.keys()) or _str_second(a, k) or "target_id" in k,
+    ),
+    "search_property_fields": _no_counterpart(
+        "search_property_fields(group_id, search_term, ...)",
+        "search_property_fields(group_id, opts) with Go's PropertyFieldSearchOpts",
+        "Go's search takes options (targets, object type, cursor), not a search term",
+        lambda a, k: _str_second(a, k) or "search_term" in k,
+    ),
+    "search_property_values": _no_counterpart(
+        "search_property_values(group_id, search_term, ...)",
+        "search_property_values(group_id, opts) with Go's PropertyValueSearchOpts",
+        "Go's search takes options (targets, field, cursor), not a search term",
+        lambda a, k: _str_second(a, k) or "search_term" in k,
+    ),
+}
 
 # The running plugin's own clients (sync, async), for clients its code builds itself.
 _running: list[Any] = [None, None]
@@ -91,6 +487,8 @@ class _Shape:
         self.by_norm = {_norm(p): p for p in self.params}
         self.aliases = _ALIASES.get(name, {})
         self.ignored = _IGNORED.get(name, set())
+        self.adapt = _ADAPT.get(name)
+        self.convert = _CONVERT.get(name, {})
         self.defaults = {**_OPTIONAL, **_METHOD_DEFAULTS.get(name, {})}
         # The single options-struct parameter whose fields may come as keywords.
         self.struct: str | None = None
@@ -121,7 +519,13 @@ class _Shape:
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         """The arguments in our order, from a call made either SDK's way."""
-        args = args[: len(self.params) + len(self.ignored)]
+        if self.adapt is not None:
+            args, kwargs = self.adapt(args, kwargs)
+        if len(args) > len(self.params) + len(self.ignored):
+            raise TypeError(
+                f"{self.name}() takes {len(self.params)} arguments "
+                f"({', '.join(self.params) or 'none'}); {len(args)} were given"
+            )
         if self.ignored and len(args) > len(self.params):
             args = args[: len(self.params)]
         values: dict[str, Any] = dict(zip(self.params, args, strict=False))
@@ -150,6 +554,10 @@ class _Shape:
                 out.append(self.defaults.get(p))
             else:
                 raise TypeError(f"{self.name}() missing required argument {p!r}")
+        for i, p in enumerate(self.params):
+            convert = self.convert.get(p)
+            if convert is not None:
+                out[i] = convert(out[i])
         return out
 
     def _struct_value(self, given: dict[str, Any]) -> Any:
@@ -189,6 +597,8 @@ class _Shape:
 
 def _wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     count = len(inspect.signature(fn).parameters) - 1
+    if name in _ADAPT or name in _CONVERT:
+        count = -1  # their arguments are always looked at
     shapes: list[_Shape] = []  # built on the first call that needs it (loads the contract)
 
     def bind(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:

@@ -8,9 +8,12 @@ for that SDK can keep building them (``Post(id="", channel_id=c, message="hi")``
 ``Post.from_proto(api.get_post(post_id))`` turns what mmplug returns into one.
 
 ``from_proto`` reads any message with the fields (ours; missing fields keep their
-defaults); ``to_proto`` builds mmplug's message. Wrappers of other entities the other SDK
-has (``Bot``, ``Command``, ``CommandArgs``, ``CommandResponse``, ``Group``, ``OAuthApp``,
-``Emoji``, ...) are made on first use with the fields of mmplug's message of that name.
+defaults); ``to_proto`` builds mmplug's message. Every wrapper of that SDK's newest
+``_internal/wrappers.py`` is here with its fields and defaults; where its field differs
+from Go's (``OAuthApp.callback_urls`` a comma-separated string, ``GroupSyncable.syncable_type``,
+``DialogElement.subtype``, ``PushNotification.badge`` a string, ``SharedChannel.home``, the
+flat ``AuditRecord``), the conversion maps it onto mmplug's message. A wrapper of any other
+entity (a message name of mmplug's) is made on first use with that message's fields.
 """
 
 from __future__ import annotations
@@ -24,18 +27,38 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 __all__ = [
+    "AuditRecord",
+    "Bot",
+    "BotGetOptions",
+    "BotPatch",
     "Channel",
     "ChannelMember",
     "ChannelStats",
     "ChannelType",
+    "Command",
+    "CommandArgs",
+    "CommandResponse",
     "CustomStatus",
+    "Dialog",
+    "DialogElement",
+    "Emoji",
     "FileInfo",
+    "Group",
+    "GroupMember",
+    "GroupSyncable",
+    "OAuthApp",
+    "OpenDialogRequest",
     "OrderedSidebarCategories",
+    "PluginInfo",
     "PluginKVSetOptions",
+    "PluginStatus",
     "Post",
     "PostList",
+    "Preference",
+    "PushNotification",
     "Reaction",
     "Session",
+    "SharedChannel",
     "SidebarCategoryWithChannels",
     "Team",
     "TeamMember",
@@ -99,6 +122,9 @@ class Wrapper:
     _renames: ClassVar[dict[str, str]] = {}
     # wrapper field -> wrapper class of its value (or of its values' items).
     _nested: ClassVar[dict[str, Any]] = {}
+    # wrapper field -> conversion of its value, to the message's and from it.
+    _to_message: ClassVar[dict[str, Any]] = {}
+    _from_message: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def from_proto(cls: type[W], proto: Message) -> W:
@@ -110,6 +136,9 @@ class Wrapper:
             if fd is None:
                 continue
             value = _python(proto, fd, cls._nested.get(f.name))
+            convert = cls._from_message.get(f.name)
+            if convert is not None:
+                value = convert(value)
             if value is None and f.default is dataclasses.MISSING:
                 value = "" if fd.type == FieldDescriptor.TYPE_STRING else value
             if value is not None or f.default is None:
@@ -125,8 +154,13 @@ class Wrapper:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             fd = by_name.get(self._renames.get(f.name, f.name))
             value = getattr(self, f.name)
+            convert = self._to_message.get(f.name)
+            if convert is not None and value is not None:
+                value = convert(value)
             if fd is None or value is None:
                 continue
+            if value == {} and fd.message_type is not None and not fd.is_repeated:
+                continue  # an empty props/meta Struct stays unset, as Go's nil map
             if isinstance(value, enum.Enum):
                 value = value.value
             if isinstance(value, Wrapper):
@@ -505,6 +539,359 @@ class PluginKVSetOptions(Wrapper):
     expire_in_seconds: int = 0
 
 
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "y", "t")
+    return bool(value)
+
+
+def _url_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [u.strip() for u in value.split(",") if u.strip()]
+    return value
+
+
+def _url_text(value: Any) -> Any:
+    return ",".join(value) if isinstance(value, list) else value
+
+
+def _badge(value: Any) -> Any:
+    if isinstance(value, str):
+        return int(value) if value.strip() else 0
+    return value
+
+
+@dataclass(frozen=True)
+class Bot(Wrapper):
+    user_id: str = ""
+    username: str = ""
+    display_name: str = ""
+    description: str = ""
+    owner_id: str = ""
+    create_at: int = 0
+    update_at: int = 0
+    delete_at: int = 0
+    last_icon_update: int = 0
+
+
+@dataclass(frozen=True)
+class BotPatch(Wrapper):
+    """None leaves a field as it is."""
+
+    username: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class BotGetOptions(Wrapper):
+    owner_id: str = ""
+    include_deleted: bool = False
+    only_orphaned: bool = False
+    page: int = 0
+    per_page: int = 60
+
+
+@dataclass(frozen=True)
+class Command(Wrapper):
+    id: str = ""
+    token: str = ""
+    create_at: int = 0
+    update_at: int = 0
+    delete_at: int = 0
+    creator_id: str = ""
+    team_id: str = ""
+    trigger: str = ""
+    method: str = "P"
+    username: str = ""
+    icon_url: str = ""
+    auto_complete: bool = False
+    auto_complete_desc: str = ""
+    auto_complete_hint: str = ""
+    display_name: str = ""
+    description: str = ""
+    url: str = ""
+    plugin_id: str = ""
+
+
+@dataclass(frozen=True)
+class CommandArgs(Wrapper):
+    user_id: str = ""
+    channel_id: str = ""
+    team_id: str = ""
+    root_id: str = ""
+    parent_id: str = ""
+    trigger_id: str = ""
+    command: str = ""
+    site_url: str = ""
+
+
+@dataclass(frozen=True)
+class CommandResponse(Wrapper):
+    response_type: str = ""
+    text: str = ""
+    username: str = ""
+    channel_id: str = ""
+    icon_url: str = ""
+    type: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+    goto_location: str = ""
+    trigger_id: str = ""
+    skip_slack_parsing: bool = False
+
+
+@dataclass(frozen=True)
+class Preference(Wrapper):
+    user_id: str = ""
+    category: str = ""
+    name: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class OAuthApp(Wrapper):
+    """``callback_urls`` is a comma-separated string, as the other SDK has it (Go: a list)."""
+
+    _to_message: ClassVar[dict[str, Any]] = {"callback_urls": _url_list}
+    _from_message: ClassVar[dict[str, Any]] = {"callback_urls": _url_text}
+
+    id: str = ""
+    creator_id: str = ""
+    create_at: int = 0
+    update_at: int = 0
+    client_secret: str = ""
+    name: str = ""
+    description: str = ""
+    icon_url: str = ""
+    callback_urls: str = ""
+    homepage: str = ""
+    is_trusted: bool = False
+    mattermost_app_id: str = ""
+
+
+@dataclass(frozen=True)
+class Group(Wrapper):
+    id: str = ""
+    name: str = ""
+    display_name: str = ""
+    description: str = ""
+    source: str = ""
+    remote_id: str = ""
+    create_at: int = 0
+    update_at: int = 0
+    delete_at: int = 0
+    allow_reference: bool = False
+
+
+@dataclass(frozen=True)
+class GroupMember(Wrapper):
+    group_id: str = ""
+    user_id: str = ""
+    create_at: int = 0
+    delete_at: int = 0
+
+
+@dataclass(frozen=True)
+class GroupSyncable(Wrapper):
+    """``syncable_type`` is Go's ``Type`` ("team" or "channel")."""
+
+    _renames: ClassVar[dict[str, str]] = {"syncable_type": "type"}
+
+    group_id: str = ""
+    syncable_id: str = ""
+    syncable_type: str = ""
+    auto_add: bool = False
+    scheme_admin: bool = False
+    create_at: int = 0
+    delete_at: int = 0
+    update_at: int = 0
+
+
+@dataclass(frozen=True)
+class SharedChannel(Wrapper):
+    """``home`` is typed ``str`` there and a bool in Go; either is taken ("true" is True)."""
+
+    _to_message: ClassVar[dict[str, Any]] = {"home": _truthy}
+
+    channel_id: str = ""
+    team_id: str = ""
+    home: Any = ""
+    read_only: bool = False
+    share_name: str = ""
+    share_display_name: str = ""
+    share_purpose: str = ""
+    share_header: str = ""
+    creator_id: str = ""
+    create_at: int = 0
+    update_at: int = 0
+    remote_id: str = ""
+    type: str = ""
+
+
+@dataclass(frozen=True)
+class Emoji(Wrapper):
+    id: str = ""
+    create_at: int = 0
+    update_at: int = 0
+    delete_at: int = 0
+    creator_id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PluginInfo(Wrapper):
+    """A plugin's manifest as a dict (``from_proto`` of a ``Manifest`` message)."""
+
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_proto(cls, proto: Message) -> PluginInfo:
+        from google.protobuf import json_format
+
+        return cls(manifest=json_format.MessageToDict(proto, preserving_proto_field_name=True))
+
+    def to_proto(self) -> Message:
+        from google.protobuf import json_format
+
+        message = _message_class("Manifest")()
+        json_format.ParseDict(self.manifest, message, ignore_unknown_fields=True)
+        return message
+
+
+@dataclass(frozen=True)
+class PluginStatus(Wrapper):
+    plugin_id: str = ""
+    plugin_path: str = ""
+    state: int = 0
+    name: str = ""
+    description: str = ""
+    version: str = ""
+
+
+def _options_in(value: Any) -> Any:
+    return [{"text": o.text, "value": o.value} for o in value or ()]
+
+
+@dataclass(frozen=True)
+class DialogElement(Wrapper):
+    """``subtype`` is Go's ``SubType``; ``options`` are ``{"text", "value"}`` dicts."""
+
+    _renames: ClassVar[dict[str, str]] = {"subtype": "sub_type"}
+    _from_message: ClassVar[dict[str, Any]] = {"options": _options_in}
+
+    display_name: str = ""
+    name: str = ""
+    type: str = ""
+    subtype: str = ""
+    default: str = ""
+    placeholder: str = ""
+    help_text: str = ""
+    optional: bool = False
+    min_length: int = 0
+    max_length: int = 0
+    data_source: str = ""
+    options: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Dialog(Wrapper):
+    _nested: ClassVar[dict[str, Any]] = {"elements": DialogElement}
+
+    callback_id: str = ""
+    title: str = ""
+    introduction_text: str = ""
+    elements: list[DialogElement] = field(default_factory=list)
+    submit_label: str = ""
+    notify_on_cancel: bool = False
+    state: str = ""
+    icon_url: str = ""
+
+
+@dataclass(frozen=True)
+class OpenDialogRequest(Wrapper):
+    _nested: ClassVar[dict[str, Any]] = {"dialog": Dialog}
+
+    trigger_id: str = ""
+    url: str = ""
+    dialog: Dialog | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord(Wrapper):
+    """Flat, as the other SDK has it; Go's record nests the actor and keeps ``api_path`` in
+    ``meta``. ``id``, ``create_at`` and ``level`` have no place in Go's record and are not
+    sent (``log_audit_rec_with_level`` takes the level)."""
+
+    id: str = ""
+    create_at: int = 0
+    level: str = ""
+    api_path: str = ""
+    event: str = ""
+    status: str = ""
+    user_id: str = ""
+    session_id: str = ""
+    client: str = ""
+    ip_address: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    _ACTOR: ClassVar[tuple[str, ...]] = ("user_id", "session_id", "client", "ip_address")
+
+    @classmethod
+    def from_proto(cls, proto: Message) -> AuditRecord:
+        from ._convert import struct_to_python
+
+        message: Any = proto
+        meta = struct_to_python(message.meta) if message.HasField("meta") else {}
+        actor = message.actor
+        return cls(
+            event=message.event_name,
+            status=message.status,
+            api_path=str(meta.pop("api_path", "")),
+            meta=meta,
+            **{k: getattr(actor, k) for k in cls._ACTOR},
+        )
+
+    def to_proto(self) -> Message:
+        from ._convert import python_to_value
+
+        message: Any = _message_class("AuditRecord")()
+        message.event_name = self.event
+        message.status = self.status
+        for k in self._ACTOR:
+            setattr(message.actor, k, getattr(self, k))
+        meta = dict(self.meta)
+        if self.api_path:
+            meta["api_path"] = self.api_path
+        for k, v in meta.items():
+            python_to_value(v, message.meta.fields[k])
+        return message  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class PushNotification(Wrapper):
+    """``badge`` is a string there and a number in Go; a numeric string is taken."""
+
+    _to_message: ClassVar[dict[str, Any]] = {"badge": _badge}
+    _from_message: ClassVar[dict[str, Any]] = {"badge": lambda v: str(v) if v else ""}
+
+    ack_id: str = ""
+    platform: str = ""
+    server_id: str = ""
+    device_id: str = ""
+    post_id: str = ""
+    category: str = ""
+    sound: str = ""
+    message: str = ""
+    badge: str = ""
+    team_id: str = ""
+    channel_id: str = ""
+    root_id: str = ""
+    sender_id: str = ""
+    sender_name: str = ""
+    channel_name: str = ""
+    type: str = ""
+
+
 _made: dict[str, type[Wrapper]] = {}
 
 
@@ -530,7 +917,7 @@ def _make(name: str) -> type[Wrapper]:
 
 
 def __getattr__(name: str) -> Any:
-    # Other entities: Bot, Command, CommandArgs, CommandResponse, Group, OAuthApp, Emoji, ...
+    # Any other entity of the contract (a message name), with that message's fields.
     if name[:1].isupper():
         made = _made.get(name)
         if made is None:
