@@ -11,10 +11,12 @@ GO        ?= go
 BRIDGE    := $(ROOT)/target/debug/mmplug-bridge
 # What bundles ship: statically linked, so it runs on any x86_64 Linux server.
 STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
+# The same for linux-arm64 servers, cross-built (make static-bridge-arm64).
+STATIC_BRIDGE_ARM64 := $(ROOT)/target/aarch64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/... ./bench/... ./crates/goplugin/fuzz/seedgen
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge test-bundle upstream fuzz-brief fuzz soak mutants
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge static-bridge-arm64 test-arm64 test-bundle upstream fuzz-brief fuzz soak mutants
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,7 +40,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle upstream e2e ## every test, the real server and database (make e2e) included
+test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle test-arm64 upstream e2e ## every test, the real server and database (make e2e) included
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI
@@ -49,7 +51,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	$(VENV)/bin/ruff check python examples
 	$(VENV)/bin/ruff format --check python examples
 	cd python && $(VENV)/bin/mypy --strict src
-	cd python && $(VENV)/bin/mypy --strict scripts/check_dev.py
+	cd python && $(VENV)/bin/mypy --strict scripts/check_dev.py scripts/check_wheel_choice.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/hello/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/fastapi/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/flask/plugin.py
@@ -127,20 +129,39 @@ soak: setup ## the long soak: SOAK_CALLS (1,000,000) mixed calls to examples/hel
 static-bridge: ## the statically linked release bridge that bundles ship
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p mmplug-bridge --target x86_64-unknown-linux-gnu
 
+# Cross-built on this x86_64 machine with Debian's aarch64 gcc and glibc (static; musl is out:
+# the bridge calls glibc's malloc_trim). The script installs the rustup target and the Debian
+# packages it needs (qemu-user-static too, for test-arm64) when they are missing.
+static-bridge-arm64: ## the statically linked release bridge for linux-arm64 servers (cross-built)
+	scripts/arm64-bridge.sh $(CARGO)
+
+# The arm64 bridge under qemu-user: go-plugin's handshake as Mattermost launches it, then
+# examples/hello's cases with the real supervisor starting it through qemu (see the script for
+# what this proves and what it does not).
+test-arm64: setup static-bridge-arm64 ## the linux-arm64 bridge under qemu-user: the handshake, then the hello cases
+	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
+	scripts/arm64-qemu-test.sh $(STATIC_BRIDGE_ARM64) $(ROOT)/target/harness $(VENV)
+
 # The offline bundle, end to end, as a user gets there: `mmplug bundle` builds examples/hello for
-# this machine's python3, and the harness installs the tar.gz as the server would and runs the
-# hello cases inside a network namespace with no network (unshare -n): the bridge sets up Python
-# from the bundle's wheels alone. Then a new user's journey: `mmplug new`, the scaffold's own
+# this machine's python3 and both platforms, and the harness installs the tar.gz as the server
+# would and runs the hello cases inside a network namespace with no network (unshare -n): the
+# bridge sets up Python from the bundle's wheels alone. Which of the bundle's wheels an arm64
+# (and an x86_64) server's Python would install is checked with the bridge's own selection code
+# (python/scripts/check_wheel_choice.py). Then a new user's journey: `mmplug new`, the scaffold's own
 # tests, `mmplug bundle`, the harness's generic checks (-smoke) on that bundle, offline too, and
 # `mmplug dev` (route, slash command, reload after an edit, Ctrl-C; python/scripts/check_dev.py).
 PYVER = $$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 JOURNEY := $(ROOT)/target/journey
-test-bundle: setup static-bridge ## mmplug bundle examples/hello and a freshly scaffolded plugin; activate both tar.gz under the real supervisor with no network
+test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/hello (amd64 + arm64) and a freshly scaffolded plugin; activate both tar.gz under the real supervisor with no network
 	rm -rf $(ROOT)/target/bundle-test $(JOURNEY)
-	$(VENV)/bin/mmplug bundle examples/hello --python $(PYVER) \
-		--bridge linux-amd64=$(STATIC_BRIDGE) --output $(ROOT)/target/bundle-test
+	$(VENV)/bin/mmplug bundle examples/hello --python $(PYVER) --platform all \
+		--bridge linux-amd64=$(STATIC_BRIDGE) --bridge linux-arm64=$(STATIC_BRIDGE_ARM64) \
+		--output $(ROOT)/target/bundle-test
 	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
 	unshare -n $(ROOT)/target/harness -bundle $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz
+	for machine in aarch64 x86_64; do \
+		$(PY) python/scripts/check_wheel_choice.py $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz $$machine || exit 1; \
+	done
 	mkdir -p $(JOURNEY)
 	cd $(JOURNEY) && $(VENV)/bin/mmplug new journey-demo
 	cd $(JOURNEY)/journey-demo && $(VENV)/bin/pytest -q -p no:cacheprovider

@@ -8,6 +8,7 @@ the SDK wheel is really built from this checkout.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -457,8 +458,14 @@ def test_static_pie_passes_and_non_elf_fails(
 
 
 def test_platform_and_bridge_usage_errors(
-    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    bridge: Path,
+    wheel_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # No cargo on PATH: mmplug cannot build a linux-arm64 bridge itself, whatever this machine has.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     plugin = write_plugin(tmp_path / "p")
     arm = write_elf(tmp_path / "arm", machine=EM_AARCH64)
     args = bundle_args(plugin, bridge, wheel_index, "--platform", "linux-amd64")
@@ -476,6 +483,7 @@ def test_platform_and_bridge_usage_errors(
         ],
     )
     assert code == 1 and "no bridge binary for linux-arm64: pass --bridge linux-arm64=PATH" in err
+    assert "mmplug cannot build it here: cargo (Rust) is not on PATH" in err
 
     code, _, err = run(
         capsys, [*bundle_args(plugin, bridge, wheel_index), "--bridge", "linux-amd64"]
@@ -591,6 +599,144 @@ def test_linux_amd64_bridge_is_built_static_from_the_checkout(
     monkeypatch.setenv("MMPLUG_SOURCE", str(tmp_path))
     code, _, err = run(capsys, args)
     assert code == 1 and f"MMPLUG_SOURCE={tmp_path} is not an mmplug source checkout" in err
+
+
+# Records every build (appending) and writes a static ELF of the target's machine where cargo
+# would put it.
+CROSS_RECORDING_CARGO = """\
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from cli_fixtures.elf import EM_AARCH64, write_elf
+from pathlib import Path
+target = sys.argv[sys.argv.index("--target") + 1]
+with open({record!r}, "a") as f:
+    linker = os.environ.get("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER")
+    f.write(json.dumps({{"target": target, "aarch64_linker": linker}}) + "\\n")
+machine = {{"aarch64-unknown-linux-gnu": EM_AARCH64}}.get(target, 62)
+write_elf(Path(os.environ["CARGO_TARGET_DIR"]) / target / "release" / "mmplug-bridge",
+          machine=machine)
+"""
+
+
+def test_default_and_all_platforms_build_the_bridges_this_machine_can(
+    tmp_path: Path,
+    wheel_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without --platform and --bridge, linux-arm64 is bundled exactly when its bridge can be
+    cross-built here (rustup target and cross linker present); ``--platform all`` insists."""
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    plugin = write_plugin(tmp_path / "p")
+    checkout = fake_checkout(tmp_path / "checkout")
+    record = tmp_path / "cargo.jsonl"
+    bin_dir = tmp_path / "bin"
+    tests = str(Path(__file__).parent)
+    fake_tool(bin_dir, "cargo", CROSS_RECORDING_CARGO.format(tests=tests, record=str(record)))
+    sysroot = tmp_path / "sysroot"
+    (sysroot / "lib" / "rustlib" / "aarch64-unknown-linux-gnu" / "lib").mkdir(parents=True)
+    fake_tool(bin_dir, "rustc", f"print({str(sysroot)!r})\n")
+    linker = fake_tool(bin_dir, "aarch64-linux-gnu-gcc", "")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("MMPLUG_SOURCE", str(checkout))
+    monkeypatch.delenv("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", raising=False)
+    monkeypatch.setenv("CARGO_TARGET_DIR", str(tmp_path / "shared-target"))
+    args = ["bundle", str(plugin), "--python", "3.11", "--no-index", "--find-links"]
+    args.append(str(wheel_index))
+
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    built = [json.loads(line) for line in record.read_text().splitlines()]
+    assert built == [
+        {"target": "x86_64-unknown-linux-gnu", "aarch64_linker": None},
+        {"target": "aarch64-unknown-linux-gnu", "aarch64_linker": "aarch64-linux-gnu-gcc"},
+    ]
+    bundle = Path(out.strip())
+    manifest = json.loads(read_member(bundle, f"{PLUGIN_ID}/plugin.json"))
+    assert sorted(manifest["server"]["executables"]) == ["linux-amd64", "linux-arm64"]
+    arm = tmp_path / "shared-target" / "aarch64-unknown-linux-gnu" / "release" / "mmplug-bridge"
+    assert read_member(bundle, f"{PLUGIN_ID}/server/dist/plugin-linux-arm64") == arm.read_bytes()
+    wheel_names = [Path(n).name for n in members(bundle) if n.endswith(".whl")]
+    assert {a for a in ("x86_64", "aarch64") if any(a in n for n in wheel_names)} == {
+        "x86_64",
+        "aarch64",
+    }
+    size = bundle.stat().st_size
+    assert re.search(
+        rf"wrote {re.escape(str(bundle))} \({size / 1024:.1f} KiB, linux-amd64, linux-arm64\) "
+        r"in \d+\.\d s",
+        err,
+    ), err
+
+    # Without the cross linker: linux-arm64 is left out by default, with why; `all` fails.
+    linker.unlink()
+    record.unlink()
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    assert "linux-arm64 left out: no bridge for it (no cross linker aarch64-linux-gnu-gcc" in err
+    assert [json.loads(line)["target"] for line in record.read_text().splitlines()] == [
+        "x86_64-unknown-linux-gnu"
+    ]
+    manifest = json.loads(read_member(Path(out.strip()), f"{PLUGIN_ID}/plugin.json"))
+    assert list(manifest["server"]["executables"]) == ["linux-amd64"]
+    code, _, err = run(capsys, [*args, "--platform", "all"])
+    assert code == 1
+    assert "no bridge binary for linux-arm64: pass --bridge linux-arm64=PATH" in err
+    assert "mmplug cannot build it here: no cross linker aarch64-linux-gnu-gcc" in err
+
+    # A linker named in cargo's own setting is used as it is.
+    monkeypatch.setenv("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "my-aarch64-cc")
+    record.unlink()
+    code, out, err = run(capsys, [*args, "--platform", "all"])
+    assert code == 0, err
+    assert json.loads(record.read_text().splitlines()[-1]) == {
+        "target": "aarch64-unknown-linux-gnu",
+        "aarch64_linker": "my-aarch64-cc",
+    }
+
+
+def load_wheel_choice_check() -> Any:
+    """python/scripts/check_wheel_choice.py, which make test-bundle runs on a real bundle."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "check_wheel_choice.py"
+    spec = importlib.util.spec_from_file_location("check_wheel_choice", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_machine_gets_its_own_wheels_from_a_two_platform_bundle(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bridge's wheel selection (wheelenv.py, as an arm64 or x86_64 server's Python runs it)
+    on a two-platform bundle picks that machine's binary wheels; on an amd64-only bundle an
+    arm64 server finds none and is told so."""
+    check = load_wheel_choice_check()
+    plugin = write_plugin(tmp_path / "p")
+    arm = write_elf(tmp_path / "bridges" / "arm64", machine=EM_AARCH64)
+    code, out, err = run(
+        capsys,
+        bundle_args(
+            plugin, bridge, wheel_index, "--platform", "all", "--bridge", f"linux-arm64={arm}"
+        ),
+    )
+    assert code == 0, err
+    both = Path(out.strip())
+    for machine in ("aarch64", "x86_64"):
+        assert check.main([str(both), machine]) == 0
+        out, _ = capsys.readouterr()
+        assert f"check_wheel_choice: {machine}: " in out
+        binary = re.findall(r"'([^']+\.whl)'", out)
+        assert binary and all(f"_{machine}" in name for name in binary), out
+
+    code, out, err = run(
+        capsys, bundle_args(plugin, bridge, wheel_index, "--output", str(tmp_path / "amd64"))
+    )
+    assert code == 0, err
+    with pytest.raises(SystemExit) as exit_info:
+        check.main([out.strip(), "aarch64"])
+    assert exit_info.value.code == 2
+    assert "has no wheel of grpcio" in capsys.readouterr().err
 
 
 # Wheels ------------------------------------------------------------------------------------

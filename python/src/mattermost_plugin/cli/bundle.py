@@ -22,12 +22,14 @@ import gzip
 import io
 import json
 import os
+import platform as host
 import re
 import shutil
 import stat
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -71,7 +73,8 @@ _SKIP_FILES = {".coverage", ".DS_Store"}
 @dataclass(frozen=True)
 class BundleOptions:
     plugin_dir: Path
-    platforms: list[str] = field(default_factory=list)  # empty: linux-amd64 + --bridge ones
+    # Names from PLATFORMS, or ALL_PLATFORMS; empty: see default_platforms.
+    platforms: list[str] = field(default_factory=list)
     bridges: dict[str, Path] = field(default_factory=dict)
     pythons: list[str] = field(default_factory=lambda: list(DEFAULT_PYTHONS))
     output_dir: Path | None = None  # default: <plugin_dir>/dist
@@ -91,6 +94,7 @@ class Member:
 
 def build_bundle(options: BundleOptions) -> Path:
     """Validates, gathers and writes the bundle; returns its path."""
+    started = time.monotonic()
     plugin_dir = options.plugin_dir.resolve()
     manifest = load_manifest(plugin_dir)
     platforms = resolve_platforms(options.platforms, options.bridges)
@@ -140,7 +144,11 @@ def build_bundle(options: BundleOptions) -> Path:
         output_dir.mkdir(parents=True, exist_ok=True)
         target = output_dir / manifest.bundle_name
         write_tar_gz(target, manifest.id, members, source_date_epoch())
-    progress(f"wrote {target} ({human_size(target.stat().st_size)})")
+    elapsed = time.monotonic() - started
+    progress(
+        f"wrote {target} ({human_size(target.stat().st_size)}, "
+        f"{', '.join(p.name for p in platforms)}) in {elapsed:.1f} s"
+    )
     return target
 
 
@@ -192,9 +200,17 @@ def manifest_bytes(manifest: PluginManifest, platforms: list[Platform]) -> bytes
     return (json.dumps(manifest.with_executables(platforms), indent=2) + "\n").encode()
 
 
+# `--platform all`: every platform in PLATFORMS.
+ALL_PLATFORMS = "all"
+
+
 def resolve_platforms(requested: list[str], bridges: dict[str, Path]) -> list[Platform]:
-    """The platforms to bundle: those asked for, else linux-amd64 plus any given a bridge."""
-    names = list(dict.fromkeys(requested)) or ["linux-amd64", *sorted(bridges)]
+    """The platforms to bundle: those asked for (``all``: every one), else the default."""
+    names = list(dict.fromkeys(requested))
+    if ALL_PLATFORMS in names:
+        names = list(PLATFORMS)
+    if not names:
+        names = default_platforms(bridges)
     for name in [*names, *bridges]:
         if name not in PLATFORMS:
             raise UsageError(f"unknown platform {name!r}; mmplug bundles {', '.join(PLATFORMS)}")
@@ -206,18 +222,94 @@ def resolve_platforms(requested: list[str], bridges: dict[str, Path]) -> list[Pl
     return [PLATFORMS[name] for name in dict.fromkeys(names)]
 
 
+def default_platforms(bridges: dict[str, Path]) -> list[str]:
+    """Without --platform: with --bridge, linux-amd64 plus the platforms given a bridge (what
+    the caller chose, so nothing is built behind their back); without, every platform whose
+    bridge this machine can build from the checkout, which is linux-amd64 always (its build
+    explains what is missing) and linux-arm64 when the aarch64 cross toolchain is installed."""
+    if bridges:
+        return ["linux-amd64", *sorted(bridges)]
+    names = ["linux-amd64"]
+    for name, platform in PLATFORMS.items():
+        if name in names:
+            continue
+        missing = cross_build_missing(platform)
+        if missing is None:
+            names.append(name)
+        else:
+            progress(
+                f"{name} left out: no bridge for it ({missing}); pass --bridge {name}=PATH "
+                "to bundle it"
+            )
+    return names
+
+
+def cross_build_missing(platform: Platform) -> str | None:
+    """What this machine lacks to build the bridge for ``platform`` from an mmplug checkout,
+    or None when it has it all: the checkout, cargo, and for another machine's platform the
+    rustup target and the cross linker."""
+    checkout = find_checkout()
+    if checkout is None:
+        return "no mmplug source checkout to build it from"
+    if shutil.which("cargo") is None:
+        return "cargo (Rust) is not on PATH"
+    if _native(platform):
+        return None
+    if not _rust_target_installed(platform.rust_target, checkout):
+        return f"the Rust target is not installed: rustup target add {platform.rust_target}"
+    if _configured_linker(platform) is None and shutil.which(platform.cross_linker) is None:
+        return (
+            f"no cross linker {platform.cross_linker} on PATH (Debian: gcc-"
+            f"{platform.cross_linker.removesuffix('-gcc').replace('_', '-')}, and libc6-dev-"
+            f"{platform.name.removeprefix('linux-')}-cross)"
+        )
+    return None
+
+
+def _native(platform: Platform) -> bool:
+    return host.machine() == platform.wheel_arch
+
+
+def _linker_variable(platform: Platform) -> str:
+    """cargo's per-target linker setting, e.g. CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER."""
+    return f"CARGO_TARGET_{platform.rust_target.upper().replace('-', '_')}_LINKER"
+
+
+def _configured_linker(platform: Platform) -> str | None:
+    return os.environ.get(_linker_variable(platform)) or None
+
+
+def _rust_target_installed(rust_target: str, checkout: Path) -> bool:
+    """Whether the standard library for ``rust_target`` is in the sysroot of the rustc that
+    builds ``checkout`` (run there, so a rustup toolchain override applies), where rustup
+    target add puts it."""
+    rustc = shutil.which("rustc")
+    if rustc is None:
+        return False
+    result = subprocess.run(
+        [rustc, "--print", "sysroot"], cwd=checkout, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        return False
+    return (Path(result.stdout.strip()) / "lib" / "rustlib" / rust_target / "lib").is_dir()
+
+
 def locate_bridge(platform: Platform, given: Path | None) -> Path:
-    """The bridge binary for ``platform``: the one given, else (linux-amd64) a static build
-    from the mmplug checkout. Either way it must be a static ELF of the platform's machine."""
+    """The bridge binary for ``platform``: the one given, else a static build from the mmplug
+    checkout (for another machine's platform, only with its cross toolchain installed).
+    Either way it must be a static ELF of the platform's machine."""
     if given is not None:
         path = given.expanduser().resolve()
-    elif platform.name == "linux-amd64":
+    elif _native(platform):
+        path = build_static_bridge(platform)  # its errors say what is missing
+    elif (missing := cross_build_missing(platform)) is None:
         path = build_static_bridge(platform)
     else:
         raise CLIError(
             f"no bridge binary for {platform.name}: pass --bridge {platform.name}=PATH with a "
             f"static {platform.machine_label} build of mmplug-bridge "
-            f"(cargo build --release -p mmplug-bridge --target {platform.rust_target})"
+            f"(cargo build --release -p mmplug-bridge --target {platform.rust_target}); "
+            f"mmplug cannot build it here: {missing}"
         )
     check_static_elf(path, platform)
     return path
@@ -238,6 +330,8 @@ def build_static_bridge(platform: Platform) -> Path:
         )
     env = dict(os.environ)
     env["RUSTFLAGS"] = (env.get("RUSTFLAGS", "") + " -C target-feature=+crt-static").strip()
+    if not _native(platform) and _configured_linker(platform) is None:
+        env[_linker_variable(platform)] = platform.cross_linker
     command = [cargo, "build", "--release", "-p", "mmplug-bridge", "--target", platform.rust_target]
     progress(f"building a static bridge for {platform.name}: {' '.join(command[1:])}")
     # cargo's own progress goes straight to our stderr: this step can take minutes.

@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import __version__
 from . import config as config_mod
 from . import deploy as deploy_mod
-from .bundle import BundleOptions, build_bundle
+from .bundle import ALL_PLATFORMS, BundleOptions, build_bundle
 from .dev import run_dev
 from .errors import CLIError, UsageError
 from .manifest import PLATFORMS
@@ -75,9 +75,10 @@ def _bundle_arguments(parser: argparse.ArgumentParser) -> None:
         "--platform",
         action="append",
         default=[],
-        choices=sorted(PLATFORMS),
-        help="a server platform to bundle (repeatable; default: linux-amd64 plus every "
-        "--bridge platform)",
+        choices=[*sorted(PLATFORMS), ALL_PLATFORMS],
+        help="a server platform to bundle (repeatable), or all; default: with --bridge, "
+        "linux-amd64 plus every --bridge platform, else every platform this machine can build "
+        "a bridge for (linux-arm64 needs the aarch64 cross toolchain)",
     )
     group.add_argument(
         "--bridge",
@@ -85,8 +86,8 @@ def _bundle_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_platform_bridge,
         metavar="PLATFORM=PATH",
-        help="a prebuilt static bridge binary for PLATFORM (repeatable; linux-amd64 is "
-        "otherwise built from the mmplug checkout)",
+        help="a prebuilt static bridge binary for PLATFORM (repeatable; otherwise it is "
+        "built from the mmplug checkout, cross-built for another machine)",
     )
     group.add_argument(
         "--python",

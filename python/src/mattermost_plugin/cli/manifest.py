@@ -93,8 +93,11 @@ class Platform:
     name: str
     elf_machine: int  # e_machine of the bridge binary
     machine_label: str  # how people call that machine
-    wheel_arch: str  # the arch suffix of manylinux wheel tags
+    wheel_arch: str  # the arch suffix of manylinux wheel tags (also platform.machine())
     rust_target: str
+    # Debian's cross gcc for this machine (gcc-<arch>-linux-gnu), the linker cargo needs to
+    # build the bridge for it on a machine of another architecture.
+    cross_linker: str
 
     @property
     def executable(self) -> str:
@@ -103,8 +106,17 @@ class Platform:
 
 
 PLATFORMS: dict[str, Platform] = {
-    "linux-amd64": Platform("linux-amd64", 62, "x86-64", "x86_64", "x86_64-unknown-linux-gnu"),
-    "linux-arm64": Platform("linux-arm64", 183, "aarch64", "aarch64", "aarch64-unknown-linux-gnu"),
+    "linux-amd64": Platform(
+        "linux-amd64", 62, "x86-64", "x86_64", "x86_64-unknown-linux-gnu", "x86_64-linux-gnu-gcc"
+    ),
+    "linux-arm64": Platform(
+        "linux-arm64",
+        183,
+        "aarch64",
+        "aarch64",
+        "aarch64-unknown-linux-gnu",
+        "aarch64-linux-gnu-gcc",
+    ),
 }
 
 
