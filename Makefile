@@ -86,8 +86,9 @@ fuzz: ## the long fuzz run: every target for FUZZ_SECONDS (default 600) s
 
 # The mutation check (docs/operations.md "Mutation testing"): each mutation in mutants/ is
 # applied alone to a scratch copy of HEAD and must fail its named test with its message.
-# Not part of `make test`: it rebuilds once per mutation (about N minutes on 2 cores);
-# results of runs go to bench/mutants-results.md.
+# Not part of `make test`: it keeps a second build of the workspace (target/mutants/cargo)
+# and checks the tests, not the code (2 to 4 minutes on 2 cores); runs are recorded in
+# bench/mutants-results.md.
 mutants: setup ## every mutation in mutants/ applied alone to a scratch copy of HEAD; fails if one survives its test
 	scripts/mutants.sh
 
