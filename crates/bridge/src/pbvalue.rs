@@ -399,8 +399,8 @@ enum ValueKind<'a> {
 
 impl Translator {
     /// An encoded `google.protobuf.Value` → a Go `interface{}` holding what JSON decoding would
-    /// give: numbers are `float64` unless the hint was the same number (docs/internals.md,
-    /// "Numbers in props").
+    /// give: numbers are `float64` unless the hint was the same number (docs/internals.md §10,
+    /// numbers inside `interface{}` values).
     pub(crate) fn value_bytes_to_interface(
         &self,
         bytes: &[u8],
