@@ -136,12 +136,19 @@ static-bridge: ## the statically linked release bridge that bundles ship
 static-bridge-arm64: ## the statically linked release bridge for linux-arm64 servers (cross-built)
 	scripts/arm64-bridge.sh $(CARGO)
 
-# The arm64 bridge under qemu-user: go-plugin's handshake as Mattermost launches it, then
-# examples/hello's cases with the real supervisor starting it through qemu (see the script for
-# what this proves and what it does not).
-test-arm64: setup static-bridge-arm64 ## the linux-arm64 bridge under qemu-user: the handshake, then the hello cases
+# The arm64 bridge under qemu-user: go-plugin's handshake as Mattermost launches it,
+# examples/hello's cases with the real supervisor starting it through qemu, and a two-platform
+# bundle activated offline with its arm64 bridge (see the script for what this proves and what
+# it does not).
+ARM64_BUNDLES := $(ROOT)/target/bundle-arm64
+test-arm64: setup static-bridge static-bridge-arm64 ## the linux-arm64 bridge under qemu-user: the handshake, the hello cases, a two-platform bundle offline
+	rm -rf $(ARM64_BUNDLES)
+	$(VENV)/bin/mmplug bundle examples/hello --python $(PYVER) --platform all \
+		--bridge linux-amd64=$(STATIC_BRIDGE) --bridge linux-arm64=$(STATIC_BRIDGE_ARM64) \
+		--output $(ARM64_BUNDLES)
 	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
-	scripts/arm64-qemu-test.sh $(STATIC_BRIDGE_ARM64) $(ROOT)/target/harness $(VENV)
+	scripts/arm64-qemu-test.sh $(STATIC_BRIDGE_ARM64) $(ROOT)/target/harness $(VENV) \
+		$(ARM64_BUNDLES)/com.mmplug.hello-0.1.0.tar.gz
 
 # The offline bundle, end to end, as a user gets there: `mmplug bundle` builds examples/hello for
 # this machine's python3 and both platforms, and the harness installs the tar.gz as the server

@@ -5,20 +5,27 @@
 #     handshake line `1|1|unix|<socket>|netrpc|` and listens on that socket; without the cookie
 #     it refuses with go-plugin's own text and status 1;
 #  2. the conformance harness runs examples/hello's cases against it, Mattermost's real plugin
-#     supervisor starting it through a wrapper that execs qemu-aarch64-static.
+#     supervisor starting it through a wrapper that execs qemu-aarch64-static;
+#  3. a two-platform bundle of examples/hello (from `mmplug bundle --platform all`), its
+#     linux-amd64 executable swapped for a wrapper that runs the bundle's own linux-arm64 bridge
+#     under qemu, installed by the harness as a server would and activated with no network
+#     (unshare -n): the arm64 bridge sets up Python from the bundle's wheels and passes the
+#     bundle cases.
 # What this proves and what it does not: the arm64 build of every Rust layer (handshake, yamux,
 # gob, net/rpc, schema translation, Python supervision, the lane and gRPC) works as on amd64.
 # Python stays this machine's x86_64 interpreter: qemu-user emulates only the bridge, and the
 # Python it spawns is a native x86_64 program the kernel runs directly (no binfmt needed). So an
 # aarch64 Python with aarch64 wheels is not exercised here; which wheels an arm64 server would
-# install is checked by python/scripts/check_wheel_choice.py (make test-bundle).
+# install is checked by python/scripts/check_wheel_choice.py (make test-bundle); in step 3 the
+# arm64 bridge installs the x86_64 wheels, the ones this machine's Python asks for.
 #
-# Usage: scripts/arm64-qemu-test.sh ARM64_BRIDGE HARNESS VENV
+# Usage: scripts/arm64-qemu-test.sh ARM64_BRIDGE HARNESS VENV BUNDLE
 set -euo pipefail
-[[ $# == 3 ]] || { echo "usage: $0 ARM64_BRIDGE HARNESS VENV" >&2; exit 2; }
+[[ $# == 4 ]] || { echo "usage: $0 ARM64_BRIDGE HARNESS VENV BUNDLE" >&2; exit 2; }
 bridge=$(realpath "$1")
 harness=$(realpath "$2")
 venv=$(realpath "$3")
+bundle=$(realpath "$4")
 root=$(cd "$(dirname "$0")/.." && pwd)
 qemu=$(command -v qemu-aarch64-static) || {
 	echo "arm64-qemu-test: qemu-aarch64-static missing (make static-bridge-arm64 installs it)" >&2
@@ -93,3 +100,23 @@ cd "$root"
 count=$(wc -l <"$launches" 2>/dev/null || echo 0)
 ((count > 0)) || fail "the harness never launched the emulated bridge"
 log "ok: examples/hello's cases passed with the arm64 bridge under qemu ($count launches)"
+
+# 3. The two-platform bundle, its arm64 bridge emulated, offline.
+[[ $(tar -tzf "$bundle") == *"/server/dist/plugin-linux-arm64"* ]] || fail "$bundle has no linux-arm64 bridge"
+unpacked=$work/bundle
+mkdir "$unpacked"
+tar -xzf "$bundle" -C "$unpacked"
+dist=$(echo "$unpacked"/*/server/dist)
+cmp -s "$dist/plugin-linux-arm64" "$bridge" || fail "the bundle's linux-arm64 bridge is not $bridge"
+bundle_launches=$work/bundle-launches
+cat >"$dist/plugin-linux-amd64" <<EOF
+#!/bin/sh
+# This bundle's own linux-arm64 bridge, under qemu-user.
+echo launch >>'$bundle_launches'
+exec '$qemu' "\$(dirname "\$0")/plugin-linux-arm64" "\$@"
+EOF
+(cd "$unpacked" && tar -czf "$work/arm64-emulated.tar.gz" -- *)
+unshare -n "$harness" -bundle "$work/arm64-emulated.tar.gz"
+count=$(wc -l <"$bundle_launches" 2>/dev/null || echo 0)
+((count > 0)) || fail "the harness never launched the bundle's emulated bridge"
+log "ok: the two-platform bundle passed its cases offline with its arm64 bridge under qemu ($count launches)"
