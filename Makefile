@@ -65,7 +65,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	$(VENV)/bin/ruff format --check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff check conformance/harness/testdata conformance/upstream bench
 	$(VENV)/bin/ruff format --check conformance/harness/testdata conformance/upstream bench
-	cd python && $(VENV)/bin/mypy --strict ../bench/plugin-python/plugin.py ../bench/grpcio_floor.py
+	cd python && $(VENV)/bin/mypy --strict ../bench/plugin-python/plugin.py ../bench/grpcio_floor.py ../bench/lane_floor.py ../bench/dispatch_floor.py
 
 check-generated: setup ## regenerate schema, protos and stubs; fail on any diff
 	$(GO) run ./tools/apischema -check

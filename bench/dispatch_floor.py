@@ -1,0 +1,99 @@
+"""What the SDK's hook dispatch costs on this machine, with no transport: microseconds per
+``MessageWillBePosted`` through ``HookDispatcher.lane_handler`` (request bytes in, response
+bytes out, on one event loop), for an ``async def`` handler and for a plain ``def`` one, and
+the bare worker-thread hand-off a plain handler pays (``loop.run_in_executor``).
+
+    .venv/bin/python bench/dispatch_floor.py [--calls N]
+
+Both handlers do what bench/plugin-python's does (a mark on the message, a prop). The
+difference between the two dispatch figures is what running a sync handler in a worker thread
+costs; ``make bench``'s ``hook_round_trip_p50`` (plain ``def``) and
+``hook_async_round_trip_p50`` (``async def``) are the same hooks end to end. Prints one JSON
+object of wall and CPU microseconds per call. Not part of any make target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mattermost_plugin import HookName, Plugin, Post, hook
+from mattermost_plugin._contract import hooks_service
+from mattermost_plugin._dispatch import HookDispatcher
+from mattermost_plugin._proto.mattermost.plugin.v1 import hooks_pb2
+
+PATH = "/mattermost.plugin.v1.PluginHooks/MessageWillBePosted"
+WARM_UP = 300
+
+
+class AsyncHandler(Plugin):
+    @hook(HookName.MessageWillBePosted)
+    async def check(self, context: Any, post: Post) -> tuple[Post, str]:
+        post.message += " [checked]"
+        post.props["checked_by"] = "bench"
+        return post, ""
+
+
+class SyncHandler(Plugin):
+    @hook(HookName.MessageWillBePosted)
+    def check(self, context: Any, post: Post) -> tuple[Post, str]:
+        post.message += " [checked]"
+        post.props["checked_by"] = "bench"
+        return post, ""
+
+
+async def per_call(call: Callable[[], Awaitable[object]], calls: int) -> dict[str, float]:
+    """Wall and CPU (this process, all threads) microseconds per call, after a warm-up."""
+    for _ in range(WARM_UP):
+        await call()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(calls):
+        await call()
+    return {
+        "wall_us": round(1e6 * (time.perf_counter() - wall) / calls, 1),
+        "cpu_us": round(1e6 * (time.process_time() - cpu) / calls, 1),
+    }
+
+
+async def dispatch(plugin_cls: type[Plugin], calls: int) -> dict[str, float]:
+    request = hooks_pb2.MessageWillBePostedHookRequest()
+    request.post.id = "p" * 26
+    request.post.message = "x" * 1024
+    body = request.SerializeToString()
+    dispatcher = HookDispatcher(
+        plugin_cls.create(api=None, aapi=None, plugin_id="bench", config=None), hooks_service()
+    )
+    handler = dispatcher.lane_handler()
+    try:
+        return await per_call(lambda: handler(PATH, body), calls)
+    finally:
+        dispatcher.close()
+
+
+async def hand_off(calls: int) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return await per_call(lambda: loop.run_in_executor(pool, int), calls)
+
+
+async def main(calls: int) -> None:
+    print(
+        json.dumps(
+            {
+                "dispatch_async_def": await dispatch(AsyncHandler, calls),
+                "dispatch_plain_def": await dispatch(SyncHandler, calls),
+                "run_in_executor_alone": await hand_off(calls),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    asyncio.run(main(parser.parse_args().calls))
