@@ -133,7 +133,12 @@ func (t *caseT) pluginContext() *plugin.Context {
 // serveHTTP sends a request through the supervisor's ServeHTTP, as the server's
 // /plugins/{id}/... handler does after stripping the prefix and setting Mattermost-User-Id.
 func (t *caseT) serveHTTP(method, path string, body []byte, header http.Header) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, "http://mattermost.test"+path, bytes.NewReader(body))
+	return t.serveRequest(httptest.NewRequest(method, "http://mattermost.test"+path, bytes.NewReader(body)), header)
+}
+
+// serveRequest adds header and the user id header to r, as the server's handler does, and
+// sends r through the supervisor's ServeHTTP.
+func (t *caseT) serveRequest(r *http.Request, header http.Header) *httptest.ResponseRecorder {
 	for k, vs := range header {
 		for _, v := range vs {
 			r.Header.Add(k, v)

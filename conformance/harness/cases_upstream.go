@@ -248,19 +248,7 @@ func (t *caseT) serveHTTPAsServer(method, target string, body []byte, header htt
 		// A server's request keeps the header (Go's server leaves it in r.Header).
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
-	for k, vs := range header {
-		for _, v := range vs {
-			r.Header.Add(k, v)
-		}
-	}
-	r.Header.Set("Mattermost-User-Id", harnessUserID)
-	w := httptest.NewRecorder()
-	h, err := t.env.HooksForPlugin(t.id)
-	if err != nil {
-		t.fatalf("no hooks for the plugin: %v", err)
-	}
-	h.ServeHTTP(t.pluginContext(), w, r)
-	return w
+	return t.serveRequest(r, header)
 }
 
 func (t *caseT) kvString(key string) string {
