@@ -180,6 +180,15 @@ func (e *env) flatNumbersBody() (body []byte, numbers int) {
 // are printed, not compared (make bench measures speed).
 func caseFloodFlatNumbers(e *env, c *caseState) error {
 	body, numbers := e.flatNumbersBody()
+	c.note("posts of %d bytes, %d numbers", len(body), numbers)
+	return e.floodBesideGo(c, body)
+}
+
+// floodBesideGo floods with body (a whole banned post) beside the Go twin, then beside the
+// Python plugin, notes both, and fails unless the Python plugin kept floodResult.problems'
+// invariants and still does its job afterwards. Both twins' times are printed, not compared
+// (make bench's real_server_flood_* figures compare them).
+func (e *env) floodBesideGo(c *caseState, body []byte) error {
 	run := func(p *plugin) (floodResult, error) {
 		if err := e.solo(p); err != nil {
 			return floodResult{}, err
@@ -197,7 +206,6 @@ func caseFloodFlatNumbers(e *env, c *caseState) error {
 	if err != nil {
 		return err
 	}
-	c.note("posts of %d bytes, %d numbers", len(body), numbers)
 	c.note("Go: %s; Python: %s", g, py)
 	problems := py.problems()
 	if err := e.alive(e.hello); err != nil {

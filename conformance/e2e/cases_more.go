@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 )
@@ -138,64 +137,19 @@ func floodProps() map[string]any {
 	return map[string]any{"flood": items}
 }
 
-// One user keeps 16 posts with a banned word and 279 KB of deep props in flight (32 in all);
-// meanwhile another user posts clean messages. The Go twin rejects every banned post; the
-// Python plugin must too (none accepted: a hook that cannot keep up fails closed), and the
-// other user's posts must not wait more than 3 times as long as beside the Go twin (at least
-// 2 s is allowed).
 // floodBystanderLimit is the longest another user's post may wait during the flood: a third
 // of the default 30 s hook limit, so a stall is caught long before it could make a hook time
 // out (and a content hook fail closed for an innocent post).
 const floodBystanderLimit = 10 * time.Second
 
+// flood-deep-lists: one user keeps 16 posts with a banned word and 279 KB of deep props in
+// flight (32 in all) while another user posts clean messages, beside the Go twin and beside the
+// Python plugin (floodBesideGo): every banned post rejected by the plugin itself, none of the
+// other user's posts failed or waiting past floodBystanderLimit.
 func caseFlood(e *env, c *caseState) error {
 	props := floodProps()
-	body := e.postJSONBody("forbidden flood", props)
-	flood := func(p *plugin) (floodResult, error) {
-		if err := e.solo(p); err != nil {
-			return floodResult{}, err
-		}
-		return e.flood([][]byte{body}), nil
-	}
-	g, err := flood(e.hellogo)
-	if err != nil {
-		return err
-	}
-	if g.accepted != 0 || g.rejected != 32 {
-		return fmt.Errorf("the Go twin rejected %d of 32, accepted %d, %d other answers (a broken test)", g.rejected, g.accepted, g.other)
-	}
-	py, err := flood(e.hello)
-	if err != nil {
-		return err
-	}
 	c.note("posts of %d KB", jsonSize(props)/1000)
-	c.note("Go: 32 rejected in %.1f s, bystander's slowest post %.2f s; Python: %d rejected, %d accepted, %d other in %.1f s, bystander's slowest %.2f s",
-		g.took.Seconds(), g.bystander.Seconds(), py.rejected, py.accepted, py.other, py.took.Seconds(), py.bystander.Seconds())
-	var problems []string
-	if py.accepted > 0 {
-		problems = append(problems, fmt.Sprintf("%d of 32 banned posts were accepted (Go: 0)", py.accepted))
-	}
-	if py.other > 0 {
-		problems = append(problems, fmt.Sprintf("%d of 32 got neither a rejection nor a 201", py.other))
-	}
-	if py.bystanderFailed > 0 {
-		problems = append(problems, fmt.Sprintf("%d of the other user's clean posts failed", py.bystanderFailed))
-	}
-	// A liveness bound, not a speed bar (speed is make bench's): the flood of issue 16 made
-	// other users' posts wait out the 30 s hook limit, which then let banned posts through.
-	// The ratio to the Go twin is in the note above; make bench's real_server_flood_* figures
-	// hold it to the Go twin's numbers, over rounds.
-	if py.bystander > floodBystanderLimit {
-		problems = append(problems, fmt.Sprintf("another user's post waited %.1f s (limit %.0f s, a third of the hook limit; Go: %.2f s)", py.bystander.Seconds(), floodBystanderLimit.Seconds(), g.bystander.Seconds()))
-	}
-	if err := e.alive(e.hello); err != nil {
-		problems = append(problems, "afterwards "+err.Error())
-	}
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
+	return e.floodBesideGo(c, e.postJSONBody("forbidden flood", props))
 }
 
 // jsonSize is the size of v as JSON (for notes).
