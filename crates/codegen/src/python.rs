@@ -540,16 +540,17 @@ fn hooks_module(
          ``XHandler`` is a ``Protocol`` of the bound handler (its arguments in Go order, after\n\
          ``self``) and ``XResult`` what it returns: None, one value, or a tuple (a message may\n\
          be None: nil in Go). An ``async def`` handler returns the same, awaited.\n\
-         \"\"\"\n\nfrom __future__ import annotations\n\nimport enum\n",
+         \"\"\"\n\nfrom __future__ import annotations\n\n",
     );
-    out.push_str(&cx.imports.render(""));
+    // enum.StrEnum is Python 3.11+; the SDK also runs on 3.10 (see _backports).
+    out.push_str(&cx.imports.render("from .._backports import StrEnum\n"));
     out.push_str("\n__all__ = [\n");
     for e in &exports {
         let _ = writeln!(out, "    {e:?},");
     }
     out.push_str("]\n\n\n");
     out.push_str(
-        "class HookName(enum.StrEnum):\n    \"\"\"Every hook a plugin can implement (Go spelling).\"\"\"\n\n",
+        "class HookName(StrEnum):\n    \"\"\"Every hook a plugin can implement (Go spelling).\"\"\"\n\n",
     );
     out.push_str(&names);
     out.push_str(

@@ -32,7 +32,7 @@ def strike_rows(
 def _when(millis: int) -> str:
     if not millis:
         return ""
-    moment = datetime.datetime.fromtimestamp(millis / 1000, tz=datetime.UTC)
+    moment = datetime.datetime.fromtimestamp(millis / 1000, tz=datetime.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -27,7 +27,6 @@ import datetime
 import functools
 import inspect
 import logging
-import traceback
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from . import logging as mmlogging
+from ._backports import format_exception
 from ._chunks import ChunkReader
 from ._convert import get_field, payload_fields, set_field
 from ._gate import SyncHandlerGate, handler_thread
@@ -69,7 +69,7 @@ def app_error_fields(exc: BaseException, where: str) -> dict[str, Any]:
     return {
         "id": HOOK_ERROR_ID,
         "message": str(exc) or type(exc).__name__,
-        "detailed_error": "".join(traceback.format_exception(exc)).rstrip(),
+        "detailed_error": "".join(format_exception(exc)).rstrip(),
         "status_code": 500,
         "where": where,
         # The server would show the id (not in its i18n bundle) instead of the message.

@@ -47,6 +47,7 @@ import shlex
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._backports import add_note
 from ._proto.mattermost.plugin.v1.models_pb2 import (
     AutocompleteData,
     Command,
@@ -396,7 +397,7 @@ class CommandRouter:
             return CommandResponse(response_type=EPHEMERAL, text=str(e) or type(e).__name__)
         except Exception as e:
             # The hook's error names ExecuteCommand; say which command handler failed.
-            e.add_note(f"in the command handler {where} of /{' '.join((trigger, *path))}")
+            add_note(e, f"in the command handler {where} of /{' '.join((trigger, *path))}")
             raise
         return _response(result, where)
 

@@ -129,7 +129,8 @@ class SystemClock:
     async def await_event(self, event: asyncio.Event, seconds: float) -> bool:
         try:
             await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
+        # Not the builtin TimeoutError: on Python 3.10 asyncio raises its own class.
+        except asyncio.TimeoutError:
             return False
         return True
 
@@ -580,7 +581,7 @@ class AsyncKVMutex(_MutexBase):
 
     # The timeout runs on the injectable clock (tests fake time), so asyncio.timeout, which
     # only knows the loop's real clock, cannot replace it.
-    async def acquire(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def acquire(self, timeout: float | None = None) -> None:
         """Wait for the lock; ``timeout`` (seconds) defaults to the mutex's own."""
         deadline = self._deadline(timeout)
         delay = MIN_BACKOFF

@@ -53,7 +53,7 @@ def hclog_level(levelno: int) -> str:
 
 def _timestamp(created: float) -> str:
     # hclog's JSON time format: 2006-01-02T15:04:05.000000Z07:00
-    dt = datetime.datetime.fromtimestamp(created, tz=datetime.UTC).astimezone()
+    dt = datetime.datetime.fromtimestamp(created, tz=datetime.timezone.utc).astimezone()
     text = dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
     if text.endswith("+0000"):
         return text[:-5] + "Z"

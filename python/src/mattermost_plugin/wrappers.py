@@ -78,14 +78,14 @@ __all__ = [
 W = TypeVar("W", bound="Wrapper")
 
 
-class TeamType(str, enum.Enum):  # noqa: UP042 (StrEnum is Python 3.11+)
+class TeamType(str, enum.Enum):
     """A team's ``type``."""
 
     OPEN = "O"
     INVITE = "I"
 
 
-class ChannelType(str, enum.Enum):  # noqa: UP042 (StrEnum is Python 3.11+)
+class ChannelType(str, enum.Enum):
     """A channel's ``type``."""
 
     OPEN = "O"

@@ -11,9 +11,10 @@ be None: nil in Go). An ``async def`` handler returns the same, awaited.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeAlias, TypeVar
+
+from .._backports import StrEnum
 
 if TYPE_CHECKING:
     from .._proto.mattermost.plugin.v1.models_pb2 import (
@@ -154,7 +155,7 @@ __all__ = [
 ]
 
 
-class HookName(enum.StrEnum):
+class HookName(StrEnum):
     """Every hook a plugin can implement (Go spelling)."""
 
     OnActivate = "OnActivate"

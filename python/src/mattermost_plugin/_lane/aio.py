@@ -57,7 +57,7 @@ async def connect(
     *,
     handler: Handler | None = None,
     # A plain parameter, as for every lane call: the lane runs its own timer (ASYNC109).
-    timeout: float | None = 10.0,  # noqa: ASYNC109
+    timeout: float | None = 10.0,
     max_body: int = MAX_BODY,
     max_queued: int = MAX_QUEUED,
 ) -> LaneConnection:
@@ -157,7 +157,7 @@ class LaneConnection(asyncio.BufferedProtocol):
         method: str,
         body: bytes,
         # A timer per call (loop.call_at) costs less than asyncio.timeout's context.
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> bytes:
         """Calls ``method`` on the bridge and returns its response message.
 

@@ -226,8 +226,8 @@ class _Scan:
     candidates: list[str] = field(default_factory=list)
 
 
-def _guarded_body(node: ast.Try | ast.TryStar) -> bool:
-    for handler in node.handlers:
+def _guarded_body(handlers: list[ast.ExceptHandler]) -> bool:
+    for handler in handlers:
         if handler.type is None:
             return True
         types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
@@ -238,6 +238,21 @@ def _guarded_body(node: ast.Try | ast.TryStar) -> bool:
             if name in _GUARD_EXCEPTIONS:
                 return True
     return False
+
+
+def _try_imports(
+    body: list[ast.stmt],
+    handlers: list[ast.ExceptHandler],
+    orelse: list[ast.stmt],
+    finalbody: list[ast.stmt],
+) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The unguarded imports of a ``try`` statement: its body's unless a handler catches a
+    failed import, and those of its handlers, ``else`` and ``finally``."""
+    if not _guarded_body(handlers):
+        yield from _import_nodes(body)
+    yield from _import_nodes(handlers)
+    yield from _import_nodes(orelse)
+    yield from _import_nodes(finalbody)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -253,12 +268,11 @@ def _import_nodes(nodes: Iterable[ast.AST]) -> Iterator[ast.Import | ast.ImportF
             yield node
         elif isinstance(node, ast.If) and _is_type_checking(node.test):
             yield from _import_nodes(node.orelse)
-        elif isinstance(node, ast.Try | ast.TryStar):
-            if not _guarded_body(node):
-                yield from _import_nodes(node.body)
-            yield from _import_nodes(node.handlers)
-            yield from _import_nodes(node.orelse)
-            yield from _import_nodes(node.finalbody)
+        elif isinstance(node, ast.Try):  # noqa: SIM114 (one branch per type, so mypy narrows)
+            yield from _try_imports(node.body, node.handlers, node.orelse, node.finalbody)
+        # ``except*`` (ast.TryStar) exists from Python 3.11; the CLI also runs on 3.10.
+        elif sys.version_info >= (3, 11) and isinstance(node, ast.TryStar):
+            yield from _try_imports(node.body, node.handlers, node.orelse, node.finalbody)
         else:
             yield from _import_nodes(ast.iter_child_nodes(node))
 

@@ -66,7 +66,8 @@ class Names:
 def render(template_name: str, names: Names) -> str:
     text = (
         resources.files("mattermost_plugin.cli")
-        .joinpath("templates", template_name)
+        .joinpath("templates")
+        .joinpath(template_name)
         .read_text("utf-8")
     )
     return Template(text).substitute(
