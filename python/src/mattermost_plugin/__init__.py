@@ -6,6 +6,7 @@ Authoring surface::
     from mattermost_plugin import Command, CommandResponse, Post   # protobuf messages
     from mattermost_plugin import HTTPRequest, HTTPResponseWriter
     from mattermost_plugin import Settings, command, CommandCall, ensure_bot  # helpers
+    from mattermost_plugin import every, one_shot, OneShotJob                 # jobs
 
 Every message of the contract (package ``mattermost.plugin.v1``) is importable from here
 by name (``from mattermost_plugin import User``).
@@ -45,6 +46,15 @@ from .errors import (
 )
 from .hooks import HookName, HookRegistrationError, HookReplyError, hook
 from .http import HTTPClientDisconnected, HTTPHeaders, HTTPRequest, HTTPResponseWriter
+from .jobs import (
+    AsyncJobs,
+    JobExistsError,
+    JobRegistrationError,
+    Jobs,
+    OneShotJob,
+    every,
+    one_shot,
+)
 from .kv import (
     AsyncKVMutex,
     AsyncKVStore,
@@ -66,6 +76,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExistsError",
+    "AsyncJobs",
     "AsyncKVMutex",
     "AsyncKVStore",
     "AsyncPluginAPIClient",
@@ -85,6 +96,9 @@ __all__ = [
     "HookName",
     "HookRegistrationError",
     "HookReplyError",
+    "JobExistsError",
+    "JobRegistrationError",
+    "Jobs",
     "KVConflictError",
     "KVDecodeError",
     "KVMutex",
@@ -92,6 +106,7 @@ __all__ = [
     "LockTimeoutError",
     "NotFoundError",
     "NotImplementedAPIError",
+    "OneShotJob",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "Plugin",
@@ -110,8 +125,10 @@ __all__ = [
     "convert_app_error",
     "convert_grpc_error",
     "ensure_bot",
+    "every",
     "hook",
     "load_runtime_config",
+    "one_shot",
     "parse_settings",
     "run_plugin",
     "serve_plugin",

@@ -13,6 +13,9 @@ from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
 from .commands import COMMAND_ATTR, CommandRouter
 from .hooks import HOOK_ATTR, HookName, HookRegistrationError
+from .jobs import AsyncJobs, JobClock, Jobs, JobScheduler, JobTable
+from .jobs import on_activate as jobs_on_activate
+from .jobs import on_deactivate as jobs_on_deactivate
 from .kv import AsyncKVStore, KVStore
 from .settings import Settings, find_settings
 
@@ -59,6 +62,11 @@ class Plugin:
     # SDK features taking part in hooks (see _hook_chain): typed settings, slash commands.
     _settings_descriptor: ClassVar[Settings[Any] | None] = None
     _command_router: ClassVar[CommandRouter | None] = None
+    _job_table: ClassVar[JobTable | None] = None
+    # The running job scheduler (jobs.py); the test kit sets the clock and manual mode.
+    _job_scheduler: JobScheduler | None = None
+    _job_clock: JobClock | None = None
+    _jobs_manual: bool = False
 
     # The runtime binds the generated clients of the contract (PluginAPIClient and its async
     # twin); tests may bind untyped clients of another service (make_client_classes).
@@ -97,6 +105,7 @@ class Plugin:
         cls._hook_registry = registry
         cls._settings_descriptor = find_settings(cls)
         cls._command_router = CommandRouter.collect(cls)
+        cls._job_table = JobTable.collect(cls)
 
     def __init__(
         self,
@@ -199,6 +208,16 @@ class Plugin:
         return AsyncKVStore(self.aapi)
 
     @property
+    def jobs(self) -> Jobs:
+        """Schedule, cancel and list one-shot jobs, blocking (see ``mattermost_plugin.jobs``)."""
+        return Jobs(self)
+
+    @property
+    def ajobs(self) -> AsyncJobs:
+        """``self.jobs`` for async handlers (``await self.ajobs.schedule_once(...)``)."""
+        return AsyncJobs(self)
+
+    @property
     def plugin_id(self) -> str:
         return self._plugin_id
 
@@ -229,6 +248,12 @@ class Plugin:
                 steps.append(router.on_activate)
             elif name is HookName.ExecuteCommand:
                 steps.append(router.execute)
+        if cls._job_table is not None:
+            # Last in OnActivate: jobs start once the plugin's own handler succeeded.
+            if name is HookName.OnActivate:
+                steps.append(jobs_on_activate)
+            elif name is HookName.OnDeactivate:
+                steps.append(jobs_on_deactivate)
         return steps
 
     @classmethod

@@ -36,6 +36,7 @@ from ..__main__ import load_module as load_plugin_module
 from ._fake import (
     Call,
     FakeClock,
+    FakeJobClock,
     FakeMattermost,
     Handler,
     LogEntry,
@@ -58,6 +59,7 @@ __all__ = [
     "ActivationError",
     "Call",
     "FakeClock",
+    "FakeJobClock",
     "FakeMattermost",
     "FileUploadResult",
     "HTTPResponse",

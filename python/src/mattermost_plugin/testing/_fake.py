@@ -9,6 +9,7 @@ lands in ``dispatch``: a handler set with ``on`` first, then the modelled method
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import difflib
 import json
@@ -100,6 +101,24 @@ class FakeClock:
     def set(self, millis: int) -> None:
         with self._lock:
             self._now = int(millis)
+
+
+class FakeJobClock:
+    """The scheduler's clock (``mattermost_plugin.jobs.JobClock``) on a ``FakeClock``.
+
+    The test kit runs jobs itself when the test moves time (``PluginHandle.advance``), so
+    the scheduler never waits on this clock; a wait returns only when its event is set.
+    """
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock.now_millis() / 1000
+
+    async def await_event(self, event: asyncio.Event, seconds: float) -> bool:
+        await event.wait()
+        return True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime
 import json
+import math
 import threading
 from collections.abc import (
     AsyncIterable,
@@ -38,8 +40,9 @@ from .._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from ..errors import PluginAPIError, error_from_app_error, is_app_error_set
 from ..hooks import HookName
 from ..http import MAX_CHUNK, HTTPHeaders
+from ..jobs import scheduler_of as jobs_scheduler_of
 from ..plugin import Plugin
-from ._fake import LogEntry
+from ._fake import FakeJobClock, LogEntry
 from ._transport import FakeAsyncChannel, FakeSyncChannel
 
 if TYPE_CHECKING:
@@ -62,6 +65,8 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 _HTTP_HOOKS = (HookName.ServeHTTP, HookName.ServeMetrics)
+# advance() gives up after this many due moments on its way (a job due again at once).
+MAX_JOB_STEPS = 100_000
 
 
 class HookError(Exception):
@@ -402,6 +407,9 @@ class PluginHandle:
         finally:
             with fake._lock:
                 fake._api_open = True
+        # Jobs run on the fake's clock, and only when the test moves it (advance).
+        self.plugin._job_clock = FakeJobClock(fake.clock)
+        self.plugin._jobs_manual = True
         self._dispatcher = HookDispatcher(self.plugin, self._service)
         implemented = self._dispatcher.specs["Implemented"]
         self.implemented = list(
@@ -428,6 +436,9 @@ class PluginHandle:
                 self.fire(HookName.OnActivate)
             except HookError as e:
                 raise ActivationError(self.plugin_id, e) from None
+        # As under the bridge, jobs due at start (recurring ones never run yet, one-shot
+        # jobs whose time passed) run right after activation.
+        self.run_jobs()
 
     def stop(self) -> None:
         """Deactivate: ``OnDeactivate`` (its failure is raised, after shutting down)."""
@@ -470,6 +481,50 @@ class PluginHandle:
         if self._stopped or self._dispatcher is None:
             raise RuntimeError(f"plugin {self.plugin_id} is stopped")
         return self._dispatcher
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def advance(self, seconds: float | datetime.timedelta = 0) -> None:
+        """Move the fake server's clock forward by ``seconds`` (or a timedelta), running the
+        plugin's jobs as a real clock would: at each moment something falls due on the way
+        (a recurring job's next interval, a one-shot job's time), in order, each run finished
+        before time moves on. ``fake.clock.advance`` moves time without running jobs."""
+        target = self._target_millis(seconds)
+        self._loop.run(self._advance_to(target), self.timeout, "jobs")
+
+    async def aadvance(self, seconds: float | datetime.timedelta = 0) -> None:
+        """``advance`` for async tests."""
+        target = self._target_millis(seconds)
+        await self._loop.arun(self._advance_to(target), self.timeout, "jobs")
+
+    def run_jobs(self) -> None:
+        """Run the jobs due now (``advance(0)``)."""
+        self.advance(0)
+
+    def _target_millis(self, seconds: float | datetime.timedelta) -> int:
+        step = seconds.total_seconds() if isinstance(seconds, datetime.timedelta) else seconds
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not step >= 0:
+            raise ValueError(f"advance takes a duration >= 0, got {seconds!r}")
+        self._require_running()
+        return self.fake.clock.now_millis() + round(step * 1000)
+
+    async def _advance_to(self, target: int) -> None:
+        clock = self.fake.clock
+        for _ in range(MAX_JOB_STEPS):
+            scheduler = jobs_scheduler_of(self.plugin)
+            due = None if scheduler is None else scheduler.next_due()
+            if due is None or due * 1000 > target:
+                clock.set(max(clock.now_millis(), target))
+                if scheduler is not None:
+                    await scheduler.run_due()
+                return
+            clock.set(max(clock.now_millis(), math.ceil(due * 1000 - 1e-6)))
+            assert scheduler is not None
+            await scheduler.run_due()
+        raise RuntimeError(
+            f"advance ran {MAX_JOB_STEPS} job steps without reaching the target time: "
+            "a job is due again at once after every run"
+        )
 
     # --- unary hooks ----------------------------------------------------------------------
 
