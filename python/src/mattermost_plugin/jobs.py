@@ -28,7 +28,7 @@ once per interval, and a Go build of the same plugin shares the record.
 ``JobOnceScheduler``: the job is stored under ``once_<key>`` as
 ``{"Key", "RunAt", "Props"}``; every server learns of it (at start, when scheduled locally,
 and by polling every ``poll_interval``); when it is due, each server takes the mutex
-``once_<key>``, and the first to get it runs the ``@one_shot`` handler and deletes the
+``<key>`` (KV key ``mutex_<key>``, as Go names it), and the first to get it runs the ``@one_shot`` handler and deletes the
 record; the others find it gone. A job whose ``RunAt`` changed meanwhile (rescheduled) is
 left for the new time. A handler that raises is logged and the job is still deleted: a
 one-shot job fires once.
@@ -590,7 +590,7 @@ class JobScheduler:
         with self._lock:
             expected = self._once.get(key)
         try:
-            async with AsyncKVMutex(self.plugin.aapi, store_key, ttl=JOB_MUTEX_TTL):
+            async with AsyncKVMutex(self.plugin.aapi, key, ttl=JOB_MUTEX_TTL):
                 try:
                     raw = await kv.get(store_key)
                 except Exception as e:
@@ -729,7 +729,7 @@ class Jobs:
     def cancel(self, key: str) -> bool:
         """Remove a scheduled job; True if it was scheduled (and had not fired)."""
         store_key = ONCE_PREFIX + _check_key(key)
-        with self._kv.mutex(store_key, ttl=JOB_MUTEX_TTL):
+        with self._kv.mutex(key, ttl=JOB_MUTEX_TTL):  # the job's own lock, as Go's Cancel
             existed = self._kv.get(store_key) is not None
             if existed:
                 self._kv.delete(store_key)
@@ -784,7 +784,7 @@ class AsyncJobs:
     async def cancel(self, key: str) -> bool:
         """See ``Jobs.cancel``."""
         store_key = ONCE_PREFIX + _check_key(key)
-        async with self._kv.mutex(store_key, ttl=JOB_MUTEX_TTL):
+        async with self._kv.mutex(key, ttl=JOB_MUTEX_TTL):
             existed = await self._kv.get(store_key) is not None
             if existed:
                 await self._kv.delete(store_key)
