@@ -264,7 +264,7 @@ def test_the_user_comes_from_the_server_header_only(
     anonymous = plugin.http(
         "GET",
         below_plugin(callback) + f"&user_id={ALICE}",
-        user_id=ALICE,
+        headers={"Mattermost-User-Id": ALICE},
     )
     assert anonymous.status == 401
     assert plugin.http("GET", "/oauth2/connect").status == 401
