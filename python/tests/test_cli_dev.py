@@ -16,7 +16,6 @@ from cli_fixtures.elf import write_elf
 
 from mattermost_plugin.cli import main
 from mattermost_plugin.cli import source as source_mod
-from mattermost_plugin.cli.source import InstalledSDK
 
 
 def fake_checkout(root: Path) -> Path:
@@ -198,21 +197,6 @@ def test_dev_errors(
 
     code = main(["dev", str(plugin), "--port", "70000"])
     assert code == 2 and "port 70000 is not between 1 and 65535" in capsys.readouterr().err
-
-
-def test_dev_without_a_checkout_says_what_it_needs(
-    plugin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("MMPLUG_SOURCE", raising=False)
-    # An SDK installed from PyPI, not from a checkout.
-    monkeypatch.setattr(source_mod, "installed_sdk", lambda: InstalledSDK("0.1.0", None))
-    code = main(["dev", str(plugin)])
-    err = capsys.readouterr().err
-    assert code == 1
-    assert (
-        "mmplug dev runs your plugin under Mattermost's plugin supervisor, which needs an mmplug "
-        "source checkout and Go: set MMPLUG_SOURCE=/path/to/mmplug" in err
-    )
 
 
 def test_the_editable_install_finds_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:

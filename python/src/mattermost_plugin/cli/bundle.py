@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .binaries import packaged_bridge, packaged_bridges
 from .console import human_size, progress
 from .elf import check_static_elf
 from .errors import CLIError, UsageError
@@ -224,11 +225,16 @@ def resolve_platforms(requested: list[str], bridges: dict[str, Path]) -> list[Pl
 
 def default_platforms(bridges: dict[str, Path]) -> list[str]:
     """Without --platform: with --bridge, linux-amd64 plus the platforms given a bridge (what
-    the caller chose, so nothing is built behind their back); without, every platform whose
-    bridge this machine can build from the checkout, which is linux-amd64 always (its build
-    explains what is missing) and linux-arm64 when the aarch64 cross toolchain is installed."""
+    the caller chose, so nothing is built behind their back); without, every platform the
+    installed wheel carries a bridge for (both, from a platform wheel); else every platform
+    whose bridge this machine can build from the checkout, which is linux-amd64 always (its
+    build explains what is missing) and linux-arm64 when the aarch64 cross toolchain is
+    installed."""
     if bridges:
         return ["linux-amd64", *sorted(bridges)]
+    packaged = packaged_bridges()
+    if packaged:
+        return [name for name in PLATFORMS if name in packaged]
     names = ["linux-amd64"]
     for name, platform in PLATFORMS.items():
         if name in names:
@@ -250,7 +256,10 @@ def cross_build_missing(platform: Platform) -> str | None:
     rustup target and the cross linker."""
     checkout = find_checkout()
     if checkout is None:
-        return "no mmplug source checkout to build it from"
+        return (
+            "this mmplug install carries no bridges (the platform wheel does) and there is no "
+            "mmplug source checkout to build it from"
+        )
     if shutil.which("cargo") is None:
         return "cargo (Rust) is not on PATH"
     if _native(platform):
@@ -295,11 +304,15 @@ def _rust_target_installed(rust_target: str, checkout: Path) -> bool:
 
 
 def locate_bridge(platform: Platform, given: Path | None) -> Path:
-    """The bridge binary for ``platform``: the one given, else a static build from the mmplug
-    checkout (for another machine's platform, only with its cross toolchain installed).
-    Either way it must be a static ELF of the platform's machine."""
+    """The bridge binary for ``platform``: the one given, else the one the installed platform
+    wheel carries, else a static build from the mmplug checkout (for another machine's
+    platform, only with its cross toolchain installed). Either way it must be a static ELF of
+    the platform's machine."""
+    packaged = packaged_bridge(platform)
     if given is not None:
         path = given.expanduser().resolve()
+    elif packaged is not None:
+        path = packaged
     elif _native(platform):
         path = build_static_bridge(platform)  # its errors say what is missing
     elif (missing := cross_build_missing(platform)) is None:
@@ -319,8 +332,11 @@ def build_static_bridge(platform: Platform) -> Path:
     checkout = find_checkout()
     if checkout is None:
         raise CLIError(
-            f"no bridge binary for {platform.name}: pass --bridge {platform.name}=PATH, or set "
-            "MMPLUG_SOURCE to an mmplug source checkout so mmplug can build it (needs Rust)"
+            f"no bridge binary for {platform.name}: this mmplug install carries no bridges "
+            "(only the platform wheels from PyPI or `make wheel` do; an install from the sdist "
+            f"or a plain checkout does not), so install one of those, pass --bridge "
+            f"{platform.name}=PATH, or set MMPLUG_SOURCE to an mmplug source checkout so mmplug "
+            "can build it (needs Rust)"
         )
     cargo = shutil.which("cargo")
     if cargo is None:
@@ -478,10 +494,22 @@ def write_tar_gz(target: Path, plugin_id: str, members: list[Member], mtime: int
                     with entry.source.open("rb") as f:
                         info.size = os.fstat(f.fileno()).st_size
                         tar.addfile(info, f)
+        # mkstemp made the file 0600, and a mode survives the rename: give the bundle the mode
+        # any new file gets here (0644 under the usual umask 022), so a web server, another
+        # account or a deploy job can read it.
+        os.chmod(temp_name, 0o666 & ~_umask())
         os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask. Reading it means setting it; the CLI runs no other threads that
+    create files meanwhile."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _arcname(plugin_id: str, rel: str) -> str:

@@ -1,9 +1,18 @@
 """``mmplug dev``: the plugin under Mattermost's own plugin supervisor, on this machine.
 
-A thin wrapper around the conformance harness of an mmplug source checkout (a Go program that
-imports the server's ``plugin`` package with an in-memory server): it reloads the plugin when
-a file changes, prints hooks and API calls as they happen, and serves the plugin's HTTP routes
-on a local port. What this module does is find the pieces, build the harness and run it::
+A thin wrapper around the dev server: the conformance harness in ``-dev`` mode (a Go program
+that imports the server's ``plugin`` package with an in-memory server), which reloads the plugin
+when a file changes, prints hooks and API calls as they happen, and serves the plugin's HTTP
+routes on a local port. What this module does is find the pieces and run them.
+
+Installed from mmplug's platform wheel, the dev server and this machine's static bridge come in
+the wheel (``binaries.py``); nothing is built::
+
+    <package>/_bin/mmplug-dev -dev -plugin DIR -bridge <package>/_bin/mmplug-bridge-linux-amd64 \
+        -venv <this interpreter's environment> -port N
+
+Otherwise (an editable install of a checkout, for contributors), from the checkout, with Go
+and cargo::
 
     go build -o <tmp>/harness ./conformance/harness        (in the checkout)
     <tmp>/harness -dev -plugin DIR -bridge <checkout>/target/debug/mmplug-bridge \
@@ -13,6 +22,7 @@ on a local port. What this module does is find the pieces, build the harness and
 from __future__ import annotations
 
 import contextlib
+import platform as host
 import re
 import shutil
 import signal
@@ -22,6 +32,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .binaries import host_platform, packaged_bridge, packaged_dev_server
 from .console import progress
 from .errors import CLIError
 from .manifest import load_manifest
@@ -32,9 +43,12 @@ def require_checkout() -> Path:
     checkout = find_checkout()
     if checkout is None:
         raise CLIError(
-            "mmplug dev runs your plugin under Mattermost's plugin supervisor, which needs an "
-            f"mmplug source checkout and Go: set {SOURCE_ENV}=/path/to/mmplug (or install the "
-            "SDK from it with `pip install -e /path/to/mmplug/python`)"
+            "mmplug dev runs your plugin under Mattermost's plugin supervisor, a program that "
+            "comes in mmplug's platform wheel (`pip install mmplug` on Linux x86_64 or "
+            "aarch64), and this install does not carry it (installed from the sdist?). "
+            "Install the wheel, or build it from an mmplug source checkout with Go: set "
+            f"{SOURCE_ENV}=/path/to/mmplug (or install the SDK from it with "
+            "`pip install -e /path/to/mmplug/python`)"
         )
     return checkout
 
@@ -74,30 +88,22 @@ def debug_bridge(checkout: Path) -> Path:
 
 @dataclass(frozen=True)
 class DevCommand:
-    """How ``mmplug dev`` runs the harness: build it, then run the built program."""
+    """How ``mmplug dev`` runs the dev server: the wheel's program as it is, or the checkout's
+    harness, built first."""
 
-    checkout: Path
-    go: str
     harness_args: list[str]  # after the program name
+    cwd: Path
+    program: Path | None = None  # the wheel's dev server, ready to run
+    checkout: Path | None = None  # else: build the harness in this checkout ...
+    go: str | None = None  # ... with this go
 
     def build_command(self, output: Path) -> list[str]:
+        assert self.go is not None, "a packaged dev server is not built"
         return [self.go, "build", "-o", str(output), "./conformance/harness"]
 
 
-def dev_command(plugin_dir: Path, port: int) -> DevCommand:
-    """Checks the pieces and puts the harness command line together."""
-    plugin_dir = plugin_dir.resolve()
-    load_manifest(plugin_dir)
-    checkout = require_checkout()
-    go = shutil.which("go")
-    if go is None:
-        needed = go_version_needed(checkout)
-        raise CLIError(
-            f"mmplug dev needs Go{f' {needed} or newer' if needed else ''} (the harness is a "
-            "Go program): install it from https://go.dev/dl and put `go` on PATH"
-        )
-    bridge = debug_bridge(checkout)
-    args = [
+def _harness_args(plugin_dir: Path, bridge: Path, port: int) -> list[str]:
+    return [
         "-dev",
         "-plugin",
         str(plugin_dir),
@@ -108,7 +114,43 @@ def dev_command(plugin_dir: Path, port: int) -> DevCommand:
         "-port",
         str(port),
     ]
-    return DevCommand(checkout, go, args)
+
+
+def packaged_dev_command(plugin_dir: Path, port: int) -> DevCommand | None:
+    """The wheel's dev server with the wheel's bridge for this machine, or None when this
+    install carries no dev server."""
+    program = packaged_dev_server()
+    if program is None:
+        return None
+    platform = host_platform()
+    bridge = packaged_bridge(platform) if platform is not None else None
+    if bridge is None:
+        raise CLIError(
+            f"this mmplug install has a dev server ({program}) but no bridge for this machine "
+            f"({host.machine()}) beside it; reinstall mmplug from the wheel for this machine"
+        )
+    return DevCommand(_harness_args(plugin_dir, bridge, port), cwd=plugin_dir, program=program)
+
+
+def dev_command(plugin_dir: Path, port: int) -> DevCommand:
+    """Checks the pieces and puts the dev server's command line together."""
+    plugin_dir = plugin_dir.resolve()
+    load_manifest(plugin_dir)
+    packaged = packaged_dev_command(plugin_dir, port)
+    if packaged is not None:
+        return packaged
+    checkout = require_checkout()
+    go = shutil.which("go")
+    if go is None:
+        needed = go_version_needed(checkout)
+        raise CLIError(
+            f"mmplug dev needs Go{f' {needed} or newer' if needed else ''} (the harness is a "
+            "Go program): install it from https://go.dev/dl and put `go` on PATH"
+        )
+    bridge = debug_bridge(checkout)
+    return DevCommand(
+        _harness_args(plugin_dir, bridge, port), cwd=checkout, checkout=checkout, go=go
+    )
 
 
 def run_dev(plugin_dir: Path, port: int) -> int:
@@ -122,14 +164,18 @@ def run_dev(plugin_dir: Path, port: int) -> int:
     """
     dev = dev_command(plugin_dir, port)
     with tempfile.TemporaryDirectory(prefix="mmplug-dev-") as scratch:
-        harness = Path(scratch) / "harness"
-        progress("building the harness: go build ./conformance/harness")
-        built = subprocess.run(dev.build_command(harness), cwd=dev.checkout, check=False)
-        if built.returncode != 0:
-            raise CLIError("go could not build the harness (see above)")
-        progress(f"starting the dev harness on port {port} (Ctrl-C stops)")
+        if dev.program is not None:
+            harness = dev.program
+            progress(f"starting the dev server on port {port} (Ctrl-C stops)")
+        else:
+            harness = Path(scratch) / "harness"
+            progress("building the harness: go build ./conformance/harness")
+            built = subprocess.run(dev.build_command(harness), cwd=dev.checkout, check=False)
+            if built.returncode != 0:
+                raise CLIError("go could not build the harness (see above)")
+            progress(f"starting the dev harness on port {port} (Ctrl-C stops)")
         process = subprocess.Popen(
-            [str(harness), *dev.harness_args], cwd=dev.checkout, start_new_session=True
+            [str(harness), *dev.harness_args], cwd=dev.cwd, start_new_session=True
         )
 
         def forward(signum: int, frame: object) -> None:

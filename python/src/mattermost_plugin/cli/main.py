@@ -27,7 +27,8 @@ environment (deploy, enable, disable, logs, config; the variables Go plugin auth
   MM_ADMIN_TOKEN              a system admin's personal access token, or
   MM_ADMIN_USERNAME, MM_ADMIN_PASSWORD  a system admin's login
 environment (bundle, dev):
-  MMPLUG_SOURCE               an mmplug source checkout (to build the bridge, run the harness)
+  MMPLUG_SOURCE               an mmplug source checkout, to build the bridge and run the
+                              harness from when this install carries no programs (not the wheel)
   SOURCE_DATE_EPOCH           the time stamp stored in bundles (default 1980-01-01)
 """
 
@@ -77,8 +78,9 @@ def _bundle_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         choices=[*sorted(PLATFORMS), ALL_PLATFORMS],
         help="a server platform to bundle (repeatable), or all; default: with --bridge, "
-        "linux-amd64 plus every --bridge platform, else every platform this machine can build "
-        "a bridge for (linux-arm64 needs the aarch64 cross toolchain)",
+        "linux-amd64 plus every --bridge platform, else every platform mmplug's wheel carries a "
+        "bridge for (both), or, installed from a checkout, every platform this machine can "
+        "build a bridge for (linux-arm64 needs the aarch64 cross toolchain)",
     )
     group.add_argument(
         "--bridge",
@@ -86,8 +88,8 @@ def _bundle_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_platform_bridge,
         metavar="PLATFORM=PATH",
-        help="a prebuilt static bridge binary for PLATFORM (repeatable; otherwise it is "
-        "built from the mmplug checkout, cross-built for another machine)",
+        help="a static bridge binary for PLATFORM (repeatable; otherwise the one mmplug's "
+        "wheel carries, or, installed from a checkout, one built there)",
     )
     group.add_argument(
         "--python",
@@ -298,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dev",
         "run the plugin locally under Mattermost's supervisor",
         "Run the plugin under Mattermost's own plugin supervisor with an in-memory server "
-        "(the mmplug checkout's Go harness): reloads on change, prints hooks and API calls, "
-        "serves the plugin's HTTP routes on 127.0.0.1:PORT. Needs an mmplug checkout and Go.",
+        "(the dev server that comes in mmplug's wheel): reloads on change, prints hooks and API "
+        "calls, serves the plugin's HTTP routes on 127.0.0.1:PORT.",
     )
     dev.add_argument(
         "dir",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 
+from .binaries import packaged_sdk_wheel
 from .console import human_size, progress
 from .errors import CLIError, UsageError
 from .manifest import Platform
@@ -200,6 +201,11 @@ def collect_wheels(
         scratch = Path(scratch_name)
         if sdk.editable_project is not None:
             sdk_requirement = str(build_sdk_wheel(sdk.editable_project, scratch / "sdk"))
+        elif (packaged := packaged_sdk_wheel(sdk.version)) is not None:
+            # mmplug installed from its platform wheel, which carries the pure SDK wheel:
+            # bundles get the SDK alone (not the bridges and dev server around it), and no
+            # package index is asked for it.
+            sdk_requirement = str(packaged)
         else:
             sdk_requirement = f"{DISTRIBUTION}=={sdk.version}"
         requirement_args = [sdk_requirement]
