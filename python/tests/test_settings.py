@@ -318,3 +318,15 @@ def test_only_one_settings_attribute() -> None:
         class Twice(Plugin):
             a = Settings(GreeterSettings)
             b = Settings(GreeterSettings)
+
+
+def test_a_subclass_of_a_plugin_with_settings_keeps_them(mm_plugin: Any) -> None:
+    # Tests subclass a plugin to swap a clock or a client: its settings come along.
+    class Greeter(Plugin):
+        settings = Settings(GreeterSettings)
+
+    class TestGreeter(Greeter):
+        pass
+
+    handle = mm_plugin(TestGreeter, settings={"greeting": "hi"})
+    assert handle.plugin.settings.greeting == "hi"

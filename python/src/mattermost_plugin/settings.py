@@ -489,6 +489,8 @@ def find_settings(cls: type) -> Settings[Any] | None:
     found: dict[str, Settings[Any]] = {}
     for klass in reversed(cls.__mro__):
         for name, value in vars(klass).items():
+            if name == "_settings_descriptor":
+                continue  # Plugin's record of what this finds for a base class, not a declaration
             if isinstance(value, Settings):
                 found[name] = value
             elif name in found:
