@@ -310,7 +310,9 @@ class FakeOAuth2Provider:
         server = make_server(host, port, self.wsgi, WSGIServer, _QuietHandler)
         old = self.base_url
         self.base_url = f"http://{host}:{server.server_port}"
-        thread = threading.Thread(target=server.serve_forever, name="fake-oauth2", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-oauth2", daemon=True
+        )
         thread.start()
         try:
             yield self.base_url
