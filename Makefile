@@ -16,7 +16,7 @@ STATIC_BRIDGE_ARM64 := $(ROOT)/target/aarch64-unknown-linux-gnu/release/mmplug-b
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/... ./bench/... ./crates/goplugin/fuzz/seedgen
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge static-bridge-arm64 test-arm64 test-bundle upstream fuzz-brief fuzz soak mutants
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge static-bridge-arm64 test-arm64 test-bundle upstream fuzz-brief fuzz soak mutants dev-server dev-server-arm64 wheel release test-wheel
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -40,7 +40,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle test-arm64 upstream e2e ## every test, the real server and database (make e2e) included
+test: setup lint check-generated test-rust fuzz-brief test-go test-python conformance matrix test-bundle test-wheel test-arm64 upstream e2e ## every test, the real server and database (make e2e) included
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI
@@ -51,7 +51,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	$(VENV)/bin/ruff check python examples
 	$(VENV)/bin/ruff format --check python examples
 	cd python && $(VENV)/bin/mypy --strict src
-	cd python && $(VENV)/bin/mypy --strict scripts/check_dev.py scripts/check_wheel_choice.py
+	cd python && $(VENV)/bin/mypy --strict scripts/check_dev.py scripts/check_wheel_choice.py scripts/build_dist.py hatch_build.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/hello/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/fastapi/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/flask/plugin.py
@@ -156,13 +156,11 @@ test-arm64: setup static-bridge static-bridge-arm64 ## the linux-arm64 bridge un
 # would and runs the hello cases inside a network namespace with no network (unshare -n): the
 # bridge sets up Python from the bundle's wheels alone. Which of the bundle's wheels an arm64
 # (and an x86_64) server's Python would install is checked with the bridge's own selection code
-# (python/scripts/check_wheel_choice.py). Then a new user's journey: `mmplug new`, the scaffold's own
-# tests, `mmplug bundle`, the harness's generic checks (-smoke) on that bundle, offline too, and
-# `mmplug dev` (route, slash command, reload after an edit, Ctrl-C; python/scripts/check_dev.py).
+# (python/scripts/check_wheel_choice.py). A new user's journey, from the wheel alone, is make
+# test-wheel.
 PYVER = $$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-JOURNEY := $(ROOT)/target/journey
-test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/hello (amd64 + arm64) and a freshly scaffolded plugin; activate both tar.gz under the real supervisor with no network
-	rm -rf $(ROOT)/target/bundle-test $(JOURNEY)
+test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/hello (amd64 + arm64); activate the tar.gz under the real supervisor with no network
+	rm -rf $(ROOT)/target/bundle-test
 	$(VENV)/bin/mmplug bundle examples/hello --python $(PYVER) --platform all \
 		--bridge linux-amd64=$(STATIC_BRIDGE) --bridge linux-arm64=$(STATIC_BRIDGE_ARM64) \
 		--output $(ROOT)/target/bundle-test
@@ -171,12 +169,55 @@ test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/h
 	for machine in aarch64 x86_64; do \
 		$(PY) python/scripts/check_wheel_choice.py $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz $$machine || exit 1; \
 	done
-	mkdir -p $(JOURNEY)
-	cd $(JOURNEY) && $(VENV)/bin/mmplug new journey-demo
-	cd $(JOURNEY)/journey-demo && $(VENV)/bin/pytest -q -p no:cacheprovider
-	cd $(JOURNEY)/journey-demo && $(VENV)/bin/mmplug bundle --python $(PYVER) --bridge linux-amd64=$(STATIC_BRIDGE)
-	unshare -n $(ROOT)/target/harness -bundle $(JOURNEY)/journey-demo/dist/com.example.journey-demo-0.1.0.tar.gz -smoke
-	$(PY) python/scripts/check_dev.py $(VENV)/bin/mmplug $(JOURNEY)/journey-demo com.example.journey-demo journey-demo 18065
+
+# The dev server that wheels carry (mmplug dev): the conformance harness, statically linked
+# (CGO_ENABLED=0) so it runs on any Linux of its machine; -trimpath and -s -w keep the build
+# machine's paths and the debug tables out of it (22 MB instead of 33).
+DEV_SERVER       := $(ROOT)/target/dev-server/linux-amd64/mmplug-dev
+DEV_SERVER_ARM64 := $(ROOT)/target/dev-server/linux-arm64/mmplug-dev
+DEV_SERVER_BUILD := CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags='-s -w'
+dev-server: ## the dev server for linux-amd64 wheels (the harness's -dev mode, static)
+	GOARCH=amd64 $(DEV_SERVER_BUILD) -o $(DEV_SERVER) ./conformance/harness
+dev-server-arm64: ## the same for linux-arm64 wheels (cross-built by Go)
+	GOARCH=arm64 $(DEV_SERVER_BUILD) -o $(DEV_SERVER_ARM64) ./conformance/harness
+
+# mmplug's release files (python/scripts/build_dist.py, python/hatch_build.py): a platform wheel
+# per machine, manylinux_2_17 x86_64 and aarch64, each with both static bridges (bundles carry
+# both, whatever machine builds them), the dev server of its own machine and the pure SDK
+# wheel that bundles carry; and the sdist (Python sources only).
+WHEEL_DIR := $(ROOT)/target/wheel
+WHEEL_BRIDGES := --bridge linux-amd64=$(STATIC_BRIDGE) --bridge linux-arm64=$(STATIC_BRIDGE_ARM64)
+wheel: setup static-bridge static-bridge-arm64 dev-server dev-server-arm64 ## mmplug's platform wheels (x86_64, aarch64) and sdist, in target/wheel
+	rm -rf $(WHEEL_DIR)
+	$(PY) python/scripts/build_dist.py --out $(WHEEL_DIR) $(WHEEL_BRIDGES) \
+		--dev-server linux-amd64=$(DEV_SERVER) --dev-server linux-arm64=$(DEV_SERVER_ARM64)
+
+# What gets published, in dist/: the wheels, the sdist, SHA256SUMS, checked by twine (in a
+# venv of its own, pinned, so the dev environment does not carry it). Uploading stays a manual
+# step: CONTRIBUTING.md "Cutting a release".
+TWINE_VENV := $(ROOT)/target/twine-venv
+release: wheel ## the release files in dist/ (wheels, sdist, SHA256SUMS), twine check --strict
+	rm -rf $(ROOT)/dist && mkdir -p $(ROOT)/dist
+	cp $(WHEEL_DIR)/*.whl $(WHEEL_DIR)/*.tar.gz $(ROOT)/dist/
+	cd $(ROOT)/dist && sha256sum *.whl *.tar.gz > SHA256SUMS
+	test -x $(TWINE_VENV)/bin/twine || { python3 -m venv $(TWINE_VENV) && \
+		$(TWINE_VENV)/bin/pip install --quiet --disable-pip-version-check twine==7.0.0; }
+	$(TWINE_VENV)/bin/twine check --strict $(ROOT)/dist/*.whl $(ROOT)/dist/*.tar.gz
+	@cat $(ROOT)/dist/SHA256SUMS
+
+# A plugin author's journey with only the wheel (scripts/wheel-journey.sh): a fresh venv with
+# the x86_64 wheel (built here without the sdist or the aarch64 wheel, which it does not need),
+# a PATH without cargo and go, no checkout: mmplug new, the scaffold's pytest, mmplug dev,
+# mmplug bundle (both platforms, from the wheel's bridges), and the harness built from the
+# checkout (the judge, not the author's tool) activating that bundle offline.
+JOURNEY := $(ROOT)/target/journey
+test-wheel: setup static-bridge static-bridge-arm64 dev-server ## an author's journey from the wheel alone: new, pytest, dev, bundle (amd64 + arm64), activation offline; no cargo, Go or checkout
+	rm -rf $(JOURNEY) && mkdir -p $(JOURNEY)
+	$(PY) python/scripts/build_dist.py --out $(JOURNEY)/wheel --no-sdist $(WHEEL_BRIDGES) \
+		--dev-server linux-amd64=$(DEV_SERVER)
+	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
+	scripts/wheel-journey.sh $(JOURNEY)/wheel/mmplug-*.whl $(ROOT)/target/harness $(PY) \
+		$(JOURNEY)/author $(PYVER) 18065
 
 # The compatibility suite (docs/upstream.md): every plugin of conformance/upstream, written only
 # from the documented surface of Mattermost's own Python SDK, bundled unchanged by `mmplug

@@ -1,6 +1,7 @@
-"""End-to-end check of ``mmplug dev`` on a scaffolded plugin (run by ``make test-bundle``).
+"""End-to-end check of ``mmplug dev`` on a scaffolded plugin (run by ``make test-wheel``,
+scripts/wheel-journey.sh, with mmplug installed from its wheel).
 
-Starts ``mmplug dev DIR --port PORT`` (which builds and runs the conformance harness's -dev
+Starts ``mmplug dev DIR --port PORT`` (which runs the dev server, the conformance harness's -dev
 mode: Mattermost's own plugin supervisor, the in-memory server, the real bridge), then, over
 HTTP as a developer would: calls the plugin's route, runs its slash command, edits plugin.py and
 waits for the reload to serve the edit, and stops it with Ctrl-C (SIGINT), expecting a clean exit.
@@ -20,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-STARTUP_SECONDS = 180.0  # the first run builds the harness
+STARTUP_SECONDS = 180.0  # from a checkout, the first run builds the harness
 RELOAD_SECONDS = 60.0
 
 
