@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -617,3 +621,52 @@ def test_over_http_with_the_default_transport(mm_fake: FakeMattermost) -> None:
         assert provider.token_requests[-1]["grant_type"] == "refresh_token"
     with pytest.raises(OAuth2Error, match="cannot reach"):
         connector.fetch(ALICE, provider.userinfo_url + "x")  # the server is gone
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None  # the test reads the 302 itself
+
+
+def test_the_provider_from_the_command_line() -> None:
+    # As the conformance harness runs it: one JSON line, then serving until stdin closes.
+    command = [
+        sys.executable,
+        "-m",
+        "mattermost_plugin.testing.oauth",
+        "--client-id",
+        "cli-client",
+        "--token-lifetime",
+        "5",
+    ]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert ready["client_id"] == "cli-client"
+        assert ready["authorize_url"] == ready["base_url"] + "/oauth/authorize"
+        query = urllib.parse.urlencode(
+            {
+                "response_type": "code",
+                "client_id": "cli-client",
+                "redirect_uri": "http://chat.test/plugins/p/oauth2/complete",
+                "state": "s",
+                "login_hint": "carol",
+            }
+        )
+        opener = urllib.request.build_opener(_NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(ready["authorize_url"] + "?" + query, timeout=10)
+        assert redirect.value.code == 302
+        location = redirect.value.headers["Location"]
+        back = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+        assert location.startswith("http://chat.test/plugins/p/oauth2/complete?")
+        assert back["state"] == "s" and back["code"]
+        form = {"grant_type": "authorization_code", "code": back["code"]}
+        form["redirect_uri"] = "http://chat.test/plugins/p/oauth2/complete"
+        form |= {"client_id": "cli-client", "client_secret": ready["client_secret"]}
+        answer = UrllibTransport().post_form(ready["token_url"], form, {}, 10)
+        assert (answer.status, json.loads(answer.body)["expires_in"]) == (200, 5)
+        with urllib.request.urlopen(ready["base_url"] + "/_test/token_requests", timeout=10) as r:
+            assert json.load(r) == {"grant_types": ["authorization_code"]}
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0

@@ -272,7 +272,8 @@ class FakeOAuth2Provider:
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         """The provider as a WSGI app. ``GET /oauth/authorize`` approves at once, as the user
-        named by the ``login_hint`` parameter (default ``alice``), and redirects back."""
+        named by the ``login_hint`` parameter (default ``alice``), and redirects back;
+        ``GET /_test/token_requests`` lists the grant types the token endpoint was sent."""
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
@@ -289,7 +290,12 @@ class FakeOAuth2Provider:
                 return [str(e).encode()]
             start_response("302 Found", [("Location", location)])
             return [b""]
-        if method == "POST":
+        if method == "GET" and path == "/_test/token_requests":
+            # For a test driving the provider from another process (the conformance harness):
+            # which grants the token endpoint has seen, in order.
+            kinds = [request.get("grant_type", "") for request in self.token_requests]
+            answer = _json(200, {"grant_types": kinds})
+        elif method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length).decode()
             form = {k: v[0] for k, v in urllib.parse.parse_qs(body).items()}
