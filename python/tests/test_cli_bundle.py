@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tarfile
 import zipfile
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 from cli_fixtures.elf import EM_AARCH64, ET_DYN, ET_REL, write_elf
-from cli_fixtures.wheels import fake_index, sdk_pins
+from cli_fixtures.wheels import fake_index, sdk_pins, write_wheel
 
 from mattermost_plugin.cli import imports as imports_mod
 from mattermost_plugin.cli import main
@@ -206,6 +207,50 @@ def test_two_platforms_and_pythons_get_their_wheels(
     index = json.loads(read_member(bundle, f"{PLUGIN_ID}/python/wheels/index.json"))
     assert index["python_versions"] == ["3.11", "3.13"]
     assert "[4/4] wheels for Python 3.13 on linux-arm64" in err
+
+
+def test_by_default_every_supported_python_gets_its_wheels(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without --python: CPython 3.10 (Ubuntu 22.04's python3) to 3.13, on both platforms.
+    plugin = write_plugin(tmp_path / "p")
+    arm = write_elf(tmp_path / "bridges" / "arm64", machine=EM_AARCH64)
+    args = ["bundle", str(plugin), "--bridge", f"linux-amd64={bridge}"]
+    args += ["--bridge", f"linux-arm64={arm}", "--no-index", "--find-links", str(wheel_index)]
+    code, out, err = run(capsys, args)
+    assert code == 0, err
+    bundle = Path(out.strip())
+    grpcio = sorted(Path(n).name for n in members(bundle) if "/grpcio-" in n)
+    assert sorted((w.split("-")[2], "x86_64" if "x86_64" in w else "aarch64") for w in grpcio) == [
+        (f"cp3{minor}", arch) for minor in (10, 11, 12, 13) for arch in ("aarch64", "x86_64")
+    ]
+    index = json.loads(read_member(bundle, f"{PLUGIN_ID}/python/wheels/index.json"))
+    assert index["python_versions"] == ["3.10", "3.11", "3.12", "3.13"]
+    assert "[8/8] wheels for Python 3.13 on linux-arm64" in err
+
+
+def test_a_dependency_without_wheels_for_one_python_says_how_to_leave_it_out(
+    tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A dependency that dropped Python 3.10: its only wheel is for 3.11 and newer (abi3).
+    index = tmp_path / "index"
+    shutil.copytree(wheel_index, index)
+    write_wheel(index, "newonly", "1.0", "cp311-abi3-manylinux_2_17_x86_64")
+    plugin = write_plugin(tmp_path / "p")
+    (plugin / "requirements.txt").write_text("newonly==1.0\n")
+    args = ["bundle", str(plugin), "--bridge", f"linux-amd64={bridge}"]
+    args += ["--python", "3.10", "--python", "3.11", "--python", "3.12"]
+    args += ["--no-index", "--find-links", str(index)]
+    code, _, err = run(capsys, args)
+    assert code == 1
+    assert "pip could not download wheels for Python 3.10 on linux-amd64" in err
+    assert "to leave Python 3.10 out, name the others: --python 3.11 --python 3.12" in err
+    assert "Traceback" not in err
+    # Without 3.10 the same plugin bundles.
+    args = ["bundle", str(plugin), "--bridge", f"linux-amd64={bridge}"]
+    args += ["--python", "3.11", "--python", "3.12", "--no-index", "--find-links", str(index)]
+    code, _, err = run(capsys, args)
+    assert code == 0, err
 
 
 def test_same_inputs_give_the_same_bytes(
@@ -500,8 +545,8 @@ def test_platform_and_bridge_usage_errors(
     )
     assert code == 2 and "invalid choice: 'darwin-arm64'" in err
 
-    code, _, err = run(capsys, [*bundle_args(plugin, bridge, wheel_index), "--python", "3.10"])
-    assert code == 2 and "--python 3.10: mmplug needs Python 3.11 or newer" in err
+    code, _, err = run(capsys, [*bundle_args(plugin, bridge, wheel_index), "--python", "3.9"])
+    assert code == 2 and "--python 3.9: mmplug needs Python 3.10 or newer" in err
     code, _, err = run(capsys, [*bundle_args(plugin, bridge, wheel_index), "--python", "three"])
     assert code == 2 and "--python 'three' is not a Python version" in err
 

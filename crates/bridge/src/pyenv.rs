@@ -24,7 +24,7 @@ use tokio::process::Command;
 use crate::python::{find_interpreter, on_path, scrubbed_env};
 
 /// The oldest Python the SDK supports.
-pub const MIN_PYTHON: (u32, u32) = (3, 11);
+pub const MIN_PYTHON: (u32, u32) = (3, 10);
 
 /// Where an offline bundle keeps its wheels, relative to the bundle directory.
 pub const WHEELS_DIR: &str = "python/wheels";
@@ -603,7 +603,7 @@ mod tests {
         let e = prepare(tmp.path(), None).await.unwrap_err().to_string();
         assert!(
             e.contains("is Python 3.9.2")
-                && e.contains("3.11 or newer")
+                && e.contains("3.10 or newer")
                 && e.contains("apt install"),
             "{e}"
         );

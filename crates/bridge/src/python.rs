@@ -47,7 +47,9 @@ const STDERR_TAIL_LINES: usize = 40;
 #[derive(Debug, thiserror::Error)]
 pub enum PythonError {
     #[error(
-        "no Python interpreter found: looked for venv/bin/python3, venv/bin/python, .venv/bin/python3, .venv/bin/python in {dir} and python3 on PATH; install Python 3.11 or newer or ship a venv in the bundle"
+        "no Python interpreter found: looked for venv/bin/python3, venv/bin/python, .venv/bin/python3, .venv/bin/python in {dir} and python3 on PATH; install Python {}.{} or newer or ship a venv in the bundle",
+        crate::pyenv::MIN_PYTHON.0,
+        crate::pyenv::MIN_PYTHON.1
     )]
     NoInterpreter { dir: PathBuf },
     #[error("cannot create the private socket directory: {0}")]
@@ -489,7 +491,7 @@ mod tests {
         let err = find_interpreter(&tmp.path().join("nowhere"), None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("Python 3.11"), "{err}");
+        assert!(err.contains("Python 3.10 or newer"), "{err}");
     }
 
     #[test]

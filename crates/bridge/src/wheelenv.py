@@ -20,7 +20,7 @@ import re
 import sys
 import zipfile
 
-MIN_VERSION = (3, 11)
+MIN_VERSION = (3, 10)
 
 
 def fail(message):
@@ -189,7 +189,7 @@ def main(argv):
     elif argv[:1] == ["install"] and len(argv) == 4:
         if sys.version_info[:2] < MIN_VERSION:
             fail(
-                "Python {}.{} is too old; mmplug needs 3.11 or newer".format(*sys.version_info[:2])
+                "Python {}.{} is too old; mmplug needs 3.10 or newer".format(*sys.version_info[:2])
             )
         install(argv[1], argv[2], argv[3])
     else:

@@ -52,11 +52,12 @@ def sdk_pins() -> dict[str, str]:
 
 
 def fake_index(directory: Path) -> Path:
-    """Wheels for every SDK dependency (binary ones for x86_64 and aarch64, CPython 3.11 to
-    3.13) and for ``tinydep`` 1.0 and 2.0, a dependency a plugin may ask for."""
+    """Wheels for every SDK dependency (binary ones for x86_64 and aarch64, CPython 3.10 to
+    3.13, the versions bundles support) and for ``tinydep`` 1.0 and 2.0, a dependency a plugin
+    may ask for."""
     for name, version in sdk_pins().items():
         if name == "grpcio":
-            for minor in (11, 12, 13):
+            for minor in (10, 11, 12, 13):
                 for arch in ("x86_64", "aarch64"):
                     tag = f"cp3{minor}-cp3{minor}-manylinux_2_17_{arch}.manylinux2014_{arch}"
                     write_wheel(directory, name, version, tag)

@@ -35,8 +35,10 @@ from .errors import CLIError, UsageError
 from .manifest import Platform
 from .source import DISTRIBUTION, InstalledSDK
 
-DEFAULT_PYTHONS = ("3.11", "3.12", "3.13")
-MIN_PYTHON = (3, 11)
+# The CPython versions a bundle supports unless --python says otherwise: every one the SDK
+# supports (docs/operations.md "Supported Python versions"), so the server's own python3 fits.
+DEFAULT_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+MIN_PYTHON = (3, 10)
 # Newest glibc the bundled wheels may require (manylinux_2_28).
 MAX_GLIBC_MINOR = 28
 INDEX_FORMAT = 1
@@ -120,13 +122,15 @@ class WheelSet:
 
 
 def parse_python_version(value: str) -> str:
-    """``3.12`` (also ``312`` or ``cp312``) -> ``3.12``; older than 3.11 is a usage error."""
+    """``3.12`` (also ``312`` or ``cp312``) -> ``3.12``; older than 3.10 is a usage error."""
     match = re.fullmatch(r"(?:cp)?3\.?(\d{1,2})", value.strip())
     if match is None:
         raise UsageError(f"--python {value!r} is not a Python version like 3.12")
     minor = int(match.group(1))
     if (3, minor) < MIN_PYTHON:
-        raise UsageError(f"--python {value}: mmplug needs Python 3.11 or newer")
+        raise UsageError(
+            f"--python {value}: mmplug needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer"
+        )
     return f"3.{minor}"
 
 
@@ -237,7 +241,8 @@ def collect_wheels(
                     f"pip could not download wheels for {target.describe()} (bundles hold "
                     f"binary wheels only, so every dependency needs a wheel for CPython "
                     f"{target.python} on manylinux {target.platform.wheel_arch} with glibc "
-                    f"<= 2.{MAX_GLIBC_MINOR}):\n{_pip_errors(result)}"
+                    f"<= 2.{MAX_GLIBC_MINOR}){_leave_out_hint(target, pythons)}:\n"
+                    f"{_pip_errors(result)}"
                 )
             wheels = sorted(target_dir.glob("*.whl"))
             size = sum(w.stat().st_size for w in wheels)
@@ -306,6 +311,16 @@ def _wheel_requirements(wheel: Path) -> list[str]:
         if "extra" not in marker:
             requirements.append(requirement.strip())
     return requirements
+
+
+def _leave_out_hint(target: WheelTarget, pythons: list[str]) -> str:
+    """How to build the bundle without ``target``'s Python when others remain (a dependency may
+    have dropped an old Python, as FastAPI 0.163 dropped 3.10)."""
+    others = [p for p in pythons if p != target.python]
+    if not others:
+        return ""
+    flags = " ".join(f"--python {p}" for p in others)
+    return f"; to leave Python {target.python} out, name the others: {flags}"
 
 
 def _has_module(name: str) -> bool:
