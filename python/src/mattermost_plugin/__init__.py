@@ -7,6 +7,7 @@ Authoring surface::
     from mattermost_plugin import HTTPRequest, HTTPResponseWriter
     from mattermost_plugin import Settings, command, CommandCall, ensure_bot  # helpers
     from mattermost_plugin import every, one_shot, OneShotJob                 # jobs
+    from mattermost_plugin import action, dialog, Attachment, Button, open_dialog  # interactive
 
 Every message of the contract (package ``mattermost.plugin.v1``) is importable from here
 by name (``from mattermost_plugin import User``).
@@ -46,6 +47,30 @@ from .errors import (
 )
 from .hooks import HookName, HookRegistrationError, HookReplyError, hook
 from .http import HTTPClientDisconnected, HTTPHeaders, HTTPRequest, HTTPResponseWriter
+from .interactive import (
+    ActionRequest,
+    ActionResponse,
+    Attachment,
+    AttachmentField,
+    BoolElement,
+    Button,
+    DialogResponse,
+    DialogSubmission,
+    InteractiveDialog,
+    RadioElement,
+    Select,
+    SelectElement,
+    TextareaElement,
+    TextElement,
+    action,
+    attach,
+    dialog,
+    dialog_error,
+    ephemeral,
+    field_errors,
+    open_dialog,
+    update_post,
+)
 from .jobs import (
     AsyncJobs,
     JobExistsError,
@@ -75,19 +100,27 @@ _upstream_client.install(PluginAPIClient, AsyncPluginAPIClient)
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionRequest",
+    "ActionResponse",
     "AlreadyExistsError",
     "AsyncJobs",
     "AsyncKVMutex",
     "AsyncKVStore",
     "AsyncPluginAPIClient",
+    "Attachment",
+    "AttachmentField",
     "BadRequestError",
+    "BoolElement",
     "BotUsernameTakenError",
+    "Button",
     "Command",
     "CommandCall",
     "CommandError",
     "CommandRegistrationError",
     "CommandResponse",
     "ConflictError",
+    "DialogResponse",
+    "DialogSubmission",
     "ErrorKind",
     "HTTPClientDisconnected",
     "HTTPHeaders",
@@ -96,6 +129,7 @@ __all__ = [
     "HookName",
     "HookRegistrationError",
     "HookReplyError",
+    "InteractiveDialog",
     "JobExistsError",
     "JobRegistrationError",
     "Jobs",
@@ -113,25 +147,38 @@ __all__ = [
     "PluginAPIClient",
     "PluginAPIError",
     "Post",
+    "RadioElement",
     "RuntimeConfig",
+    "Select",
+    "SelectElement",
     "ServiceUnavailableError",
     "Settings",
     "SettingsError",
+    "TextElement",
+    "TextareaElement",
     "TooManyRequestsError",
     "UnauthorizedError",
     "UnavailableError",
     "ValidationError",
+    "action",
+    "attach",
     "command",
     "convert_app_error",
     "convert_grpc_error",
+    "dialog",
+    "dialog_error",
     "ensure_bot",
+    "ephemeral",
     "every",
+    "field_errors",
     "hook",
     "load_runtime_config",
     "one_shot",
+    "open_dialog",
     "parse_settings",
     "run_plugin",
     "serve_plugin",
+    "update_post",
 ]
 
 

@@ -28,10 +28,10 @@ once per interval, and a Go build of the same plugin shares the record.
 ``JobOnceScheduler``: the job is stored under ``once_<key>`` as
 ``{"Key", "RunAt", "Props"}``; every server learns of it (at start, when scheduled locally,
 and by polling every ``poll_interval``); when it is due, each server takes the mutex
-``<key>`` (KV key ``mutex_<key>``, as Go names it), and the first to get it runs the ``@one_shot`` handler and deletes the
-record; the others find it gone. A job whose ``RunAt`` changed meanwhile (rescheduled) is
-left for the new time. A handler that raises is logged and the job is still deleted: a
-one-shot job fires once.
+``<key>`` (KV key ``mutex_<key>``, as Go names it), and the first to get it runs the
+``@one_shot`` handler and deletes the record; the others find it gone. A job whose
+``RunAt`` changed meanwhile (rescheduled) is left for the new time. A handler that raises
+is logged and the job is still deleted: a one-shot job fires once.
 
 Jobs start after ``OnActivate`` succeeds and stop on ``OnDeactivate`` before the plugin's
 own handler runs: runs in flight are waited for, so no job runs after ``OnDeactivate``

@@ -13,6 +13,8 @@ from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
 from .commands import COMMAND_ATTR, CommandRouter
 from .hooks import HOOK_ATTR, HookName, HookRegistrationError
+from .interactive import InteractiveRoutes
+from .interactive import on_activate as interactive_on_activate
 from .jobs import AsyncJobs, JobClock, Jobs, JobScheduler, JobTable
 from .jobs import on_activate as jobs_on_activate
 from .jobs import on_deactivate as jobs_on_deactivate
@@ -67,6 +69,10 @@ class Plugin:
     _job_scheduler: JobScheduler | None = None
     _job_clock: JobClock | None = None
     _jobs_manual: bool = False
+    _interactive: ClassVar[InteractiveRoutes | None] = None
+    # How the dispatcher runs handlers (captured at OnActivate): @action/@dialog handlers
+    # are called from within ServeHTTP, which is not given it.
+    _handler_runner: HookRunner | None = None
 
     # The runtime binds the generated clients of the contract (PluginAPIClient and its async
     # twin); tests may bind untyped clients of another service (make_client_classes).
@@ -106,6 +112,7 @@ class Plugin:
         cls._settings_descriptor = find_settings(cls)
         cls._command_router = CommandRouter.collect(cls)
         cls._job_table = JobTable.collect(cls)
+        cls._interactive = InteractiveRoutes.collect(cls)
 
     def __init__(
         self,
@@ -248,6 +255,8 @@ class Plugin:
                 steps.append(router.on_activate)
             elif name is HookName.ExecuteCommand:
                 steps.append(router.execute)
+        if cls._interactive is not None and name is HookName.OnActivate:
+            steps.append(interactive_on_activate)
         if cls._job_table is not None:
             # Last in OnActivate: jobs start once the plugin's own handler succeeded.
             if name is HookName.OnActivate:
@@ -272,6 +281,8 @@ class Plugin:
             hook_name = HookName(name)
         except ValueError:
             return False
+        if hook_name is HookName.ServeHTTP and cls._interactive is not None:
+            return True  # @action and @dialog requests arrive through ServeHTTP
         return hook_name in cls._hook_registry or bool(cls._sdk_steps(hook_name))
 
     def _hook_chain(
@@ -312,7 +323,9 @@ class Plugin:
         """
         handler = self._own_handler(name)
         if handler is not None and name in (HookName.ServeHTTP, HookName.ServeMetrics):
-            return _compat.http_handler(handler)
+            handler = _compat.http_handler(handler)
+        if name == HookName.ServeHTTP and self._interactive is not None:
+            return self._interactive.http_handler(self, handler)
         return handler
 
     def _own_handler(self, name: HookName | str) -> Callable[..., Any] | None:

@@ -50,6 +50,7 @@ from ._harness import (
     HookNotImplementedError,
     HTTPResponse,
     HTTPStream,
+    InteractionError,
     PluginHandle,
     StartPlugin,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "Handler",
     "HookError",
     "HookNotImplementedError",
+    "InteractionError",
     "LogEntry",
     "PluginHandle",
     "StartPlugin",

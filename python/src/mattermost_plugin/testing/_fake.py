@@ -219,6 +219,10 @@ class FakeMattermost:
         # (user_id, Post) for each SendEphemeralPost/UpdateEphemeralPost, in call order.
         self.ephemeral_posts: list[tuple[str, Post]] = []
         self.bots: dict[str, Bot] = {}
+        # Interactive dialogs: trigger ids issued (id -> (user_id, issued at millis)), and
+        # (user_id, OpenDialogRequest) for each dialog opened, in call order.
+        self.trigger_ids: dict[str, tuple[str, int]] = {}
+        self.dialogs: list[tuple[str, Any]] = []
         self.commands: list[Command] = []  # registered slash commands (plugin_id set)
         self._kv: dict[str, dict[str, tuple[bytes, int]]] = {}  # plugin -> key -> (v, exp)
         self._settings: dict[str, dict[str, Any]] = {}
@@ -247,6 +251,14 @@ class FakeMattermost:
         self.api, self.aapi = self.clients(value)
 
     # --- ids and time -----------------------------------------------------------------
+
+    def new_trigger_id(self, user_id: str) -> str:
+        """A trigger id as the server issues for a slash command or an action of
+        ``user_id``: ``OpenInteractiveDialog`` accepts it for 30 s of ``clock`` time."""
+        trigger_id = self.new_id() + self.new_id()
+        with self._lock:
+            self.trigger_ids[trigger_id] = (user_id, self.now())
+        return trigger_id
 
     def new_id(self) -> str:
         """A fresh 26-character id (deterministic per ``seed``)."""

@@ -40,6 +40,14 @@ from .._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from ..errors import PluginAPIError, error_from_app_error, is_app_error_set
 from ..hooks import HookName
 from ..http import MAX_CHUNK, HTTPHeaders
+from ..interactive import (
+    ActionRequest,
+    ActionResponse,
+    DialogResponse,
+    DialogSubmission,
+    action_url,
+    dialog_url,
+)
 from ..jobs import scheduler_of as jobs_scheduler_of
 from ..plugin import Plugin
 from ._fake import FakeJobClock, LogEntry
@@ -55,6 +63,7 @@ __all__ = [
     "HTTPStream",
     "HookError",
     "HookNotImplementedError",
+    "InteractionError",
     "PluginHandle",
 ]
 
@@ -526,6 +535,249 @@ class PluginHandle:
             "a job is due again at once after every run"
         )
 
+    # --- slash commands, actions, dialogs -------------------------------------------------
+
+    def run_command(
+        self, line: str, *, user_id: str, channel_id: str = "", team_id: str = "", root_id: str = ""
+    ) -> Any:
+        """Run the slash command ``line`` (``"/remind list"``) as ``user_id`` through
+        ``ExecuteCommand``, with a fresh trigger id (so the command may open a dialog), and
+        return the ``CommandResponse``. ``team_id`` defaults to the channel's team."""
+        from .._proto.mattermost.plugin.v1.models_pb2 import CommandArgs
+
+        if not team_id and channel_id in self.fake.channels:
+            team_id = self.fake.channels[channel_id].team_id
+        args = CommandArgs(
+            command=line,
+            user_id=user_id,
+            channel_id=channel_id,
+            team_id=team_id,
+            root_id=root_id,
+            trigger_id=self.fake.new_trigger_id(user_id),
+            site_url=self.fake.config.service_settings.site_url,
+        )
+        return self.fire(HookName.ExecuteCommand, args)
+
+    def action(
+        self,
+        name: str,
+        *,
+        user_id: str,
+        context: Mapping[str, Any] | None = None,
+        post_id: str = "",
+        channel_id: str = "",
+        team_id: str = "",
+        selected_option: str = "",
+        type: str = "button",
+    ) -> ActionResponse:
+        """Call the ``@action(name)`` handler as the server does when ``user_id`` clicks a
+        button made with ``context`` (no post needed; ``click`` clicks a real one) and return
+        its ``ActionResponse``. Nothing is applied to the fake's posts."""
+        url = action_url(self.plugin_id, name)
+        return self._action(url, user_id, dict(context or {}), post_id, channel_id, team_id,
+                            selected_option, type)  # fmt: skip
+
+    def click(
+        self, post: Any, text: str, *, user_id: str, selected_option: str = ""
+    ) -> ActionResponse:
+        """Click the button (or choose ``selected_option`` in the menu) labelled ``text`` on
+        ``post`` (a ``Post`` or its id in the fake) as ``user_id``, as the server does: its
+        integration URL and context are the ones stored in the post, and the answer is
+        applied (the post updated, the ephemeral text sent to the user). Returns it."""
+        post_id = post if isinstance(post, str) else post.id
+        stored = self.fake.posts.get(post_id)
+        if stored is None:
+            raise LookupError(f"no post {post_id!r} in the fake (click a post the plugin made)")
+        found = _find_action(stored, text)
+        integration = found.get("integration") or {}
+        url = str(integration.get("url", ""))
+        context = dict(integration.get("context") or {})
+        if found.get("type") == "select" and not selected_option:
+            raise ValueError(f"{text!r} is a menu: pass the selected_option to choose")
+        channel = self.fake.channels.get(stored.channel_id)
+        answer = self._action(
+            url, user_id, context, post_id, stored.channel_id,
+            channel.team_id if channel is not None else "", selected_option,
+            str(found.get("type") or "button"),
+        )  # fmt: skip
+        self._apply_action_answer(stored, user_id, answer)
+        return answer
+
+    def _action(
+        self,
+        url: str,
+        user_id: str,
+        context: dict[str, Any],
+        post_id: str,
+        channel_id: str,
+        team_id: str,
+        selected_option: str,
+        type: str,
+    ) -> ActionResponse:
+        if not user_id:
+            raise ValueError("an action has an acting user: pass user_id")
+        path = self._own_path(url)
+        if selected_option:
+            context["selected_option"] = selected_option
+        user = self.fake.users.get(user_id)
+        channel = self.fake.channels.get(channel_id)
+        team = self.fake.teams.get(team_id)
+        request = ActionRequest(
+            action="",
+            user_id=user_id,
+            user_name=user.username if user is not None else "",
+            channel_id=channel_id,
+            channel_name=channel.name if channel is not None else "",
+            team_id=team_id,
+            team_name=team.name if team is not None else "",
+            post_id=post_id,
+            trigger_id=self.fake.new_trigger_id(user_id),
+            type=type,
+            context=context,
+        )
+        response = self.http(
+            "POST", path, body=json.dumps(request.to_json()), user_id=user_id,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        body = _interaction_body(response, url)
+        return ActionResponse.from_json(body)
+
+    def _apply_action_answer(self, stored: Any, user_id: str, answer: ActionResponse) -> None:
+        from .._proto.mattermost.plugin.v1.models_pb2 import Post
+
+        fake = self.fake
+        with fake._lock:
+            if answer.update is not None:
+                current = fake.posts[stored.id]
+                updated = Post()
+                updated.CopyFrom(current)
+                updated.message = answer.update.message
+                # As the server: the answer's props replace the post's, but the props that
+                # say who posted (from_bot, override_username, ...) are kept.
+                kept = {k: current.props[k] for k in _RETAINED_PROPS if k in current.props}
+                if answer.update.HasField("props"):
+                    updated.props.Clear()
+                    updated.props.MergeFrom(answer.update.props)
+                    for key in _RETAINED_PROPS:
+                        if key in updated.props:
+                            del updated.props[key]
+                    updated.props.update(kept)
+                if updated.message != current.message:
+                    updated.edit_at = fake.now()
+                updated.update_at = fake.now()
+                fake.posts[stored.id] = updated
+            if answer.ephemeral_text:
+                note = Post(
+                    id=fake.new_id(),
+                    channel_id=stored.channel_id,
+                    root_id=stored.root_id or stored.id,
+                    user_id=user_id,
+                    message=answer.ephemeral_text,
+                    type="system_ephemeral",
+                    create_at=fake.now(),
+                    update_at=fake.now(),
+                )
+                fake.ephemeral_posts.append((user_id, note))
+
+    def submit_dialog(
+        self,
+        dialog: Any,
+        values: Mapping[str, Any] | None = None,
+        *,
+        user_id: str,
+        channel_id: str = "",
+        team_id: str = "",
+        state: str | None = None,
+        callback_id: str | None = None,
+    ) -> DialogResponse:
+        """Submit a dialog as ``user_id`` and return the ``DialogResponse``. ``dialog`` is
+        an ``OpenDialogRequest`` the plugin opened (``fake.dialogs[-1][1]``: its URL, state
+        and callback id are used) or the name of a ``@dialog`` handler."""
+        return self._dialog(dialog, dict(values or {}), user_id, channel_id, team_id, state,
+                            callback_id, cancelled=False)  # fmt: skip
+
+    def cancel_dialog(
+        self,
+        dialog: Any,
+        *,
+        user_id: str,
+        channel_id: str = "",
+        team_id: str = "",
+        state: str | None = None,
+        callback_id: str | None = None,
+    ) -> DialogResponse:
+        """Close a dialog without submitting it, as the user does; the server tells the
+        plugin only for a dialog opened with ``notify_on_cancel``."""
+        return self._dialog(dialog, {}, user_id, channel_id, team_id, state, callback_id,
+                            cancelled=True)  # fmt: skip
+
+    def _dialog(
+        self,
+        dialog: Any,
+        values: dict[str, Any],
+        user_id: str,
+        channel_id: str,
+        team_id: str,
+        state: str | None,
+        callback_id: str | None,
+        *,
+        cancelled: bool,
+    ) -> DialogResponse:
+        if not user_id:
+            raise ValueError("a dialog is submitted by a user: pass user_id")
+        if isinstance(dialog, str):
+            url = dialog_url(self.plugin_id, dialog)
+            opened_state, opened_callback = "", ""
+        else:
+            url = dialog.url
+            opened_state, opened_callback = dialog.dialog.state, dialog.dialog.callback_id
+            if cancelled and not dialog.dialog.notify_on_cancel:
+                raise ValueError(
+                    "this dialog was opened without notify_on_cancel: the server does not "
+                    "tell the plugin when it is closed"
+                )
+        if not team_id and channel_id in self.fake.channels:
+            team_id = self.fake.channels[channel_id].team_id
+        submission = DialogSubmission(
+            dialog="",
+            user_id=user_id,
+            channel_id=channel_id,
+            team_id=team_id,
+            callback_id=opened_callback if callback_id is None else callback_id,
+            state=opened_state if state is None else state,
+            values=values,
+            cancelled=cancelled,
+            type="dialog_submission",
+        )
+        response = self.http(
+            "POST", self._own_path(url), body=json.dumps(submission.to_json()),
+            user_id=user_id, headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        return DialogResponse.from_json(_interaction_body(response, url))
+
+    def _own_path(self, url: str) -> str:
+        prefix = f"/plugins/{self.plugin_id}/"
+        if not url.startswith(prefix):
+            raise ValueError(
+                f"the integration URL {url!r} does not lead to plugin {self.plugin_id} "
+                f"(it should start with {prefix})"
+            )
+        return url[len(prefix) - 1 :]
+
+    async def aclick(
+        self, post: Any, text: str, *, user_id: str, selected_option: str = ""
+    ) -> ActionResponse:
+        """``click`` for async tests."""
+        return await asyncio.to_thread(
+            self.click, post, text, user_id=user_id, selected_option=selected_option
+        )
+
+    async def asubmit_dialog(
+        self, dialog: Any, values: Mapping[str, Any] | None = None, *, user_id: str, **kw: Any
+    ) -> DialogResponse:
+        """``submit_dialog`` for async tests."""
+        return await asyncio.to_thread(self.submit_dialog, dialog, values, user_id=user_id, **kw)
+
     # --- unary hooks ----------------------------------------------------------------------
 
     def _request(self, spec: HookSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
@@ -830,6 +1082,47 @@ class PluginHandle:
     async def aupload_file(self, info: Any, data: Any, *, context: Any = None) -> FileUploadResult:
         """``upload_file`` for async tests."""
         return await self._loop.arun(self._upload(info, data, context), self.timeout, "upload")
+
+
+class InteractionError(Exception):
+    """An action or dialog request was not answered with 200 and JSON (the handler raised,
+    the route is unknown, ...). ``response`` is the plugin's HTTP answer."""
+
+    def __init__(self, url: str, response: HTTPResponse) -> None:
+        self.response = response
+        super().__init__(f"{url} answered {response.status}: {response.text[:500]}")
+
+
+# Props the server keeps when an action's answer replaces the post (PostActionRetainPropKeys).
+_RETAINED_PROPS = ("from_webhook", "from_bot", "from_plugin", "override_username",
+                   "override_icon_url")  # fmt: skip
+
+
+def _interaction_body(response: HTTPResponse, url: str) -> dict[str, Any]:
+    if response.status != 200:
+        raise InteractionError(url, response)
+    if not response.body:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        raise InteractionError(url, response) from None
+    if not isinstance(body, dict):
+        raise InteractionError(url, response)
+    return body
+
+
+def _find_action(post: Any, text: str) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+
+    props = MessageToDict(post.props) if post.HasField("props") else {}
+    names = []
+    for attachment in props.get("attachments") or []:
+        for found in (attachment or {}).get("actions") or []:
+            names.append(found.get("name"))
+            if found.get("name") == text:
+                return dict(found)
+    raise LookupError(f"post {post.id} has no button or menu {text!r} (it has: {names or 'none'})")
 
 
 def _canonical(key: str) -> str:

@@ -1166,3 +1166,32 @@ def _delete_ephemeral_post(fake: FakeMattermost, req: Any) -> None:
     fake.ephemeral_posts[:] = [
         (u, p) for u, p in fake.ephemeral_posts if not (u == req.user_id and p.id == req.post_id)
     ]
+
+
+# --- interactive dialogs (app/integration_action.go OpenInteractiveDialog) ------------------
+
+# The server accepts a trigger id for ServiceSettings.OutgoingIntegrationRequestsTimeout
+# (30 s by default) after it issued it for a slash command or an action.
+TRIGGER_ID_TIMEOUT_MILLIS = 30_000
+
+
+@model("OpenInteractiveDialog")
+def _open_interactive_dialog(fake: FakeMattermost, req: Any) -> None:
+    where = "DecodeAndVerifyTriggerId"
+    request = _copy(req.dialog)
+    issued = fake.trigger_ids.get(request.trigger_id)
+    if issued is None:
+        # The server's trigger ids are signed; one it did not issue fails verification.
+        raise bad_request(
+            where,
+            "interactive_message.decode_trigger_id.verify_signature_failed",
+            "Failed to verify signature of trigger ID for interactive dialog.",
+        )
+    user_id, at = issued
+    if fake.now() - at > TRIGGER_ID_TIMEOUT_MILLIS:
+        raise bad_request(
+            where,
+            "interactive_message.decode_trigger_id.expired",
+            "Trigger ID for interactive dialog is expired.",
+        )
+    fake.dialogs.append((user_id, request))
