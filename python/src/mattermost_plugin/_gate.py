@@ -32,8 +32,9 @@ class SyncHandlerGate:
         if limit < 1:
             raise ValueError(f"max_sync_handlers must be at least 1, got {limit}")
         self.limit = limit
-        self._admitted = 0  # event loop only
-        self._in_api = 0  # worker threads: under _lock
+        # Both under _lock: the loop admits and releases, worker threads count API calls.
+        self._admitted = 0
+        self._in_api = 0
         self._lock = threading.Lock()
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -45,36 +46,49 @@ class SyncHandlerGate:
             return self._admitted - self._in_api
 
     async def acquire(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        while self._waiters or self.running >= self.limit:
-            waiter = self._loop.create_future()
-            self._waiters.append(waiter)
+        loop = self._loop = asyncio.get_running_loop()
+        while True:
+            # The check and the queueing are one step under the lock, so a worker thread's
+            # _api_call_started sees this waiter or this check sees its handler as blocked.
+            with self._lock:
+                if not self._waiters and self._admitted - self._in_api < self.limit:
+                    self._admitted += 1
+                    return
+                waiter = loop.create_future()
+                self._waiters.append(waiter)
             try:
                 await waiter
             finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-            if self.running < self.limit:
-                break
-        self._admitted += 1
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+            with self._lock:
+                if self._admitted - self._in_api < self.limit:
+                    self._admitted += 1
+                    return
 
     def release(self) -> None:
-        self._admitted -= 1
+        with self._lock:
+            self._admitted -= 1
         self._wake()
 
     def _wake(self) -> None:
         # Wake the first waiter; it re-checks the count when it runs.
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        with self._lock:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
 
     def _api_call_started(self) -> None:
         with self._lock:
             self._in_api += 1
+            # Only a waiting handler needs the loop woken: an idle loop stays asleep, which
+            # spares every API call from a handler thread a wake-up and a GIL hand-off.
+            wake = bool(self._waiters)
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if wake and loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake)
 
     def _api_call_finished(self) -> None:
