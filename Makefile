@@ -69,8 +69,8 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../bench/plugin-python/plugin.py ../bench/grpcio_floor.py ../bench/lane_floor.py ../bench/dispatch_floor.py
 
 # After bumping server/public in go.mod (CONTRIBUTING.md "Moving to a new Mattermost release"):
-# the schema from the module, the protos, the bridge's table, the Python client, hook
-# signatures and docs/reference from the schema, the Python protobuf modules from the protos,
+# the schema from the module, the protos, the Python client, hook signatures and docs/reference
+# from the schema, the Python protobuf modules from the protos,
 # and the harness's plugin.API catch-all and fidelity plumbing from the module's interface.
 generate: setup ## regenerate everything generated (schema, protos, SDK stubs, references, harness plumbing) from the pinned server/public
 	$(GO) run ./tools/apischema
