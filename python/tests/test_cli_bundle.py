@@ -753,26 +753,30 @@ def load_wheel_choice_check() -> Any:
 def test_each_machine_gets_its_own_wheels_from_a_two_platform_bundle(
     tmp_path: Path, bridge: Path, wheel_index: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The bridge's wheel selection (wheelenv.py, as an arm64 or x86_64 server's Python runs it)
-    on a two-platform bundle picks that machine's binary wheels; on an amd64-only bundle an
-    arm64 server finds none and is told so."""
+    """The bridge's wheel selection (wheelenv.py, as an arm64 or x86_64 server's Python of each
+    version the bundle names runs it) on a two-platform bundle picks that machine's and that
+    Python's binary wheels; on an amd64-only bundle an arm64 server finds none and is told so."""
     check = load_wheel_choice_check()
     plugin = write_plugin(tmp_path / "p")
     arm = write_elf(tmp_path / "bridges" / "arm64", machine=EM_AARCH64)
-    code, out, err = run(
-        capsys,
-        bundle_args(
-            plugin, bridge, wheel_index, "--platform", "all", "--bridge", f"linux-arm64={arm}"
-        ),
+    args = bundle_args(
+        plugin, bridge, wheel_index, "--platform", "all", "--bridge", f"linux-arm64={arm}"
     )
+    code, out, err = run(capsys, [*args, "--python", "3.10"])
     assert code == 0, err
     both = Path(out.strip())
     for machine in ("aarch64", "x86_64"):
         assert check.main([str(both), machine]) == 0
         out, _ = capsys.readouterr()
-        assert f"check_wheel_choice: {machine}: " in out
-        binary = re.findall(r"'([^']+\.whl)'", out)
-        assert binary and all(f"_{machine}" in name for name in binary), out
+        lines = sorted(out.splitlines())
+        assert [line.split(":")[1] for line in lines] == [
+            f" Python 3.10 on {machine}",
+            f" Python 3.11 on {machine}",
+        ], out
+        for line, cp in zip(lines, ("cp310", "cp311"), strict=True):
+            binary = re.findall(r"'([^']+\.whl)'", line)
+            assert binary and all(f"_{machine}" in name for name in binary), line
+            assert f"grpcio-1.85.3-{cp}-{cp}-" in line, line
 
     code, out, err = run(
         capsys, bundle_args(plugin, bridge, wheel_index, "--output", str(tmp_path / "amd64"))
