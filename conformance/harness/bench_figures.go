@@ -63,7 +63,7 @@ func benchPlugins(t *caseT, selected *regexp.Regexp, figures map[string]benchFig
 			run  func()
 		}{
 			{"hook_serial", func() { benchHookSerial(t, sides, bridge, python, figures) }},
-			{"hook_async", func() { benchHookAsync(t, sides, figures) }},
+			{"hook_async", func() { benchHookAsync(t, sides, python, figures) }},
 			{"hook_in_flight", func() { benchHookInFlight(t, sides, figures) }},
 			{"hook_deep_post", func() { benchHookDeepPost(t, sides, python, figures) }},
 			{"api_kv_get", func() { benchAPI(t, sides, "kv_get", figures) }},
@@ -190,8 +190,11 @@ func benchHookSerial(t *caseT, sides []*benchSide, bridge, python proc, figures 
 
 // benchHookAsync: benchHookSerial's calls as MessageWillBeUpdated, whose Python handler is
 // `async def` (the plugin author's choice for a hook that does not block); p50 and p99.
-func benchHookAsync(t *caseT, sides []*benchSide, figures map[string]benchFigure) {
-	runs := measureSerial(sides, nil, func(s *benchSide) { callHookAsync(t, s) })
+func benchHookAsync(t *caseT, sides []*benchSide, python proc, figures map[string]benchFigure) {
+	runs := measureSerial(sides, map[string][]proc{"mmplug": {python}}, func(s *benchSide) { callHookAsync(t, s) })
+	calls := float64(serialRounds * serialPerRound)
+	figures["hook_async_cpu_python_per_call"] = benchFigure{Unit: "µs", MMPlug: us(runs["mmplug"].alsoCPU) / calls}
+	figures["hook_async_cpu_bridge_per_call"] = benchFigure{Unit: "µs", MMPlug: us(runs["mmplug"].cpu) / calls}
 	g, p := percentile(runs["go"].times, 50), percentile(runs["mmplug"].times, 50)
 	figures["hook_async_round_trip_p50"] = ratioFigure("µs", us(g), us(p), 1.4)
 	g, p = percentile(runs["go"].times, 99), percentile(runs["mmplug"].times, 99)
