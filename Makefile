@@ -119,6 +119,9 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 	MMPLUG_TRANSPORT=grpc $(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -fidelity -plugin conformance/harness/testdata/fidelity -bridge $(BRIDGE) -venv $(VENV)
 	$(GO) run ./conformance/harness -smoke -plugin examples/moderation -bridge $(BRIDGE) -venv $(VENV)
+	# examples/oauth-connect's own cases (cases_oauth.go): the connect flow against the test kit's
+	# OAuth2 provider on localhost.
+	$(GO) run ./conformance/harness -plugin examples/oauth-connect -bridge $(BRIDGE) -venv $(VENV)
 	# The plugins written for Mattermost's own Python SDK, from their directories (make upstream
 	# runs them from bundles).
 	for plugin in conformance/upstream/*/; do \
