@@ -293,6 +293,28 @@ func (m *memAPI) KVSetWithOptions(key string, value []byte, options model.Plugin
 	return m.kvSetWithOptions(key, value, options)
 }
 
+// KVCompareAndDelete deletes key only if it holds oldValue, as the server does (an atomic
+// set to nil).
+func (m *memAPI) KVCompareAndDelete(key string, oldValue []byte) (bool, *model.AppError) {
+	defer m.guard("KVCompareAndDelete")
+	m.rec.call("KVCompareAndDelete")
+	return m.kvSetWithOptions(key, nil, model.PluginKVSetOptions{Atomic: true, OldValue: oldValue})
+}
+
+// harnessSiteURL is the in-memory server's Site URL, the host its plugin requests are sent to.
+const harnessSiteURL = "http://mattermost.test"
+
+// GetConfig answers the server's default configuration with the harness's Site URL (plugins
+// build their own URLs from it, as the OAuth2 connect flow does for its redirect URL).
+func (m *memAPI) GetConfig() *model.Config {
+	defer m.guard("GetConfig")
+	m.rec.call("GetConfig")
+	cfg := &model.Config{}
+	cfg.SetDefaults()
+	cfg.ServiceSettings.SiteURL = model.NewPointer(harnessSiteURL)
+	return cfg
+}
+
 func (m *memAPI) kvSetWithOptions(key string, value []byte, options model.PluginKVSetOptions) (bool, *model.AppError) {
 	if err := options.IsValid(); err != nil {
 		return false, err
