@@ -57,6 +57,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../examples/flask/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/moderation/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../examples/oauth-connect/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../examples/remind/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/streams/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/slowstart/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/faults/plugin.py
@@ -110,7 +111,7 @@ test-python: setup
 	cd python && $(VENV)/bin/pytest -q
 	# -c: the examples' tests take the SDK's pytest settings (asyncio mode) from python/.
 	cd python && $(VENV)/bin/pytest -q -c pyproject.toml ../examples/hello/tests ../examples/fastapi/tests ../examples/flask/tests \
-		../examples/moderation/tests ../examples/oauth-connect/tests
+		../examples/moderation/tests ../examples/oauth-connect/tests ../examples/remind/tests
 
 conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello on the lane and on gRPC), the fidelity sweep of every API method and hook, and a 50,000-call soak
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
