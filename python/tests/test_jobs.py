@@ -46,7 +46,7 @@ class Ticker(Plugin):
     @every(datetime.timedelta(minutes=10))
     def tick(self) -> None:
         self.events.append("tick")
-        self.ticks.append(self.jobs._now())
+        self.ticks.append(self.jobs.now().timestamp())
 
     @one_shot("remind_")
     async def remind(self, job: OneShotJob) -> None:
@@ -196,7 +196,7 @@ def test_reschedule_by_another_instance_is_followed(mm_fake: FakeMattermost) -> 
 
 def test_list_is_sorted_and_filtered(mm_plugin: StartPlugin) -> None:
     jobs = mm_plugin(Ticker).plugin.jobs
-    now = datetime.datetime.fromtimestamp(jobs._now(), UTC)
+    now = jobs.now()
     jobs.schedule_once("remind_late", now + datetime.timedelta(hours=2))
     jobs.schedule_once("remind_soon", now + datetime.timedelta(minutes=2))
     assert [j.key for j in jobs.list()] == ["remind_soon", "remind_late"]

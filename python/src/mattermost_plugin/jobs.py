@@ -702,6 +702,10 @@ class Jobs:
     def _now(self) -> float:
         return _scheduler_clock(self._plugin).now()
 
+    def now(self) -> datetime.datetime:
+        """Now (UTC) on the clock jobs run on: the test kit's fake clock in tests."""
+        return _EPOCH + datetime.timedelta(seconds=self._now())
+
     def schedule_once(
         self,
         key: str,
@@ -758,6 +762,10 @@ class AsyncJobs:
     def __init__(self, plugin: Plugin) -> None:
         self._plugin = plugin
         self._kv = AsyncKVStore(plugin.aapi)
+
+    def now(self) -> datetime.datetime:
+        """See ``Jobs.now``."""
+        return _EPOCH + datetime.timedelta(seconds=_scheduler_clock(self._plugin).now())
 
     async def schedule_once(
         self,
