@@ -47,6 +47,7 @@ func cases() []testCase {
 		{"stream-flask-countdown", caseStreamFlask},
 		{"log-lines-readable", caseLogLines},
 		{"moderation", caseModeration},
+		{"oauth-connect", caseOAuthConnect},
 		{"config-set-get", caseConfig},
 		{"scaffold-deploys", caseScaffold},
 		{"flood-deep-lists", caseFlood},

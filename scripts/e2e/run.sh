@@ -86,6 +86,7 @@ bundle examples/hello com.mmplug.hello
 bundle examples/flask com.mmplug.flask
 bundle examples/fastapi com.mmplug.fastapi
 bundle examples/moderation com.mmplug.moderation
+bundle examples/oauth-connect com.mmplug.oauth-connect
 # A new user's plugin, as `mmplug new` scaffolds it.
 "$venv/bin/mmplug" new e2e-scaffold --dir "$out/src/e2e-scaffold" >/dev/null
 bundle "$out/src/e2e-scaffold" com.example.e2e-scaffold
