@@ -70,11 +70,30 @@ def test_the_guide_covers_the_authoring_surface() -> None:
         "PluginAPIError",
         "NotFoundError",
         "NotImplementedAPIError",
+        "OneShotJob",
+        "JobExistsError",
+        "ActionRequest",
+        "ActionResponse",
+        "DialogSubmission",
+        "InteractiveDialog",
     ]
     for name in helpers:
         assert hasattr(mattermost_plugin, name), name
         assert f"`{name}" in text or f" {name}(" in text, f"the guide does not mention {name}"
-    for name in ("@hook(", "@command(", "serve_asgi", "serve_wsgi", "self.kv_store", "mutex("):
+    for name in (
+        "@hook(",
+        "@command(",
+        "serve_asgi",
+        "serve_wsgi",
+        "self.kv_store",
+        "mutex(",
+        "@every(",
+        "@one_shot(",
+        "schedule_once(",
+        "@action(",
+        "@dialog(",
+        "open_dialog(",
+    ):
         assert name in text, name
     assert hasattr(mattermost_plugin, "hook") and hasattr(mattermost_plugin, "command")
     for step in ("mmplug new", "pytest", "mmplug dev", "mmplug bundle", "mmplug deploy"):
