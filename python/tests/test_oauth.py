@@ -670,3 +670,47 @@ def test_the_provider_from_the_command_line() -> None:
             assert json.load(r) == {"grant_types": ["authorization_code"]}
         proc.stdin.close()
         assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_losing_a_refresh_race_takes_the_winners_token(
+    mm_fake: FakeMattermost,
+    provider: FakeOAuth2Provider,
+    monkeypatch: pytest.MonkeyPatch,
+    use_async: bool,
+) -> None:
+    # Two handlers refresh at once; the provider rotates refresh tokens, so the second one's
+    # refresh token is refused (invalid_grant) after the first stored its new token.
+    connector = sync_connector(mm_fake, provider)
+    now = mm_fake.clock.now_millis() / 1000
+    connector.store_token(ALICE, OAuth2Token(access_token="old", refresh_token="r", expires_at=now))
+    winner = OAuth2Token(access_token="winner", refresh_token="r2", expires_at=now + 3600)
+
+    def refused_after_the_winner_stored(*args: Any) -> TransportResponse:
+        connector.store_token(ALICE, winner)
+        body = {"error": "invalid_grant", "error_description": "refresh token rotated"}
+        return TransportResponse(400, "application/json", json.dumps(body).encode())
+
+    monkeypatch.setattr(provider, "post_form", refused_after_the_winner_stored)
+    if use_async:
+        loser = AsyncOAuth2Connector(
+            mm_fake.aapi,
+            provider.config(),
+            encryption_secret=SECRET,
+            plugin_id=PLUGIN_ID,
+            transport=provider,
+            now=fake_now(mm_fake),
+        )
+        assert await loser.get_token(ALICE) == winner
+    else:
+        assert connector.get_token(ALICE) == winner
+    assert connector.is_connected(ALICE)
+
+
+def test_without_cryptography_the_error_says_what_to_install(
+    mm_fake: FakeMattermost, provider: FakeOAuth2Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A None entry in sys.modules makes that import fail, as if the package were absent.
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.ciphers.aead", None)
+    with pytest.raises(ImportError, match=r"pip install 'mmplug\[oauth\]'"):
+        sync_connector(mm_fake, provider)

@@ -52,8 +52,9 @@ state format, state lifetime and KV keys, so a Go and a Python build of a plugin
    users connect again.
 5. ``get_token(user_id)`` refreshes a token that expires within 10 seconds (golang.org/x/oauth2's
    margin) with its refresh token and stores the new one with a compare-and-set, so two
-   servers refreshing at once keep one result. A refresh the provider refuses with
-   ``invalid_grant`` deletes the token and raises ``OAuth2NotConnectedError``.
+   servers refreshing at once keep one result (the loser, whose rotated refresh token the
+   provider refuses, takes the winner's). A refresh the provider refuses with ``invalid_grant``
+   otherwise deletes the token and raises ``OAuth2NotConnectedError``.
 6. ``disconnect(user_id)`` deletes the token, after revoking it at the provider (RFC 7009) when
    ``OAuth2Config.revoke_url`` is set.
 
@@ -761,7 +762,12 @@ class OAuth2Connector(_Base):
         except OAuth2Error as e:
             if e.error != "invalid_grant":
                 raise
-            self.api.kv_compare_and_delete(key, sealed)
+            if not self.api.kv_compare_and_delete(key, sealed):
+                # The stored token changed meanwhile: another handler refreshed it first, and
+                # the provider rotated the refresh token we sent. Theirs is the live one.
+                current = self.api.kv_get(key)
+                if current:
+                    return self._open(user_id, current)
             raise OAuth2NotConnectedError(
                 f"the provider no longer accepts the refresh token of user {user_id} "
                 f"({e}): the user must connect again"
@@ -963,7 +969,10 @@ class AsyncOAuth2Connector(_Base):
         except OAuth2Error as e:
             if e.error != "invalid_grant":
                 raise
-            await self.aapi.kv_compare_and_delete(key, sealed)
+            if not await self.aapi.kv_compare_and_delete(key, sealed):
+                current = await self.aapi.kv_get(key)
+                if current:
+                    return self._open(user_id, current)
             raise OAuth2NotConnectedError(
                 f"the provider no longer accepts the refresh token of user {user_id} "
                 f"({e}): the user must connect again"
