@@ -24,7 +24,11 @@ Installing mmplug registers a pytest plugin (entry point ``pytest11``) with two 
     ``handle.http("GET", "/path?q=1", user_id=...)`` sends a request to ``ServeHTTP``
     (``serve_asgi``/``serve_wsgi`` apps included) and returns an ``HTTPResponse``
     (``status``, ``headers``, ``body``, ``chunks``, ``json()``); ``handle.open_http`` streams
-    the response as it is written. Plugins are deactivated when the test ends.
+    the response as it is written. ``handle.advance(seconds)`` moves the fake clock and runs
+    the plugin's jobs that fall due on the way; ``handle.run_command``, ``handle.click``,
+    ``handle.action``, ``handle.submit_dialog`` and ``handle.cancel_dialog`` fire slash
+    commands, buttons and dialogs as the server does. Plugins are deactivated when the test
+    ends.
 
 Outside pytest: ``fake = FakeMattermost(); with fake.start(MyPlugin) as handle: ...``.
 ``load_plugin_module(path, name)`` imports a plugin's entry file as the bridge does (its
