@@ -40,8 +40,9 @@ PACKAGE_BIN = "mattermost_plugin/_bin"
 
 # Mattermost's platform name -> (ELF e_machine, manylinux arch). The programs are statically
 # linked (the bridges against glibc with crt-static, the dev server by Go with CGO_ENABLED=0),
-# so they need no particular glibc, and manylinux_2_17 (manylinux2014) is the oldest tag pip on
-# the server distributions we support accepts for every wheel we depend on.
+# so they ask nothing of the system's glibc; manylinux_2_17 (manylinux2014, glibc 2.17) is the
+# floor our dependencies' binary wheels (grpcio) set anyway, and the tag ruff and uv use. The
+# legacy alias keeps pips older than 20.3, which only know "manylinux2014", able to install it.
 MACHINES = {"linux-amd64": (62, "x86_64"), "linux-arm64": (183, "aarch64")}
 MANYLINUX = ("manylinux_2_17", "manylinux2014")
 
