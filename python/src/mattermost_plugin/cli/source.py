@@ -2,8 +2,9 @@
 source checkout (the repository with the bridge's Rust code and the Go conformance harness).
 
 ``bundle`` builds the SDK wheel from the checkout when the SDK is installed editable (so a bundle
-carries the code you are running), and the bridge from the checkout when no prebuilt one is
-given; ``dev`` runs the checkout's Go harness. ``MMPLUG_SOURCE`` names a checkout explicitly.
+carries the code you are running), and the bridge from the checkout when neither ``--bridge``
+nor the installed platform wheel (``binaries.py``) provides one; ``dev`` runs the checkout's Go
+harness when the install carries no dev server. ``MMPLUG_SOURCE`` names a checkout explicitly.
 """
 
 from __future__ import annotations
