@@ -23,7 +23,8 @@ import (
 // crashing (see gencatchall for why nothing here embeds a nil plugin.API).
 type memAPI struct {
 	catchAll
-	world // guarded by mu, like the maps below (memapi_world.go)
+	world       // guarded by mu, like the maps below (memapi_world.go)
+	interactive // direct channels' ids, trigger ids, dialogs; guarded by mu (memapi_interactive.go)
 
 	rec *recorder
 
