@@ -24,7 +24,7 @@ import (
 type memAPI struct {
 	catchAll
 	world       // guarded by mu, like the maps below (memapi_world.go)
-	interactive // direct channels' ids, trigger ids, dialogs; guarded by mu (memapi_interactive.go)
+	interactive // trigger ids and dialogs; guarded by mu (memapi_interactive.go)
 
 	rec *recorder
 

@@ -349,3 +349,19 @@ def test_wrong_return_types_are_errors(mm_plugin: StartPlugin) -> None:
         handle.action("a", user_id="u")
     with pytest.raises(InteractionError, match="500"):
         handle.submit_dialog("d", {}, user_id="u")
+
+
+def test_the_update_is_json_that_go_decodes() -> None:
+    # protobuf's JSON writes int64 as strings, which Go's json.Unmarshal refuses for
+    # model.Post's int64 fields: the update carries only what the server takes from it.
+    post = Post(id="p1", create_at=1_700_000_000_000, message="done", file_ids=["f1"])
+    post.props["kept"] = "yes"
+    update = update_post(post, "ok").to_json()["update"]
+    assert all(not isinstance(v, str) or not v.isdigit() for v in update.values())
+    assert "create_at" not in update and update["file_ids"] == ["f1"]
+    assert update["props"] == {"kept": "yes"} and update["message"] == "done"
+    bare = Post(id="p1", message="no props")
+    assert "props" not in update_post(bare).to_json()["update"]  # the server keeps the post's
+    assert ActionResponse.from_json({"update": update}).update == post.__class__(
+        id="p1", message="done", file_ids=["f1"], props=post.props
+    )

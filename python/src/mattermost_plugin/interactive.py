@@ -279,15 +279,13 @@ class ActionResponse:
     goto_location: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        from google.protobuf.json_format import MessageToDict
-
         body: dict[str, Any] = {
             "update": None,
             "ephemeral_text": self.ephemeral_text,
             "skip_slack_parsing": self.skip_slack_parsing,
         }
         if self.update is not None:
-            body["update"] = MessageToDict(self.update, preserving_proto_field_name=True)
+            body["update"] = _update_json(self.update)
         if self.goto_location:
             body["goto_location"] = self.goto_location
         return body
@@ -305,6 +303,30 @@ class ActionResponse:
             skip_slack_parsing=bool(body.get("skip_slack_parsing")),
             goto_location=_str(body, "goto_location"),
         )
+
+
+def _update_json(post: Post) -> dict[str, Any]:
+    """The fields of Go's ``model.Post`` JSON that the server takes from an action's update
+    (its message, props, files, pinning and reactions; it keeps the post's id, channel and
+    author itself). Only these: protobuf's JSON writes 64-bit integers as strings, which Go's
+    decoder refuses, and the timestamps are the server's to set anyway."""
+    from google.protobuf.json_format import MessageToDict
+
+    body: dict[str, Any] = {
+        "id": post.id,
+        "channel_id": post.channel_id,
+        "user_id": post.user_id,
+        "root_id": post.root_id,
+        "message": post.message,
+        "type": post.type,
+        "is_pinned": post.is_pinned,
+        "has_reactions": post.has_reactions,
+        "file_ids": list(post.file_ids),
+    }
+    if post.HasField("props"):
+        # An empty object clears the props; without the key the server keeps the post's.
+        body["props"] = MessageToDict(post.props)
+    return body
 
 
 def update_post(post: Post, ephemeral_text: str = "") -> ActionResponse:
