@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import mattermost_plugin.oauth
 from mattermost_plugin import HookName, HTTPRequest, HTTPResponseWriter, Plugin, hook
 from mattermost_plugin.oauth import (
     STATE_TTL_SECONDS,
@@ -710,7 +711,8 @@ async def test_losing_a_refresh_race_takes_the_winners_token(
 def test_without_cryptography_the_error_says_what_to_install(
     mm_fake: FakeMattermost, provider: FakeOAuth2Provider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A None entry in sys.modules makes that import fail, as if the package were absent.
-    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.ciphers.aead", None)
+    # What the module's import of cryptography left when the package is absent.
+    absent = ModuleNotFoundError("No module named 'cryptography'")
+    monkeypatch.setattr(mattermost_plugin.oauth, "_CRYPTO", absent)
     with pytest.raises(ImportError, match=r"pip install 'mmplug\[oauth\]'"):
         sync_connector(mm_fake, provider)

@@ -240,19 +240,32 @@ class OAuth2Token:
 # --- encryption ------------------------------------------------------------------------------
 
 
-def _crypto() -> tuple[Any, Any, Any, Any]:
+def _load_crypto() -> tuple[Any, Any, Any, Any] | ImportError:
     try:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
     except ImportError as e:
+        return e
+    return AESGCM, HKDF, hashes, InvalidTag
+
+
+# Loaded with this module rather than at first use: cryptography's compiled core knows its
+# Python classes once per process, so a first import inside a test run that later unloads the
+# modules it imported (pytester's in-process runs do) would leave a re-import with classes the
+# core refuses ("Expected instance of hashes.HashAlgorithm").
+_CRYPTO = _load_crypto()
+
+
+def _crypto() -> tuple[Any, Any, Any, Any]:
+    if isinstance(_CRYPTO, ImportError):
         raise ImportError(
             "mattermost_plugin.oauth encrypts tokens with the 'cryptography' package, which is "
             "not installed: pip install 'mmplug[oauth]' and add cryptography==50.0.2 to the "
-            f"plugin's requirements.txt ({e})"
-        ) from e
-    return AESGCM, HKDF, hashes, InvalidTag
+            f"plugin's requirements.txt ({_CRYPTO})"
+        ) from _CRYPTO
+    return _CRYPTO
 
 
 class TokenCipher:
