@@ -50,6 +50,39 @@ type options struct {
 	soak          int
 	caseTimeout   time.Duration
 	serverVersion string
+	python        string
+}
+
+// checkBundleEnvs reads the environments the bridge set up from an offline bundle's wheels
+// (wheelenv.py writes {"python": [3, 10, 13], "wheels": [...]} into each) and returns what is
+// wrong with them, if anything, and the Python versions they were made for. want ("3.10", or
+// "" for any) is the version every one of them must be for.
+func checkBundleEnvs(envs []string, want string) (string, []string) {
+	if len(envs) == 0 {
+		return "the bridge did not set up Python from the bundle's wheels (no .mmplug/envs/*/mmplug-env.json)", nil
+	}
+	var pythons []string
+	for _, path := range envs {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err.Error(), nil
+		}
+		var env struct {
+			Python []int `json:"python"`
+		}
+		if err := json.Unmarshal(raw, &env); err != nil || len(env.Python) < 2 {
+			return fmt.Sprintf("%s: no Python version in %q (%v)", path, raw, err), nil
+		}
+		full := fmt.Sprintf("%d.%d", env.Python[0], env.Python[1])
+		if len(env.Python) > 2 {
+			full += fmt.Sprintf(".%d", env.Python[2])
+		}
+		if want != "" && fmt.Sprintf("%d.%d", env.Python[0], env.Python[1]) != want {
+			return fmt.Sprintf("the bridge set up the wheels for Python %s, not %s (-python)", full, want), nil
+		}
+		pythons = append(pythons, full)
+	}
+	return "", pythons
 }
 
 func main() {
@@ -71,6 +104,7 @@ func main() {
 	flag.IntVar(&o.soak, "soak", 0, "instead of the cases, make this many mixed calls (hooks, HTTP, API calls from Python) through the supervisor to examples/hello and fail unless the bridge's and Python's memory and descriptors stay flat (soak.go); use with -plugin examples/hello")
 	flag.DurationVar(&o.caseTimeout, "case-timeout", 2*time.Minute, "a case still running after this long fails (a hang becomes a failure)")
 	flag.StringVar(&o.serverVersion, "server-version", "10.11.2", "what GetServerVersion answers")
+	flag.StringVar(&o.python, "python", "", "with -bundle: the Python version (X.Y) the bridge must have set up the plugin's wheels for; the check bundle_python_from_its_wheels fails on another (the bridge takes the newest python3.X on PATH the bundle has wheels for)")
 	flag.Parse()
 	os.Exit(run(o))
 }
@@ -224,12 +258,12 @@ func run(o options) int {
 	if o.bundle != "" && passed > 0 {
 		// The point of an offline bundle: Python ran on the bundle's own wheels.
 		envs, _ := filepath.Glob(filepath.Join(b.dir, ".mmplug", "envs", "*", "mmplug-env.json"))
-		if len(envs) == 0 {
+		if problem, pythons := checkBundleEnvs(envs, o.python); problem != "" {
 			failed++
-			fmt.Println("FAIL bundle_python_from_its_wheels: the bridge did not set up Python from the bundle's wheels (no .mmplug/envs/*/mmplug-env.json)")
+			fmt.Printf("FAIL bundle_python_from_its_wheels: %s\n", problem)
 		} else {
 			passed++
-			fmt.Printf("ok   %-36s (%s)\n", "bundle_python_from_its_wheels", strings.TrimPrefix(filepath.Dir(envs[0]), b.dir+"/"))
+			fmt.Printf("ok   %-36s (Python %s, %s)\n", "bundle_python_from_its_wheels", strings.Join(pythons, ", "), strings.TrimPrefix(filepath.Dir(envs[0]), b.dir+"/"))
 		}
 	}
 	if passed+failed == 0 {

@@ -888,6 +888,26 @@ def test_the_standard_library_is_the_bundled_pythons(
     assert "tomllib" not in err.splitlines()[-1]
 
 
+@pytest.mark.parametrize(
+    ("module", "present_in", "absent_in"),
+    [
+        ("tomllib", ["3.11", "3.12", "3.13"], ["3.10"]),
+        ("binhex", ["3.10"], ["3.11", "3.13"]),
+        ("asyncore", ["3.10", "3.11"], ["3.12", "3.13"]),
+        ("cgi", ["3.10", "3.12"], ["3.13"]),
+        ("json", ["3.10", "3.11", "3.12", "3.13"], []),
+    ],
+)
+def test_each_python_has_its_own_standard_library(
+    module: str, present_in: list[str], absent_in: list[str]
+) -> None:
+    # The same answer whichever supported Python runs mmplug (the CLI runs on 3.10 too).
+    for python in present_in:
+        assert module in imports_mod.stdlib_modules(python), python
+    for python in absent_in:
+        assert module not in imports_mod.stdlib_modules(python), python
+
+
 def test_namespace_packages_need_the_module_itself() -> None:
     tree = imports_mod.ModuleTree()
     tree.add(("google", "protobuf", "__init__.py"))  # protobuf's wheel: google is a namespace

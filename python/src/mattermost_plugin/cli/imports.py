@@ -48,8 +48,10 @@ _EXTENSION_SUFFIXES = (".so", ".pyd", ".abi3.so")
 _GUARD_EXCEPTIONS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
 # Standard-library modules that exist only in some of the Python versions mmplug bundles
-# (3.11 and newer): removed in 3.12 (PEP 632, PEP 594) and 3.13 (PEP 594), added in 3.14.
+# (3.10 and newer) or may run under: removed in 3.11 (binhex, PEP 594's early one), 3.12
+# (PEP 632, PEP 594) and 3.13 (PEP 594); added in 3.11 (tomllib) and 3.14.
 _REMOVED_IN: dict[str, tuple[int, int]] = {
+    "binhex": (3, 11),
     **dict.fromkeys(("distutils", "asynchat", "asyncore", "imp", "smtpd"), (3, 12)),
     **dict.fromkeys(
         (
@@ -77,7 +79,11 @@ _REMOVED_IN: dict[str, tuple[int, int]] = {
         (3, 13),
     ),
 }
-_ADDED_IN: dict[str, tuple[int, int]] = {"annotationlib": (3, 14), "compression": (3, 14)}
+_ADDED_IN: dict[str, tuple[int, int]] = {
+    "tomllib": (3, 11),
+    "annotationlib": (3, 14),
+    "compression": (3, 14),
+}
 
 # Distributions whose name is not their module's, for modules not installed here.
 _KNOWN_DISTRIBUTIONS = {
