@@ -1,7 +1,8 @@
 """What the SDK's hook dispatch costs on this machine, with no transport: microseconds per
 ``MessageWillBePosted`` through ``HookDispatcher.lane_handler`` (request bytes in, response
 bytes out, on one event loop), for an ``async def`` handler and for a plain ``def`` one, and
-the bare worker-thread hand-off a plain handler pays (``loop.run_in_executor``).
+the bare worker-thread hand-off a plain handler pays (``HandlerThreads``, ``_threads.py``),
+beside ``loop.run_in_executor`` with a ``ThreadPoolExecutor``, which it replaced.
 
     .venv/bin/python bench/dispatch_floor.py [--calls N]
 
@@ -26,6 +27,7 @@ from mattermost_plugin import HookName, Plugin, Post, hook
 from mattermost_plugin._contract import hooks_service
 from mattermost_plugin._dispatch import HookDispatcher
 from mattermost_plugin._proto.mattermost.plugin.v1 import hooks_pb2
+from mattermost_plugin._threads import HandlerThreads
 
 PATH = "/mattermost.plugin.v1.PluginHooks/MessageWillBePosted"
 WARM_UP = 300
@@ -81,6 +83,14 @@ async def hand_off(calls: int) -> dict[str, float]:
         return await per_call(lambda: loop.run_in_executor(pool, int), calls)
 
 
+async def handler_threads(calls: int) -> dict[str, float]:
+    threads = HandlerThreads("bench")
+    try:
+        return await per_call(lambda: threads.submit(int), calls)
+    finally:
+        threads.close()
+
+
 async def main(calls: int) -> None:
     print(
         json.dumps(
@@ -88,6 +98,7 @@ async def main(calls: int) -> None:
                 "dispatch_async_def": await dispatch(AsyncHandler, calls),
                 "dispatch_plain_def": await dispatch(SyncHandler, calls),
                 "run_in_executor_alone": await hand_off(calls),
+                "handler_threads_alone": await handler_threads(calls),
             }
         )
     )

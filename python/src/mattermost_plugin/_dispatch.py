@@ -28,7 +28,6 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -46,6 +45,7 @@ from ._gate import SyncHandlerGate, handler_thread
 from ._generated import hooks as generated_hooks
 from ._lane import Code, LaneError
 from ._lane import Handler as LaneHandler
+from ._threads import HandlerThreads
 from .client import current_request_id
 from .errors import PluginAPIError
 from .files import UploadReader, UploadWriter
@@ -357,11 +357,6 @@ def _is_file_stream(method: Any) -> bool:
     return "init" in req and "chunk" in req and "chunk" in resp and "result" in resp
 
 
-# Threads are bounded by the gate (_gate.py), not by the pool: a pool bound would count
-# handlers blocked in API calls, which nested hooks must not wait for.
-UNBOUNDED_WORKERS = 1_000_000
-
-
 class HookDispatcher:
     """Serves one plugin instance as the ``PluginHooks`` service."""
 
@@ -369,18 +364,13 @@ class HookDispatcher:
         self,
         plugin: Plugin,
         service: ServiceDescriptor,
-        *,
-        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.plugin = plugin
         self.service = service
-        self._own_executor = executor is None
-        # The pool itself is unbounded (idle threads are reused); the gate bounds how many
-        # handlers run, so the threads in use stay near its limit (_gate.py says how a
-        # handler blocked in an API call that runs a nested hook of ours stays out of it).
-        self.executor = executor or ThreadPoolExecutor(
-            max_workers=UNBOUNDED_WORKERS, thread_name_prefix="mmplug-hook"
-        )
+        # Unbounded (idle threads are reused); the gate bounds how many handlers run, so the
+        # threads in use stay near its limit (_gate.py says how a handler blocked in an API
+        # call that runs a nested hook of ours stays out of it).
+        self.threads = HandlerThreads("mmplug-hook")
         self.gate = SyncHandlerGate(plugin.max_sync_handlers)
         self._server_log_open = False
         self.specs = {
@@ -394,8 +384,7 @@ class HookDispatcher:
             return handler(*args)
 
     def close(self) -> None:
-        if self._own_executor:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.close()
 
     # --- running handlers -------------------------------------------------------------
 
@@ -408,12 +397,11 @@ class HookDispatcher:
             mmlogging.open_server_log(self.plugin._api)
         if inspect.iscoroutinefunction(handler):
             return await handler(*args)
-        loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
         await self.gate.acquire()
         try:
-            result = await loop.run_in_executor(
-                self.executor, functools.partial(ctx.run, self._in_handler_thread, handler, *args)
+            result = await self.threads.submit(
+                functools.partial(ctx.run, self._in_handler_thread, handler, *args)
             )
         finally:
             self.gate.release()
