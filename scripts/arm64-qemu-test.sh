@@ -10,7 +10,11 @@
 #     linux-amd64 executable swapped for a wrapper that runs the bundle's own linux-arm64 bridge
 #     under qemu, installed by the harness as a server would and activated with no network
 #     (unshare -n): the arm64 bridge sets up Python from the bundle's wheels and passes the
-#     bundle cases.
+#     bundle cases;
+#  4. the dev server of the aarch64 wheel (make dev-server-arm64: the harness built by Go for
+#     arm64 with CGO_ENABLED=0) under qemu, run as `mmplug dev` runs the wheel's, on a plugin
+#     from `mmplug new`, with the arm64 bridge of step 2: python/scripts/check_dev.py (its route,
+#     its slash command, a reload after an edit, Ctrl-C).
 # What this proves and what it does not: the arm64 build of every Rust layer (handshake, yamux,
 # gob, net/rpc, schema translation, Python supervision, the lane and gRPC) works as on amd64.
 # Python stays this machine's x86_64 interpreter: qemu-user emulates only the bridge, and the
@@ -19,13 +23,14 @@
 # install is checked by python/scripts/check_wheel_choice.py (make test-bundle); in step 3 the
 # arm64 bridge installs the x86_64 wheels, the ones this machine's Python asks for.
 #
-# Usage: scripts/arm64-qemu-test.sh ARM64_BRIDGE HARNESS VENV BUNDLE
+# Usage: scripts/arm64-qemu-test.sh ARM64_BRIDGE HARNESS VENV BUNDLE ARM64_DEV_SERVER
 set -euo pipefail
-[[ $# == 4 ]] || { echo "usage: $0 ARM64_BRIDGE HARNESS VENV BUNDLE" >&2; exit 2; }
+[[ $# == 5 ]] || { echo "usage: $0 ARM64_BRIDGE HARNESS VENV BUNDLE ARM64_DEV_SERVER" >&2; exit 2; }
 bridge=$(realpath "$1")
 harness=$(realpath "$2")
 venv=$(realpath "$3")
 bundle=$(realpath "$4")
+dev_server=$(realpath "$5")
 root=$(cd "$(dirname "$0")/.." && pwd)
 qemu=$(command -v qemu-aarch64-static) || {
 	echo "arm64-qemu-test: qemu-aarch64-static missing (make static-bridge-arm64 installs it)" >&2
@@ -120,3 +125,22 @@ unshare -n "$harness" -bundle "$work/arm64-emulated.tar.gz"
 count=$(wc -l <"$bundle_launches" 2>/dev/null || echo 0)
 ((count > 0)) || fail "the harness never launched the bundle's emulated bridge"
 log "ok: the two-platform bundle passed its cases offline with its arm64 bridge under qemu ($count launches)"
+
+# 4. The aarch64 wheel's dev server. check_dev.py runs `MMPLUG dev DIR --port PORT`; this stand-in
+# for mmplug runs the command line mmplug dev puts together for the wheel's programs
+# (python/src/mattermost_plugin/cli/dev.py), the dev server under qemu and the bridge through the
+# wrapper of step 2. qemu-user passes check_dev's Ctrl-C (SIGINT) on to the emulated program.
+"$venv/bin/mmplug" new arm64-dev --dir "$work/arm64-dev" >/dev/null
+dev_mmplug=$work/mmplug-arm64-dev
+cat >"$dev_mmplug" <<EOF
+#!/bin/sh
+# Called as: mmplug dev DIR --port PORT
+exec '$qemu' '$dev_server' -dev -plugin "\$2" -bridge '$wrapper' -venv '$venv' -port "\$4"
+EOF
+chmod 0755 "$dev_mmplug"
+: >"$launches"
+"$venv/bin/python" "$root/python/scripts/check_dev.py" "$dev_mmplug" "$work/arm64-dev" \
+	com.example.arm64-dev arm64-dev 18066
+count=$(wc -l <"$launches")
+((count > 0)) || fail "the dev server never launched the emulated bridge"
+log "ok: the aarch64 dev server ran a new plugin under qemu: route, command, reload, Ctrl-C ($count launches)"

@@ -42,7 +42,14 @@ def test_scaffold_files_and_names(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert manifest["id"] == "com.example.team_greeter"
     assert manifest["name"] == "Team Greeter"
     assert manifest["version"] == "0.1.0"
-    assert manifest["server"] == {"executables": {"linux-amd64": "server/dist/plugin-linux-amd64"}}
+    # Both platforms: the ones mmplug bundle builds by default, and mmplug dev on an arm64
+    # machine runs the plugin as its linux-arm64 executable.
+    assert manifest["server"] == {
+        "executables": {
+            "linux-amd64": "server/dist/plugin-linux-amd64",
+            "linux-arm64": "server/dist/plugin-linux-arm64",
+        }
+    }
     assert manifest["props"] == {"mmplug": {"entry": "plugin.py"}}
     [setting] = manifest["settings_schema"]["settings"]
     assert (setting["key"], setting["type"], setting["default"]) == ("Greeting", "text", "Hello")

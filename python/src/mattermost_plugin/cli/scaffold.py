@@ -1,9 +1,11 @@
 """``mmplug new NAME``: a plugin directory to start from, with the names filled in.
 
-It holds plugin.json (id, name, version 0.1.0, the linux-amd64 executable, one example setting,
-``props.mmplug.entry``), plugin.py (a hook, a slash command and an HTTP route, typed for
-``mypy --strict``), an empty requirements.txt, tests against ``mattermost_plugin.testing``, a
-README, tool settings and a .gitignore. Nothing is ever overwritten.
+It holds plugin.json (id, name, version 0.1.0, the linux-amd64 and linux-arm64 executables:
+the platforms mmplug bundles by default, and mmplug dev on an arm64 machine needs the second;
+one example setting, ``props.mmplug.entry``), plugin.py (a hook, a slash command and an HTTP
+route, typed for ``mypy --strict``), an empty requirements.txt, tests against
+``mattermost_plugin.testing``, a README, tool settings and a .gitignore. Nothing is ever
+overwritten.
 """
 
 from __future__ import annotations
