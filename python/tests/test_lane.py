@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import shutil
 import struct
@@ -522,6 +523,43 @@ async def test_a_handler_cancelling_itself_answers_cancelled(bridge: FakeBridge)
         with pytest.raises(BridgeError) as e:
             await bc.call("/h/X", b"")
         assert e.value.code == Code.CANCELLED
+    finally:
+        conn.close()
+
+
+_CALL_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("call", default="")
+
+
+async def test_each_request_runs_in_a_context_of_its_own_across_awaits(
+    bridge: FakeBridge,
+) -> None:
+    """The handler's first step runs before it has a task (no await: answered there and
+    then); a handler that awaits goes on as a task in the same context, and no call sees
+    another's context variables."""
+    gates = {b"a": asyncio.Event(), b"b": asyncio.Event()}
+    seen: list[tuple[bytes, str, str]] = []
+
+    async def handler(method: str, body: bytes) -> bytes:
+        before = _CALL_VAR.get()
+        _CALL_VAR.set(body.decode())
+        if body in gates:
+            await gates[body].wait()
+        seen.append((body, before, _CALL_VAR.get()))
+        return body
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        a = asyncio.ensure_future(bc.call("/h/X", b"a"))
+        b = asyncio.ensure_future(bc.call("/h/X", b"b"))
+        assert await bc.call("/h/X", b"now") == b"now"  # answered while a and b wait
+        gates[b"b"].set()
+        assert await b == b"b"
+        gates[b"a"].set()
+        assert await a == b"a"
+        assert seen == [(b"now", "", "now"), (b"b", "", "b"), (b"a", "", "a")]
+        assert _CALL_VAR.get() == ""
+        assert conn._serving == {}
     finally:
         conn.close()
 

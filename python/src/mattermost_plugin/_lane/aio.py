@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
-from typing import cast
+import sys
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, cast
 
 from .frames import (
     CANCEL,
@@ -128,8 +131,9 @@ class LaneConnection(asyncio.BufferedProtocol):
         self._next_id = 1
         # Our calls waiting for an answer, by call id.
         self._pending: dict[int, asyncio.Future[bytes]] = {}
-        # The bridge's calls being served, by its call id.
-        self._serving: dict[int, asyncio.Task[None]] = {}
+        # The bridge's calls being served, by its call id; None while its handler runs the
+        # first step, before it has a task (see _on_request).
+        self._serving: dict[int, asyncio.Task[None] | None] = {}
         self._paused = False
         self._write_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._waiting_bytes = 0
@@ -344,7 +348,24 @@ class LaneConnection(asyncio.BufferedProtocol):
                 )
             )
             return
-        self._serving[call_id] = self._loop.create_task(self._serve(call_id, method, body))
+        serve = self._serve(call_id, method, body)
+        if sys.version_info < (3, 11):  # its create_task takes no context, which this needs
+            self._serving[call_id] = self._loop.create_task(serve)
+            return
+        # The handler's first step runs now, in a context of its own (as a task's would):
+        # most hooks answer in it, with no task to make and no turn of the loop to wait for.
+        # Only one that awaits something becomes a task, which goes on where it stopped.
+        context = contextvars.copy_context()
+        self._serving[call_id] = None
+        try:
+            awaited = context.run(serve.send, None)
+        except StopIteration:
+            return  # answered (or withdrawn) in the first step
+        except asyncio.CancelledError:
+            return  # the handler cancelled itself; _serve answered ERROR CANCELLED
+        task = self._loop.create_task(_go_on(serve, awaited), context=context)
+        if call_id in self._serving:
+            self._serving[call_id] = task
 
     async def _serve(self, call_id: int, method: str, body: bytes) -> None:
         """Runs the handler for one request and answers it, unless the bridge withdrew it
@@ -362,7 +383,7 @@ class LaneConnection(asyncio.BufferedProtocol):
             else:
                 frame = encode_response(call_id, answer)
         except asyncio.CancelledError:
-            if self._serving.pop(call_id, None) is not None:
+            if self._stop_serving(call_id):
                 # Not the bridge's CANCEL nor a closed connection (both unregister the
                 # call first): the handler raised it itself, or the loop is shutting down.
                 self._write_control(
@@ -384,9 +405,13 @@ class LaneConnection(asyncio.BufferedProtocol):
         except asyncio.CancelledError:
             self._serving.pop(call_id, None)
             raise
-        if self._serving.pop(call_id, None) is not None and self._close_reason is None:
+        if self._stop_serving(call_id) and self._close_reason is None:
             assert self._transport is not None
             self._transport.write(frame)
+
+    def _stop_serving(self, call_id: int) -> bool:
+        """Unregisters a call being served; False when it was not (withdrawn, or closed)."""
+        return self._serving.pop(call_id, _NOT_SERVED) is not _NOT_SERVED
 
     def _must_wait(self, size: int) -> bool:
         assert self._transport is not None
@@ -478,7 +503,34 @@ class LaneConnection(asyncio.BufferedProtocol):
                 waiter.set_exception(LaneError(Code.UNAVAILABLE, reason))
         serving, self._serving = self._serving, {}
         for task in serving.values():
-            task.cancel()
+            if task is not None:
+                task.cancel()
+
+
+_NOT_SERVED = object()
+
+
+@types.coroutine
+def _go_on(coroutine: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
+    """Drives ``coroutine`` on from a first step already taken that yielded ``awaited``:
+    what the task sends or throws in goes to it, what it yields goes to the task."""
+    to_task = awaited
+    while True:
+        try:
+            sent = yield to_task
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as e:  # a cancellation, or what a future failed with
+            try:
+                to_task = coroutine.throw(e)
+            except StopIteration:
+                return
+        else:
+            try:
+                to_task = coroutine.send(sent)
+            except StopIteration:
+                return
 
 
 def _fail_future(future: asyncio.Future[None], error: BaseException) -> None:
