@@ -29,6 +29,9 @@ const oauthConnectID = "com.mmplug.oauth-connect"
 // exampleCases are the cases of an example whose behaviour is not the hello one, chosen by the
 // manifest id; nil for the others (they run allCases).
 func exampleCases(id string) []harnessCase {
+	if id == remindID {
+		return remindCases() // cases_remind.go
+	}
 	if id == oauthConnectID {
 		return []harnessCase{
 			{"oauth_connect_flow_refresh_disconnect", caseOAuthConnectFlow},

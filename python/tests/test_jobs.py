@@ -394,3 +394,37 @@ def test_the_scheduler_loop_on_the_real_clock(mm_fake: FakeMattermost) -> None:
     assert 4 <= at_stop <= 9  # every 50 ms for 400 ms, give or take the scheduling
     assert later == at_stop  # nothing runs after stop returned
     assert Fast.fired == ["soon"]
+
+
+def test_the_scheduler_loop_fires_jobs_stored_before_it_started(mm_fake: FakeMattermost) -> None:
+    """A job found by the first poll (stored before a restart) fires without anything else
+    waking the loop: the poll itself wakes it."""
+    from mattermost_plugin.jobs import JobScheduler, SystemJobClock
+
+    class OnlyOneShot(Plugin):
+        fired: ClassVar[list[str]] = []
+
+        @one_shot()
+        async def fire(self, job: OneShotJob) -> None:
+            self.fired.append(job.key)
+
+    async def main() -> None:
+        plugin = OnlyOneShot.create(api=mm_fake.api, aapi=mm_fake.aapi, plugin_id="p")
+        assert OnlyOneShot._job_table is not None
+        scheduler = JobScheduler(plugin, OnlyOneShot._job_table, clock=SystemJobClock())
+        plugin._job_scheduler = scheduler
+        overdue = {"Key": "stored", "RunAt": format_time(SystemJobClock().now() - 1), "Props": 1}
+        await mm_fake.aapi.kv_set("once_stored", json.dumps(overdue).encode())
+
+        async def run(handler: Any, *args: Any) -> Any:
+            return await handler(*args)
+
+        await scheduler.start(run)
+        for _ in range(100):
+            if OnlyOneShot.fired:
+                break
+            await asyncio.sleep(0.01)
+        await scheduler.stop()
+
+    asyncio.run(main())
+    assert OnlyOneShot.fired == ["stored"]

@@ -687,6 +687,7 @@ class JobScheduler:
             for key, run_at in found.items():
                 if key not in self._once_running:
                     self._once[key] = run_at
+        await self._wake_up()  # the main loop's wait was computed without these jobs
 
 
 # --- the author's facades -----------------------------------------------------------------
