@@ -63,6 +63,7 @@ lint: setup ## formatters and linters, the same commands as CI
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/faults/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/badinput/plugin.py
 	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/security/plugin.py
+	cd python && $(VENV)/bin/mypy --strict ../conformance/harness/testdata/jobs/plugin.py
 	$(VENV)/bin/ruff check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff format --check crates/bridge/src/wheelenv.py
 	$(VENV)/bin/ruff check conformance/harness/testdata conformance/upstream bench
@@ -129,7 +130,7 @@ test-python-oldest: $(OLDEST_VENV)/.installed ## the SDK's and the examples' tes
 	cd python && $(OLDEST_VENV)/bin/pytest -q
 	cd python && $(OLDEST_VENV)/bin/pytest -q -c pyproject.toml $(addprefix ../,$(wildcard examples/*/tests))
 
-conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello on the lane and on gRPC), the fidelity sweep of every API method and hook, and a 50,000-call soak
+conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello on the lane and on gRPC, the examples' own cases), the fidelity sweep of every API method and hook, and a 50,000-call soak
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 	# The same cases with every unary call on gRPC, the contract's interoperable form.
@@ -139,6 +140,9 @@ conformance: setup bridge ## the real-supervisor conformance cases (hellogo, exa
 	# examples/oauth-connect's own cases (cases_oauth.go): the connect flow against the test kit's
 	# OAuth2 provider on localhost.
 	$(GO) run ./conformance/harness -plugin examples/oauth-connect -bridge $(BRIDGE) -venv $(VENV)
+	# examples/remind's own cases (cases_remind.go), and the cluster cases of the SDK's jobs: two
+	# plugin processes over one in-memory server (remind's one-shot jobs, testdata/jobs' recurring one).
+	$(GO) run ./conformance/harness -plugin examples/remind -bridge $(BRIDGE) -venv $(VENV)
 	# The plugins written for Mattermost's own Python SDK, from their directories (make upstream
 	# runs them from bundles).
 	for plugin in conformance/upstream/*/; do \
