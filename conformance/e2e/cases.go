@@ -48,6 +48,7 @@ func cases() []testCase {
 		{"log-lines-readable", caseLogLines},
 		{"moderation", caseModeration},
 		{"oauth-connect", caseOAuthConnect},
+		{"remind", caseRemind},
 		{"config-set-get", caseConfig},
 		{"scaffold-deploys", caseScaffold},
 		{"flood-deep-lists", caseFlood},

@@ -44,6 +44,7 @@ type env struct {
 	fastapiDeps    *plugin
 	moderation     *plugin // examples/moderation
 	oauthConnect   *plugin // examples/oauth-connect
+	remind         *plugin // examples/remind
 	scaffold       *plugin // what `mmplug new e2e-scaffold` creates
 
 	campaign campaignConfig // the hostile-input campaign's size and seed (campaign.go)
@@ -127,6 +128,7 @@ func run(tree, bundles, mmplug, work string, pgPort int, re *regexp.Regexp, cfg 
 	e.fastapiDeps = &plugin{id: "com.mmplug.fastapi-e2e", bundle: abs("com.mmplug.fastapi-e2e.tar.gz")}
 	e.moderation = &plugin{id: "com.mmplug.moderation", bundle: abs("com.mmplug.moderation.tar.gz")}
 	e.oauthConnect = &plugin{id: "com.mmplug.oauth-connect", bundle: abs("com.mmplug.oauth-connect.tar.gz")}
+	e.remind = &plugin{id: "com.mmplug.remind", bundle: abs("com.mmplug.remind.tar.gz")}
 	e.scaffold = &plugin{id: "com.example.e2e-scaffold", bundle: abs("com.example.e2e-scaffold.tar.gz")}
 
 	// Cleanup runs once, on every way out, Ctrl-C and SIGTERM included. On a signal the cases

@@ -87,6 +87,7 @@ bundle examples/flask com.mmplug.flask
 bundle examples/fastapi com.mmplug.fastapi
 bundle examples/moderation com.mmplug.moderation
 bundle examples/oauth-connect com.mmplug.oauth-connect
+bundle examples/remind com.mmplug.remind
 # A new user's plugin, as `mmplug new` scaffolds it.
 "$venv/bin/mmplug" new e2e-scaffold --dir "$out/src/e2e-scaffold" >/dev/null
 bundle "$out/src/e2e-scaffold" com.example.e2e-scaffold
