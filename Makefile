@@ -130,22 +130,6 @@ test-python-oldest: $(OLDEST_VENV)/.installed ## the SDK's and the examples' tes
 	cd python && $(OLDEST_VENV)/bin/pytest -q
 	cd python && $(OLDEST_VENV)/bin/pytest -q -c pyproject.toml $(addprefix ../,$(wildcard examples/*/tests))
 
-# The SDK's and the examples' tests again on the oldest supported Python, in a venv of its own
-# (target/venv-oldest, made again when pyproject.toml changes; on it the dev extra takes the
-# FastAPI and Starlette releases that still support it): what lint cannot see fails here, such
-# as asyncio.wait_for raising asyncio's own TimeoutError on 3.10 (the builtin one from 3.11).
-# About a minute and a half; make test runs it.
-OLDEST_VENV := $(ROOT)/target/venv-oldest
-$(OLDEST_VENV)/.installed: python/pyproject.toml
-	rm -rf $(OLDEST_VENV)
-	python=$$(scripts/find-python.sh $(OLDEST_PYTHON)) && "$$python" -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip==25.3
-	$(OLDEST_VENV)/bin/python -m pip install --quiet -e 'python[dev]'
-	touch $@
-test-python-oldest: $(OLDEST_VENV)/.installed ## the SDK's and the examples' tests on the oldest supported Python (OLDEST_PYTHON)
-	cd python && $(OLDEST_VENV)/bin/pytest -q
-	cd python && $(OLDEST_VENV)/bin/pytest -q -c pyproject.toml $(addprefix ../,$(wildcard examples/*/tests))
-
 conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello on the lane and on gRPC, the examples' own cases), the fidelity sweep of every API method and hook, and a 50,000-call soak
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
 	$(GO) run ./conformance/harness -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
@@ -228,17 +212,6 @@ test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/h
 	for machine in aarch64 x86_64; do \
 		$(PY) python/scripts/check_wheel_choice.py $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz $$machine || exit 1; \
 	done
-
-# Every supported Python, one after another (the long run; make test-bundle runs the oldest):
-# examples/hello's offline amd64 bundle passes the hello cases with only that Python on PATH.
-PYTHONS_BUNDLE := $(ROOT)/target/bundle-pythons
-test-pythons: setup static-bridge ## the hello cases against examples/hello's offline bundle on every supported Python (SUPPORTED_PYTHONS), each alone on PATH
-	rm -rf $(PYTHONS_BUNDLE)
-	$(VENV)/bin/mmplug bundle examples/hello --bridge linux-amd64=$(STATIC_BRIDGE) \
-		--output $(PYTHONS_BUNDLE)
-	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
-	scripts/python-versions-test.sh $(ROOT)/target/harness \
-		$(PYTHONS_BUNDLE)/com.mmplug.hello-0.1.0.tar.gz $(SUPPORTED_PYTHONS)
 
 # Every supported Python, one after another (the long run; make test-bundle runs the oldest):
 # examples/hello's offline amd64 bundle passes the hello cases with only that Python on PATH.
