@@ -929,7 +929,7 @@ def test_namespace_packages_need_the_module_itself() -> None:
     assert imports_mod.distribution_for("yaml") == ("PyYAML", None)
 
 
-@pytest.mark.parametrize("example", ["flask", "fastapi", "hello", "moderation"])
+@pytest.mark.parametrize("example", ["flask", "fastapi", "hello", "moderation", "remind"])
 def test_the_examples_declare_what_they_import(example: str) -> None:
     """Every distribution an example imports (outside the standard library and its own files)
     is in its requirements.txt or the SDK, or is installed here as a dependency of one of
