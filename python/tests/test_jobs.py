@@ -264,17 +264,22 @@ def test_a_run_waits_for_the_lock_another_server_holds(mm_fake: FakeMattermost) 
         async def locked(self) -> None:
             type(self).runs += 1
 
-    # Another server is running the job: this instance's first run waits for its lock.
-    mm_fake.api.kv_set("mutex_cron_locked", b"other-holder")
-    started: list[Any] = []
-    starter = threading.Thread(target=lambda: started.append(mm_fake.start(Locked)))
-    starter.start()
-    starter.join(0.3)
-    assert Locked.runs == 0 and not started
-    mm_fake.api.kv_delete("mutex_cron_locked")  # the other server finished
-    starter.join(10)
-    assert Locked.runs == 1
-    started[0].stop()
+        @one_shot()
+        def once(self, job: OneShotJob) -> None:
+            type(self).runs += 100
+
+    # A server that crashed while running the jobs left their locks (15 s to live).
+    mm_fake.api.kv_set_with_expiry("mutex_cron_locked", b"crashed-holder", 15)
+    mm_fake.api.kv_set_with_expiry("mutex_soon", b"crashed-holder", 15)
+    with mm_fake.start(Locked) as handle:
+        handle.plugin.jobs.schedule_once("soon", 5)
+        assert Locked.runs == 0  # the kit never waits in real time: the runs are retried
+        handle.advance(14)
+        assert Locked.runs == 0
+        handle.advance(1)  # the locks expired: both run, once
+        assert Locked.runs == 101
+        handle.advance(59)
+        assert Locked.runs == 101
 
 
 def test_declarations_are_checked() -> None:

@@ -43,6 +43,7 @@ handlers do. Time comes from a ``JobClock``; the test kit's drives jobs with a f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import inspect
@@ -51,7 +52,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .kv import AsyncKVMutex, AsyncKVStore, KVStore, encode_json
@@ -538,6 +539,27 @@ class JobScheduler:
             if task is not None:
                 self._in_handler.discard(task)
 
+    @contextlib.asynccontextmanager
+    async def _held(self, name: str) -> AsyncIterator[bool]:
+        """Hold the cluster mutex ``name`` for a run; yields False when the run must wait.
+
+        The runtime waits for the lock (another server is running the job). The test kit
+        (``manual``) tries once: its time is fake, so waiting in real time for a lock that
+        expires in fake time would never end; the run is tried again a second later in fake
+        time instead, as ``advance`` moves it.
+        """
+        mutex = AsyncKVMutex(self.plugin.aapi, name, ttl=JOB_MUTEX_TTL)
+        if self.manual:
+            if not await mutex.try_acquire():
+                yield False
+                return
+        else:
+            await mutex.acquire()
+        try:
+            yield True
+        finally:
+            await mutex.release()
+
     def _where(self, attr: str) -> str:
         return f"{type(self.plugin).__name__}.{attr}"
 
@@ -545,7 +567,10 @@ class JobScheduler:
         key = CRON_PREFIX + job.name
         kv = AsyncKVStore(self.plugin.aapi)
         try:
-            async with AsyncKVMutex(self.plugin.aapi, key, ttl=JOB_MUTEX_TTL):
+            async with self._held(key) as held:
+                if not held:
+                    job.next_at = self.clock.now() + RETRY_AFTER_FAILURE
+                    return
                 try:
                     record = await kv.get(key)
                 except Exception as e:
@@ -590,7 +615,10 @@ class JobScheduler:
         with self._lock:
             expected = self._once.get(key)
         try:
-            async with AsyncKVMutex(self.plugin.aapi, key, ttl=JOB_MUTEX_TTL):
+            async with self._held(key) as held:
+                if not held:
+                    self.notify_local(key, self.clock.now() + RETRY_AFTER_FAILURE)
+                    return
                 try:
                     raw = await kv.get(store_key)
                 except Exception as e:
