@@ -363,7 +363,7 @@ class LaneConnection(asyncio.BufferedProtocol):
             return  # answered (or withdrawn) in the first step
         except asyncio.CancelledError:
             return  # the handler cancelled itself; _serve answered ERROR CANCELLED
-        task = self._loop.create_task(_go_on(serve, awaited), context=context)
+        task = self._loop.create_task(_resume(serve, awaited), context=context)
         if call_id in self._serving:
             self._serving[call_id] = task
 
@@ -531,6 +531,12 @@ def _go_on(coroutine: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any,
                 to_task = coroutine.send(sent)
             except StopIteration:
                 return
+
+
+async def _resume(coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
+    """``_go_on`` as a native coroutine: from Python 3.12 a task takes nothing else (a
+    generator-based coroutine such as ``_go_on`` is refused with a TypeError)."""
+    await _go_on(coroutine, awaited)
 
 
 def _fail_future(future: asyncio.Future[None], error: BaseException) -> None:
