@@ -88,8 +88,9 @@ DEFAULT_POLL_INTERVAL = 300.0
 # row before leaving the job to the next poll (Go: 1 s, 3).
 RETRY_AFTER_FAILURE = 1.0
 MAX_FAILS = 3
-# How long OnDeactivate waits for runs in flight before cancelling async ones.
-DEFAULT_STOP_TIMEOUT = 30.0
+# How long OnDeactivate waits for runs in flight before cancelling async ones: within the
+# bridge's 30 s hook limit, with time left for the plugin's own OnDeactivate handler.
+DEFAULT_STOP_TIMEOUT = 20.0
 # The KV mutex of a run: held while the job runs, refreshed by the mutex itself.
 JOB_MUTEX_TTL = 15.0
 
