@@ -433,3 +433,40 @@ def test_the_scheduler_loop_fires_jobs_stored_before_it_started(mm_fake: FakeMat
 
     asyncio.run(main())
     assert OnlyOneShot.fired == ["stored"]
+
+
+def test_stop_cancels_an_async_run_that_outlives_its_grace(
+    mm_fake: FakeMattermost, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mattermost_plugin.jobs import JobScheduler, SystemJobClock
+
+    class Stuck(Plugin):
+        cancelled = False
+
+        @every(60)
+        async def stuck(self) -> None:
+            try:
+                await asyncio.Event().wait()  # never set
+            except asyncio.CancelledError:
+                type(self).cancelled = True
+                raise
+
+    async def main() -> float:
+        plugin = Stuck.create(api=mm_fake.api, aapi=mm_fake.aapi, plugin_id="p")
+        assert Stuck._job_table is not None
+        scheduler = JobScheduler(plugin, Stuck._job_table, clock=SystemJobClock(), stop_timeout=0.2)
+
+        async def run(handler: Any, *args: Any) -> Any:
+            return await handler(*args)
+
+        await scheduler.start(run)
+        await asyncio.sleep(0.1)  # the run is in its handler
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await scheduler.stop()
+        return loop.time() - began
+
+    took = asyncio.run(main())
+    assert 0.2 <= took < 2
+    assert Stuck.cancelled
+    assert "still running 0.2 s after OnDeactivate began" in caplog.text
