@@ -365,3 +365,19 @@ def test_the_update_is_json_that_go_decodes() -> None:
     assert ActionResponse.from_json({"update": update}).update == post.__class__(
         id="p1", message="done", file_ids=["f1"], props=post.props
     )
+
+
+async def test_the_async_forms(
+    mm_plugin: StartPlugin, mm_fake: FakeMattermost, world: dict[str, str]
+) -> None:
+    handle = mm_plugin(Tasks)
+    user, channel = world["user"], world["channel"]
+    assert (await handle.arun_command("/task", user_id=user, channel_id=channel)).text == "posted"
+    post = mm_fake.posts_in(channel)[-1]
+    assert (await handle.aclick(post, "Done", user_id=user)).ephemeral_text == "Nice work"
+    assert (await handle.aaction("assign", user_id=user, selected_option="ann")).ephemeral_text
+    await handle.arun_command("/task form", user_id=user, channel_id=channel)
+    _, opened = mm_fake.dialogs[-1]
+    assert (await handle.asubmit_dialog(opened, {"title": "x"}, user_id=user)).ok
+    assert (await handle.acancel_dialog(opened, user_id=user)).ok
+    assert handle.plugin.submissions[-1].cancelled

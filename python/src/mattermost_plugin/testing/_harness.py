@@ -778,6 +778,18 @@ class PluginHandle:
         """``submit_dialog`` for async tests."""
         return await asyncio.to_thread(self.submit_dialog, dialog, values, user_id=user_id, **kw)
 
+    async def acancel_dialog(self, dialog: Any, *, user_id: str, **kw: Any) -> DialogResponse:
+        """``cancel_dialog`` for async tests."""
+        return await asyncio.to_thread(self.cancel_dialog, dialog, user_id=user_id, **kw)
+
+    async def aaction(self, name: str, *, user_id: str, **kw: Any) -> ActionResponse:
+        """``action`` for async tests."""
+        return await asyncio.to_thread(self.action, name, user_id=user_id, **kw)
+
+    async def arun_command(self, line: str, *, user_id: str, **kw: Any) -> Any:
+        """``run_command`` for async tests."""
+        return await asyncio.to_thread(self.run_command, line, user_id=user_id, **kw)
+
     # --- unary hooks ----------------------------------------------------------------------
 
     def _request(self, spec: HookSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
