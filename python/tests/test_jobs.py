@@ -470,3 +470,39 @@ def test_stop_cancels_an_async_run_that_outlives_its_grace(
     assert 0.2 <= took < 2
     assert Stuck.cancelled
     assert "still running 0.2 s after OnDeactivate began" in caplog.text
+
+
+def test_replace_waits_for_a_run_of_the_old_job(mm_fake: FakeMattermost) -> None:
+    """A job rescheduled while its old run is in progress (a Snooze clicked the moment the
+    reminder arrives) is not deleted by that run: replace takes the job's lock."""
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow(Plugin):
+        fired: ClassVar[list[Any]] = []
+
+        @one_shot()
+        def fire(self, job: OneShotJob) -> None:
+            self.fired.append(job.payload)
+            if job.payload == "old":
+                entered.set()
+                assert release.wait(10)
+
+    with mm_fake.start(Slow) as handle:
+        handle.plugin.jobs.schedule_once("k", 10, "old")
+        runner = threading.Thread(target=handle.advance, args=(10,))
+        runner.start()
+        assert entered.wait(10)
+        jobs = handle.plugin.jobs
+        replacer = threading.Thread(
+            target=jobs.schedule_once, args=("k", 100, "new"), kwargs={"replace": True}
+        )
+        replacer.start()
+        replacer.join(0.3)
+        assert replacer.is_alive()  # waiting for the old run's lock
+        release.set()
+        runner.join(10)
+        replacer.join(10)
+        job = handle.plugin.jobs.get("k")
+        assert job is not None and job.payload == "new"
+        handle.advance(100)
+        assert Slow.fired == ["old", "new"]

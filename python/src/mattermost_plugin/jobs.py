@@ -454,11 +454,7 @@ class JobScheduler:
     def notify(self, key: str, run_at: float | None) -> None:
         """A one-shot job was scheduled (``run_at``) or cancelled (None) by this process;
         thread-safe."""
-        with self._lock:
-            if run_at is None:
-                self._once.pop(key, None)
-            else:
-                self._once[key] = run_at
+        self.notify_local(key, run_at)
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
@@ -670,6 +666,8 @@ class JobScheduler:
             await self._wake_up()
 
     def notify_local(self, key: str, run_at: float | None) -> None:
+        """Record what is known of a one-shot job (None: nothing to run) without waking the
+        loop (the caller is on it, or wakes it)."""
         with self._lock:
             if run_at is None:
                 self._once.pop(key, None)
@@ -752,7 +750,10 @@ class Jobs:
         run_at = _run_at(at, self._now())
         record = _record(key, run_at, payload)
         if replace:
-            self._kv.set(ONCE_PREFIX + key, record)
+            # Under the job's lock, as Go's saveMetadata: a run of the old job in progress
+            # finishes (and deletes its record) before the new record is written.
+            with self._kv.mutex(key, ttl=JOB_MUTEX_TTL):
+                self._kv.set(ONCE_PREFIX + key, record)
         elif not self._kv.compare_and_set(ONCE_PREFIX + key, None, record):
             raise JobExistsError(f"one-shot job {key!r} is already scheduled")
         _notify(self._plugin, key, run_at)
@@ -811,7 +812,8 @@ class AsyncJobs:
         run_at = _run_at(at, _scheduler_clock(self._plugin).now())
         record = _record(key, run_at, payload)
         if replace:
-            await self._kv.set(ONCE_PREFIX + key, record)
+            async with self._kv.mutex(key, ttl=JOB_MUTEX_TTL):
+                await self._kv.set(ONCE_PREFIX + key, record)
         elif not await self._kv.compare_and_set(ONCE_PREFIX + key, None, record):
             raise JobExistsError(f"one-shot job {key!r} is already scheduled")
         _notify(self._plugin, key, run_at)
