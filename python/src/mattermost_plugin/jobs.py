@@ -27,7 +27,7 @@ once per interval, and a Go build of the same plugin shares the record.
 **One-shot jobs** (``self.jobs.schedule_once(key, at, payload)``) follow Go's
 ``JobOnceScheduler``: the job is stored under ``once_<key>`` as
 ``{"Key", "RunAt", "Props"}``; every server learns of it (at start, when scheduled locally,
-and by polling every ``poll_interval``); when it is due, each server takes the mutex
+and by polling every 5 minutes); when it is due, each server takes the mutex
 ``<key>`` (KV key ``mutex_<key>``, as Go names it), and the first to get it runs the
 ``@one_shot`` handler and deletes the record; the others find it gone. A job whose
 ``RunAt`` changed meanwhile (rescheduled) is left for the new time. A handler that raises
