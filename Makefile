@@ -15,8 +15,14 @@ STATIC_BRIDGE := $(ROOT)/target/x86_64-unknown-linux-gnu/release/mmplug-bridge
 STATIC_BRIDGE_ARM64 := $(ROOT)/target/aarch64-unknown-linux-gnu/release/mmplug-bridge
 # The Go tools and harness; the Rust target dir is not Go code.
 GO_PKGS   := ./tools/... ./conformance/... ./bench/... ./crates/goplugin/fuzz/seedgen
+# The CPython versions the SDK and its bundles support (docs/operations.md "Supported Python
+# versions"), oldest first: make test runs the SDK's tests on the oldest and the newest and the
+# hello cases against an offline bundle on each.
+SUPPORTED_PYTHONS := 3.10 3.11 3.12 3.13
+OLDEST_PYTHON     := $(firstword $(SUPPORTED_PYTHONS))
+NEWEST_PYTHON     := $(lastword $(SUPPORTED_PYTHONS))
 
-.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge static-bridge-arm64 test-arm64 test-bundle test-pythons test-python-oldest upstream fuzz-brief fuzz soak mutants dev-server dev-server-arm64 wheel release test-wheel
+.PHONY: help setup venv gomod demo test lint test-rust test-go test-python conformance generate check-generated bench clean static-bridge static-bridge-arm64 test-arm64 test-bundle test-pythons test-python-versions upstream fuzz-brief fuzz soak mutants dev-server dev-server-arm64 wheel release test-wheel
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -40,7 +46,7 @@ bridge: ## build the bridge (debug)
 demo: setup bridge ## run examples/hello under Mattermost's real plugin supervisor with the in-memory server
 	$(GO) run ./conformance/harness -demo -plugin examples/hello -bridge $(BRIDGE) -venv $(VENV)
 
-test: setup lint check-generated test-rust fuzz-brief test-go test-python test-python-oldest conformance matrix test-bundle test-wheel test-arm64 upstream e2e ## every test, the real server and database (make e2e) included
+test: setup lint check-generated test-rust fuzz-brief test-go test-python test-python-versions conformance matrix test-bundle test-wheel test-arm64 upstream e2e ## every test, the real server and database (make e2e) included
 	@echo "make test: all suites passed"
 
 lint: setup ## formatters and linters, the same commands as CI
@@ -114,21 +120,26 @@ test-python: setup
 	cd python && $(VENV)/bin/pytest -q -c pyproject.toml ../examples/hello/tests ../examples/fastapi/tests ../examples/flask/tests \
 		../examples/moderation/tests ../examples/oauth-connect/tests ../examples/remind/tests
 
-# The SDK's and the examples' tests again on the oldest supported Python, in a venv of its own
-# (target/venv-oldest, made again when pyproject.toml changes; on it the dev extra takes the
-# FastAPI and Starlette releases that still support it): what lint cannot see fails here, such
-# as asyncio.wait_for raising asyncio's own TimeoutError on 3.10 (the builtin one from 3.11).
-# About a minute and a half; make test runs it.
-OLDEST_VENV := $(ROOT)/target/venv-oldest
-$(OLDEST_VENV)/.installed: python/pyproject.toml
-	rm -rf $(OLDEST_VENV)
-	python=$$(scripts/find-python.sh $(OLDEST_PYTHON)) && "$$python" -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip==25.3
-	$(OLDEST_VENV)/bin/python -m pip install --quiet -e 'python[dev]'
+# The SDK's and the examples' tests again on the oldest and the newest supported Python, each in
+# a venv of its own (target/venv-pyX.Y, made again when pyproject.toml changes; on 3.10 the dev
+# extra takes the FastAPI and Starlette releases that still support it): what lint cannot see
+# fails here, such as asyncio.wait_for raising asyncio's own TimeoutError on 3.10 (the builtin
+# one from 3.11) or 3.12's create_task refusing a generator-based coroutine. About a minute and
+# a half per version; make test runs it.
+EDGE_PYTHONS := $(OLDEST_PYTHON) $(NEWEST_PYTHON)
+$(ROOT)/target/venv-py%/.installed: python/pyproject.toml
+	rm -rf $(ROOT)/target/venv-py$*
+	python=$$(scripts/find-python.sh $*) && "$$python" -m venv $(ROOT)/target/venv-py$*
+	$(ROOT)/target/venv-py$*/bin/python -m pip install --quiet --upgrade pip==25.3
+	$(ROOT)/target/venv-py$*/bin/python -m pip install --quiet -e 'python[dev]'
 	touch $@
-test-python-oldest: $(OLDEST_VENV)/.installed ## the SDK's and the examples' tests on the oldest supported Python (OLDEST_PYTHON)
-	cd python && $(OLDEST_VENV)/bin/pytest -q
-	cd python && $(OLDEST_VENV)/bin/pytest -q -c pyproject.toml $(addprefix ../,$(wildcard examples/*/tests))
+test-python-versions: $(foreach v,$(EDGE_PYTHONS),$(ROOT)/target/venv-py$(v)/.installed) ## the SDK's and the examples' tests on the oldest and the newest supported Python
+	for v in $(EDGE_PYTHONS); do \
+		echo "test-python-versions: Python $$v"; \
+		(cd python && $(ROOT)/target/venv-py$$v/bin/pytest -q) || exit 1; \
+		(cd python && $(ROOT)/target/venv-py$$v/bin/pytest -q -c pyproject.toml \
+			$(addprefix ../,$(wildcard examples/*/tests))) || exit 1; \
+	done
 
 conformance: setup bridge ## the real-supervisor conformance cases (hellogo, examples/hello on the lane and on gRPC, the examples' own cases), the fidelity sweep of every API method and hook, and a 50,000-call soak
 	$(GO) run ./conformance/harness -plugin conformance/hellogo
@@ -185,22 +196,17 @@ test-arm64: setup static-bridge static-bridge-arm64 dev-server-arm64 ## the linu
 	scripts/arm64-qemu-test.sh $(STATIC_BRIDGE_ARM64) $(ROOT)/target/harness $(VENV) \
 		$(ARM64_BUNDLES)/com.mmplug.hello-0.1.0.tar.gz $(DEV_SERVER_ARM64)
 
-# The CPython versions the SDK and its bundles support (docs/operations.md "Supported Python
-# versions"); make test runs the oldest of them beside the venv's, make test-pythons every one.
-SUPPORTED_PYTHONS := 3.10 3.11 3.12 3.13
-OLDEST_PYTHON     := $(firstword $(SUPPORTED_PYTHONS))
-
 # The offline bundle, end to end, as a user gets there: `mmplug bundle` builds examples/hello for
 # every supported Python and both platforms (its defaults), and the harness installs the tar.gz
 # as the server would and runs the hello cases inside a network namespace with no network
 # (unshare -n): the bridge sets up Python from the bundle's wheels alone, first with this
-# machine's PATH, then with only the oldest supported Python on it
-# (scripts/python-versions-test.sh). Which of the bundle's wheels an arm64 (and an x86_64)
-# server's Python of each version would install is checked with the bridge's own selection code
-# (python/scripts/check_wheel_choice.py). A new user's journey, from the wheel alone, is make
-# test-wheel.
+# machine's PATH, then with only one supported Python on it, for each of them in turn
+# (scripts/python-versions-test.sh, about 35 s a version). Which of the bundle's wheels an arm64
+# (and an x86_64) server's Python of each version would install is checked with the bridge's
+# own selection code (python/scripts/check_wheel_choice.py). A new user's journey, from the
+# wheel alone, is make test-wheel.
 PYVER = $$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/hello (amd64 + arm64, every supported Python); activate the tar.gz under the real supervisor with no network, also on the oldest supported Python
+test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/hello (amd64 + arm64, every supported Python); activate the tar.gz under the real supervisor with no network, also on each supported Python alone
 	rm -rf $(ROOT)/target/bundle-test
 	$(VENV)/bin/mmplug bundle examples/hello --platform all \
 		--bridge linux-amd64=$(STATIC_BRIDGE) --bridge linux-arm64=$(STATIC_BRIDGE_ARM64) \
@@ -208,13 +214,14 @@ test-bundle: setup static-bridge static-bridge-arm64 ## mmplug bundle examples/h
 	$(GO) build -o $(ROOT)/target/harness ./conformance/harness
 	unshare -n $(ROOT)/target/harness -bundle $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz
 	scripts/python-versions-test.sh $(ROOT)/target/harness \
-		$(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz $(OLDEST_PYTHON)
+		$(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz $(SUPPORTED_PYTHONS)
 	for machine in aarch64 x86_64; do \
 		$(PY) python/scripts/check_wheel_choice.py $(ROOT)/target/bundle-test/com.mmplug.hello-0.1.0.tar.gz $$machine || exit 1; \
 	done
 
-# Every supported Python, one after another (the long run; make test-bundle runs the oldest):
-# examples/hello's offline amd64 bundle passes the hello cases with only that Python on PATH.
+# The same check alone, for a quick look after a change that may behave differently on some
+# Python: examples/hello's offline amd64 bundle passes the hello cases on every supported
+# Python, each alone on PATH (make test-bundle does this too, with its two-platform bundle).
 PYTHONS_BUNDLE := $(ROOT)/target/bundle-pythons
 test-pythons: setup static-bridge ## the hello cases against examples/hello's offline bundle on every supported Python (SUPPORTED_PYTHONS), each alone on PATH
 	rm -rf $(PYTHONS_BUNDLE)
