@@ -332,6 +332,9 @@ def test_builders_check_what_the_server_would_refuse() -> None:
             def two(self, request: ActionRequest) -> None: ...
 
     assert action_url("p", "go") == "/plugins/p/mmplug/actions/go"
+    box = BoolElement("ok", "OK", default=True)
+    assert isinstance(box, BoolElement) and (box.type, box.default) == ("bool", "true")
+    assert TextElement("a", "A", subtype="email") == TextElement("a", "A", subtype="email")
 
 
 def test_wrong_return_types_are_errors(mm_plugin: StartPlugin) -> None:

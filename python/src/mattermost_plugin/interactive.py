@@ -613,7 +613,9 @@ def _limit(what: str, value: str, limit: int) -> None:
 
 @dataclasses.dataclass
 class Element:
-    """A dialog field (Go's ``DialogElement``); use the typed subclasses."""
+    """A dialog field (Go's ``DialogElement``): build one with its subclass for the field's
+    type (``TextElement``, ``TextareaElement``, ``SelectElement``, ``RadioElement``,
+    ``BoolElement``), or set ``type`` yourself for another (``date``, ``datetime``)."""
 
     name: str
     display_name: str
@@ -663,91 +665,107 @@ class Element:
         }
 
 
-def TextElement(
-    name: str,
-    display_name: str,
-    *,
-    subtype: str = "",
-    default: str = "",
-    placeholder: str = "",
-    help_text: str = "",
-    optional: bool = False,
-    min_length: int = 0,
-    max_length: int = 0,
-) -> Element:
+class TextElement(Element):
     """A one-line text field (``subtype``: email, number, tel, url, password)."""
-    return Element(
-        name, display_name, "text", subtype, default, placeholder, help_text, optional,
-        min_length, max_length,
-    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        display_name: str,
+        *,
+        subtype: str = "",
+        default: str = "",
+        placeholder: str = "",
+        help_text: str = "",
+        optional: bool = False,
+        min_length: int = 0,
+        max_length: int = 0,
+    ) -> None:
+        super().__init__(
+            name, display_name, "text", subtype, default, placeholder, help_text, optional,
+            min_length, max_length,
+        )  # fmt: skip
 
 
-def TextareaElement(
-    name: str,
-    display_name: str,
-    *,
-    default: str = "",
-    placeholder: str = "",
-    help_text: str = "",
-    optional: bool = False,
-    min_length: int = 0,
-    max_length: int = 0,
-) -> Element:
+class TextareaElement(Element):
     """A multi-line text field."""
-    return Element(
-        name, display_name, "textarea", "", default, placeholder, help_text, optional,
-        min_length, max_length,
-    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        display_name: str,
+        *,
+        default: str = "",
+        placeholder: str = "",
+        help_text: str = "",
+        optional: bool = False,
+        min_length: int = 0,
+        max_length: int = 0,
+    ) -> None:
+        super().__init__(
+            name, display_name, "textarea", "", default, placeholder, help_text, optional,
+            min_length, max_length,
+        )  # fmt: skip
 
 
-def SelectElement(
-    name: str,
-    display_name: str,
-    options: Sequence[tuple[str, str]] = (),
-    *,
-    data_source: str = "",
-    default: str = "",
-    placeholder: str = "",
-    help_text: str = "",
-    optional: bool = False,
-) -> Element:
+class SelectElement(Element):
     """A menu: ``options`` as ``(text, value)`` pairs, or ``data_source`` users/channels."""
-    return Element(
-        name, display_name, "select", "", default, placeholder, help_text, optional,
-        data_source=data_source, options=tuple(options),
-    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        display_name: str,
+        options: Sequence[tuple[str, str]] = (),
+        *,
+        data_source: str = "",
+        default: str = "",
+        placeholder: str = "",
+        help_text: str = "",
+        optional: bool = False,
+    ) -> None:
+        super().__init__(
+            name, display_name, "select", "", default, placeholder, help_text, optional,
+            data_source=data_source, options=tuple(options),
+        )  # fmt: skip
 
 
-def RadioElement(
-    name: str,
-    display_name: str,
-    options: Sequence[tuple[str, str]],
-    *,
-    default: str = "",
-    help_text: str = "",
-    optional: bool = False,
-) -> Element:
+class RadioElement(Element):
     """Radio buttons: ``options`` as ``(text, value)`` pairs."""
-    return Element(
-        name, display_name, "radio", "", default, "", help_text, optional,
-        options=tuple(options),
-    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        display_name: str,
+        options: Sequence[tuple[str, str]],
+        *,
+        default: str = "",
+        help_text: str = "",
+        optional: bool = False,
+    ) -> None:
+        super().__init__(
+            name, display_name, "radio", "", default, "", help_text, optional,
+            options=tuple(options),
+        )  # fmt: skip
 
 
-def BoolElement(
-    name: str,
-    display_name: str,
-    *,
-    default: bool = False,
-    placeholder: str = "",
-    help_text: str = "",
-    optional: bool = True,
-) -> Element:
+class BoolElement(Element):
     """A checkbox (``placeholder`` is the text beside it); submitted as a bool."""
-    return Element(
-        name, display_name, "bool", "", "true" if default else "", placeholder, help_text,
-        optional,
-    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        display_name: str,
+        *,
+        default: bool = False,
+        placeholder: str = "",
+        help_text: str = "",
+        optional: bool = True,
+    ) -> None:
+        # Go's DialogElement.Default is a string: "true" checks the box.
+        super().__init__(
+            name, display_name, "bool", "", "true" if default else "", placeholder, help_text,
+            optional,
+        )  # fmt: skip
 
 
 @dataclasses.dataclass
