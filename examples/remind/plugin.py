@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
+import zoneinfo
+from collections.abc import Mapping
 
 from mattermost_plugin import (
     ActionRequest,
@@ -104,6 +106,23 @@ def describe(delay: datetime.timedelta) -> str:
     return " ".join(parts) or "now"
 
 
+def user_zone(timezone: Mapping[str, str]) -> datetime.tzinfo:
+    """The time zone a user's Mattermost settings name (``User.timezone``: automatic or
+    manual), UTC when they name none or one this machine does not know."""
+    automatic = timezone.get("useAutomaticTimezone", "true") == "true"
+    name = timezone.get("automaticTimezone" if automatic else "manualTimezone", "")
+    try:
+        return zoneinfo.ZoneInfo(name) if name else datetime.timezone.utc
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return datetime.timezone.utc
+
+
+def local_time(when: datetime.datetime, zone: datetime.tzinfo) -> str:
+    """``2026-12-07 14:05 CET``: when, in the user's time zone."""
+    local = when.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or 'UTC'}"
+
+
 def job_key(user_id: str, reminder_id: str) -> str:
     return f"{KEY_PREFIX}{user_id}_{reminder_id}"
 
@@ -147,7 +166,12 @@ class Remind(Plugin):
         except ValueError as e:
             raise CommandError(f"{e}. {USAGE}") from None
         job = self.add_reminder(call.user_id, delay, match.group("what"))
-        return f"I will remind you in {describe(delay)} (at {job.run_at:%Y-%m-%d %H:%M} UTC)."
+        at = local_time(job.run_at, self.zone_of(call.user_id))
+        return f"I will remind you in {describe(delay)} (at {at})."
+
+    def zone_of(self, user_id: str) -> datetime.tzinfo:
+        """The user's time zone, for the times the answers show."""
+        return user_zone(dict(self.api.get_user(user_id).timezone))
 
     @command("remind new", help="Write a reminder in a dialog")
     def remind_new(self, call: CommandCall) -> None:
@@ -187,11 +211,13 @@ class Remind(Plugin):
         if not jobs:
             return "You have no reminders. " + USAGE
         now = self.jobs.now()
+        zone = self.zone_of(call.user_id)
         lines = ["Your reminders:"]
         for job in jobs:
             reminder_id = job.key.rsplit("_", 1)[1]
             left = describe(max(job.run_at - now, datetime.timedelta()))
-            lines.append(f"- `{reminder_id}` in {left}: {job.payload['text']}")
+            at = local_time(job.run_at, zone)
+            lines.append(f"- `{reminder_id}` in {left} ({at}): {job.payload['text']}")
         return "\n".join(lines)
 
     @command("remind cancel", hint="<id>", help="Cancel a reminder (ids are in /remind list)")

@@ -4,12 +4,21 @@ restarts, two servers, and what a user can get wrong or forge."""
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from dataclasses import dataclass
 
 import pytest
 from mattermost_plugin import Post, User
 from mattermost_plugin.testing import FakeMattermost, PluginHandle, StartPlugin
-from remind_plugin import BOT_USERNAME, KEY_PREFIX, MAX_PER_USER, Remind, describe, parse_delay
+from remind_plugin import (
+    BOT_USERNAME,
+    KEY_PREFIX,
+    MAX_PER_USER,
+    Remind,
+    describe,
+    parse_delay,
+    user_zone,
+)
 
 
 @dataclass
@@ -87,7 +96,7 @@ def test_snooze_delivers_it_again_later(remind: PluginHandle, world: World) -> N
     (post,) = world.dm_posts(world.alice)
     remind.click(post, "Snooze 10m", user_id=world.alice.id)
     assert world.fake.posts[post.id].message == "💤 Snoozed for 10m: call mum"
-    assert "in 10m: call mum" in say(remind, world, "/remind list")
+    assert "in 10m (" in say(remind, world, "/remind list")
     remind.advance(599)
     assert len(world.dm_posts(world.alice)) == 1
     remind.advance(1)
@@ -216,3 +225,18 @@ def test_delays() -> None:
             parse_delay(bad)
     assert describe(datetime.timedelta(hours=26, seconds=5)) == "1d 2h 5s"
     assert KEY_PREFIX == "remind_"
+
+
+def test_times_are_shown_in_the_users_time_zone(remind: PluginHandle, world: World) -> None:
+    world.fake.users[world.alice.id].timezone.update(
+        {"useAutomaticTimezone": "false", "manualTimezone": "Asia/Tokyo"}
+    )
+    answer = say(remind, world, "/remind me in 1h to eat")
+    due = remind.plugin.jobs.list()[0].run_at.astimezone(zoneinfo.ZoneInfo("Asia/Tokyo"))
+    assert answer == f"I will remind you in 1h (at {due:%Y-%m-%d %H:%M} JST)."
+    assert f"({due:%Y-%m-%d %H:%M} JST): eat" in say(remind, world, "/remind list")
+    # Bob names no zone, or one this machine does not know: UTC.
+    assert say(remind, world, "/remind me in 1h to nap", user=world.bob).endswith(" UTC).")
+    assert user_zone({"useAutomaticTimezone": "true", "automaticTimezone": "Mars/Olympus"}) == (
+        datetime.timezone.utc
+    )
