@@ -632,6 +632,25 @@ async def test_afire_from_an_async_test(mm_plugin: StartPlugin) -> None:
     assert post.message == "hi"
 
 
+class Stuck(Plugin):
+    """An async handler that never finishes (it waits for an event nobody sets)."""
+
+    @hook(HookName.MessageHasBeenPosted)
+    async def posted(self, context: Any, post: Post) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_stuck_handler_is_a_timeout_that_says_what(mm_plugin: StartPlugin) -> None:
+    # On Python 3.10 asyncio.wait_for raises asyncio's own TimeoutError, not the builtin one:
+    # the test kit's message must come through there too (make test-python-versions).
+    handle = mm_plugin(Stuck)
+    handle.timeout = 0.2
+    with pytest.raises(TimeoutError, match=r"MessageHasBeenPosted did not finish within 0.2 s"):
+        await handle.afire(HookName.MessageHasBeenPosted, Post(message="hi"))
+    with pytest.raises(TimeoutError, match=r"hook MessageHasBeenPosted did not finish within"):
+        await asyncio.to_thread(handle.fire, HookName.MessageHasBeenPosted, Post(message="hi"))
+
+
 def test_hook_errors_are_the_real_ones(fake: FakeMattermost) -> None:
     with fake.start(Recorder) as handle:
         with pytest.raises(HookError) as wrong:

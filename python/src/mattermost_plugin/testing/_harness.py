@@ -167,7 +167,8 @@ class _LoopThread:
         future = asyncio.wrap_future(self.submit(coro))
         try:
             return await asyncio.wait_for(future, limit)
-        except TimeoutError:
+        # Not the builtin TimeoutError: on Python 3.10 asyncio raises its own class.
+        except asyncio.TimeoutError:
             raise TimeoutError(f"{what} did not finish within {limit:g} s") from None
 
     def stop(self) -> None:
