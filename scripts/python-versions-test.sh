@@ -10,7 +10,10 @@
 # Interpreters are found by scripts/find-python.sh; a version it does not find fails the run (a
 # missing Python is not a pass).
 #
-# Usage: scripts/python-versions-test.sh HARNESS BUNDLE.tar.gz X.Y [X.Y ...]
+# HARNESS_FLAGS adds harness flags, e.g. HARNESS_FLAGS=-smoke for a plugin other than
+# examples/hello (the checks that hold for any plugin).
+#
+# Usage: [HARNESS_FLAGS=...] scripts/python-versions-test.sh HARNESS BUNDLE.tar.gz X.Y [X.Y ...]
 set -euo pipefail
 [[ $# -ge 3 ]] || { echo "usage: $0 HARNESS BUNDLE.tar.gz X.Y [X.Y ...]" >&2; exit 2; }
 harness=$(realpath "$1")
@@ -32,7 +35,8 @@ for version in "$@"; do
 	ln -s "$python" "$bin/python$version"
 	ln -s "$python" "$bin/python3"
 	log "hello cases on Python $version ($python), offline"
-	if unshare -n env PATH="$bin" "$harness" -python "$version" -bundle "$bundle"; then
+	# shellcheck disable=SC2086 # HARNESS_FLAGS is a list of flags
+	if unshare -n env PATH="$bin" "$harness" ${HARNESS_FLAGS:-} -python "$version" -bundle "$bundle"; then
 		passed+=("$version")
 	else
 		log "FAIL $version: the hello cases failed on Python $version"

@@ -213,6 +213,13 @@ func run(o options) int {
 			fmt.Fprintf(os.Stderr, "FAIL smoke: %v\n", err)
 			return 1
 		}
+		if o.bundle != "" && o.python != "" {
+			envs, _ := filepath.Glob(filepath.Join(b.dir, ".mmplug", "envs", "*", "mmplug-env.json"))
+			if problem, _ := checkBundleEnvs(envs, o.python); problem != "" {
+				fmt.Fprintf(os.Stderr, "FAIL smoke: %s\n", problem)
+				return 1
+			}
+		}
 		return 0
 	}
 
