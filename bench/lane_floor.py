@@ -13,8 +13,12 @@ Figures (1 KiB messages, after 500 warm-up calls; p50 over all rounds):
 
 * ``api_async``: ``LaneConnection.call``, serial, timed around each call;
 * ``api_async_64``: 64 calls in flight on one loop, calls per second;
-* ``hook_async``: the stand-in calls this process's handler (an ``async def`` echo, one task
-  per request), serial, timed by the stand-in;
+* ``hook_async``: the stand-in calls this process's handler (an ``async def`` echo), serial,
+  timed by the stand-in;
+* ``hook_sdk_sync`` and ``hook_sdk_async``: the same, but the handler is the SDK's own
+  (``HookDispatcher.lane_handler``) over bench/plugin-python's plugin, called with a 1 KiB
+  post as ``MessageWillBePosted`` (its plain ``def`` handler) and ``MessageWillBeUpdated``
+  (its ``async def`` one): p50 and this process's CPU per call (user and system);
 * ``api_sync``: ``BlockingLaneClient.call`` from one thread, serial;
 * ``api_sync_32``: 32 threads calling at once, calls per second.
 
@@ -25,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +41,9 @@ import threading
 import time
 from typing import Any
 
+from mattermost_plugin import Plugin
+from mattermost_plugin._contract import hooks_service
+from mattermost_plugin._dispatch import HookDispatcher
 from mattermost_plugin._lane import BlockingLaneClient, connect
 from mattermost_plugin._lane.frames import (
     HELLO,
@@ -46,6 +55,7 @@ from mattermost_plugin._lane.frames import (
     encode_response,
     parse_hello,
 )
+from mattermost_plugin._proto.mattermost.plugin.v1 import hooks_pb2
 
 TOKEN = b"bench-token"
 PAYLOAD = bytes(range(256)) * 4  # 1 KiB
@@ -75,7 +85,11 @@ class StandIn(asyncio.BufferedProtocol):
             if kind == REQUEST and method == "/bench/Echo":
                 self.transport.write(encode_response(call_id, body))
             elif kind == REQUEST and method == "/bench/Hooks":
-                asyncio.get_running_loop().create_task(self.hooks(call_id, int(body)))
+                # b"<n> <method path>\n<request message>": n serial calls of that request.
+                head, _, message = bytes(body).partition(b"\n")
+                n, _, path = head.partition(b" ")
+                hooks = self.hooks(call_id, int(n), path or b"/bench/Hook", message or PAYLOAD)
+                asyncio.get_running_loop().create_task(hooks)
             elif kind == RESPONSE:
                 self.pending.pop(call_id).set_result(body)
             elif kind == HELLO:
@@ -87,7 +101,7 @@ class StandIn(asyncio.BufferedProtocol):
         if self.decoder.violation is not None:
             raise self.decoder.violation
 
-    async def hooks(self, call_id: int, n: int) -> None:
+    async def hooks(self, call_id: int, n: int, method: bytes, message: bytes) -> None:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         times = []
@@ -98,7 +112,7 @@ class StandIn(asyncio.BufferedProtocol):
             fut: asyncio.Future[bytes] = loop.create_future()
             self.pending[hook_id] = fut
             t0 = clock()
-            self.transport.write(encode_request(hook_id, b"/bench/Hook", PAYLOAD))
+            self.transport.write(encode_request(hook_id, method, message))
             await fut
             times.append(clock() - t0)
         self.transport.write(encode_response(call_id, json.dumps(times).encode()))
@@ -152,6 +166,56 @@ async def bench_async(path: str, calls: int, rounds: int) -> dict[str, Any]:
         "api_async_p50_us": p50_us(serial),
         "api_async_64_calls_per_s": round(statistics.median(rates)),
         "hook_async_p50_us": p50_us(hooks),
+        "hook_sdk_sync": await bench_sdk_hook(path, "MessageWillBePosted", calls, rounds),
+        "hook_sdk_async": await bench_sdk_hook(path, "MessageWillBeUpdated", calls, rounds),
+    }
+
+
+def bench_plugin_class() -> type[Plugin]:
+    """bench/plugin-python's plugin class, loaded from its file (it is not a package)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugin-python", "plugin.py")
+    spec = importlib.util.spec_from_file_location("bench_plugin_python", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cls: type[Plugin] = module.Bench
+    return cls
+
+
+def post_request(hook: str) -> bytes:
+    """A request of ``hook`` carrying 1 KiB posts (both posts for MessageWillBeUpdated)."""
+    request_cls = getattr(hooks_pb2, f"{hook}HookRequest")
+    request = request_cls()
+    for field in request.DESCRIPTOR.fields:
+        if field.message_type is not None and field.message_type.name == "Post":
+            post = getattr(request, field.name)
+            post.id, post.user_id, post.channel_id = "p" * 26, "u" * 26, "c" * 26
+            post.message = "x" * 1024
+    return bytes(request.SerializeToString())
+
+
+async def bench_sdk_hook(path: str, hook: str, calls: int, rounds: int) -> dict[str, float]:
+    """The stand-in calls ``hook`` of bench/plugin-python's plugin through the SDK's
+    dispatcher on a connection of its own: p50, and this process's CPU per call."""
+    plugin = bench_plugin_class().create(api=None, aapi=None, plugin_id="bench", config=None)
+    dispatcher = HookDispatcher(plugin, hooks_service())
+    conn = await connect(path, TOKEN, handler=dispatcher.lane_handler())
+    ask = b"%d /mattermost.plugin.v1.PluginHooks/%s\n" % (calls, hook.encode()) + post_request(hook)
+    try:
+        await conn.call("/bench/Hooks", ask, timeout=120)  # warm-up
+        times: list[int] = []
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(rounds):
+            times += json.loads(await conn.call("/bench/Hooks", ask, timeout=120))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        conn.close()
+        dispatcher.close()
+    n = calls * rounds
+    return {
+        "p50_us": p50_us(times),
+        "cpu_user_us": round((after.ru_utime - before.ru_utime) * 1e6 / n, 1),
+        "cpu_system_us": round((after.ru_stime - before.ru_stime) * 1e6 / n, 1),
     }
 
 
