@@ -167,3 +167,37 @@ def test_unbound_plugin_explains_missing_clients() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         _ = plugin.aapi
     assert plugin.logger.name == "mattermost_plugin.plugin.P"
+
+
+def test_a_handler_named_like_an_sdk_member_is_refused_at_class_creation() -> None:
+    from mattermost_plugin.commands import command
+    from mattermost_plugin.interactive import dialog
+    from mattermost_plugin.jobs import every
+
+    with pytest.raises(HookRegistrationError, match=r"P\.create: .*Plugin\.create"):
+
+        class P(Plugin):
+            @dialog("create")
+            def create(self, submission: object) -> None: ...  # type: ignore[override]
+
+    with pytest.raises(HookRegistrationError, match=r"Q\.jobs: .*Plugin\.jobs"):
+
+        class Q(Plugin):
+            @every(60)
+            def jobs(self) -> None: ...  # type: ignore[override]
+
+    with pytest.raises(HookRegistrationError, match=r"R\.api: .*Plugin\.api"):
+
+        class R(Plugin):
+            @hook(HookName.OnActivate)
+            def api(self) -> None: ...  # type: ignore[override]
+
+    with pytest.raises(HookRegistrationError, match=r"S\.logger: .*Plugin\.logger"):
+
+        class S(Plugin):
+            @command("logger")
+            def logger(self, args: object) -> str:  # type: ignore[override]
+                return ""
+
+    class Fine(Plugin):  # an undecorated override stays the author's business
+        def create_reminder(self) -> None: ...

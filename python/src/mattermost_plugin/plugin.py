@@ -13,9 +13,9 @@ from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from .client import AsyncClient, SyncClient
 from .commands import COMMAND_ATTR, CommandRouter
 from .hooks import HOOK_ATTR, HookName, HookRegistrationError
-from .interactive import InteractiveRoutes
+from .interactive import INTERACTIVE_ATTR, InteractiveRoutes
 from .interactive import on_activate as interactive_on_activate
-from .jobs import AsyncJobs, JobClock, Jobs, JobScheduler, JobTable
+from .jobs import JOB_ATTR, AsyncJobs, JobClock, Jobs, JobScheduler, JobTable
 from .jobs import on_activate as jobs_on_activate
 from .jobs import on_deactivate as jobs_on_deactivate
 from .kv import AsyncKVStore, KVStore
@@ -34,6 +34,10 @@ HookRunner = Callable[..., Awaitable[Any]]
 # the rest of the chain (later steps, then the author's handler) or is None when nothing
 # follows.
 HookStep = Callable[..., Awaitable[Any]]
+
+
+# What the SDK's decorators (@hook, @command, @action/@dialog, @every/@one_shot) mark.
+_HANDLER_MARKS = (HOOK_ATTR, COMMAND_ATTR, INTERACTIVE_ATTR, JOB_ATTR)
 
 
 class Plugin:
@@ -91,6 +95,13 @@ class Plugin:
         own: dict[HookName, str] = {}
         for attr, value in vars(cls).items():
             fn = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+            if attr in vars(Plugin) and any(hasattr(fn, m) for m in _HANDLER_MARKS):
+                # Else the SDK calls the handler in place of its own member (`create`,
+                # `jobs`, …) and fails far from here with a confusing TypeError.
+                raise HookRegistrationError(
+                    f"{cls.__qualname__}.{attr}: a handler may not be named {attr}, which "
+                    f"is the SDK's Plugin.{attr}; give the method another name"
+                )
             name = getattr(fn, HOOK_ATTR, None)
             if name is None:
                 continue
