@@ -49,6 +49,51 @@ func (p *Bench) MessageWillBeUpdated(_ *plugin.Context, newPost, _ *model.Post) 
 	return newPost, ""
 }
 
+// ExecuteCommand answers "/bench-kv-in-flight WORKERS CALLS": CALLS KVGets of the 1 KiB value
+// shared by WORKERS goroutines, all in flight at once; the answer's text is
+// {"seconds": elapsed}. The Python twin does the same with as many coroutines on self.aapi.
+func (p *Bench) ExecuteCommand(_ *plugin.Context, args *model.CommandArgs) (*model.CommandResponse, *model.AppError) {
+	var workers, calls int
+	if _, err := fmt.Sscanf(args.Command, "/bench-kv-in-flight %d %d", &workers, &calls); err != nil || workers <= 0 || calls < workers {
+		return nil, model.NewAppError("bench", "bench.command", nil, "usage: /bench-kv-in-flight WORKERS CALLS (CALLS >= WORKERS > 0)", http.StatusBadRequest)
+	}
+	errs := make(chan *model.AppError, workers)
+	start := time.Now()
+	for w := range workers {
+		go func() {
+			for range calls/workers + boolInt(w < calls%workers) {
+				value, appErr := p.API.KVGet(kvKey)
+				if appErr == nil && len(value) != 1024 {
+					appErr = model.NewAppError("bench", "bench.kv_get", nil, fmt.Sprintf("%d bytes", len(value)), http.StatusInternalServerError)
+				}
+				if appErr != nil {
+					errs <- appErr
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var failed *model.AppError
+	for range workers {
+		if appErr := <-errs; appErr != nil && failed == nil {
+			failed = appErr
+		}
+	}
+	if failed != nil {
+		return nil, failed
+	}
+	text, _ := json.Marshal(map[string]float64{"seconds": time.Since(start).Seconds()})
+	return &model.CommandResponse{Text: string(text)}, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // ServeHTTP routes the benchmark endpoints.
 func (p *Bench) ServeHTTP(_ *plugin.Context, w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {

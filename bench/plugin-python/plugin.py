@@ -7,12 +7,15 @@ what such a plugin gets, not a tuned special case.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from mattermost_plugin import (
+    CommandArgs,
+    CommandResponse,
     HookName,
     HTTPRequest,
     HTTPResponseWriter,
@@ -52,6 +55,35 @@ class Bench(Plugin):
         new_post.message += " [checked]"
         new_post.props["checked_by"] = "bench"
         return new_post, ""
+
+    @hook(HookName.ExecuteCommand)
+    async def kv_in_flight(self, context: Any, args: CommandArgs) -> CommandResponse:
+        """``/bench-kv-in-flight WORKERS CALLS``: CALLS reads of the 1 KiB value through
+        ``self.aapi``, shared by WORKERS coroutines, all in flight at once; the answer's text is
+        ``{"seconds": elapsed}``, as bench/plugin-go's goroutines answer."""
+        try:
+            _, workers_text, calls_text = args.command.split()
+            workers, calls = int(workers_text), int(calls_text)
+        except ValueError:
+            workers = calls = 0
+        if not 0 < workers <= calls:
+            raise PluginAPIError(
+                "usage: /bench-kv-in-flight WORKERS CALLS (CALLS >= WORKERS > 0)",
+                id="bench.command",
+                status_code=400,
+            )
+
+        async def worker(n: int) -> None:
+            for _ in range(n):
+                value = await self.aapi.kv_get(KV_KEY)
+                if len(value) != 1024:
+                    raise PluginAPIError(f"{KV_KEY} holds {len(value)} bytes", id="bench.kv_get")
+
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(worker(calls // workers + (w < calls % workers)) for w in range(workers))
+        )
+        return CommandResponse(text=json.dumps({"seconds": time.perf_counter() - start}))
 
     @hook(HookName.ServeHTTP)
     def http(self, context: Any, w: HTTPResponseWriter, r: HTTPRequest) -> None:

@@ -65,6 +65,7 @@ func benchPlugins(t *caseT, selected *regexp.Regexp, figures map[string]benchFig
 			{"hook_serial", func() { benchHookSerial(t, sides, bridge, python, figures) }},
 			{"hook_async", func() { benchHookAsync(t, sides, python, figures) }},
 			{"hook_in_flight", func() { benchHookInFlight(t, sides, figures) }},
+			{"api_in_flight", func() { benchAPIInFlight(t, sides, figures) }},
 			{"hook_deep_post", func() { benchHookDeepPost(t, sides, python, figures) }},
 			{"api_kv_get", func() { benchAPI(t, sides, "kv_get", figures) }},
 			{"api_get_user", func() { benchAPI(t, sides, "get_user", figures) }},
@@ -204,6 +205,34 @@ func benchHookAsync(t *caseT, sides []*benchSide, python proc, figures map[strin
 // ratioFigure is a figure whose target is mmplug within `bar` × Go's.
 func ratioFigure(unit string, goValue, mmplug, bar float64) benchFigure {
 	return benchFigure{Unit: unit, Go: ptr(goValue), MMPlug: mmplug, Ratio: ptr(mmplug / goValue), Target: fmt.Sprintf("≤ %g × Go", bar), Met: ptr(mmplug/goValue <= bar)}
+}
+
+// benchAPIInFlight: the plugin makes 6,400 KVGets with 64 in flight at once (Go: 64
+// goroutines; Python: 64 coroutines on self.aapi, from an async def ExecuteCommand), timed
+// inside the plugin; calls per second over 3 rounds, sides interleaved, after a warm-up.
+func benchAPIInFlight(t *caseT, sides []*benchSide, figures map[string]benchFigure) {
+	const workers, calls, rounds = 64, 6400, 3
+	seconds := map[string]float64{}
+	for round := range rounds + 1 {
+		for _, s := range sides {
+			command := fmt.Sprintf("/bench-kv-in-flight %d %d", workers, calls)
+			resp, appErr := s.hooks.ExecuteCommand(t.pluginContext(), &model.CommandArgs{Command: command})
+			if appErr != nil || resp == nil {
+				t.fatalf("%s: %s answered %v, %v", s.name, command, resp, appErr)
+			}
+			var doc struct{ Seconds float64 }
+			if err := json.Unmarshal([]byte(resp.Text), &doc); err != nil || doc.Seconds <= 0 {
+				t.fatalf("%s: %s answered %q: %v", s.name, command, resp.Text, err)
+			}
+			if round > 0 { // round 0 warms both up
+				seconds[s.name] += doc.Seconds
+			}
+		}
+	}
+	rate := func(name string) float64 { return calls * rounds / seconds[name] }
+	g, p := rate("go"), rate("mmplug")
+	met := p >= 10000 && p/g >= 0.5
+	figures["api_kv_get_64_in_flight"] = benchFigure{Unit: "calls/s", Go: ptr(g), MMPlug: p, Ratio: ptr(p / g), Target: "≥ 10000/s and ≥ 0.5 × Go", Met: &met}
 }
 
 // benchHookInFlight: 64 goroutines calling MessageWillBePosted at once; calls per second.
