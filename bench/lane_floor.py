@@ -199,7 +199,9 @@ async def bench_sdk_hook(path: str, hook: str, calls: int, rounds: int) -> dict[
     dispatcher on a connection of its own: p50, and this process's CPU per call."""
     plugin = bench_plugin_class().create(api=None, aapi=None, plugin_id="bench", config=None)
     dispatcher = HookDispatcher(plugin, hooks_service())
-    conn = await connect(path, TOKEN, handler=dispatcher.lane_handler())
+    conn = await connect(
+        path, TOKEN, handler=dispatcher.lane_handler(), offload=dispatcher.lane_offload()
+    )
     ask = b"%d /mattermost.plugin.v1.PluginHooks/%s\n" % (calls, hook.encode()) + post_request(hook)
     try:
         await conn.call("/bench/Hooks", ask, timeout=120)  # warm-up

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from mattermost_plugin import HookName, NotFoundError, Plugin, hook
 from mattermost_plugin._dispatch import HookDispatcher, HookNotImplemented
+from mattermost_plugin._lane import Code, LaneError
 from mattermost_plugin.client import current_request_id
 
 from testproto import HOOKS
@@ -29,12 +31,49 @@ class FakeContext:
         raise Aborted(code, details)
 
 
+@pytest.fixture(params=["on the loop", "offloaded"])
+def served(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A test that uses it runs ``dispatch`` twice: through ``HookDispatcher.unary``, and as
+    the lane serves a request, offered first to ``lane_offload`` (a plain ``def`` handler is
+    then served whole in a worker thread) and left to ``unary`` when it declines."""
+    global SERVED
+    SERVED = request.param
+    yield SERVED
+    SERVED = "on the loop"
+
+
+SERVED = "on the loop"
+
+
 async def dispatch(plugin: Plugin, name: str, request: Any) -> Any:
     d = HookDispatcher(plugin, HOOKS)
     try:
+        if SERVED == "offloaded":
+            taken, response = await offer(d, name, request.SerializeToString())
+            if taken:
+                return response
         return await d.unary(d.specs[name], request)
     finally:
         d.close()
+
+
+async def offer(d: HookDispatcher, name: str, body: bytes) -> tuple[bool, Any]:
+    """Offers a request to ``d.lane_offload()``: (False, None) when it declines; else (True,
+    the response message), raising the ``LaneError`` it replied with."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[bytes | LaneError] = loop.create_future()
+
+    def reply(a: bytes | LaneError) -> None:
+        assert threading.get_ident() != loop_thread, "replied on the loop"
+        loop.call_soon_threadsafe(answer.set_result, a)
+
+    loop_thread = threading.get_ident()
+    if not d.lane_offload()(f"/{HOOKS.full_name}/{name}", body, reply):
+        return False, None
+    a = await answer
+    if isinstance(a, LaneError):
+        raise a
+    return True, d.specs[name].response_cls.FromString(a)
 
 
 def make(cls: type[Plugin]) -> Plugin:
@@ -45,6 +84,7 @@ def wbp(message: str = "hi") -> p.MessageWillBePostedHookRequest:
     return p.MessageWillBePostedHookRequest(post=c.Post(message=message))
 
 
+@pytest.mark.usefixtures("served")
 @pytest.mark.parametrize(
     ("ret", "has_post", "reason"),
     [
@@ -70,6 +110,7 @@ async def test_return_conventions(ret: Any, has_post: bool, reason: str) -> None
     assert resp.reason == reason
 
 
+@pytest.mark.usefixtures("served")
 @pytest.mark.parametrize(
     ("hook_name", "ret", "match"),
     [
@@ -93,6 +134,7 @@ async def test_bad_returns_become_app_errors(hook_name: str, ret: Any, match: st
     assert resp.error.status_code == 500
 
 
+@pytest.mark.usefixtures("served")
 async def test_arguments_follow_go_order() -> None:
     seen: list[Any] = []
 
@@ -107,6 +149,7 @@ async def test_arguments_follow_go_order() -> None:
     assert seen == ["conn", "user"]
 
 
+@pytest.mark.usefixtures("served")
 async def test_unset_message_argument_is_none() -> None:
     seen: list[Any] = []
 
@@ -119,6 +162,7 @@ async def test_unset_message_argument_is_none() -> None:
     assert seen == [None, None]
 
 
+@pytest.mark.usefixtures("served")
 async def test_plugin_api_error_keeps_its_fields() -> None:
     class P(Plugin):
         @hook(HookName.ExecuteCommand)
@@ -130,6 +174,7 @@ async def test_plugin_api_error_keeps_its_fields() -> None:
     assert (resp.error.status_code, resp.error.where) == (404, "Cmd")
 
 
+@pytest.mark.usefixtures("served")
 async def test_exception_without_text_uses_its_type_name() -> None:
     class P(Plugin):
         @hook(HookName.OnActivate)
@@ -143,6 +188,7 @@ async def test_exception_without_text_uses_its_type_name() -> None:
     assert resp.error.message == "KeyboardInterruptLike"
 
 
+@pytest.mark.usefixtures("served")
 async def test_sync_handlers_do_not_block_the_loop() -> None:
     started = threading.Event()
     on_loop = threading.Event()
@@ -166,6 +212,7 @@ async def test_sync_handlers_do_not_block_the_loop() -> None:
     assert handler_thread and handler_thread[0] != threading.get_ident()
 
 
+@pytest.mark.usefixtures("served")
 async def test_async_handlers_run_on_the_loop_and_see_the_request_id() -> None:
     seen: dict[str, Any] = {}
 
@@ -208,9 +255,131 @@ async def test_concurrent_sync_hooks_run_in_parallel_threads() -> None:
     assert all(not r.HasField("error") for r in resps)
 
 
+@pytest.mark.usefixtures("served")
 async def test_unimplemented_hook_aborts() -> None:
     class P(Plugin):
         pass
 
     with pytest.raises(HookNotImplemented, match="does not implement hook OnActivate"):
         await dispatch(make(P), "OnActivate", p.OnActivateHookRequest())
+
+
+async def test_the_lane_offloads_plain_def_handlers_alone() -> None:
+    """Offloaded: a plain ``def`` handler with no SDK step. Left to the loop: an ``async
+    def`` one, a hook with an SDK step (a declared command's ExecuteCommand), Implemented,
+    hooks the plugin lacks, methods of no hook."""
+    from mattermost_plugin import CommandArgs, command
+
+    class P(Plugin):
+        @hook(HookName.MessageWillBePosted)
+        def plain(self, ctx: Any, post: c.Post) -> None:
+            return None
+
+        @hook(HookName.OnActivate)
+        async def coroutine(self) -> None:
+            return None
+
+        @command("hello", help="says hello")
+        def hello(self, args: CommandArgs) -> str:
+            return "hi"
+
+    d = HookDispatcher(make(P), HOOKS)
+    try:
+        offload = d.lane_offload()
+        replies: list[Any] = []
+        prefix = f"/{HOOKS.full_name}/"
+        assert offload(prefix + "MessageWillBePosted", wbp().SerializeToString(), replies.append)
+        for method in ("OnActivate", "ExecuteCommand", "Implemented", "OnDeactivate"):
+            assert not offload(prefix + method, b"", replies.append), method
+        assert not offload("/other.Service/MessageWillBePosted", b"", replies.append)
+        assert not offload("MessageWillBePosted", b"", replies.append)
+        await asyncio.to_thread(wait_for, lambda: len(replies) == 1)
+        assert isinstance(replies[0], bytes)
+    finally:
+        d.close()
+
+
+def wait_for(predicate: Any, within: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.001)
+
+
+async def test_an_offloaded_request_that_does_not_decode_is_invalid_argument() -> None:
+    class P(Plugin):
+        @hook(HookName.MessageWillBePosted)
+        def h(self, ctx: Any, post: c.Post) -> None:
+            raise AssertionError("not called")
+
+    d = HookDispatcher(make(P), HOOKS)
+    try:
+        with pytest.raises(LaneError) as e:
+            await offer(d, "MessageWillBePosted", b"\x0a\xff\xff\xff")
+        assert e.value.code == Code.INVALID_ARGUMENT
+        assert e.value.message.startswith("MessageWillBePosted: ")
+        assert d.gate.running == 0  # admitted, then released
+    finally:
+        d.close()
+
+
+async def test_a_full_gate_leaves_requests_to_the_loop_where_they_wait_their_turn() -> None:
+    """With max_sync_handlers handlers running, offload declines (waiting is the loop's
+    job, in arrival order, within the hook's time limit); the waiter runs once one ends."""
+    release = threading.Event()
+    running: list[str] = []
+
+    class P(Plugin):
+        max_sync_handlers = 1
+
+        @hook(HookName.OnWebSocketConnect)
+        def h(self, conn: str, user: str) -> None:
+            running.append(conn)
+            if conn == "first":
+                assert release.wait(30)
+
+    d = HookDispatcher(make(P), HOOKS)
+    try:
+        body = p.OnWebSocketConnectHookRequest(web_conn_id="first").SerializeToString()
+        first = asyncio.ensure_future(offer(d, "OnWebSocketConnect", body))
+        await asyncio.to_thread(wait_for, lambda: running == ["first"])
+        second_body = p.OnWebSocketConnectHookRequest(web_conn_id="second").SerializeToString()
+        taken, _ = await offer(d, "OnWebSocketConnect", second_body)
+        assert not taken
+        spec = d.specs["OnWebSocketConnect"]
+        second = asyncio.ensure_future(
+            d.unary(spec, p.OnWebSocketConnectHookRequest(web_conn_id="second"))
+        )
+        await asyncio.sleep(0.05)
+        assert running == ["first"]  # waits for the gate
+        release.set()
+        taken, resp = await first
+        assert taken and not resp.HasField("error")
+        assert not (await second).HasField("error")
+        assert running == ["first", "second"]
+        assert d.gate.running == 0
+    finally:
+        d.close()
+
+
+async def test_offloaded_hooks_run_in_parallel_threads() -> None:
+    barrier = threading.Barrier(3, timeout=30)
+    threads: set[int] = set()
+
+    class P(Plugin):
+        @hook(HookName.OnWebSocketConnect)
+        def h(self, conn: str, user: str) -> None:
+            threads.add(threading.get_ident())
+            barrier.wait()  # all three must be in flight at once
+
+    d = HookDispatcher(make(P), HOOKS)
+    try:
+        body = p.OnWebSocketConnectHookRequest().SerializeToString()
+        results = await asyncio.gather(*(offer(d, "OnWebSocketConnect", body) for _ in range(3)))
+    finally:
+        d.close()
+    assert all(taken and not r.HasField("error") for taken, r in results)
+    assert len(threads) == 3 and threading.get_ident() not in threads

@@ -28,6 +28,8 @@ from mattermost_plugin._lane import (
     LaneConnection,
     LaneError,
     LaneProtocolError,
+    Offload,
+    Reply,
     connect,
 )
 from mattermost_plugin._lane.frames import FrameDecoder, encode_error, encode_request
@@ -897,6 +899,208 @@ async def test_close_fails_pending_calls(bridge: FakeBridge, lane: LaneConnectio
         await call
     await asyncio.wait_for(lane.wait_closed(), 5)
     await asyncio.wait_for(bc.closed.wait(), 5)
+
+
+# ============================== async: offloaded requests ==============================
+
+
+def thread_offload(
+    serve: Callable[[str, bytes], bytes], served_by: list[int] | None = None
+) -> Offload:
+    """An ``Offload`` that takes methods under /w/ to a thread each, which replies what
+    ``serve`` returns or the ``LaneError`` it raises; the rest it leaves to the handler."""
+
+    def offload(method: str, body: bytes, reply: Reply) -> bool:
+        if not method.startswith("/w/"):
+            return False
+
+        def run() -> None:
+            if served_by is not None:
+                served_by.append(threading.get_ident())
+            try:
+                answer: bytes | LaneError = serve(method, body)
+            except LaneError as e:
+                answer = e
+            reply(answer)
+
+        threading.Thread(target=run, daemon=True).start()
+        return True
+
+    return offload
+
+
+async def test_offloaded_requests_are_answered_by_their_threads(bridge: FakeBridge) -> None:
+    n = 40
+    gates = [threading.Event() for _ in range(n)]
+    threads: list[int] = []
+
+    def serve(method: str, body: bytes) -> bytes:
+        assert gates[int(body)].wait(10)
+        return b"thread " + body
+
+    async def handler(method: str, body: bytes) -> bytes:
+        return b"loop " + body
+
+    conn = await connect(
+        bridge.path, TOKEN, handler=handler, offload=thread_offload(serve, threads)
+    )
+    try:
+        bc = await bridge.conn()
+        ids = [bc.send_request("/w/Gate", b"%d" % i) for i in range(n)]
+        await wait_until(lambda: len(threads) == n)
+        # While every thread waits: the loop serves what offload declines, and calls out.
+        assert await bc.call("/h/Other", b"x") == b"loop x"
+        assert await conn.call("/t/Echo", b"api") == b"api"
+        for gate in reversed(gates):
+            gate.set()
+        assert [await bc.result(cid) for cid in ids] == [b"thread %d" % i for i in range(n)]
+        assert threading.get_ident() not in threads
+        assert bc.stray == []
+        assert conn._serving == {}
+    finally:
+        conn.close()
+
+
+async def test_offloaded_answers_wait_behind_a_peer_that_stops_reading(
+    bridge: FakeBridge,
+) -> None:
+    """Answers written while the bridge reads nothing: the first fills the socket (part of
+    it written by its thread, the rest by the loop), the rest queue on the loop up to the
+    bound, past which an answer becomes ERROR 8. Once the bridge reads again, every answer
+    arrives whole, in frames it can parse."""
+    big = 1 << 20
+    answered: list[int] = []
+
+    def serve(method: str, body: bytes) -> bytes:
+        answered.append(int(body))
+        return bytes([int(body)]) * big
+
+    conn = await connect(
+        bridge.path,
+        TOKEN,
+        handler=_unused_handler,
+        offload=thread_offload(serve),
+        max_body=2 * big,
+        max_queued=3 * big,
+    )
+    try:
+        bc = await bridge.conn()
+        bc.reading.clear()
+        ids = [bc.send_request("/w/Big", b"%d" % i) for i in range(8)]
+        await wait_until(lambda: len(answered) == 8)
+        await wait_until(lambda: conn._paused)
+        await asyncio.sleep(0.05)  # the loop takes what the threads left to it
+        bc.reading.set()
+        whole, refused = 0, 0
+        for i, cid in enumerate(ids):
+            try:
+                body = await bc.result(cid)
+            except BridgeError as e:
+                assert e.code == Code.RESOURCE_EXHAUSTED
+                assert "past its bound of 3145728 bytes" in e.message
+                refused += 1
+            else:
+                assert body == bytes([i]) * big
+                whole += 1
+        assert whole >= 3 and refused >= 1 and whole + refused == 8
+        assert bc.stray == []
+        assert await conn.call("/t/Echo", b"after") == b"after"
+    finally:
+        conn.close()
+
+
+async def _unused_handler(method: str, body: bytes) -> bytes:
+    raise AssertionError(f"{method} reached the handler")
+
+
+async def test_cancel_withdraws_an_offloaded_call(bridge: FakeBridge) -> None:
+    go_on = threading.Event()
+    replied = threading.Event()
+
+    def serve(method: str, body: bytes) -> bytes:
+        assert go_on.wait(10)
+        return b"too late"
+
+    offload = thread_offload(serve)
+
+    def offload_and_note(method: str, body: bytes, reply: Reply) -> bool:
+        def noted(answer: bytes | LaneError) -> None:
+            reply(answer)
+            replied.set()
+
+        return offload(method, body, noted)
+
+    conn = await connect(bridge.path, TOKEN, handler=_unused_handler, offload=offload_and_note)
+    try:
+        bc = await bridge.conn()
+        cid = bc.send_request("/w/Slow", b"")
+        await wait_until(lambda: bool(conn._serving))
+        bc.cancel(cid)
+        await wait_until(lambda: not conn._serving)
+        go_on.set()
+        assert await asyncio.to_thread(replied.wait, 10)
+        # Frames go out in order: an answer to it would come before this one's.
+        assert await conn.call("/t/Echo", b"after") == b"after"
+        assert bc.answers_in == [] and bc.stray == []
+    finally:
+        conn.close()
+
+
+async def test_offloaded_errors_and_over_limit_answers(bridge: FakeBridge) -> None:
+    def serve(method: str, body: bytes) -> bytes:
+        if method == "/w/Missing":
+            raise LaneError(Code.UNIMPLEMENTED, "no such hook here")
+        return b"z" * int(body)
+
+    conn = await connect(
+        bridge.path, TOKEN, handler=_unused_handler, offload=thread_offload(serve), max_body=1024
+    )
+    try:
+        bc = await bridge.conn()
+        with pytest.raises(BridgeError) as e:
+            await bc.call("/w/Missing", b"")
+        assert (e.value.code, e.value.message) == (Code.UNIMPLEMENTED, "no such hook here")
+        with pytest.raises(BridgeError) as e:
+            await bc.call("/w/Big", b"2000")
+        assert e.value.code == Code.RESOURCE_EXHAUSTED
+        assert "response of 2000 bytes from /w/Big is over the limit of 1024 bytes" in (
+            e.value.message
+        )
+        assert await bc.call("/w/Fits", b"10") == b"z" * 10
+    finally:
+        conn.close()
+
+
+async def test_an_answer_after_the_connection_closed_is_dropped(bridge: FakeBridge) -> None:
+    go_on = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def serve(method: str, body: bytes) -> bytes:
+        assert go_on.wait(10)
+        return b"nobody listens"
+
+    offload = thread_offload(serve)
+
+    def offload_and_note(method: str, body: bytes, reply: Reply) -> bool:
+        def noted(answer: bytes | LaneError) -> None:
+            try:
+                reply(answer)
+                outcome.append(None)
+            except BaseException as e:
+                outcome.append(e)
+
+        return offload(method, body, noted)
+
+    conn = await connect(bridge.path, TOKEN, handler=_unused_handler, offload=offload_and_note)
+    bc = await bridge.conn()
+    bc.send_request("/w/Slow", b"")
+    await wait_until(lambda: bool(conn._serving))
+    conn.close()
+    await asyncio.wait_for(bc.closed.wait(), 5)
+    go_on.set()
+    await wait_until(lambda: bool(outcome))
+    assert outcome == [None]
+    assert bc.answers_in == []
 
 
 # ============================== the blocking client ==============================

@@ -16,7 +16,9 @@ unary hook ``H(HHookRequest) returns (HHookResponse)``:
   hook chain (``Plugin._hook_chain``), which runs their steps before the author's handler.
 
 Sync handlers run in a worker thread so the event loop keeps serving (a handler may call
-back into the API, which needs the loop to be free); async handlers run on the loop.
+back into the API, which needs the loop to be free); async handlers run on the loop. On the
+lane, a unary hook whose whole chain is a plain ``def`` handler is served whole in the
+worker thread (``lane_offload``): decoding, the handler, encoding and the answer's write.
 """
 
 from __future__ import annotations
@@ -29,14 +31,13 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import grpc
-import grpc.aio
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from . import _compat
 from . import logging as mmlogging
 from ._backports import format_exception
 from ._chunks import ChunkReader
@@ -45,6 +46,8 @@ from ._gate import SyncHandlerGate, handler_thread
 from ._generated import hooks as generated_hooks
 from ._lane import Code, LaneError
 from ._lane import Handler as LaneHandler
+from ._lane import Offload as LaneOffload
+from ._lane import Reply as LaneReply
 from ._threads import HandlerThreads
 from .client import current_request_id
 from .errors import PluginAPIError
@@ -52,6 +55,10 @@ from .files import UploadReader, UploadWriter
 from .hooks import HookName, HookReplyError
 from .http import HTTPRequest, HTTPResponseWriter, Outbox, ResponseParts
 from .plugin import Plugin
+
+if TYPE_CHECKING:
+    # grpcio is imported where gRPC is served (runtime.GrpcSide), not with the SDK.
+    import grpc
 
 __all__ = ["HookDispatcher", "HookSpec", "app_error_fields"]
 
@@ -378,6 +385,10 @@ class HookDispatcher:
             for m in service.methods
             if not (m.client_streaming or m.server_streaming)
         }
+        # What lane_offload serves in a worker thread, by method path (None: on the loop);
+        # filled as methods are first called, since a plugin's handlers never change.
+        self._offload_routes: dict[str, _BlockingRoute | None] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _in_handler_thread(self, handler: Callable[..., Any], *args: Any) -> Any:
         with handler_thread(self.gate):
@@ -388,13 +399,16 @@ class HookDispatcher:
 
     # --- running handlers -------------------------------------------------------------
 
-    async def call(self, handler: Callable[..., Any], *args: Any) -> Any:
-        """Run a handler: coroutine functions on the loop, others in a worker thread."""
+    def _open_server_log(self) -> None:
         if not self._server_log_open and self.plugin._api is not None:
             # Every hook but Implemented comes after the server opened its API (the bridge
             # dials it first thing in OnActivate): log lines can go through it from now on.
             self._server_log_open = True
             mmlogging.open_server_log(self.plugin._api)
+
+    async def call(self, handler: Callable[..., Any], *args: Any) -> Any:
+        """Run a handler: coroutine functions on the loop, others in a worker thread."""
+        self._open_server_log()
         if inspect.iscoroutinefunction(handler):
             return await handler(*args)
         ctx = contextvars.copy_context()
@@ -433,23 +447,105 @@ class HookDispatcher:
         try:
             result = await chain(*args)
             spec.fill(response, result)
-        except HookReplyError as exc:
-            response = spec.response_cls()
-            spec.set_error(response, app_error_fields(exc, self._where(spec.name)))
-            log.error("hook %s: invalid reply: %s", spec.name, exc)
         except Exception as exc:
-            response = spec.response_cls()
-            spec.set_error(response, app_error_fields(exc, self._where(spec.name)))
-            log.error("hook %s failed: %s", spec.name, exc, exc_info=exc)
+            response = self._failed(spec, exc)
         finally:
             current_request_id.reset(token)
         return response
+
+    def _failed(self, spec: HookSpec, exc: Exception) -> Message:
+        """The response of a hook whose handler raised ``exc`` or replied what does not fit."""
+        response = spec.response_cls()
+        spec.set_error(response, app_error_fields(exc, self._where(spec.name)))
+        if isinstance(exc, HookReplyError):
+            log.error("hook %s: invalid reply: %s", spec.name, exc)
+        else:
+            log.error("hook %s failed: %s", spec.name, exc, exc_info=exc)
+        return response
+
+    # --- unary hooks served whole in a worker thread (the lane) ------------------------
+
+    def lane_offload(self) -> LaneOffload:
+        """The lane's ``Offload``: takes a unary hook whose whole chain is a plain ``def``
+        handler (no SDK step, which may await) to a worker thread, admitted by the gate
+        without waiting; what it does not take the lane serves through ``lane_handler``."""
+
+        def offload(method: str, body: bytes, reply: LaneReply) -> bool:
+            route = self._offload_routes.get(method, _UNKNOWN)
+            if route is _UNKNOWN:
+                route = self._offload_routes[method] = self._blocking_route(method)
+            if route is None or not self.gate.try_acquire():
+                return False
+            self._open_server_log()
+            self._loop = asyncio.get_running_loop()
+            work = functools.partial(
+                contextvars.copy_context().run, self._serve_blocking, route, body, reply
+            )
+            try:
+                self.threads.start(work)
+            except RuntimeError:  # closed: the plugin is stopping
+                self.gate.release()
+                return False
+            return True
+
+        return offload
+
+    def _blocking_route(self, method: str) -> _BlockingRoute | None:
+        prefix = f"/{self.service.full_name}/"
+        spec = self.specs.get(method[len(prefix) :]) if method.startswith(prefix) else None
+        if spec is None or spec.name == "Implemented":
+            return None
+        try:
+            name = HookName(spec.name)
+        except ValueError:
+            return None
+        handler = self.plugin.hook_handler(name)
+        if handler is None or inspect.iscoroutinefunction(handler) or self.plugin._sdk_steps(name):
+            return None
+        return _BlockingRoute(spec, name, handler)
+
+    def _serve_blocking(self, route: _BlockingRoute, body: bytes, reply: LaneReply) -> None:
+        """In a worker thread: one hook call from request bytes to the answer's write."""
+        try:
+            answer: bytes | LaneError = self._run_blocking(route, body)
+        except LaneError as e:
+            answer = e
+        except BaseException as e:  # what even _failed could not turn into a response
+            log.exception("lane: serving %s raised", route.spec.name)
+            answer = LaneError(Code.INTERNAL, f"{type(e).__name__}: {e}")
+        finally:
+            self.gate.release_from_thread()
+        reply(answer)
+
+    def _run_blocking(self, route: _BlockingRoute, body: bytes) -> bytes:
+        spec = route.spec
+        try:
+            request = spec.request_cls.FromString(body)
+        except Exception as e:  # protobuf's DecodeError, or whatever upb raises
+            raise LaneError(Code.INVALID_ARGUMENT, f"{spec.name}: {e}") from None
+        args = [get_field(request, f) for f in spec.args]
+        token = current_request_id.set(_request_id(request))
+        try:
+            with handler_thread(self.gate):
+                result = route.handler(*args)
+            if inspect.isawaitable(result):  # a sync wrapper around a coroutine function
+                assert self._loop is not None
+                result = asyncio.run_coroutine_threadsafe(_awaited(result), self._loop).result()
+            response = spec.response_cls()
+            spec.fill(response, _compat.hook_result(route.name, result, tuple(args)))
+        except Exception as exc:
+            response = self._failed(spec, exc)
+        finally:
+            current_request_id.reset(token)
+        return response.SerializeToString()
 
     # --- HTTP streams (ServeHTTP, ServeMetrics) ---------------------------------------
 
     async def http_stream(
         self, hook: str, part_cls: type[Message], requests: AsyncIterator[Any], context: Any
     ) -> AsyncIterator[Message]:
+        import grpc
+
         parts = ResponseParts(part_cls)
         first = await anext(aiter(requests), None)
         if first is None or first.WhichOneof("part") != "init":
@@ -511,6 +607,8 @@ class HookDispatcher:
     async def file_stream(
         self, hook: str, part_cls: type[Message], requests: AsyncIterator[Any], context: Any
     ) -> AsyncIterator[Message]:
+        import grpc
+
         parts = aiter(requests)
         first = await anext(parts, None)
         if first is None or first.WhichOneof("part") != "init":
@@ -571,6 +669,8 @@ class HookDispatcher:
     # --- gRPC plumbing ----------------------------------------------------------------
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
+        import grpc
+
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         for method in self.service.methods:
             req_cls = GetMessageClass(method.input_type)
@@ -632,6 +732,22 @@ class HookDispatcher:
         return handle
 
 
+@dataclass(frozen=True)
+class _BlockingRoute:
+    """A unary hook served whole in a worker thread: its spec and plain ``def`` handler."""
+
+    spec: HookSpec
+    name: HookName
+    handler: Callable[..., Any]
+
+
+_UNKNOWN: Any = object()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
 class HookNotImplemented(Exception):
     """A hook the plugin does not implement was called (a bridge bug: the server calls only
     the hooks ``Implemented`` listed)."""
@@ -640,6 +756,8 @@ class HookNotImplemented(Exception):
 def _unsupported_stream(
     method: Any, req_cls: type[Message], resp_cls: type[Message]
 ) -> grpc.RpcMethodHandler[Any, Any]:
+    import grpc
+
     message = f"{method.name} is not supported by this SDK version yet"
 
     async def deny(request: Any, context: Any) -> Any:

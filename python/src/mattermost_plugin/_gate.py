@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,10 +68,29 @@ class SyncHandlerGate:
                     self._admitted += 1
                     return
 
+    def try_acquire(self) -> bool:
+        """Admits a handler now if ``acquire`` would without waiting; on the loop."""
+        self._loop = asyncio.get_running_loop()
+        with self._lock:
+            if not self._waiters and self._admitted - self._in_api < self.limit:
+                self._admitted += 1
+                return True
+            return False
+
     def release(self) -> None:
         with self._lock:
             self._admitted -= 1
         self._wake()
+
+    def release_from_thread(self) -> None:
+        """``release`` from a worker thread: the loop is woken only for a waiting handler."""
+        with self._lock:
+            self._admitted -= 1
+            wake = bool(self._waiters)
+        loop = self._loop
+        if wake and loop is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
+                loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
         # Wake the first waiter; it re-checks the count when it runs.

@@ -331,7 +331,10 @@ async def serve_plugin(
         if lane_async is not None:
             # Its HELLO tells the bridge the plugin is ready for hooks.
             lane = await lane_connect(
-                config.lane_socket, config.token, handler=dispatcher.lane_handler()
+                config.lane_socket,
+                config.token,
+                handler=dispatcher.lane_handler(),
+                offload=dispatcher.lane_offload(),
             )
             lane_async.connected(lane)
             undo.append(_stop_when_closed(lane, stop).cancel)

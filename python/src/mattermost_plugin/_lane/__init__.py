@@ -7,7 +7,7 @@ contract's messages. ``frames`` is the wire format, ``aio`` the asyncio connecti
 and, with a handler, hooks in), ``blocking`` the client for sync code in worker threads.
 """
 
-from .aio import Handler, LaneConnection, connect
+from .aio import Handler, LaneConnection, Offload, Reply, connect
 from .blocking import BlockingLaneClient
 from .frames import MAX_BODY, MAX_QUEUED, Code, LaneError, LaneProtocolError
 
@@ -20,5 +20,7 @@ __all__ = [
     "LaneConnection",
     "LaneError",
     "LaneProtocolError",
+    "Offload",
+    "Reply",
     "connect",
 ]
