@@ -31,28 +31,37 @@ class FakeContext:
         raise Aborted(code, details)
 
 
-@pytest.fixture(params=["on the loop", "offloaded"])
+@pytest.fixture(params=["unary", "lane"])
 def served(request: pytest.FixtureRequest) -> Iterator[str]:
     """A test that uses it runs ``dispatch`` twice: through ``HookDispatcher.unary``, and as
-    the lane serves a request, offered first to ``lane_offload`` (a plain ``def`` handler is
-    then served whole in a worker thread) and left to ``unary`` when it declines."""
+    the lane serves a request: offered first to ``lane_offload`` (a plain ``def`` handler is
+    then served whole in a worker thread), else to ``lane_handler`` (an ``async def`` one
+    through its route, the rest through ``unary``), request and response as bytes."""
     global SERVED
     SERVED = request.param
     yield SERVED
-    SERVED = "on the loop"
+    SERVED = "unary"
 
 
-SERVED = "on the loop"
+SERVED = "unary"
 
 
 async def dispatch(plugin: Plugin, name: str, request: Any) -> Any:
     d = HookDispatcher(plugin, HOOKS)
     try:
-        if SERVED == "offloaded":
-            taken, response = await offer(d, name, request.SerializeToString())
-            if taken:
-                return response
-        return await d.unary(d.specs[name], request)
+        if SERVED == "unary":
+            return await d.unary(d.specs[name], request)
+        body = request.SerializeToString()
+        taken, response = await offer(d, name, body)
+        if taken:
+            return response
+        try:
+            answer = await d.lane_handler()(f"/{HOOKS.full_name}/{name}", body)
+        except LaneError as e:
+            if e.code == Code.UNIMPLEMENTED:
+                raise HookNotImplemented(e.message) from None
+            raise
+        return d.specs[name].response_cls.FromString(answer)
     finally:
         d.close()
 
@@ -383,3 +392,78 @@ async def test_offloaded_hooks_run_in_parallel_threads() -> None:
         d.close()
     assert all(taken and not r.HasField("error") for taken, r in results)
     assert len(threads) == 3 and threading.get_ident() not in threads
+
+
+def test_the_lane_route_stores_replies_as_fill_does() -> None:
+    """``_HookRoute``'s shortcut for plain replies must give the bytes (or the error) that
+    ``_compat.hook_result`` and ``HookSpec.fill`` give, for plain replies and for every other
+    shape it must leave to them."""
+    from mattermost_plugin import _compat
+    from mattermost_plugin._contract import hooks_service
+    from mattermost_plugin._proto.mattermost.plugin.v1 import models_pb2 as m
+
+    service = hooks_service()
+    post, other = m.Post(message="kept", props=None), m.Post(message="other")
+    replies: dict[str, list[Any]] = {
+        "MessageWillBePosted": [
+            (post, ""),
+            (post, "why"),
+            (None, "rejected"),
+            (post, None),
+            (None, None),
+            post,
+            (post,),
+            None,
+            "rejected",
+            (post, "", "extra"),
+            ("not a post", ""),
+            (post, 5),
+            ({"message": "a dict"}, ""),
+            (m.User(), ""),
+            (post, "\ud800"),
+            [post, ""],
+            (),
+        ],
+        "ExecuteCommand": [
+            m.CommandResponse(text="hi"),
+            (m.CommandResponse(text="hi"),),
+            None,
+            (None,),
+            {"text": "dict"},
+            post,
+            (m.CommandResponse(), "extra"),
+            "text",
+        ],
+        "MessagesWillBeConsumed": [[post, other], None, (), [post]],
+        "OnSharedChannelsPing": [True, False, None, (True,), 1],
+        "OnActivate": [None, (), "an error", (None,)],
+        "UserHasBeenCreated": [None, 5],
+    }
+
+    class P(Plugin):
+        pass
+
+    for hook_name in replies:
+        setattr(P, f"h_{hook_name}", hook(hook_name)(lambda self, *a: None))
+    P.__init_subclass__()  # register the handlers set after the class was made
+    d = HookDispatcher(make(P), service)
+    try:
+        for hook_name, values in replies.items():
+            route = d._route(f"/{service.full_name}/{hook_name}")
+            assert route is not None and not route.is_async, hook_name
+            spec = route.spec
+            args = [None] * len(spec.args)
+            for value in values:
+                try:
+                    general = spec.response_cls()
+                    spec.fill(general, _compat.hook_result(route.name, value, tuple(args)))
+                    want: Any = general.SerializeToString()
+                except Exception as e:  # HookReplyError, or an upstream-style error reply
+                    want = (type(e).__name__, str(e))
+                try:
+                    got: Any = d._respond(route, value, args).SerializeToString()
+                except Exception as e:
+                    got = (type(e).__name__, str(e))
+                assert got == want, (hook_name, value)
+    finally:
+        d.close()

@@ -16,7 +16,7 @@ following one set of rules everywhere:
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -161,20 +161,38 @@ def set_field(msg: Message, field: FieldDescriptor, value: Any) -> None:
 
 def get_field(msg: Message, field: FieldDescriptor) -> Any:
     """Read ``msg.<field>`` as the Python value described in the module docstring."""
-    value = getattr(msg, field.name)
+    return field_getter(field)(msg)
+
+
+def field_getter(field: FieldDescriptor) -> Callable[[Message], Any]:
+    """``get_field`` for one field, decided once: the hook dispatch reads every request's
+    arguments with these."""
+    getter = _GETTERS.get(field)
+    if getter is None:
+        getter = _GETTERS[field] = _make_getter(field)
+    return getter
+
+
+_GETTERS: dict[FieldDescriptor, Callable[[Message], Any]] = {}
+
+
+def _make_getter(field: FieldDescriptor) -> Callable[[Message], Any]:
+    name = field.name
     if _is_map(field):
-        return dict(value)
+        return lambda msg: dict(getattr(msg, name))
     if field.is_repeated:
-        return list(value)
+        return lambda msg: list(getattr(msg, name))
     if field.message_type is not None:
-        if not msg.HasField(field.name):
-            return None
         full_name = field.message_type.full_name
+        convert: Callable[[Any], Any] | None = None
         if full_name == _STRUCT:
-            return struct_to_python(value)
-        if full_name == _VALUE:
-            return value_to_python(value)
-        return value
-    if field.has_presence and not msg.HasField(field.name):
-        return None
-    return value
+            convert = struct_to_python
+        elif full_name == _VALUE:
+            convert = value_to_python
+        if convert is None:
+            return lambda msg: getattr(msg, name) if msg.HasField(name) else None
+        to_python = convert
+        return lambda msg: to_python(getattr(msg, name)) if msg.HasField(name) else None
+    if field.has_presence:
+        return lambda msg: getattr(msg, name) if msg.HasField(name) else None
+    return lambda msg: getattr(msg, name)

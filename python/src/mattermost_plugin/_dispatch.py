@@ -41,7 +41,7 @@ from . import _compat
 from . import logging as mmlogging
 from ._backports import format_exception
 from ._chunks import ChunkReader
-from ._convert import get_field, payload_fields, set_field
+from ._convert import field_getter, get_field, payload_fields, set_field
 from ._gate import SyncHandlerGate, handler_thread
 from ._generated import hooks as generated_hooks
 from ._lane import Code, LaneError
@@ -385,9 +385,9 @@ class HookDispatcher:
             for m in service.methods
             if not (m.client_streaming or m.server_streaming)
         }
-        # What lane_offload serves in a worker thread, by method path (None: on the loop);
-        # filled as methods are first called, since a plugin's handlers never change.
-        self._offload_routes: dict[str, _BlockingRoute | None] = {}
+        # How the lane serves each method (None: through unary), filled as methods are first
+        # called, since a plugin's handlers never change.
+        self._routes: dict[str, _HookRoute | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _in_handler_thread(self, handler: Callable[..., Any], *args: Any) -> Any:
@@ -463,23 +463,85 @@ class HookDispatcher:
             log.error("hook %s failed: %s", spec.name, exc, exc_info=exc)
         return response
 
-    # --- unary hooks served whole in a worker thread (the lane) ------------------------
+    # --- unary hooks on the lane: a route per hook, decided once --------------------------
+
+    def _route(self, method: str) -> _HookRoute | None:
+        """How the lane serves ``method`` when the plugin's handler is all there is to it (no
+        SDK step, which may await): with what it needs decided once. None sends the call
+        down the general path (``unary``)."""
+        route = self._routes.get(method, _UNKNOWN)
+        if route is _UNKNOWN:
+            route = self._routes[method] = self._make_route(method)
+        return route  # type: ignore[no-any-return]
+
+    def _make_route(self, method: str) -> _HookRoute | None:
+        prefix = f"/{self.service.full_name}/"
+        spec = self.specs.get(method[len(prefix) :]) if method.startswith(prefix) else None
+        if spec is None or spec.name == "Implemented":
+            return None
+        try:
+            name = HookName(spec.name)
+        except ValueError:
+            return None
+        handler = self.plugin.hook_handler(name)
+        if handler is None or self.plugin._sdk_steps(name):
+            return None
+        return _HookRoute(
+            spec=spec,
+            name=name,
+            handler=handler,
+            is_async=inspect.iscoroutinefunction(handler),
+            getters=tuple(field_getter(f) for f in spec.args),
+            context_field=_context_field(spec.request_cls),
+            reply=_fast_reply(spec),
+        )
+
+    def _respond(self, route: _HookRoute, result: Any, args: list[Any]) -> Message:
+        """The response for what the handler returned: as ``unary`` makes it (through
+        ``_compat.hook_result`` and ``HookSpec.fill``), straight when it is plainly the
+        hook's results. Raises ``HookReplyError`` as ``fill`` does."""
+        response = route.spec.response_cls()
+        if not route.reply(response, result):
+            route.spec.fill(response, _compat.hook_result(route.name, result, tuple(args)))
+        return response
+
+    def _request_id_of(self, route: _HookRoute, request: Message) -> str:
+        if route.context_field is None:
+            return ""
+        return str(getattr(getattr(request, route.context_field), "request_id", ""))
+
+    async def _serve_on_loop(self, route: _HookRoute, body: bytes) -> bytes:
+        """An ``async def`` handler's hook on the loop, from request bytes to response bytes."""
+        spec = route.spec
+        try:
+            request = spec.request_cls.FromString(body)
+        except Exception as e:  # protobuf's DecodeError, or whatever upb raises
+            raise LaneError(Code.INVALID_ARGUMENT, f"{spec.name}: {e}") from None
+        self._open_server_log()
+        args = [get(request) for get in route.getters]
+        token = current_request_id.set(self._request_id_of(route, request))
+        try:
+            response = self._respond(route, await route.handler(*args), args)
+        except Exception as exc:
+            response = self._failed(spec, exc)
+        finally:
+            current_request_id.reset(token)
+        return response.SerializeToString()
 
     def lane_offload(self) -> LaneOffload:
         """The lane's ``Offload``: takes a unary hook whose whole chain is a plain ``def``
-        handler (no SDK step, which may await) to a worker thread, admitted by the gate
-        without waiting; what it does not take the lane serves through ``lane_handler``."""
+        handler to a worker thread, admitted by the gate without waiting; what it does not
+        take the lane serves through ``lane_handler``."""
 
         def offload(method: str, body: bytes, reply: LaneReply) -> bool:
-            route = self._offload_routes.get(method, _UNKNOWN)
-            if route is _UNKNOWN:
-                route = self._offload_routes[method] = self._blocking_route(method)
-            if route is None or not self.gate.try_acquire():
+            route = self._route(method)
+            if route is None or route.is_async or not self.gate.try_acquire():
                 return False
             self._open_server_log()
-            self._loop = asyncio.get_running_loop()
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
             work = functools.partial(
-                contextvars.copy_context().run, self._serve_blocking, route, body, reply
+                contextvars.copy_context().run, self._serve_in_thread, route, body, reply
             )
             try:
                 self.threads.start(work)
@@ -490,24 +552,10 @@ class HookDispatcher:
 
         return offload
 
-    def _blocking_route(self, method: str) -> _BlockingRoute | None:
-        prefix = f"/{self.service.full_name}/"
-        spec = self.specs.get(method[len(prefix) :]) if method.startswith(prefix) else None
-        if spec is None or spec.name == "Implemented":
-            return None
-        try:
-            name = HookName(spec.name)
-        except ValueError:
-            return None
-        handler = self.plugin.hook_handler(name)
-        if handler is None or inspect.iscoroutinefunction(handler) or self.plugin._sdk_steps(name):
-            return None
-        return _BlockingRoute(spec, name, handler)
-
-    def _serve_blocking(self, route: _BlockingRoute, body: bytes, reply: LaneReply) -> None:
+    def _serve_in_thread(self, route: _HookRoute, body: bytes, reply: LaneReply) -> None:
         """In a worker thread: one hook call from request bytes to the answer's write."""
         try:
-            answer: bytes | LaneError = self._run_blocking(route, body)
+            answer: bytes | LaneError = self._run_in_thread(route, body)
         except LaneError as e:
             answer = e
         except BaseException as e:  # what even _failed could not turn into a response
@@ -517,22 +565,23 @@ class HookDispatcher:
             self.gate.release_from_thread()
         reply(answer)
 
-    def _run_blocking(self, route: _BlockingRoute, body: bytes) -> bytes:
+    def _run_in_thread(self, route: _HookRoute, body: bytes) -> bytes:
         spec = route.spec
         try:
             request = spec.request_cls.FromString(body)
         except Exception as e:  # protobuf's DecodeError, or whatever upb raises
             raise LaneError(Code.INVALID_ARGUMENT, f"{spec.name}: {e}") from None
-        args = [get_field(request, f) for f in spec.args]
-        token = current_request_id.set(_request_id(request))
+        args = [get(request) for get in route.getters]
+        token = current_request_id.set(self._request_id_of(route, request))
         try:
             with handler_thread(self.gate):
                 result = route.handler(*args)
-            if inspect.isawaitable(result):  # a sync wrapper around a coroutine function
+            # (A tuple, the usual reply, is never awaitable: isawaitable's checks cost more.)
+            if type(result) is not tuple and inspect.isawaitable(result):
+                # A sync wrapper around a coroutine function.
                 assert self._loop is not None
                 result = asyncio.run_coroutine_threadsafe(_awaited(result), self._loop).result()
-            response = spec.response_cls()
-            spec.fill(response, _compat.hook_result(route.name, result, tuple(args)))
+            response = self._respond(route, result, args)
         except Exception as exc:
             response = self._failed(spec, exc)
         finally:
@@ -716,6 +765,9 @@ class HookDispatcher:
         prefix = f"/{self.service.full_name}/"
 
         async def handle(method: str, body: bytes) -> bytes:
+            route = self._route(method)
+            if route is not None and route.is_async:
+                return await self._serve_on_loop(route, body)
             spec = self.specs.get(method[len(prefix) :]) if method.startswith(prefix) else None
             if spec is None:
                 raise LaneError(Code.UNIMPLEMENTED, f"no unary hook {method}")
@@ -733,12 +785,80 @@ class HookDispatcher:
 
 
 @dataclass(frozen=True)
-class _BlockingRoute:
-    """A unary hook served whole in a worker thread: its spec and plain ``def`` handler."""
+class _HookRoute:
+    """A unary hook whose handler is all there is to it, as the lane serves it."""
 
     spec: HookSpec
     name: HookName
     handler: Callable[..., Any]
+    is_async: bool
+    # Read the handler's arguments from the request, in order (_convert.get_field's rules).
+    getters: tuple[Callable[[Message], Any], ...]
+    # The request's context field (its request_id is current_request_id's), if any.
+    context_field: str | None
+    # Stores a plain reply in the response, or says it is not one (_fast_reply).
+    reply: Callable[[Message, Any], bool]
+
+
+def _context_field(request_cls: type[Message]) -> str | None:
+    field = request_cls.DESCRIPTOR.fields_by_number.get(1)
+    if field is None or field.message_type is None:
+        return None
+    return str(field.name)
+
+
+def _fast_reply(spec: HookSpec) -> Callable[[Message, Any], bool]:
+    """For a reply that is plainly the hook's results (a tuple of exactly them, or the one
+    value of a one-result hook; each None or exactly the field's message class, str or
+    bool), a store that skips the checks ``fill`` and ``_compat.hook_result`` would pass it
+    through unchanged, storing it as they would; False for anything else, which then takes
+    that path."""
+    stores: list[tuple[str, Any]] = []
+    for field in spec.results:
+        if field.is_repeated:
+            return _not_plain
+        mt = field.message_type
+        if mt is not None:
+            if mt.full_name in (_STRUCT, _VALUE, _TIMESTAMP):
+                return _not_plain
+            stores.append((field.name, GetMessageClass(mt)))
+        elif field.type == _F.TYPE_STRING:
+            stores.append((field.name, str))
+        elif field.type == _F.TYPE_BOOL:
+            stores.append((field.name, bool))
+        else:
+            return _not_plain  # ints and floats: fill checks their range
+    if not stores:
+        return _not_plain
+    n = len(stores)
+
+    def reply(response: Message, value: Any) -> bool:
+        if type(value) is not tuple:
+            if n != 1 or type(value) is not stores[0][1]:
+                return False
+            value = (value,)
+        elif len(value) != n:
+            return False
+        for (_, kind), item in zip(stores, value, strict=True):
+            if item is not None and type(item) is not kind:
+                return False
+        for (field_name, kind), item in zip(stores, value, strict=True):
+            if item is None:
+                continue
+            if kind is str or kind is bool:
+                try:
+                    setattr(response, field_name, item)
+                except (TypeError, ValueError):
+                    return False  # a str protobuf refuses: fill reports it
+            else:
+                getattr(response, field_name).CopyFrom(item)
+        return True
+
+    return reply
+
+
+def _not_plain(response: Message, value: Any) -> bool:
+    return False
 
 
 _UNKNOWN: Any = object()

@@ -16,8 +16,6 @@ import asyncio
 import collections
 import contextlib
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 __all__ = ["DEFAULT_MAX_SYNC_HANDLERS", "SyncHandlerGate", "blocking_api_call", "handler_thread"]
 
@@ -116,26 +114,37 @@ class SyncHandlerGate:
             self._in_api -= 1
 
 
-@contextmanager
-def handler_thread(gate: SyncHandlerGate) -> Iterator[None]:
-    """Marks the current worker thread as running a sync handler admitted by ``gate``."""
-    previous = getattr(_thread, "gate", None)
-    _thread.gate = gate
-    try:
-        yield
-    finally:
-        _thread.gate = previous
+class handler_thread:
+    """Marks the current worker thread as running a sync handler admitted by ``gate``.
+
+    A class rather than a ``@contextmanager`` generator: it is on every sync hook's path,
+    and costs a third as much."""
+
+    __slots__ = ("gate", "previous")
+
+    def __init__(self, gate: SyncHandlerGate) -> None:
+        self.gate = gate
+        self.previous: SyncHandlerGate | None = None
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_thread, "gate", None)
+        _thread.gate = self.gate
+
+    def __exit__(self, *exc: object) -> None:
+        _thread.gate = self.previous
 
 
-@contextmanager
-def blocking_api_call() -> Iterator[None]:
-    """Around a blocking API call: the handler making it does not count while it waits."""
-    gate: SyncHandlerGate | None = getattr(_thread, "gate", None)
-    if gate is None:
-        yield
-        return
-    gate._api_call_started()
-    try:
-        yield
-    finally:
-        gate._api_call_finished()
+class blocking_api_call:
+    """Around a blocking API call: the handler making it does not count while it waits.
+    (A class for the reason ``handler_thread`` is one: it is on every sync API call's path.)"""
+
+    __slots__ = ("gate",)
+
+    def __enter__(self) -> None:
+        self.gate: SyncHandlerGate | None = getattr(_thread, "gate", None)
+        if self.gate is not None:
+            self.gate._api_call_started()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.gate is not None:
+            self.gate._api_call_finished()
