@@ -19,6 +19,7 @@ use prost_reflect::{
 use tokio::sync::OnceCell;
 use tonic::Status;
 
+use crate::deadline::{Deadlines, Elapsed};
 use crate::grpc::{ApiBackend, HooksClient, PACKAGE};
 use crate::log::{self, Level};
 use crate::manifest::{FailurePolicy, Manifest};
@@ -54,6 +55,8 @@ pub struct Bridge {
     startup_error: std::sync::OnceLock<String>,
     /// Benchmark instrument: unary hooks are answered by [`HooksClient::echo`], not Python.
     echo_hooks: bool,
+    /// The time limits of hook calls in flight (one timer for all of them).
+    deadlines: Deadlines,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -150,6 +153,7 @@ impl Bridge {
             restarts: std::sync::atomic::AtomicU32::new(0),
             startup_error: std::sync::OnceLock::new(),
             echo_hooks: false,
+            deadlines: Deadlines::new(),
         }
     }
 
@@ -183,16 +187,22 @@ impl Bridge {
 
     /// [`Bridge::ready`], waited for no longer than hook `name`'s time limit: while the bridge
     /// restarts Python, a hook waits for it briefly, then gets the bridge's failure answer.
-    pub async fn ready_within(&self, name: &str) -> Result<Vec<String>, String> {
+    pub async fn ready_within(&self, name: &str) -> Result<(), String> {
+        // Every hook asks; almost always Python has long been ready. Then neither a timer
+        // nor a copy of the list of hooks is needed.
+        if let Ok(cell) = self.ready.lock()
+            && let Some(Ok(_)) = cell.get()
+        {
+            return Ok(());
+        }
         let limit = self.manifest.timeout_of(name);
-        tokio::time::timeout(limit, self.ready())
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "{name}: the plugin's Python was not ready within {} s",
-                    limit.as_secs_f64()
-                ))
-            })
+        match self.deadlines.within(limit, self.ready()).await {
+            Ok(ready) => ready.map(drop),
+            Err(Elapsed) => Err(format!(
+                "{name}: the plugin's Python was not ready within {} s",
+                limit.as_secs_f64()
+            )),
+        }
     }
 
     /// Records the Python process just started.
@@ -477,9 +487,13 @@ impl Bridge {
         req: DynamicMessage,
     ) -> Result<DynamicMessage, Status> {
         let limit = self.manifest.timeout_of(name);
-        match tokio::time::timeout(limit, self.hooks.call(method, req)).await {
+        match self
+            .deadlines
+            .within(limit, self.hooks.call(method, req))
+            .await
+        {
             Ok(result) => result,
-            Err(_) => Err(Status::deadline_exceeded(format!(
+            Err(Elapsed) => Err(Status::deadline_exceeded(format!(
                 "{name} did not answer within {} s (props.mmplug.hook_timeout_seconds or hook_timeouts in plugin.json)",
                 limit.as_secs_f64()
             ))),

@@ -150,6 +150,14 @@ pub async fn serve(
                 return;
             }
         };
+        // Watched for input only: Python's reads of our frames do not wake the bridge.
+        let stream = match goplugin::quiet::QuietUnixStream::from_tokio(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error(&format!("setting up a lane connection: {e}"));
+                continue;
+            }
+        };
         let (handler, token, hooks) = (handler.clone(), token.clone(), hooks.clone());
         tokio::spawn(async move {
             let options = Options::new().handler(handler).observer(log_event);

@@ -6,9 +6,11 @@
 //! - [`python`]: the Python process: interpreter discovery, scrubbed environment, spawn, logs.
 //! - [`log`]: the bridge's own hclog-JSON log lines on stderr.
 //! - [`pbvalue`]: props (`google.protobuf.Value`/`Struct`) straight between gob and bytes.
+//! - [`deadline`]: the hooks' time limits on one timer, not one per call.
 #![deny(missing_debug_implementations)]
 
 pub mod bridge;
+pub mod deadline;
 pub mod grpc;
 pub mod http;
 pub mod ioreader;

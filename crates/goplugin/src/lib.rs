@@ -16,6 +16,8 @@
 //! - [`error`]: error types whose texts match go-plugin's.
 //! - [`log`]: log lines as the host reads them from stderr (hclog JSON), the transport's own
 //!   and the bridge's.
+//! - [`quiet`]: a unix socket the event loop watches for input only (no wake-up per message
+//!   the peer reads).
 //!
 //! # Use
 //! ```no_run
@@ -43,6 +45,7 @@ pub mod error;
 pub mod handshake;
 pub mod log;
 pub mod netrpc;
+pub mod quiet;
 pub mod serve;
 pub mod yamux;
 

@@ -24,6 +24,7 @@ use crate::broker::Broker;
 use crate::control::{self, PluginSet, ShutdownReason};
 use crate::handshake::{self, CookieError, HandshakeConfig};
 use crate::netrpc::{self, RpcTypes};
+use crate::quiet::QuietUnixStream;
 use crate::yamux::{self, Session, Stream};
 
 /// Env var naming the socket directory.
@@ -237,6 +238,8 @@ impl Bound {
         let (conn, _) = listener.accept().await.map_err(|e| conn_err(&e))?;
         drop(listener);
         drop(socket);
+        // Watched for input only: the host's reads of our replies do not wake the bridge.
+        let conn = QuietUnixStream::from_tokio(conn).map_err(|e| conn_err(&e))?;
 
         let session = Session::server(conn, yamux::Config::default());
         let missing = || {
