@@ -13,7 +13,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"os"
@@ -297,7 +299,7 @@ func caseBundlePathsCannotEscape(t *caseT) {
 // its lane socket, or Python's hooks socket, gets nowhere without the per-launch token; all
 // live in a private 0700 directory of the server's user.
 func caseSocketsRefuseASecondProcess(t *caseT) {
-	pluginWorld(t, "conformance/harness/testdata/security", nil, func(api *memAPI, _ plugin.Hooks, _ string) {
+	pluginWorld(t, "conformance/harness/testdata/security", nil, func(api *memAPI, hooks plugin.Hooks, _ string) {
 		_, python, err := soakProcesses()
 		if err != nil {
 			t.fatalf("%v", err)
@@ -335,6 +337,16 @@ func caseSocketsRefuseASecondProcess(t *caseT) {
 			if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
 				t.errorf("the socket directory belongs to uid %d, not the server's %d", sys.Uid, os.Getuid())
 			}
+		}
+		// With the lane, Python serves gRPC on its hooks socket only once the bridge asks for
+		// it, before its first byte stream (docs/internals.md §8): one request opens it.
+		if len(want) == 3 {
+			if _, err := os.Stat(sockets["MMPLUG_HOOKS_SOCKET"]); !errors.Is(err, fs.ErrNotExist) {
+				t.errorf("the hooks socket exists before any byte stream (%v): Python started gRPC unasked", err)
+			}
+		}
+		if w := hooksGet(t, hooks, "/env"); w.Code != http.StatusOK {
+			t.fatalf("GET /env: status %d", w.Code)
 		}
 		// The second process: a Python of its own (grpcio from the harness's venv), calling
 		// each service with no token and with a wrong one.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use prost::Message as _;
 use prost_reflect::{
@@ -326,6 +327,17 @@ pub fn with_token<T>(mut request: Request<T>, token: &str) -> Result<Request<T>,
     Ok(request)
 }
 
+/// The lane call that asks Python to serve gRPC on its hooks socket (docs/internals.md §8):
+/// empty request, empty response once it listens. The SDK's runtime answers it, not the
+/// contract.
+pub const START_GRPC_METHOD: &str = "/mmplug.runtime.v1.Runtime/StartGrpc";
+
+/// How long Python may take to start serving gRPC when asked (importing grpcio, binding).
+const START_GRPC_LIMIT: Duration = Duration::from_secs(10);
+
+/// Whether Python serves gRPC yet, for the hooks connection that was asked.
+type GrpcStarted = Option<(mmplug_lane::Connection, Arc<tokio::sync::OnceCell<()>>)>;
+
 /// Client for the Python process's `PluginHooks` service.
 /// Unary hooks go on the lane once Python has connected it, else (and every stream) on gRPC.
 #[derive(Debug, Clone)]
@@ -334,6 +346,10 @@ pub struct HooksClient {
     service: ServiceDescriptor,
     token: Arc<str>,
     lane: crate::lane::HooksLane,
+    /// Python is told to use the lane: its lane `HELLO` is the readiness signal, and it
+    /// serves gRPC only once asked ([`START_GRPC_METHOD`]).
+    on_lane: bool,
+    grpc_started: Arc<std::sync::Mutex<GrpcStarted>>,
 }
 
 impl HooksClient {
@@ -344,7 +360,16 @@ impl HooksClient {
             service,
             token: token.into(),
             lane: crate::lane::HooksLane::default(),
+            on_lane: false,
+            grpc_started: Arc::default(),
         }
+    }
+
+    /// For a Python that was given the lane: readiness is its lane connection alone (no
+    /// health polls), and before a byte stream it is asked to start serving gRPC.
+    pub fn on_lane(mut self) -> Self {
+        self.on_lane = true;
+        self
     }
 
     /// Where Python's lane connection that serves hooks arrives (crate::lane::serve).
@@ -369,7 +394,7 @@ impl HooksClient {
         request: DynamicMessage,
     ) -> Result<DynamicMessage, Status> {
         let path = format!("/{}/{}", self.service.full_name(), method.name());
-        if let Some(lane) = self.lane.current() {
+        if let Some(lane) = self.lane.for_path(&path) {
             return crate::lane::call_hook(&lane, &path, method, request).await;
         }
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
@@ -431,6 +456,7 @@ impl HooksClient {
         method: &MethodDescriptor,
         requests: impl futures::Stream<Item = DynamicMessage> + Send + 'static,
     ) -> Result<tonic::Streaming<DynamicMessage>, Status> {
+        self.python_serves_grpc().await?;
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
@@ -447,11 +473,61 @@ impl HooksClient {
             .map(Response::into_inner)
     }
 
+    /// With the lane, makes sure Python serves gRPC before a stream is opened to it: asks
+    /// once per hooks connection (a restarted Python is asked again) and waits for the
+    /// answer; concurrent first streams share the one request.
+    async fn python_serves_grpc(&self) -> Result<(), Status> {
+        if !self.on_lane {
+            return Ok(());
+        }
+        let Some(connection) = self.lane.current() else {
+            return Err(Status::unavailable(
+                "the plugin's Python has no lane connection open",
+            ));
+        };
+        let started = {
+            let mut slot = self.grpc_started.lock().unwrap_or_else(|e| e.into_inner());
+            match &*slot {
+                // One open hooks connection at a time: a new one comes after the old closed.
+                Some((asked, started)) if asked.close_reason().is_none() => started.clone(),
+                _ => {
+                    let started = Arc::new(tokio::sync::OnceCell::new());
+                    *slot = Some((connection.clone(), started.clone()));
+                    started
+                }
+            }
+        };
+        started
+            .get_or_try_init(|| async {
+                let asked = connection
+                    .call(
+                        START_GRPC_METHOD,
+                        bytes::Bytes::new(),
+                        Some(START_GRPC_LIMIT),
+                    )
+                    .await;
+                match asked {
+                    Ok(_) => Ok(()),
+                    // An SDK from before this request serves gRPC from its start.
+                    Err(s) if s.code() == mmplug_lane::Code::UNIMPLEMENTED => Ok(()),
+                    Err(s) => Err(Status::unavailable(format!(
+                        "the plugin's Python did not start serving gRPC: {}",
+                        s.message()
+                    ))),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
     /// Whether the plugin is ready: its lane connection that serves hooks is open, or else
-    /// Python's health service says so.
+    /// (a Python not given the lane) its health service says so.
     pub async fn is_serving(&self) -> Result<bool, Status> {
         if self.lane.current().is_some() {
             return Ok(true);
+        }
+        if self.on_lane {
+            return Ok(false);
         }
         use tonic_health::pb::{
             HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,

@@ -104,11 +104,14 @@ fn run() -> i32 {
     };
     // The gRPC channel's connection machinery lives on the runtime.
     let _runtime_guard = runtime.enter();
-    let hooks = HooksClient::new(
+    let mut hooks = HooksClient::new(
         unix_channel(&rendezvous.hooks_socket),
         hooks_service,
         &rendezvous.token,
     );
+    if rendezvous.lane_socket.is_some() {
+        hooks = hooks.on_lane();
+    }
     let mut bridge = Bridge::new(manifest, translator, rpc_types.clone(), pool, hooks);
     if std::env::var_os(ECHO_HOOKS_ENV).is_some_and(|v| v == "1") {
         log::log(

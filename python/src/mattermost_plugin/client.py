@@ -19,12 +19,11 @@ import contextvars
 import difflib
 import inspect
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import grpc
-import grpc.aio
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
@@ -41,6 +40,10 @@ from .errors import (
     error_from_app_error,
     is_app_error_set,
 )
+
+if TYPE_CHECKING:
+    import grpc
+    import grpc.aio
 
 __all__ = [
     "TOKEN_METADATA_KEY",
@@ -61,15 +64,38 @@ current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 
 # gRPC status -> HTTP-like status, so transport failures land in the same exception
 # hierarchy as server-side AppErrors. Keyed by the status's number, which the lane's ERROR
-# frames carry too.
+# frames carry too (grpcio's StatusCode is not needed: it loads only with a stream).
 _TRANSPORT_STATUS = {
-    grpc.StatusCode.UNAVAILABLE.value[0]: (503, ServiceUnavailableError),
-    grpc.StatusCode.UNIMPLEMENTED.value[0]: (501, NotImplementedAPIError),
-    grpc.StatusCode.UNAUTHENTICATED.value[0]: (401, UnauthorizedError),
-    grpc.StatusCode.DEADLINE_EXCEEDED.value[0]: (504, PluginAPIError),
-    grpc.StatusCode.CANCELLED.value[0]: (499, PluginAPIError),
+    14: (503, ServiceUnavailableError),  # UNAVAILABLE
+    12: (501, NotImplementedAPIError),  # UNIMPLEMENTED
+    16: (401, UnauthorizedError),  # UNAUTHENTICATED
+    4: (504, PluginAPIError),  # DEADLINE_EXCEEDED
+    1: (499, PluginAPIError),  # CANCELLED
 }
-_STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+# gRPC's status codes by number (grpc/doc/statuscodes.md), for error texts.
+_STATUS_NAMES = dict(
+    enumerate(
+        (
+            "OK",
+            "CANCELLED",
+            "UNKNOWN",
+            "INVALID_ARGUMENT",
+            "DEADLINE_EXCEEDED",
+            "NOT_FOUND",
+            "ALREADY_EXISTS",
+            "PERMISSION_DENIED",
+            "RESOURCE_EXHAUSTED",
+            "FAILED_PRECONDITION",
+            "ABORTED",
+            "OUT_OF_RANGE",
+            "UNIMPLEMENTED",
+            "INTERNAL",
+            "UNAVAILABLE",
+            "DATA_LOSS",
+            "UNAUTHENTICATED",
+        )
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -433,12 +459,87 @@ def make_client_classes(
     return sync_cls, async_cls
 
 
-def sync_channel(socket_path: str) -> grpc.Channel:
-    return grpc.insecure_channel(f"unix:{socket_path}", options=CHANNEL_OPTIONS)
+class LazyChannel:
+    """A gRPC channel to a unix socket, made (and grpcio imported) by its first use.
+
+    The runtime's clients hold one each for their byte streams (uploads, PluginHTTP) and,
+    with ``MMPLUG_TRANSPORT=grpc``, their unary calls. With the lane most plugins never
+    stream, and importing grpcio would cost every one of them ~20 ms of start-up and ~9 MB
+    (docs/internals.md §8). Only the methods the SDK calls are forwarded.
+    """
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self._channel: Any = None
+        # Sync clients are shared by worker threads: two first calls must make one channel.
+        self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    def _get(self) -> Any:
+        channel = self._channel
+        if channel is None:
+            with self._lock:
+                if self._channel is None:
+                    self._channel = self._open()
+                channel = self._channel
+        return channel
+
+    @property
+    def opened(self) -> bool:
+        """Whether a call has made the real channel."""
+        return self._channel is not None
+
+    def unary_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return self._get().unary_unary(*args, **kwargs)
+
+    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return self._get().stream_unary(*args, **kwargs)
+
+    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._get().stream_stream(*args, **kwargs)
 
 
-def aio_channel(socket_path: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(f"unix:{socket_path}", options=CHANNEL_OPTIONS)
+class LazySyncChannel(LazyChannel):
+    """A lazily made ``grpc.Channel`` (see ``LazyChannel``)."""
+
+    def _open(self) -> grpc.Channel:
+        import grpc
+
+        return grpc.insecure_channel(f"unix:{self.socket_path}", options=CHANNEL_OPTIONS)
+
+    def close(self) -> None:
+        with self._lock:
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+
+class LazyAioChannel(LazyChannel):
+    """A lazily made ``grpc.aio.Channel`` (see ``LazyChannel``); first used on the event
+    loop, where grpc.aio makes its channels."""
+
+    def _open(self) -> grpc.aio.Channel:
+        import grpc.aio
+
+        return grpc.aio.insecure_channel(f"unix:{self.socket_path}", options=CHANNEL_OPTIONS)
+
+    async def close(self) -> None:
+        with self._lock:
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+
+def sync_channel(socket_path: str) -> LazySyncChannel:
+    """The blocking channel of a client to the bridge's ``PluginAPI`` socket."""
+    return LazySyncChannel(socket_path)
+
+
+def aio_channel(socket_path: str) -> LazyAioChannel:
+    """The asyncio channel of a client to the bridge's ``PluginAPI`` socket."""
+    return LazyAioChannel(socket_path)
 
 
 # Posts, configs and file payloads can exceed gRPC's 4 MiB default; the bridge enforces the

@@ -2,10 +2,15 @@
 
 ``run_plugin(MyPlugin)`` is the whole ``main`` of a plugin launched by the bridge
 (docs/internals.md §8): it reads the ``MMPLUG_*`` environment (and removes the token from
-``os.environ`` so child processes and stray dumps do not see it), connects the sync and
-async API clients, instantiates the plugin, serves ``PluginHooks`` and
-``grpc.health.v1.Health`` on the hooks unix socket behind a token check, reports SERVING,
-and runs until SIGTERM/SIGINT or until its parent (the bridge) exits.
+``os.environ`` so child processes and stray dumps do not see it), makes the sync and async
+API clients, instantiates the plugin, opens the lane (whose HELLO tells the bridge it is
+ready), and runs until SIGTERM/SIGINT or until its parent (the bridge) exits.
+
+``PluginHooks`` on gRPC (the byte-stream hooks, and every hook with
+``MMPLUG_TRANSPORT=grpc``) and ``grpc.health.v1.Health`` are served on the hooks unix socket
+behind a token check by ``GrpcSide``: from the start without the lane, else only once the
+bridge asks for it over the lane (``START_GRPC_METHOD``), before its first byte stream. So
+a plugin that never streams never imports grpcio.
 """
 
 from __future__ import annotations
@@ -13,25 +18,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import importlib
 import logging
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import grpc
-import grpc.aio
 from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 
 from . import _contract
 from . import logging as mmlogging
 from ._dispatch import HookDispatcher
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
-from ._lane import LaneConnection
+from ._lane import Code, LaneConnection, LaneError
+from ._lane import Handler as LaneHandler
 from ._lane import connect as lane_connect
 from ._unary import LaneAsyncUnary, LaneSyncUnary
 from .client import (
@@ -44,7 +47,19 @@ from .client import (
 )
 from .plugin import Plugin
 
-__all__ = ["ConfigError", "RuntimeConfig", "TokenInterceptor", "run_plugin", "serve_plugin"]
+if TYPE_CHECKING:
+    import grpc
+    import grpc.aio
+    from grpc_health.v1._async import HealthServicer
+
+__all__ = [
+    "START_GRPC_METHOD",
+    "ConfigError",
+    "GrpcSide",
+    "RuntimeConfig",
+    "run_plugin",
+    "serve_plugin",
+]
 
 log = logging.getLogger("mattermost_plugin.runtime")
 
@@ -172,34 +187,58 @@ def _read_token(fd_text: str) -> str:
     return token
 
 
-class TokenInterceptor(grpc.aio.ServerInterceptor):
-    """Rejects every call whose ``x-mmplug-token`` metadata is absent or wrong."""
+def _token_interceptor_class() -> type[grpc.aio.ServerInterceptor]:
+    """``TokenInterceptor``, made when gRPC is first served (it subclasses a grpcio class)."""
+    global _TokenInterceptor
+    if _TokenInterceptor is not None:
+        return _TokenInterceptor
+    import grpc
+    import grpc.aio
 
-    def __init__(self, token: str) -> None:
-        self._token = token.encode()
+    class TokenInterceptor(grpc.aio.ServerInterceptor):
+        """Rejects every call whose ``x-mmplug-token`` metadata is absent or wrong."""
 
-    def _ok(self, details: grpc.HandlerCallDetails) -> bool:
-        metadata: Any = getattr(details, "invocation_metadata", None) or ()
-        for key, value in metadata:
-            if key == TOKEN_METADATA_KEY:
-                given = value.encode() if isinstance(value, str) else bytes(value)
-                return hmac.compare_digest(given, self._token)
-        return False
+        def __init__(self, token: str) -> None:
+            self._token = token.encode()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if self._ok(handler_call_details) or handler is None:
-            return handler
-        return _deny_like(handler)
+        def _ok(self, details: grpc.HandlerCallDetails) -> bool:
+            metadata: Any = getattr(details, "invocation_metadata", None) or ()
+            for key, value in metadata:
+                if key == TOKEN_METADATA_KEY:
+                    given = value.encode() if isinstance(value, str) else bytes(value)
+                    return hmac.compare_digest(given, self._token)
+            return False
+
+        async def intercept_service(
+            self,
+            continuation: Callable[
+                [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+            ],
+            handler_call_details: grpc.HandlerCallDetails,
+        ) -> grpc.RpcMethodHandler[Any, Any] | None:
+            handler = await continuation(handler_call_details)
+            if self._ok(handler_call_details) or handler is None:
+                return handler
+            return _deny_like(handler)
+
+    _TokenInterceptor = TokenInterceptor
+    return TokenInterceptor
+
+
+_TokenInterceptor: type[grpc.aio.ServerInterceptor] | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # `from mattermost_plugin.runtime import TokenInterceptor` still works; the class is made
+    # (and grpcio imported) only then.
+    if name == "TokenInterceptor":
+        return _token_interceptor_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _deny_like(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    import grpc
+
     # The denial must have the same streaming shape as the real method, or gRPC would
     # misread the call.
     async def deny(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
@@ -217,6 +256,115 @@ def _deny_like(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandle
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+# The lane call by which the bridge asks for GrpcSide before its first byte stream to Python
+# (docs/internals.md §8): an empty request, answered with an empty response once the hooks
+# socket accepts gRPC calls. Not a method of the contract: the runtime answers it itself.
+START_GRPC_METHOD = "/mmplug.runtime.v1.Runtime/StartGrpc"
+
+
+def _import_grpc() -> None:
+    for name in ("grpc", "grpc.aio", "grpc_health.v1.health_pb2_grpc", "grpc_health.v1._async"):
+        importlib.import_module(name)
+
+
+class GrpcSide:
+    """The plugin's gRPC server on the hooks socket: ``PluginHooks`` (the byte-stream hooks
+    ServeHTTP, ServeMetrics and FileWillBeUploaded; every hook with ``MMPLUG_TRANSPORT=grpc``)
+    and ``grpc.health.v1.Health``, behind the token check.
+
+    ``start`` makes it once, however many callers ask at the same time; a start that failed
+    is tried again by the next caller.
+    """
+
+    def __init__(self, config: RuntimeConfig, dispatcher: HookDispatcher) -> None:
+        self._config = config
+        self._dispatcher = dispatcher
+        self._starting: asyncio.Future[None] | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health: HealthServicer | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether the hooks socket accepts gRPC calls."""
+        return self._server is not None
+
+    async def start(self, *, serving: bool) -> None:
+        """Listens on the hooks socket; health answers SERVING if ``serving``, else
+        NOT_SERVING until ``set_serving``."""
+        starting = self._starting
+        if starting is None or (starting.done() and starting.exception() is not None):
+            starting = self._starting = asyncio.ensure_future(self._start(serving))
+        # Shielded: a caller that gives up (the bridge's CANCEL) must not cancel the start
+        # that others wait for.
+        await asyncio.shield(starting)
+
+    async def _start(self, serving: bool) -> None:
+        # grpcio's import (~20 ms) runs off the loop, which meanwhile goes on serving hooks.
+        await asyncio.to_thread(_import_grpc)
+        import grpc.aio
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        from grpc_health.v1._async import HealthServicer
+
+        health = HealthServicer()
+        status = health_pb2.HealthCheckResponse
+        await health.set("", status.SERVING if serving else status.NOT_SERVING)
+        interceptor: Any = _token_interceptor_class()(self._config.token)  # type: ignore[call-arg]
+        server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+        server.add_generic_rpc_handlers((self._dispatcher.generic_handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        address = f"unix:{self._config.hooks_socket}"
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError:  # how grpc.aio reports a failed bind (its text says no more)
+            bound = 0
+        if bound == 0:
+            raise OSError(f"cannot listen on {address}")
+        await server.start()
+        self._server, self._health = server, health
+        log.debug("serving gRPC on %s", self._config.hooks_socket)
+
+    async def set_serving(self) -> None:
+        """Health answers SERVING from now on."""
+        from grpc_health.v1 import health_pb2
+
+        if self._health is not None:
+            await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    async def lane_start(self, body: bytes) -> bytes:
+        """``START_GRPC_METHOD`` as the lane serves it."""
+        try:
+            await self.start(serving=True)
+        except OSError as e:
+            raise LaneError(Code.UNAVAILABLE, f"the plugin cannot serve gRPC: {e}") from None
+        return b""
+
+    async def stop(self, grace: float) -> None:
+        """Health answers NOT_SERVING, then calls in flight get ``grace`` seconds."""
+        starting = self._starting
+        if starting is not None and not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+
+
+def _lane_handler(hooks: LaneHandler, grpc_side: GrpcSide) -> LaneHandler:
+    """The hooks connection's handler: the hooks, and the runtime's own ``START_GRPC_METHOD``.
+
+    A plain function that hands back the hook's awaitable, so a hook pays one comparison
+    here and no extra coroutine.
+    """
+
+    def handle(method: str, body: bytes) -> Awaitable[bytes]:
+        if method == START_GRPC_METHOD:
+            return grpc_side.lane_start(body)
+        return hooks(method, body)
+
+    return handle
 
 
 def _remove_signal(loop: asyncio.AbstractEventLoop, sig: int) -> None:
@@ -281,7 +429,8 @@ async def serve_plugin(
     """Serve ``plugin_cls`` until ``stop`` is set (or a signal / the parent's exit).
 
     ``api_service``/``hooks_service`` default to the mmplug contract; tests pass others.
-    ``ready`` is called with the plugin instance once the server reports SERVING.
+    ``ready`` is called with the plugin instance once it is ready for hooks (its lane
+    connection open, or without the lane, health SERVING).
     """
     if api_service is None or hooks_service is None:
         default_api, default_hooks = _contract_services()
@@ -305,23 +454,16 @@ async def serve_plugin(
     api = sync_cls(sync_ch, token=config.token, plugin_id=config.plugin_id, unary=lane_sync)
     aapi = async_cls(aio_ch, token=config.token, plugin_id=config.plugin_id, unary=lane_async)
     undo: list[Callable[[], object]] = []
-    server: grpc.aio.Server | None = None
+    grpc_side: GrpcSide | None = None
     dispatcher: HookDispatcher | None = None
     try:
         _set_current_config(config)
         plugin = plugin_cls.create(api=api, aapi=aapi, plugin_id=config.plugin_id, config=config)
         dispatcher = HookDispatcher(plugin, hooks_service)
-        health = HealthServicer()
-        await health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-        server = grpc.aio.server(
-            interceptors=[TokenInterceptor(config.token)], options=SERVER_OPTIONS
-        )
-        server.add_generic_rpc_handlers((dispatcher.generic_handler(),))
-        health_pb2_grpc.add_HealthServicer_to_server(health, server)
-        address = f"unix:{config.hooks_socket}"
-        if server.add_insecure_port(address) == 0:
-            raise OSError(f"cannot listen on {address}")
-        await server.start()
+        grpc_side = GrpcSide(config, dispatcher)
+        if lane_async is None:
+            # Every hook comes over gRPC, and the bridge polls health until SERVING.
+            await grpc_side.start(serving=False)
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
@@ -329,26 +471,27 @@ async def serve_plugin(
         if watch_parent:
             undo.append(_watch_parent(loop, stop))
         if lane_async is not None:
-            # Its HELLO tells the bridge the plugin is ready for hooks.
+            # Its HELLO tells the bridge the plugin is ready for hooks; gRPC waits for the
+            # bridge's START_GRPC_METHOD.
             lane = await lane_connect(
                 config.lane_socket,
                 config.token,
-                handler=dispatcher.lane_handler(),
+                handler=_lane_handler(dispatcher.lane_handler(), grpc_side),
                 offload=dispatcher.lane_offload(),
             )
             lane_async.connected(lane)
             undo.append(_stop_when_closed(lane, stop).cancel)
-        await health.set("", health_pb2.HealthCheckResponse.SERVING)
-        log.debug("serving hooks on %s", config.hooks_socket)
+        else:
+            await grpc_side.set_serving()
+        log.debug("serving hooks (%s)", "lane" if lane_async is not None else "gRPC")
         if ready is not None:
             ready(plugin)
         await stop.wait()
-        await health.enter_graceful_shutdown()
     finally:
         for fn in reversed(undo):
             fn()
-        if server is not None:
-            await server.stop(SHUTDOWN_GRACE_SECONDS)
+        if grpc_side is not None:
+            await grpc_side.stop(SHUTDOWN_GRACE_SECONDS)
         if dispatcher is not None:
             dispatcher.close()
         # Lines still queued for the server's log go out before the channel closes.

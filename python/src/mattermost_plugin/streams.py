@@ -17,15 +17,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-import grpc
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from ._convert import payload_fields, set_field
-from ._unary import grpc_error
+from ._unary import grpc_error, rpc_error_class
 from .errors import PluginAPIError
 
 if TYPE_CHECKING:
+    import grpc
+
     from .client import AsyncClient, SyncClient, _ClientBase
 
 __all__ = ["CHUNK", "UploadData", "iter_chunks"]
@@ -139,7 +140,7 @@ def upload(client: SyncClient, rpc_name: str, stream_index: int, args: Sequence[
     unary = client._spec_for_response(rpc_name, spec.response_cls)
     try:
         response = call(parts(), metadata=client._metadata)
-    except grpc.RpcError as e:
+    except rpc_error_class() as e:
         raise _transport_error(grpc_error(e), unary) from None
     return unary.unpack(response)
 
@@ -167,7 +168,7 @@ async def aupload(
     unary = client._spec_for_response(rpc_name, spec.response_cls)
     try:
         response = await call(parts(), metadata=client._metadata)
-    except grpc.RpcError as e:
+    except rpc_error_class() as e:
         raise _transport_error(grpc_error(e), unary) from None
     return unary.unpack(response)
 
@@ -210,6 +211,8 @@ class _HTTPSpec:
 
 
 def _http_error(e: grpc.RpcError) -> PluginAPIError:
+    import grpc
+
     code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
     details = (e.details() if hasattr(e, "details") else None) or str(code)
     status = 404 if code == grpc.StatusCode.NOT_FOUND else 502
@@ -268,7 +271,7 @@ def plugin_http(
     )
     try:
         return _collect(call(parts(), metadata=client._metadata))
-    except grpc.RpcError as e:
+    except rpc_error_class() as e:
         raise _http_error(e) from None
 
 
@@ -297,6 +300,6 @@ async def aplugin_http(
     )
     try:
         collected = [part async for part in call(parts(), metadata=client._metadata)]
-    except grpc.RpcError as e:
+    except rpc_error_class() as e:
         raise _http_error(e) from None
     return _collect(collected)
