@@ -232,8 +232,12 @@ impl Roles {
     pub const NONE: Roles = Roles(0);
     /// Serves hooks: the bridge may send it `REQUEST`s for `PluginHooks` methods.
     pub const SERVES_HOOKS: Roles = Roles(1);
+    /// With [`Roles::SERVES_HOOKS`]: serves only the hooks it names (in a `ServeHooks`
+    /// call after its `HELLO`), for which the bridge prefers it to the connection that
+    /// serves all hooks.
+    pub const NAMES_HOOKS: Roles = Roles(2);
     /// Every bit this end knows.
-    pub const KNOWN: Roles = Roles(1);
+    pub const KNOWN: Roles = Roles(3);
 
     /// The roles of a `HELLO`'s byte.
     pub fn from_bits(bits: u8) -> Roles {
@@ -250,6 +254,11 @@ impl Roles {
         self.0 & Roles::SERVES_HOOKS.0 != 0
     }
 
+    /// Whether the peer serves only the hooks it names.
+    pub fn names_hooks(self) -> bool {
+        self.0 & Roles::NAMES_HOOKS.0 != 0
+    }
+
     /// The bits this end does not know, if any.
     pub fn unknown_bits(self) -> u8 {
         self.0 & !Roles::KNOWN.0
@@ -261,6 +270,9 @@ impl fmt::Debug for Roles {
         write!(f, "Roles({:#04x}", self.0)?;
         if self.serves_hooks() {
             f.write_str(": serves hooks")?;
+        }
+        if self.names_hooks() {
+            f.write_str(", names them")?;
         }
         f.write_str(")")
     }

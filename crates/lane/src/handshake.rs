@@ -54,8 +54,11 @@ pub enum HandshakeError {
         /// The version it says.
         version: u8,
     },
-    /// The `HELLO` declares roles this end does not know.
-    #[error("the HELLO declares roles {roles:#04x}, with bits this end does not know")]
+    /// The `HELLO` declares roles this end does not know, or that name hooks without
+    /// serving them.
+    #[error(
+        "the HELLO declares roles {roles:#04x}, with bits this end does not know or that do not go together"
+    )]
     UnknownRoles {
         /// The roles byte.
         roles: u8,
@@ -192,7 +195,8 @@ fn check_hello(hello: &Hello) -> Result<(), HandshakeError> {
             version: hello.version,
         });
     }
-    if hello.roles.unknown_bits() != 0 {
+    if hello.roles.unknown_bits() != 0 || (hello.roles.names_hooks() && !hello.roles.serves_hooks())
+    {
         return Err(HandshakeError::UnknownRoles {
             roles: hello.roles.bits(),
         });

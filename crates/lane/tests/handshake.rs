@@ -130,6 +130,14 @@ async fn another_version_or_unknown_roles_are_refused() {
         matches!(outcome, Err(HandshakeError::UnknownRoles { roles: 0x82 })),
         "{outcome:?}"
     );
+    // Naming the hooks it serves means nothing without serving hooks.
+    let (outcome, _) = accept_raw(&hello(1, 0x02, TOKEN)).await;
+    assert!(
+        matches!(outcome, Err(HandshakeError::UnknownRoles { roles: 0x02 })),
+        "{outcome:?}"
+    );
+    let (outcome, _) = accept_raw(&hello(1, 0x03, TOKEN)).await;
+    assert!(outcome.is_ok(), "serves hooks and names them: {outcome:?}");
 }
 
 #[tokio::test]
