@@ -348,7 +348,11 @@ impl Bridge {
     fn set_context(&self, msg: &mut DynamicMessage) {
         if let Some(fd) = msg.descriptor().get_field(1)
             && let prost_reflect::Kind::Message(ctx) = fd.kind()
-            && ctx.full_name() == format!("{PACKAGE}.RequestContext")
+            && ctx
+                .full_name()
+                .strip_prefix(PACKAGE)
+                .and_then(|rest| rest.strip_prefix('.'))
+                == Some("RequestContext")
         {
             let mut c = DynamicMessage::new(ctx);
             c.set_field_by_number(1, PbValue::String(self.manifest.id.clone()));
@@ -515,7 +519,7 @@ impl Bridge {
     }
 
     async fn generic_hook(&self, name: &str, args: GobValue) -> Result<Reply, CallError> {
-        let Some(m) = self.translator.schema().hook(name) else {
+        let Some(m) = self.translator.hook(name) else {
             return Err(CallError::UnknownMethod);
         };
         if !m.regular {
@@ -637,7 +641,7 @@ impl Bridge {
         request: DynamicMessage,
     ) -> Result<DynamicMessage, Status> {
         let name = method.name().to_string();
-        let Some(m) = self.translator.schema().api_method(&name) else {
+        let Some(m) = self.translator.api_method(&name) else {
             return Err(Status::unimplemented(format!("unknown API method {name}")));
         };
         let client = self

@@ -7,6 +7,7 @@
 //! The walk goes down the Go type and the proto descriptor together, so a mismatch between
 //! them is found, named and reported, never silently dropped.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gob::{Types, Value as GobValue};
@@ -252,7 +253,19 @@ pub struct Translator {
     /// What [`Translator::underlying`] resolves a named type to, for the named types it does
     /// not leave as they are: computed once.
     underlying: HashMap<String, GoType>,
+    /// Every method's `Z_` args and returns structs as envelopes, by struct name: computed
+    /// once instead of for every call.
+    envelopes: HashMap<String, Envelope>,
+    /// Positions in `schema.api` and `schema.hooks` by method name, for the lookup every
+    /// call makes.
+    api_index: HashMap<String, usize>,
+    hook_index: HashMap<String, usize>,
 }
+
+/// A `Z_` struct's fields as a method envelope maps them, in order: each field's proto field
+/// number (`None` for a field that is not a parameter or result) and its Go type (or why its
+/// type does not parse, reported when the field is translated).
+type Envelope = Vec<(Option<u32>, std::result::Result<GoType, String>)>;
 
 impl Translator {
     /// Builds the gob type arena for every named type, every `Z_` struct and every registered
@@ -264,7 +277,24 @@ impl Translator {
             gob_types: HashMap::new(),
             struct_fields: HashMap::new(),
             underlying: HashMap::new(),
+            envelopes: HashMap::new(),
+            api_index: HashMap::new(),
+            hook_index: HashMap::new(),
         };
+        for (i, m) in t.schema.api.iter().enumerate() {
+            t.api_index.entry(m.name.clone()).or_insert(i);
+        }
+        for (i, m) in t.schema.hooks.iter().enumerate() {
+            t.hook_index.entry(m.name.clone()).or_insert(i);
+        }
+        for m in t.schema.api.iter().chain(t.schema.hooks.iter()) {
+            for (results, name) in [(false, &m.args_struct), (true, &m.returns_struct)] {
+                if let Some(name) = name {
+                    t.envelopes
+                        .insert(name.clone(), Self::make_envelope(m, results));
+                }
+            }
+        }
         let names: Vec<String> = t.schema.types.keys().cloned().collect();
         for name in &names {
             let def = &t.schema.types[name];
@@ -348,6 +378,16 @@ impl Translator {
             t.gob_type(&go)?;
         }
         Ok(t)
+    }
+
+    /// The API method `name`, as [`Schema::api_method`] finds it, without a scan.
+    pub fn api_method(&self, name: &str) -> Option<&Method> {
+        self.api_index.get(name).map(|&i| &self.schema.api[i])
+    }
+
+    /// The hook `name`, as [`Schema::hook`] finds it, without a scan.
+    pub fn hook(&self, name: &str) -> Option<&Method> {
+        self.hook_index.get(name).map(|&i| &self.schema.hooks[i])
     }
 
     /// The schema.
@@ -479,6 +519,31 @@ impl Translator {
 
     /// Proto field number of each `Z_` field, following the envelope rule; `None` for fields
     /// that are not a parameter or result (stream ids of irregular methods).
+    fn envelope<'a>(&'a self, m: &Method, results: bool) -> Cow<'a, Envelope> {
+        let name = if results {
+            &m.returns_struct
+        } else {
+            &m.args_struct
+        };
+        match name.as_deref().and_then(|n| self.envelopes.get(n)) {
+            Some(envelope) => Cow::Borrowed(envelope),
+            None => Cow::Owned(Self::make_envelope(m, results)),
+        }
+    }
+
+    fn make_envelope(m: &Method, results: bool) -> Envelope {
+        let fields = if results {
+            &m.returns_fields
+        } else {
+            &m.args_fields
+        };
+        fields
+            .iter()
+            .zip(Self::envelope_numbers(m, results))
+            .map(|(f, number)| (number, GoType::parse(&f.ty).map_err(|e| e.to_string())))
+            .collect()
+    }
+
     fn envelope_numbers(m: &Method, results: bool) -> Vec<Option<u32>> {
         let fields = if results {
             &m.returns_fields
@@ -535,11 +600,11 @@ impl Translator {
         } else {
             &m.args_fields
         };
-        let numbers = Self::envelope_numbers(m, results);
+        let envelope = self.envelope(m, results);
         let mut out = Vec::new();
         let desc = msg.descriptor();
         let path = Path::root(desc.name());
-        for (f, number) in fields.iter().zip(numbers) {
+        for (f, (number, go)) in fields.iter().zip(envelope.iter()) {
             let Some(number) = number else {
                 if let Some((_, v)) = streams.iter().find(|(name, _)| *name == f.name) {
                     out.push((f.name.clone(), v.clone()));
@@ -547,12 +612,12 @@ impl Translator {
                 }
                 return Err(path.err(format!("field {} of {} is not a plain parameter or result; it needs the method's own path", f.name, m.name)));
             };
-            let fd = msg.descriptor().get_field(number).ok_or_else(|| {
+            let fd = desc.get_field(*number).ok_or_else(|| {
                 path.err(format!("no field number {number} for Go field {}", f.name))
             })?;
-            let go = GoType::parse(&f.ty).map_err(|e| path.err(e.to_string()))?;
+            let go = go.as_ref().map_err(|e| path.err(e.clone()))?;
             let field_hint = hint.and_then(|h| hint_for_result(m, f, h));
-            if let Some(v) = self.field_to_gob(&go, msg, &fd, &path.with(fd.name()), field_hint)? {
+            if let Some(v) = self.field_to_gob(go, msg, &fd, &path.with(fd.name()), field_hint)? {
                 out.push((f.name.clone(), v));
             }
         }
@@ -573,7 +638,7 @@ impl Translator {
         } else {
             &m.args_fields
         };
-        let numbers = Self::envelope_numbers(m, results);
+        let envelope = self.envelope(m, results);
         let path = Path::root(desc.name());
         let GobValue::Struct(s) = wire else {
             return Err(path.err(format!(
@@ -588,7 +653,7 @@ impl Translator {
             }
         }
         let mut msg = DynamicMessage::new(desc.clone());
-        for (f, number) in fields.iter().zip(numbers) {
+        for (f, (number, go)) in fields.iter().zip(envelope.iter()) {
             let Some(v) = s.get(&f.name) else { continue };
             // Broker stream ids are the caller's business (it dials them); they have no
             // proto field.
@@ -601,11 +666,11 @@ impl Translator {
                     f.name, m.name
                 )));
             };
-            let fd = desc.get_field(number).ok_or_else(|| {
+            let fd = desc.get_field(*number).ok_or_else(|| {
                 path.err(format!("no field number {number} for Go field {}", f.name))
             })?;
-            let go = GoType::parse(&f.ty).map_err(|e| path.err(e.to_string()))?;
-            let pv = self.gob_to_field(&go, v, &fd, &path.with(fd.name()))?;
+            let go = go.as_ref().map_err(|e| path.err(e.clone()))?;
+            let pv = self.gob_to_field(go, v, &fd, &path.with(fd.name()))?;
             msg.set_field(&fd, pv);
         }
         Ok(msg)
@@ -682,7 +747,7 @@ impl Translator {
             }
             (GoType::Map(kt, vt), PbValue::Map(entries)) => {
                 let mut keys: Vec<&MapKey> = entries.keys().collect();
-                keys.sort_by_key(|k| format!("{k:?}"));
+                keys.sort_by_cached_key(|k| format!("{k:?}"));
                 let mut out = Vec::with_capacity(entries.len());
                 for k in keys {
                     let key = self.map_key_to_gob(kt, k, path)?;
