@@ -11,13 +11,15 @@
 //!   with the packages already installed there.
 //!
 //! Either way the interpreter is probed first (`wheelenv.py probe`), so a missing or too-old
-//! Python is an activation error that says what to install, not an import error later.
+//! Python is an activation error that says what to install, not an import error later. The
+//! answer is kept in `<bundle>/.mmplug/probes/` (see [`probe_cached`]): a probe is a Python
+//! start of its own, ~35 ms of every activation otherwise.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
@@ -91,7 +93,7 @@ fn is_plain_file_name(name: &str) -> bool {
 }
 
 /// What `wheelenv.py probe` reports.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 struct Probe {
     version: Vec<u32>,
     implementation: String,
@@ -123,7 +125,7 @@ pub async fn prepare(dir: &Path, path_var: Option<&OsStr>) -> Result<PythonSetup
         return prepare_offline(dir, &index_path, path_var).await;
     }
     let interpreter = find_interpreter(dir, path_var)?;
-    let probe = probe(&interpreter).await?;
+    let probe = probe_cached(dir, &interpreter).await?;
     if probe.major_minor() < MIN_PYTHON {
         return Err(PyEnvError::TooOld {
             interpreter,
@@ -181,7 +183,7 @@ async fn prepare_offline(
             continue;
         }
         seen.push(canonical);
-        match probe(&path).await {
+        match probe_cached(dir, &path).await {
             Ok(p) if p.implementation == "cpython" && wanted.contains(&p.major_minor()) => {
                 let site = install(dir, index_path, &index_bytes, &path, &p).await?;
                 return Ok(PythonSetup {
@@ -288,6 +290,66 @@ async fn install(
         }
     }
     Ok(site)
+}
+
+/// [`probe`], answered from `<bundle>/.mmplug/probes/<key>.json` when an earlier launch
+/// probed the same interpreter. The key hashes what would change the answer: the
+/// interpreter's real path and its file's identity (device, inode, size, change time), and the
+/// dynamic linker's cache (`/etc/ld.so.cache`, rewritten whenever shared libraries such as
+/// glibc are installed or upgraded). Only successful answers are kept; a cache that cannot be
+/// read or written is passed over (the bundle directory may be read-only).
+async fn probe_cached(dir: &Path, interpreter: &Path) -> Result<Probe, PyEnvError> {
+    let cache = probe_key(interpreter).and_then(|key| {
+        let mmplug = dir.join(".mmplug");
+        let probes = mmplug.join("probes");
+        // Never through a symbolic link: what is written stays inside the bundle.
+        let linked = [&mmplug, &probes]
+            .iter()
+            .any(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink()));
+        (!linked).then(|| (probes.clone(), probes.join(format!("{key}.json"))))
+    });
+    if let Some((_, file)) = &cache
+        && let Ok(text) = std::fs::read(file)
+        && let Ok(known) = serde_json::from_slice::<Probe>(&text)
+    {
+        return Ok(known);
+    }
+    let probed = probe(interpreter).await?;
+    if let Some((probes, file)) = cache
+        && let Ok(text) = serde_json::to_vec(&probed)
+    {
+        // Written aside, then renamed: a concurrent reader sees the whole answer or none.
+        let _ = std::fs::create_dir_all(&probes).and_then(|()| {
+            let mut tmp = tempfile::NamedTempFile::new_in(&probes)?;
+            std::io::Write::write_all(&mut tmp, &text)?;
+            tmp.persist(&file).map(drop).map_err(|e| e.error)
+        });
+    }
+    Ok(probed)
+}
+
+/// The cache key of [`probe_cached`], or None when the interpreter cannot be looked at.
+fn probe_key(interpreter: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::fs::canonicalize(interpreter).ok()?;
+    let meta = std::fs::metadata(&real).ok()?;
+    let mut hasher = Sha256::new();
+    hasher.update(real.as_os_str().as_encoded_bytes());
+    let identity = |m: &std::fs::Metadata| {
+        format!(
+            "\0{}\0{}\0{}\0{}.{}",
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    };
+    hasher.update(identity(&meta).as_bytes());
+    if let Ok(linker) = std::fs::metadata("/etc/ld.so.cache") {
+        hasher.update(identity(&linker).as_bytes());
+    }
+    Some(hex::encode(&hasher.finalize()[..8]))
 }
 
 async fn probe(interpreter: &Path) -> Result<Probe, PyEnvError> {
@@ -459,6 +521,70 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(entries.len(), 1, "no temp dirs left behind");
+    }
+
+    /// A development bundle whose `venv/bin/python3` runs the real one and counts its runs.
+    fn counting_venv() -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("venv/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let runs = tmp.path().join("runs");
+        let real = on_path("python3", Some(&path_var())).unwrap();
+        let script = bin.join("python3");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
+                runs.display(),
+                real.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (tmp, runs)
+    }
+
+    fn run_count(runs: &Path) -> usize {
+        std::fs::read_to_string(runs).map_or(0, |t| t.lines().count())
+    }
+
+    #[tokio::test]
+    async fn the_probe_is_kept_until_the_interpreter_changes() {
+        use std::os::unix::fs::PermissionsExt;
+        let (tmp, runs) = counting_venv();
+        let first = prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        assert_eq!(run_count(&runs), 1);
+        let again = prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(run_count(&runs), 1, "the second activation probed again");
+        let kept: Vec<_> = std::fs::read_dir(tmp.path().join(".mmplug/probes"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        // A changed interpreter file (here its mode; a reinstall alike) is probed anew.
+        let script = tmp.path().join("venv/bin/python3");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        assert_eq!(run_count(&runs), 2);
+        // A kept answer that does not parse is probed over.
+        for entry in std::fs::read_dir(tmp.path().join(".mmplug/probes")).unwrap() {
+            std::fs::write(entry.unwrap().path(), "{not json").unwrap();
+        }
+        prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        assert_eq!(run_count(&runs), 3);
+    }
+
+    #[tokio::test]
+    async fn the_probe_is_not_kept_through_a_symbolic_link() {
+        let (tmp, runs) = counting_venv();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), tmp.path().join(".mmplug")).unwrap();
+        prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        assert_eq!(run_count(&runs), 2);
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
 
     #[tokio::test]
