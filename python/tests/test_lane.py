@@ -30,9 +30,11 @@ from mattermost_plugin._lane import (
     LaneProtocolError,
     Offload,
     Reply,
+    ThreadedLaneServer,
     connect,
 )
 from mattermost_plugin._lane.frames import FrameDecoder, encode_error, encode_request
+from mattermost_plugin._lane.threaded import SERVE_HOOKS
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -240,7 +242,10 @@ class FakeBridge:
             "/t/Hang": _hang,
             "/t/Fail": _fail,
             "/t/Big": _big,
+            SERVE_HOOKS: self._serve_hooks,
         }
+        # What each ServeHooks named, in order.
+        self.named: list[list[str]] = []
         # Methods whose calls the bridge answers even after their CANCEL.
         self.ignore_cancel: set[str] = set()
         # What the bridge answers a good HELLO with (a test may make it misbehave).
@@ -248,6 +253,10 @@ class FakeBridge:
         self.conns: list[BridgeConn] = []
         self.refused: list[bytes] = []
         self._server: asyncio.Server | None = None
+
+    async def _serve_hooks(self, body: bytes) -> bytes:
+        self.named.append(body.decode().split("\n"))
+        return b""
 
     async def start(self) -> None:
         self._server = await asyncio.start_unix_server(self._accept, self.path)
@@ -303,6 +312,17 @@ class BridgeThread:
 
     def stop(self) -> None:
         self.run(self.bridge.stop())
+
+        async def settle() -> None:
+            # A call the connection's end failed: what a test did not wait for is spent
+            # here, not reported when the loop collects it.
+            for conn in self.bridge.conns:
+                await asyncio.wait_for(conn.closed.wait(), 5)
+                for fut in conn.futures.values():
+                    if fut.done() and not fut.cancelled():
+                        fut.exception()
+
+        self.run(settle())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
@@ -1299,3 +1319,243 @@ def test_blocking_client_answers_requests_unimplemented(bridge_thread: BridgeThr
 
 async def _send(bc: BridgeConn, method: str) -> int:
     return bc.send_request(method, b"")
+
+
+# ============================== the threaded server ==============================
+
+
+class Slots:
+    """An ``Admission`` of ``limit`` slots; ``enter_api``/``leave_api`` stand for a handler
+    blocking in an API call (its slot is free meanwhile), as the SDK's gate counts it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+        self.listeners: list[Callable[[], None]] = []
+
+    def try_acquire(self) -> bool:
+        with self.lock:
+            if self.running >= self.limit:
+                return False
+            self.running += 1
+            self.most = max(self.most, self.running)
+            return True
+
+    def release_from_thread(self) -> None:
+        with self.lock:
+            self.running -= 1
+        self._tell()
+
+    def room(self) -> int:
+        with self.lock:
+            return max(0, self.limit - self.running)
+
+    def on_room(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def enter_api(self) -> None:
+        with self.lock:
+            self.running -= 1
+        self._tell()
+
+    def _tell(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+
+class Served:
+    """What a threaded server's handler saw; ``gates[tag]`` holds a request tagged so."""
+
+    def __init__(self) -> None:
+        self.started: list[bytes] = []
+        self.threads: set[int] = set()
+        self.gates: dict[bytes, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def serve(self, method: str, body: bytes) -> bytes:
+        with self.lock:
+            self.started.append(body)
+            self.threads.add(threading.get_ident())
+            gate = self.gates.get(body)
+        if method == "/h/Fail":
+            raise LaneError(5, f"no {body.decode()}")  # NOT_FOUND
+        if method == "/h/Crash":
+            raise ValueError("a bug")
+        if method == "/h/Big":
+            return b"x" * int(body)
+        if gate is not None:
+            assert gate.wait(10)
+        return b"served " + body
+
+
+HOOKS_NAMED = ["/h/Echo", "/h/Fail", "/h/Crash", "/h/Big"]
+
+
+def start_threaded(
+    bridge_thread: BridgeThread, served: Served, slots: Slots, **kwargs: Any
+) -> ThreadedLaneServer:
+    return ThreadedLaneServer.start(
+        bridge_thread.bridge.path, TOKEN, HOOKS_NAMED, served.serve, slots, **kwargs
+    )
+
+
+def test_threaded_server_names_its_hooks_and_serves_them_on_its_threads(
+    bridge_thread: BridgeThread,
+) -> None:
+    served, slots = Served(), Slots(64)
+    server = start_threaded(bridge_thread, served, slots)
+    try:
+        bc = bridge_thread.conn()
+        assert bc.roles == 3  # serves hooks, names them
+        assert bridge_thread.bridge.named == [sorted(HOOKS_NAMED)]
+        assert bridge_thread.run(bc.call("/h/Echo", b"one")) == b"served one"
+        assert threading.get_ident() not in served.threads
+        with pytest.raises(BridgeError) as e:
+            bridge_thread.run(bc.call("/h/Other", b"x"))
+        assert e.value.code == Code.UNIMPLEMENTED
+        assert "serves only the hooks it named" in e.value.message
+        with pytest.raises(BridgeError) as e:
+            bridge_thread.run(bc.call("/h/Fail", b"thing"))
+        assert (e.value.code, e.value.message) == (5, "no thing")
+        with pytest.raises(BridgeError) as e:
+            bridge_thread.run(bc.call("/h/Crash", b""))
+        assert (e.value.code, e.value.message) == (Code.INTERNAL, "ValueError: a bug")
+        assert bridge_thread.run(bc.call("/h/Echo", b"still")) == b"served still"
+        assert slots.running == 0
+    finally:
+        server.close()
+
+
+def test_threaded_server_runs_requests_at_once_and_answers_as_they_end(
+    bridge_thread: BridgeThread,
+) -> None:
+    n = 20
+    served, slots = Served(), Slots(64)
+    for i in range(n):
+        served.gates[b"%d" % i] = threading.Event()
+    server = start_threaded(bridge_thread, served, slots)
+    try:
+        bc = bridge_thread.conn()
+
+        async def send_all() -> list[int]:
+            return [bc.send_request("/h/Echo", b"%d" % i) for i in range(n)]
+
+        ids = bridge_thread.run(send_all())
+        wait_until_sync(lambda: len(served.started) == n)  # every one running at once
+        assert len(served.threads) == n and slots.most == n
+        for k, i in enumerate(reversed(range(n))):  # the last sent ends first
+            served.gates[b"%d" % i].set()
+            wait_until_sync(lambda k=k: len(bc.answers_in) == k + 1)
+        results = [bridge_thread.run(bc.result(cid)) for cid in ids]
+        assert results == [b"served %d" % i for i in range(n)]
+        assert bc.answers_in == ids[::-1]  # answered as they ended
+        assert bc.stray == []
+    finally:
+        server.close()
+
+
+def test_threaded_server_requests_wait_for_the_gate_in_arrival_order(
+    bridge_thread: BridgeThread,
+) -> None:
+    """With 2 slots, 5 requests: 2 run, 3 wait (on no thread); one withdrawn while waiting
+    never runs, one withdrawn while running gets no answer; the rest run in arrival order
+    as slots free, and a handler blocking in an API call frees its slot."""
+    served, slots = Served(), Slots(2)
+    tags = [b"a", b"b", b"c", b"d", b"e"]
+    for tag in tags:
+        served.gates[tag] = threading.Event()
+    server = start_threaded(bridge_thread, served, slots)
+    try:
+        bc = bridge_thread.conn()
+
+        async def send_all() -> list[int]:
+            return [bc.send_request("/h/Echo", tag) for tag in tags]
+
+        ids = bridge_thread.run(send_all())
+        wait_until_sync(lambda: sorted(served.started) == [b"a", b"b"])  # either first
+        time.sleep(0.05)
+        assert len(served.started) == 2
+        threads_before = threading.active_count()
+        bridge_thread.call_soon(lambda: bc.cancel(ids[2]))  # c, waiting
+        wait_until_sync(lambda: ids[2] not in server._serving)
+        bridge_thread.call_soon(lambda: bc.cancel(ids[1]))  # b, running
+        wait_until_sync(lambda: ids[1] not in server._serving)
+        served.gates[b"b"].set()  # b ends: its slot goes to d (c was withdrawn)
+        wait_until_sync(lambda: served.started[2:] == [b"d"])
+        slots.enter_api()  # a blocks in an API call: e gets its slot
+        wait_until_sync(lambda: served.started[2:] == [b"d", b"e"])
+        assert threading.active_count() <= threads_before + 1  # waiting took no thread
+        for tag in (b"a", b"d", b"e"):
+            served.gates[tag].set()
+        for i in (0, 3, 4):
+            assert bridge_thread.run(bc.result(ids[i])) == b"served " + tags[i]
+        assert bc.stray == [] and ids[1] not in bc.answers_in and ids[2] not in bc.answers_in
+    finally:
+        server.close()
+
+
+def test_threaded_server_over_limit_answers_and_broken_rules(
+    bridge_thread: BridgeThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    served, slots = Served(), Slots(8)
+    server = start_threaded(bridge_thread, served, slots, max_body=1024)
+    try:
+        bc = bridge_thread.conn()
+        with pytest.raises(BridgeError) as e:
+            bridge_thread.run(bc.call("/h/Big", b"2000"))
+        assert e.value.code == Code.RESOURCE_EXHAUSTED
+        assert "response of 2000 bytes from /h/Big is over the limit of 1024" in e.value.message
+        assert bridge_thread.run(bc.call("/h/Big", b"10")) == b"x" * 10
+        served.gates[b"held"] = threading.Event()
+
+        async def reuse_an_id() -> None:
+            cid = bc.send_request("/h/Echo", b"held")
+            await wait_until(lambda: b"held" in served.started)
+            bc.send_raw(frame(REQUEST, cid, b"again", b"/h/Echo"))
+
+        bridge_thread.run(reuse_an_id())
+        wait_until_sync(lambda: server.closed)
+        assert isinstance(server.close_error, LaneProtocolError)
+        assert "a REQUEST with call id" in str(server.close_error)
+        served.gates[b"held"].set()
+        wait_until_sync(lambda: slots.running == 0)
+
+        async def closed_unanswered() -> None:
+            await asyncio.wait_for(bc.closed.wait(), 5)
+            assert [f.exception() for f in bc.futures.values() if not f.cancelled()] != []
+
+        bridge_thread.run(closed_unanswered())
+    finally:
+        server.close()
+
+
+def test_threaded_server_threads_end_with_the_connection(bridge_thread: BridgeThread) -> None:
+    served, slots = Served(), Slots(8)
+    before = threading.active_count()
+    server = start_threaded(bridge_thread, served, slots)
+    bc = bridge_thread.conn()
+    assert bridge_thread.run(bc.call("/h/Echo", b"x")) == b"served x"
+    bridge_thread.run(bc.close())
+    wait_until_sync(lambda: server.closed)
+    assert server.close_error is not None and server.close_error.code == Code.UNAVAILABLE
+    wait_until_sync(lambda: threading.active_count() == before)
+    server.close()
+
+
+def test_threaded_server_start_fails_as_the_bridge_says(bridge_thread: BridgeThread) -> None:
+    served, slots = Served(), Slots(8)
+
+    async def refuse(body: bytes) -> bytes:
+        raise BridgeError(9, "not here")  # FAILED_PRECONDITION
+
+    bridge_thread.bridge.methods[SERVE_HOOKS] = refuse
+    with pytest.raises(LaneError) as e:
+        start_threaded(bridge_thread, served, slots)
+    assert (e.value.code, e.value.message) == (9, "not here")
+    with pytest.raises(LaneError) as e:
+        ThreadedLaneServer.start(
+            bridge_thread.bridge.path, "wrong", ["/h/Echo"], served.serve, slots
+        )
+    assert e.value.code == Code.UNAVAILABLE

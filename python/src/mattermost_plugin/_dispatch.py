@@ -29,6 +29,7 @@ import datetime
 import functools
 import inspect
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -380,6 +381,7 @@ class HookDispatcher:
         self.threads = HandlerThreads("mmplug-hook")
         self.gate = SyncHandlerGate(plugin.max_sync_handlers)
         self._server_log_open = False
+        self._server_log_lock = threading.Lock()
         self.specs = {
             m.name: HookSpec.of(m)
             for m in service.methods
@@ -400,11 +402,14 @@ class HookDispatcher:
     # --- running handlers -------------------------------------------------------------
 
     def _open_server_log(self) -> None:
-        if not self._server_log_open and self.plugin._api is not None:
-            # Every hook but Implemented comes after the server opened its API (the bridge
-            # dials it first thing in OnActivate): log lines can go through it from now on.
-            self._server_log_open = True
-            mmlogging.open_server_log(self.plugin._api)
+        if self._server_log_open or self.plugin._api is None:
+            return
+        with self._server_log_lock:  # the lane's threads come here too
+            if not self._server_log_open:
+                # Every hook but Implemented comes after the server opened its API (the
+                # bridge dials it first thing in OnActivate): log lines can go through it.
+                mmlogging.open_server_log(self.plugin._api)
+                self._server_log_open = True
 
     async def call(self, handler: Callable[..., Any], *args: Any) -> Any:
         """Run a handler: coroutine functions on the loop, others in a worker thread."""
@@ -527,6 +532,28 @@ class HookDispatcher:
         finally:
             current_request_id.reset(token)
         return response.SerializeToString()
+
+    def lane_threaded(self) -> tuple[list[str], Callable[[str, bytes], bytes]]:
+        """What a lane connection of worker threads serves (``_lane.ThreadedLaneServer``):
+        the paths of the unary hooks whose whole chain is a plain ``def`` handler, and how
+        to serve one on the thread that read it. Called on the loop (a handler that returns
+        an awaitable has it awaited there)."""
+        self._loop = asyncio.get_running_loop()
+        prefix = f"/{self.service.full_name}/"
+        methods = []
+        for hook in self.plugin.implemented_hooks():
+            route = self._route(prefix + hook)
+            if route is not None and not route.is_async:
+                methods.append(prefix + hook)
+
+        def serve(method: str, body: bytes) -> bytes:
+            route = self._route(method)
+            if route is None or route.is_async:
+                raise LaneError(Code.UNIMPLEMENTED, f"{method} is not served on threads")
+            self._open_server_log()
+            return self._run_in_thread(route, body)
+
+        return methods, serve
 
     def lane_offload(self) -> LaneOffload:
         """The lane's ``Offload``: takes a unary hook whose whole chain is a plain ``def``

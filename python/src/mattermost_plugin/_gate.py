@@ -16,6 +16,7 @@ import asyncio
 import collections
 import contextlib
 import threading
+from collections.abc import Callable
 
 __all__ = ["DEFAULT_MAX_SYNC_HANDLERS", "SyncHandlerGate", "blocking_api_call", "handler_thread"]
 
@@ -37,6 +38,9 @@ class SyncHandlerGate:
         self._lock = threading.Lock()
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called (outside the lock, from any thread) when a handler may now be admitted:
+        # what waits off the loop (_lane/threaded.py's queue) hears it so.
+        self._room_listeners: list[Callable[[], None]] = []
 
     @property
     def running(self) -> int:
@@ -67,18 +71,27 @@ class SyncHandlerGate:
                     return
 
     def try_acquire(self) -> bool:
-        """Admits a handler now if ``acquire`` would without waiting; on the loop."""
-        self._loop = asyncio.get_running_loop()
+        """Admits a handler now if ``acquire`` would without waiting; from any thread."""
         with self._lock:
             if not self._waiters and self._admitted - self._in_api < self.limit:
                 self._admitted += 1
                 return True
             return False
 
+    def room(self) -> int:
+        """How many more handlers would be admitted now (a hint: it may change at once)."""
+        with self._lock:
+            return max(0, self.limit - (self._admitted - self._in_api))
+
+    def on_room(self, listener: Callable[[], None]) -> None:
+        """Calls ``listener`` whenever a handler leaves or blocks in an API call."""
+        self._room_listeners.append(listener)
+
     def release(self) -> None:
         with self._lock:
             self._admitted -= 1
         self._wake()
+        self._tell_room()
 
     def release_from_thread(self) -> None:
         """``release`` from a worker thread: the loop is woken only for a waiting handler."""
@@ -89,6 +102,11 @@ class SyncHandlerGate:
         if wake and loop is not None:
             with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
                 loop.call_soon_threadsafe(self._wake)
+        self._tell_room()
+
+    def _tell_room(self) -> None:
+        for listener in self._room_listeners:
+            listener()
 
     def _wake(self) -> None:
         # Wake the first waiter; it re-checks the count when it runs.
@@ -108,6 +126,7 @@ class SyncHandlerGate:
         loop = self._loop
         if wake and loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake)
+        self._tell_room()
 
     def _api_call_finished(self) -> None:
         with self._lock:

@@ -33,7 +33,7 @@ from . import _contract
 from . import logging as mmlogging
 from ._dispatch import HookDispatcher
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
-from ._lane import Code, LaneConnection, LaneError
+from ._lane import Code, LaneConnection, LaneError, ThreadedLaneServer
 from ._lane import Handler as LaneHandler
 from ._lane import connect as lane_connect
 from ._unary import LaneAsyncUnary, LaneSyncUnary
@@ -471,6 +471,11 @@ async def serve_plugin(
         if watch_parent:
             undo.append(_watch_parent(loop, stop))
         if lane_async is not None:
+            # Plain def hooks first, on a connection of worker threads (the bridge routes them
+            # there once named); the asyncio one serves every other hook.
+            threaded = await _serve_threaded_hooks(config, dispatcher)
+            if threaded is not None:
+                undo.append(threaded.close)
             # Its HELLO tells the bridge the plugin is ready for hooks; gRPC waits for the
             # bridge's START_GRPC_METHOD.
             lane = await lane_connect(
@@ -498,6 +503,33 @@ async def serve_plugin(
         await asyncio.to_thread(mmlogging.close_server_log)
         await aapi.close()
         api.close()
+
+
+async def _serve_threaded_hooks(
+    config: RuntimeConfig, dispatcher: HookDispatcher
+) -> ThreadedLaneServer | None:
+    """The lane connection whose threads serve the plugin's plain ``def`` hooks, or None when
+    it has none, or when the bridge refuses such a connection (an older bridge): the
+    asyncio connection then serves them too, through its worker threads."""
+    methods, serve = dispatcher.lane_threaded()
+    if not methods:
+        return None
+    try:
+        return await asyncio.to_thread(
+            ThreadedLaneServer.start,
+            config.lane_socket,
+            config.token,
+            methods,
+            serve,
+            dispatcher.gate,
+        )
+    except LaneError as e:
+        log.warning(
+            "plain def hooks are served through the event loop's lane connection: the bridge "
+            "refused a connection of their own (%s)",
+            e,
+        )
+        return None
 
 
 # The configuration of the plugin this process serves (load_runtime_config answers it once the

@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import ClassVar
 
 from .frames import (
     ERROR,
@@ -68,9 +69,25 @@ class _ConnectionEnded(Exception):
     """The socket closed or failed under a read; the message says how."""
 
 
+def _connect_socket(path: str, timeout: float | None) -> socket.socket:
+    """A non-blocking unix socket connected to ``path``; UNAVAILABLE when it cannot be."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise LaneError(Code.UNAVAILABLE, f"cannot connect to the lane socket {path}: {e}") from e
+    sock.setblocking(False)
+    return sock
+
+
 class BlockingLaneClient:
     """A lane connection for calls from sync code, safe to share between threads; made by
     ``BlockingLaneClient.connect``."""
+
+    # What its HELLO says it serves (a subclass that serves hooks says so).
+    _ROLES: ClassVar[int] = 0
 
     @classmethod
     def connect(
@@ -89,16 +106,7 @@ class BlockingLaneClient:
         DEADLINE_EXCEEDED when no HELLO comes within ``timeout`` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(path)
-        except OSError as e:
-            sock.close()
-            raise LaneError(
-                Code.UNAVAILABLE, f"cannot connect to the lane socket {path}: {e}"
-            ) from e
-        sock.setblocking(False)
+        sock = _connect_socket(path, timeout)
         client = cls(sock, path, max_body=max_body, max_queued=max_queued)
         try:
             secret = token.encode() if isinstance(token, str) else token
@@ -324,28 +332,43 @@ class BlockingLaneClient:
                     if slot.wake.locked():
                         slot.wake.release()
                 elif kind == REQUEST:
-                    if body is None:
-                        code, why = (
-                            Code.RESOURCE_EXHAUSTED,
-                            f"a request of {size} bytes is over the limit of "
-                            f"{self._max_body} bytes and was dropped unread",
-                        )
-                    elif method is None:
-                        code, why = Code.UNIMPLEMENTED, "a method path that is not UTF-8"
-                    else:
-                        code, why = Code.UNIMPLEMENTED, f"{method}: this connection serves none"
-                    replies.append(encode_error(call_id, code, why))
+                    reply = self._on_request(call_id, method, body, size)
+                    if reply is not None:
+                        replies.append(reply)
                 elif kind == HELLO:
                     assert body is not None  # a HELLO is never over the limit
                     self._on_hello(body)
-                # A CANCEL withdraws one of the bridge's requests; it sends this end none.
+                else:  # CANCEL
+                    self._on_cancel(call_id)
         if self._broken is None and self._decoder.violation is not None:
             self._broken = self._decoder.violation
         for reply in replies:
             self._queue_control(reply)
 
+    def _on_request(
+        self, call_id: int, method: str | None, body: bytes | None, size: int
+    ) -> bytes | None:
+        """A request from the bridge, with ``_state`` held: the ERROR frame to answer it
+        with, or None when it is taken (a subclass that serves hooks takes them)."""
+        if body is None:
+            return encode_error(
+                call_id,
+                Code.RESOURCE_EXHAUSTED,
+                f"a request of {size} bytes is over the limit of {self._max_body} bytes and "
+                "was dropped unread",
+            )
+        if method is None:
+            return encode_error(call_id, Code.UNIMPLEMENTED, "a method path that is not UTF-8")
+        return encode_error(call_id, Code.UNIMPLEMENTED, f"{method}: this connection serves none")
+
+    def _on_cancel(self, call_id: int) -> None:
+        """The bridge withdrew its request ``call_id``, with ``_state`` held. This end
+        serves none, so there is nothing to withdraw."""
+
     def _on_hello(self, body: bytes) -> None:
         try:
+            if self._hello_done:
+                raise LaneProtocolError("a second HELLO")
             _, roles, token = parse_hello(body)
             if token:
                 raise LaneProtocolError("a HELLO with a token from the bridge")
@@ -365,7 +388,7 @@ class BlockingLaneClient:
             return
 
     def _handshake(self, token: bytes, deadline: float | None, timeout: float | None) -> None:
-        self._write(encode_hello(0, token), None, deadline)
+        self._write(encode_hello(self._ROLES, token), None, deadline)
         try:
             while not self._hello_done:
                 frames = self._read(deadline)

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_QUEUED",
     "REQUEST",
     "RESPONSE",
+    "ROLE_NAMES_HOOKS",
     "ROLE_SERVES_HOOKS",
     "VERSION",
     "Code",
@@ -48,6 +49,8 @@ _ERROR_CODE = struct.Struct("<I")
 
 VERSION = 1
 ROLE_SERVES_HOOKS = 0x01
+# With ROLE_SERVES_HOOKS: serves only the hooks it names in its ServeHooks call.
+ROLE_NAMES_HOOKS = 0x02
 # As grpc::MAX_MESSAGE and the SDK's gRPC channel options: a body over it is read past.
 MAX_BODY = 256 * 1024 * 1024
 # Bytes a connection lets wait to be written before a writer's call fails.
@@ -155,12 +158,17 @@ def encode_cancel(call_id: int) -> bytes:
 
 def parse_hello(body: bytes) -> tuple[int, int, bytes]:
     """(version, roles, token) of a HELLO body. Raises LaneProtocolError for a version
-    other than 1 or a roles bit other than bit 0; the decoder has checked the size."""
+    other than 1 or roles other than bit 0 and bit 1 with it; the decoder has checked the
+    size."""
     version, roles = body[0], body[1]
     if version != VERSION:
         raise LaneProtocolError(f"a HELLO of version {version} (this end speaks {VERSION})")
-    if roles & ~ROLE_SERVES_HOOKS:
-        raise LaneProtocolError(f"a HELLO with roles {roles:#04x} (only bit 0 is defined)")
+    if roles & ~(ROLE_SERVES_HOOKS | ROLE_NAMES_HOOKS) or (
+        roles & ROLE_NAMES_HOOKS and not roles & ROLE_SERVES_HOOKS
+    ):
+        raise LaneProtocolError(
+            f"a HELLO with roles {roles:#04x} (bits 0 and 1 are defined; 1 only with 0)"
+        )
     return version, roles, body[2:]
 
 

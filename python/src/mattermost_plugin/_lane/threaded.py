@@ -1,0 +1,322 @@
+"""The lane for plain ``def`` hook handlers: a connection that serves the hooks it names on
+threads of its own, each request on the thread that read it.
+
+The bridge sends this connection only the hooks it named in its ``ServeHooks`` call
+(docs/internals.md §8, "The lane"); the asyncio connection serves all the others. Its threads
+take turns reading (leader/follower): the one reading (the leader) that gets a request hands
+reading on to a parked thread (or a new one), serves the request itself, writes the answer
+and parks. So a request runs on the thread that read it, with no hand-off between threads
+and no event loop on its path (transport study: 18 µs a call against 46 µs for a reader
+that hands work to a pool).
+
+How many run at once is the gate's to say (``Admission``; the SDK's ``SyncHandlerGate``).
+A request the gate does not admit waits in arrival order, on no thread, until one is let
+in: when a handler ends or blocks in an API call, the gate tells this connection and a
+parked thread takes the next. A ``CANCEL`` withdraws a waiting request, or drops the answer
+of a running one (a thread cannot be stopped).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Collection
+from typing import ClassVar, Protocol
+
+from .blocking import BlockingLaneClient, _connect_socket, _ConnectionEnded
+from .frames import (
+    MAX_BODY,
+    MAX_QUEUED,
+    ROLE_NAMES_HOOKS,
+    ROLE_SERVES_HOOKS,
+    Code,
+    LaneError,
+    LaneProtocolError,
+    encode_error,
+    encode_response,
+)
+
+__all__ = ["SERVE_HOOKS", "Admission", "ServeHook", "ThreadedLaneServer"]
+
+log = logging.getLogger("mattermost_plugin.lane")
+
+SERVE_HOOKS = "/mmplug.lane.v1.Lane/ServeHooks"
+"""What a connection that names its hooks calls first; the body is their paths, a line each."""
+
+ServeHook = Callable[[str, bytes], bytes]
+"""Serves one request on the thread that read it: ``(method path, request message) ->
+response message``. A ``LaneError`` answers ERROR with its code; anything else raised
+answers ERROR 13 (INTERNAL) with its text."""
+
+
+class Admission(Protocol):
+    """How many handlers run at once (``_gate.SyncHandlerGate``)."""
+
+    def try_acquire(self) -> bool:
+        """Admits one more handler now, or says no."""
+
+    def release_from_thread(self) -> None:
+        """An admitted handler is done."""
+
+    def room(self) -> int:
+        """How many more would be admitted now (a hint)."""
+
+    def on_room(self, listener: Callable[[], None]) -> None:
+        """Calls ``listener`` when one more might be admitted."""
+
+
+class _Request:
+    __slots__ = ("body", "call_id", "method")
+
+    def __init__(self, call_id: int, method: str, body: bytes) -> None:
+        self.call_id = call_id
+        self.method = method
+        self.body = body
+
+
+# What _next_job gives a thread that is to read.
+_LEAD = object()
+
+
+class ThreadedLaneServer(BlockingLaneClient):
+    """A lane connection that serves the hooks it names on its own threads; made by
+    ``ThreadedLaneServer.start``. It makes no calls of its own after ``ServeHooks``."""
+
+    _ROLES: ClassVar[int] = ROLE_SERVES_HOOKS | ROLE_NAMES_HOOKS
+
+    @classmethod
+    def start(
+        cls,
+        path: str,
+        token: str | bytes,
+        methods: Collection[str],
+        serve: ServeHook,
+        admission: Admission,
+        *,
+        timeout: float | None = 10.0,
+        max_body: int = MAX_BODY,
+        max_queued: int = MAX_QUEUED,
+        thread_name: str = "mmplug-lane-hook",
+    ) -> ThreadedLaneServer:
+        """Connects, says ``HELLO`` as a connection that names its hooks, names ``methods``
+        (their gRPC paths) and starts serving them once the bridge routes them here. Each
+        request runs ``serve`` in a copy of the context ``start`` was called in.
+
+        Raises ``LaneError`` as ``BlockingLaneClient.connect`` does, or with the bridge's
+        answer to ``ServeHooks`` (a bridge that does not know connections that name their
+        hooks refuses the ``HELLO``: UNAVAILABLE).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sock = _connect_socket(path, timeout)
+        server = cls(
+            sock,
+            path,
+            methods,
+            serve,
+            admission,
+            thread_name=thread_name,
+            max_body=max_body,
+            max_queued=max_queued,
+        )
+        try:
+            secret = token.encode() if isinstance(token, str) else token
+            server._handshake(secret, deadline, timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            server.call(SERVE_HOOKS, "\n".join(sorted(methods)).encode(), timeout=left)
+        except BaseException:
+            server.close()
+            raise
+        admission.on_room(server._room)
+        with server._state:
+            server._hand_on()
+        return server
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        path: str,
+        methods: Collection[str],
+        serve: ServeHook,
+        admission: Admission,
+        *,
+        thread_name: str,
+        max_body: int = MAX_BODY,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
+        super().__init__(sock, path, max_body=max_body, max_queued=max_queued)
+        self._methods = frozenset(methods)
+        self._serve = serve
+        self._admission = admission
+        self._context = contextvars.copy_context()
+        self._thread_name = thread_name
+        # Under _state: requests read and not answered (waiting or running) by call id,
+        # those waiting for the gate in arrival order, the threads and the parked ones.
+        self._serving: dict[int, _Request] = {}
+        self._waiting: collections.deque[_Request] = collections.deque()
+        self._threads = 0
+        self._parked = 0
+        self._turn = threading.Condition(self._state)
+
+    def close(self) -> None:
+        """Closes the connection: requests waiting or running get no answer. The socket is
+        released once its reader has let go of it, so no reused descriptor is read."""
+        self._shutdown("the lane connection was closed by this end", None)
+        with self._state:
+            self._turn.wait_for(lambda: not self._reading, timeout=5)
+        self._sock.close()
+
+    # ----- requests as the reader takes them (with _state held) -----
+
+    def _on_request(
+        self, call_id: int, method: str | None, body: bytes | None, size: int
+    ) -> bytes | None:
+        if body is None or method is None:
+            return super()._on_request(call_id, method, body, size)
+        if call_id in self._serving:
+            self._broken = self._broken or LaneProtocolError(
+                f"a REQUEST with call id {call_id}, in flight"
+            )
+            return None
+        if method not in self._methods:
+            return encode_error(
+                call_id,
+                Code.UNIMPLEMENTED,
+                f"{method}: this connection serves only the hooks it named",
+            )
+        request = _Request(call_id, method, body)
+        self._serving[call_id] = request
+        self._waiting.append(request)
+        return None
+
+    def _on_cancel(self, call_id: int) -> None:
+        request = self._serving.pop(call_id, None)
+        if request is not None and request in self._waiting:
+            self._waiting.remove(request)  # never started; a running one's answer is dropped
+
+    # ----- the threads -----
+
+    def _hand_on(self) -> None:
+        """Gets a thread to read (if none does) and one to each waiting request the gate
+        would let in now: parked ones first, new ones for the rest (with _state held)."""
+        wanted = (0 if self._reading else 1) + min(len(self._waiting), self._admission.room())
+        woken = min(wanted, self._parked)
+        if woken:
+            self._turn.notify(woken)
+        for _ in range(wanted - woken):
+            self._threads += 1
+            threading.Thread(
+                target=self._work, name=f"{self._thread_name}_{self._threads}", daemon=True
+            ).start()
+
+    def _room(self) -> None:
+        """The gate may let one more in (from any thread)."""
+        if self._waiting and self._close_reason is None:
+            with self._state:
+                if self._waiting:
+                    self._hand_on()
+
+    def _work(self) -> None:
+        while True:
+            with self._state:
+                job = self._next_job()
+            if job is None:
+                return
+            if job is _LEAD:
+                request = self._lead_requests()
+                if request is None:
+                    return  # the connection ended
+            else:
+                assert isinstance(job, _Request)
+                request = job
+            self._run(request)
+
+    def _next_job(self) -> _Request | object | None:
+        """A waiting request the gate admits, else the turn to read if nobody reads, else
+        parks until either (with _state held). None once the connection is closed."""
+        while True:
+            if self._close_reason is not None:
+                return None
+            if self._waiting and self._admission.try_acquire():
+                return self._waiting.popleft()
+            if not self._reading:
+                self._reading = True
+                return _LEAD
+            self._parked += 1
+            try:
+                self._turn.wait()
+            finally:
+                self._parked -= 1
+
+    def _lead_requests(self) -> _Request | None:
+        """Reads until a request the gate admits arrives; hands reading on and returns it.
+        None when the connection ends (every thread is told)."""
+        try:
+            while True:
+                frames = self._read(None)
+                assert frames is not None  # no deadline
+                self._dispatch(frames)
+                if self._broken is not None:
+                    self._violation(self._broken)
+                    return None
+                with self._state:
+                    if self._close_reason is not None:
+                        return None
+                    if self._waiting and self._admission.try_acquire():
+                        request = self._waiting.popleft()
+                        self._reading = False
+                        self._hand_on()
+                        return request
+        except LaneProtocolError as e:
+            self._violation(e)
+        except _ConnectionEnded as e:
+            self._shutdown(str(e), LaneError(Code.UNAVAILABLE, str(e)))
+        finally:
+            with self._state:
+                if self._close_reason is not None:
+                    self._reading = False
+                    self._turn.notify_all()
+        return None
+
+    def _run(self, request: _Request) -> None:
+        """Serves an admitted request and writes its answer, unless it was withdrawn."""
+        call_id = request.call_id
+        try:
+            try:
+                answer = self._context.copy().run(self._serve, request.method, request.body)
+                if len(answer) > self._max_body:
+                    frame = encode_error(
+                        call_id,
+                        Code.RESOURCE_EXHAUSTED,
+                        f"the response of {len(answer)} bytes from {request.method} is over "
+                        f"the limit of {self._max_body} bytes",
+                    )
+                else:
+                    frame = encode_response(call_id, answer)
+            except LaneError as e:
+                frame = encode_error(call_id, e.code, e.message)
+            except BaseException as e:  # a thread of ours must not die of a handler's error
+                log.exception("lane: serving %s raised", request.method)
+                frame = encode_error(call_id, Code.INTERNAL, f"{type(e).__name__}: {e}")
+        finally:
+            self._admission.release_from_thread()
+        with self._state:
+            if self._serving.pop(call_id, None) is not request:
+                return  # withdrawn, or the connection closed
+        try:
+            self._write(frame, None, None)
+        except LaneError as e:
+            if e.code == Code.RESOURCE_EXHAUSTED:  # the bridge is not reading: say so small
+                self._queue_control(encode_error(call_id, e.code, e.message))
+
+    # ----- closing -----
+
+    def _shutdown(self, reason: str, error: LaneError | None) -> None:
+        super()._shutdown(reason, error)
+        with self._state:
+            self._waiting.clear()
+            self._serving.clear()
+            self._turn.notify_all()
