@@ -664,6 +664,9 @@ func pythonRestartedByTheBridge(t *caseT, python []proc) {
 	if err != nil {
 		t.fatalf("%v", err)
 	}
+	// A byte stream first, so the dying Python serves gRPC (started on the bridge's request,
+	// internals.md §8) and the new one must be asked again.
+	t.expectStatus("GET /version before Python dies", t.serveHTTP(http.MethodGet, "/version", nil, nil), http.StatusOK)
 	start := time.Now()
 	for _, p := range python {
 		if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
@@ -684,6 +687,7 @@ func pythonRestartedByTheBridge(t *caseT, python []proc) {
 		t.fatalf("/hello after Python was killed: %+v %v; want the bridge to have restarted it", resp, appErr)
 	}
 	fmt.Printf("     python restarted by the bridge, answering again after %s\n", time.Since(start).Round(time.Millisecond))
+	t.expectStatus("GET /version from the restarted Python", t.serveHTTP(http.MethodGet, "/version", nil, nil), http.StatusOK)
 	if err := t.env.PerformHealthCheck(t.id); err != nil {
 		t.errorf("health check after the bridge restarted Python: %v", err)
 	}
