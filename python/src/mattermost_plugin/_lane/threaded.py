@@ -159,6 +159,8 @@ class ThreadedLaneServer(BlockingLaneClient):
         self._waiting: collections.deque[_Request] = collections.deque()
         self._threads = 0
         self._parked = 0
+        # A thread was woken (or started) to take the next job and has not taken one yet.
+        self._summoned = False
         self._turn = threading.Condition(self._state)
 
     def close(self) -> None:
@@ -200,17 +202,24 @@ class ThreadedLaneServer(BlockingLaneClient):
     # ----- the threads -----
 
     def _hand_on(self) -> None:
-        """Gets a thread to read (if none does) and one to each waiting request the gate
-        would let in now: parked ones first, new ones for the rest (with _state held)."""
-        wanted = (0 if self._reading else 1) + min(len(self._waiting), self._admission.room())
-        woken = min(wanted, self._parked)
-        if woken:
-            self._turn.notify(woken)
-        for _ in range(wanted - woken):
-            self._threads += 1
-            threading.Thread(
-                target=self._work, name=f"{self._thread_name}_{self._threads}", daemon=True
-            ).start()
+        """Summons one thread (a parked one, else a new one) when nobody reads or a request
+        waits the gate might let in, unless one is already on its way (with _state held).
+
+        One at a time: the one summoned takes a waiting request and summons the next, or
+        reads. A burst of requests read at once thus starts one after another, instead of
+        waking a thread for each, all to fight over this lock and the GIL."""
+        if self._summoned or self._close_reason is not None:
+            return
+        if self._reading and not (self._waiting and self._admission.room()):
+            return
+        self._summoned = True
+        if self._parked:
+            self._turn.notify()
+            return
+        self._threads += 1
+        threading.Thread(
+            target=self._work, name=f"{self._thread_name}_{self._threads}", daemon=True
+        ).start()
 
     def _room(self) -> None:
         """The gate may let one more in (from any thread)."""
@@ -241,10 +250,17 @@ class ThreadedLaneServer(BlockingLaneClient):
             if self._close_reason is not None:
                 return None
             if self._waiting and self._admission.try_acquire():
-                return self._waiting.popleft()
+                self._summoned = False
+                request = self._waiting.popleft()
+                self._hand_on()  # the next waiting one, or a reader
+                return request
             if not self._reading:
+                self._summoned = False
                 self._reading = True
                 return _LEAD
+            # Nothing for this thread (if it was the one summoned, another came first, or
+            # the gate said no): whoever is summoned next must not wait for it.
+            self._summoned = False
             self._parked += 1
             try:
                 self._turn.wait()
