@@ -37,10 +37,8 @@ import inspect
 import json
 import logging
 import math
-import random
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -73,6 +71,21 @@ MIN_BACKOFF = 0.01
 MAX_BACKOFF = 1.0
 DEFAULT_UPDATE_ATTEMPTS = 5
 DEFAULT_PAGE_SIZE = 1000
+
+
+def _lock_token() -> bytes:
+    """A fresh lock token: a random UUID's hex. ``uuid`` is imported by the first lock, not
+    with the SDK: it pulls in ``platform``, ~2 ms of every plugin's start-up."""
+    import uuid
+
+    return uuid.uuid4().hex.encode()
+
+
+def _random() -> float:
+    """``random.random()``, the module imported by the first retry (~1 ms at start-up)."""
+    import random
+
+    return random.random()
 
 
 class KVDecodeError(ValueError):
@@ -430,7 +443,7 @@ class _MutexBase:
 
     def _pause(self, delay: float, deadline: float | None, timeout: float | None) -> float:
         """How long to wait before the next attempt; raises once the deadline passed."""
-        pause = delay * (0.5 + random.random() / 2)  # jitter spreads competing instances
+        pause = delay * (0.5 + _random() / 2)  # jitter spreads competing instances
         if deadline is not None:
             remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
@@ -476,7 +489,7 @@ class KVMutex(_MutexBase):
 
     def try_acquire(self) -> bool:
         """One attempt: True if the lock is now ours."""
-        token = uuid.uuid4().hex.encode()
+        token = _lock_token()
         if not self.api.kv_set_with_options(self.key, token, self._set_options(None)):
             return False
         self._hold(token)
@@ -573,7 +586,7 @@ class AsyncKVMutex(_MutexBase):
 
     async def try_acquire(self) -> bool:
         """One attempt: True if the lock is now ours."""
-        token = uuid.uuid4().hex.encode()
+        token = _lock_token()
         if not await self.aapi.kv_set_with_options(self.key, token, self._set_options(None)):
             return False
         self._hold(token)
