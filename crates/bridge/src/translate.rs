@@ -260,6 +260,9 @@ pub struct Translator {
     /// call makes.
     api_index: HashMap<String, usize>,
     hook_index: HashMap<String, usize>,
+    /// The gob types of the `Z_` structs by bare name, for [`Translator::wire_struct`], which
+    /// every call asks.
+    wire_structs: HashMap<String, gob::TypeId>,
 }
 
 /// A `Z_` struct's fields as a method envelope maps them, in order: each field's proto field
@@ -280,6 +283,7 @@ impl Translator {
             envelopes: HashMap::new(),
             api_index: HashMap::new(),
             hook_index: HashMap::new(),
+            wire_structs: HashMap::new(),
         };
         for (i, m) in t.schema.api.iter().enumerate() {
             t.api_index.entry(m.name.clone()).or_insert(i);
@@ -360,6 +364,7 @@ impl Translator {
                     .struct_type(&name, ids)
                     .map_err(|e| SchemaError::Undefined(format!("{name}: {e:?}")))?;
                 t.gob_types.insert(format!("plugin.{name}"), id);
+                t.wire_structs.insert(name, id);
             }
         }
         let registered: Vec<(String, String)> = t
@@ -409,7 +414,7 @@ impl Translator {
 
     /// The gob type of a method's `Z_` args or returns struct (`Z_KVGetArgs`).
     pub fn wire_struct(&self, name: &str) -> Option<gob::TypeId> {
-        self.gob_types.get(&format!("plugin.{name}")).copied()
+        self.wire_structs.get(name).copied()
     }
 
     /// The gob type for a Go type, building it (and everything it references) on first use.
