@@ -1477,7 +1477,8 @@ def test_threaded_server_requests_wait_for_the_gate_in_arrival_order(
         wait_until_sync(lambda: sorted(served.started) == [b"a", b"b"])  # either first
         time.sleep(0.05)
         assert len(served.started) == 2
-        threads_before = threading.active_count()
+        # Two handlers, one reading, one keeping the watch: the three waiting hold none.
+        assert server._threads <= 4
         bridge_thread.call_soon(lambda: bc.cancel(ids[2]))  # c, waiting
         wait_until_sync(lambda: ids[2] not in server._serving)
         bridge_thread.call_soon(lambda: bc.cancel(ids[1]))  # b, running
@@ -1486,7 +1487,6 @@ def test_threaded_server_requests_wait_for_the_gate_in_arrival_order(
         wait_until_sync(lambda: served.started[2:] == [b"d"])
         slots.enter_api()  # a blocks in an API call: e gets its slot
         wait_until_sync(lambda: served.started[2:] == [b"d", b"e"])
-        assert threading.active_count() <= threads_before + 1  # waiting took no thread
         for tag in (b"a", b"d", b"e"):
             served.gates[tag].set()
         for i in (0, 3, 4):
@@ -1559,3 +1559,61 @@ def test_threaded_server_start_fails_as_the_bridge_says(bridge_thread: BridgeThr
             bridge_thread.bridge.path, "wrong", ["/h/Echo"], served.serve, slots
         )
     assert e.value.code == Code.UNAVAILABLE
+
+
+def test_threaded_server_reads_on_while_a_handler_holds_its_reader(
+    bridge_thread: BridgeThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request runs on the thread that read it; while it runs, nobody reads. A handler
+    that blocks (not in an API call) gets another thread to read once the watch sees it run
+    _STUCK_AFTER; one that blocks in an API call gets one at once (the gate says so). With
+    the watch's limit out of reach and no API call, the next request is not read."""
+    from mattermost_plugin._lane import threaded
+
+    served, slots = Served(), Slots(64)
+    for tag in (b"slow", b"in-api", b"stuck"):
+        served.gates[tag] = threading.Event()
+    blocked_in_api: list[bytes] = []
+    inner = served.serve
+
+    def serve(method: str, body: bytes) -> bytes:
+        if body == b"in-api":
+            slots.enter_api()
+            blocked_in_api.append(body)
+        return inner(method, body)
+
+    server = ThreadedLaneServer.start(bridge_thread.bridge.path, TOKEN, HOOKS_NAMED, serve, slots)
+    try:
+        bc = bridge_thread.conn()
+
+        def send(tag: bytes) -> int:
+            async def go() -> int:
+                return bc.send_request("/h/Echo", tag)
+
+            return bridge_thread.run(go())
+
+        slow = send(b"slow")
+        wait_until_sync(lambda: b"slow" in served.started)
+        assert bridge_thread.run(bc.call("/h/Echo", b"quick")) == b"served quick"  # the watch
+        served.gates[b"slow"].set()
+        assert bridge_thread.run(bc.result(slow)) == b"served slow"
+
+        monkeypatch.setattr(threaded, "_STUCK_AFTER", 3600.0)
+        wait_until_sync(lambda: not server._running)
+        in_api = send(b"in-api")
+        wait_until_sync(lambda: blocked_in_api == [b"in-api"])
+        assert bridge_thread.run(bc.call("/h/Echo", b"next")) == b"served next"  # the gate
+        served.gates[b"in-api"].set()
+        assert bridge_thread.run(bc.result(in_api)) == b"served in-api"
+
+        wait_until_sync(lambda: not server._running and server._reading)
+        stuck = send(b"stuck")
+        wait_until_sync(lambda: b"stuck" in served.started)
+        unread = send(b"unread")
+        time.sleep(0.2)
+        assert b"unread" not in served.started  # nobody reads while "stuck" runs
+        served.gates[b"stuck"].set()
+        assert bridge_thread.run(bc.result(stuck)) == b"served stuck"
+        assert bridge_thread.run(bc.result(unread)) == b"served unread"
+    finally:
+        server.close()

@@ -81,6 +81,12 @@ class _Request:
 # What _next_job gives a thread that is to read.
 _LEAD = object()
 
+# A handler that has run this long while nobody reads gets another thread to read (the
+# watch looks this often, and keeps looking this long after the last request).
+_STUCK_AFTER = 0.002
+_WATCH_EVERY = 0.002
+_WATCH_FOR = 0.1
+
 
 class ThreadedLaneServer(BlockingLaneClient):
     """A lane connection that serves the hooks it names on its own threads; made by
@@ -132,7 +138,7 @@ class ThreadedLaneServer(BlockingLaneClient):
             raise
         admission.on_room(server._room)
         with server._state:
-            server._hand_on()
+            server._summon()
         return server
 
     def __init__(
@@ -162,6 +168,14 @@ class ThreadedLaneServer(BlockingLaneClient):
         # A thread was woken (or started) to take the next job and has not taken one yet.
         self._summoned = False
         self._turn = threading.Condition(self._state)
+        # Requests running, by call id: when each started.
+        self._running: dict[int, float] = {}
+        self._last_taken = 0.0
+        # One parked thread keeps the watch (_keep_watch) on _watch; asleep (untimed)
+        # when no request came for a while, to be woken by the next one taken.
+        self._watching = False
+        self._watch_asleep = False
+        self._watch = threading.Condition(self._state)
 
     def close(self) -> None:
         """Closes the connection: requests waiting or running get no answer. The socket is
@@ -201,16 +215,10 @@ class ThreadedLaneServer(BlockingLaneClient):
 
     # ----- the threads -----
 
-    def _hand_on(self) -> None:
-        """Summons one thread (a parked one, else a new one) when nobody reads or a request
-        waits the gate might let in, unless one is already on its way (with _state held).
-
-        One at a time: the one summoned takes a waiting request and summons the next, or
-        reads. A burst of requests read at once thus starts one after another, instead of
-        waking a thread for each, all to fight over this lock and the GIL."""
+    def _summon(self) -> None:
+        """Wakes a parked thread, else starts one, to take the next job, unless one is on
+        its way already (with _state held)."""
         if self._summoned or self._close_reason is not None:
-            return
-        if self._reading and not (self._waiting and self._admission.room()):
             return
         self._summoned = True
         if self._parked:
@@ -222,11 +230,28 @@ class ThreadedLaneServer(BlockingLaneClient):
         ).start()
 
     def _room(self) -> None:
-        """The gate may let one more in (from any thread)."""
-        if self._waiting and self._close_reason is None:
-            with self._state:
-                if self._waiting:
-                    self._hand_on()
+        """From the gate, on any thread: a handler ended or blocked in an API call. A
+        request waiting for the gate may go in; and if the blocked handler's thread was
+        the one to read next, another must read meanwhile."""
+        if self._close_reason is not None or (self._reading and not self._waiting):
+            return
+        with self._state:
+            if (self._waiting and self._admission.room()) or (not self._reading and self._running):
+                self._summon()
+
+    def _took(self, request: _Request) -> _Request:
+        """Notes that a thread runs ``request`` from now, and summons the next thread when
+        another request waits or nobody keeps the watch (with _state held): a burst read at
+        once starts one request after another, each thread summoning the next, instead of
+        waking a thread for each to fight over this lock and the GIL."""
+        now = time.monotonic()
+        self._running[request.call_id] = now
+        self._last_taken = now
+        if self._watch_asleep:
+            self._watch.notify()
+        if not self._watching or (self._waiting and self._admission.room()):
+            self._summon()
+        return request
 
     def _work(self) -> None:
         while True:
@@ -245,15 +270,14 @@ class ThreadedLaneServer(BlockingLaneClient):
 
     def _next_job(self) -> _Request | object | None:
         """A waiting request the gate admits, else the turn to read if nobody reads, else
-        parks until either (with _state held). None once the connection is closed."""
+        the watch (if nobody keeps it), else parks until summoned (with _state held). None
+        once the connection is closed."""
         while True:
             if self._close_reason is not None:
                 return None
             if self._waiting and self._admission.try_acquire():
                 self._summoned = False
-                request = self._waiting.popleft()
-                self._hand_on()  # the next waiting one, or a reader
-                return request
+                return self._took(self._waiting.popleft())
             if not self._reading:
                 self._summoned = False
                 self._reading = True
@@ -261,15 +285,46 @@ class ThreadedLaneServer(BlockingLaneClient):
             # Nothing for this thread (if it was the one summoned, another came first, or
             # the gate said no): whoever is summoned next must not wait for it.
             self._summoned = False
+            if not self._watching:
+                self._keep_watch()
+                continue  # something for this thread now (or the connection closed)
             self._parked += 1
             try:
                 self._turn.wait()
             finally:
                 self._parked -= 1
 
+    def _keep_watch(self) -> None:
+        """Keeps the watch (with _state held): while requests come, looks every
+        ``_WATCH_EVERY`` seconds whether a handler has run ``_STUCK_AFTER`` seconds with
+        nobody reading, or a request waits that the gate would let in, and returns then, so
+        this thread reads or takes it; sleeps untimed after ``_WATCH_FOR`` seconds without
+        a request, until one is taken. Returns when the connection closes too."""
+        self._watching = True
+        try:
+            while self._close_reason is None:
+                now = time.monotonic()
+                if (
+                    not self._reading
+                    and self._running
+                    and min(self._running.values()) <= now - _STUCK_AFTER
+                ):
+                    return
+                if self._waiting and self._admission.room() and not self._summoned:
+                    return
+                busy = bool(self._running) or now - self._last_taken < _WATCH_FOR
+                self._watch_asleep = not busy
+                try:
+                    self._watch.wait(_WATCH_EVERY if busy else None)
+                finally:
+                    self._watch_asleep = False
+        finally:
+            self._watching = False
+
     def _lead_requests(self) -> _Request | None:
-        """Reads until a request the gate admits arrives; hands reading on and returns it.
-        None when the connection ends (every thread is told)."""
+        """Reads until a request the gate admits arrives, and returns it: this thread runs
+        it and reads again after, unless the watch or the gate called in another reader
+        meanwhile. None when the connection ends (every thread is told)."""
         try:
             while True:
                 frames = self._read(None)
@@ -282,10 +337,8 @@ class ThreadedLaneServer(BlockingLaneClient):
                     if self._close_reason is not None:
                         return None
                     if self._waiting and self._admission.try_acquire():
-                        request = self._waiting.popleft()
                         self._reading = False
-                        self._hand_on()
-                        return request
+                        return self._took(self._waiting.popleft())
         except LaneProtocolError as e:
             self._violation(e)
         except _ConnectionEnded as e:
@@ -295,6 +348,7 @@ class ThreadedLaneServer(BlockingLaneClient):
                 if self._close_reason is not None:
                     self._reading = False
                     self._turn.notify_all()
+                    self._watch.notify_all()
         return None
 
     def _run(self, request: _Request) -> None:
@@ -318,6 +372,8 @@ class ThreadedLaneServer(BlockingLaneClient):
                 log.exception("lane: serving %s raised", request.method)
                 frame = encode_error(call_id, Code.INTERNAL, f"{type(e).__name__}: {e}")
         finally:
+            with self._state:
+                self._running.pop(call_id, None)
             self._admission.release_from_thread()
         with self._state:
             if self._serving.pop(call_id, None) is not request:
@@ -336,3 +392,4 @@ class ThreadedLaneServer(BlockingLaneClient):
             self._waiting.clear()
             self._serving.clear()
             self._turn.notify_all()
+            self._watch.notify_all()
