@@ -30,7 +30,7 @@ import functools
 import inspect
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -791,10 +791,14 @@ class HookDispatcher:
         bytes; a failure the hook's response cannot carry is a ``LaneError``."""
         prefix = f"/{self.service.full_name}/"
 
-        async def handle(method: str, body: bytes) -> bytes:
+        def handle(method: str, body: bytes) -> Awaitable[bytes]:
+            # Not a coroutine itself: an async def handler's route is awaited straight.
             route = self._route(method)
             if route is not None and route.is_async:
-                return await self._serve_on_loop(route, body)
+                return self._serve_on_loop(route, body)
+            return general(method, body)
+
+        async def general(method: str, body: bytes) -> bytes:
             spec = self.specs.get(method[len(prefix) :]) if method.startswith(prefix) else None
             if spec is None:
                 raise LaneError(Code.UNIMPLEMENTED, f"no unary hook {method}")
