@@ -7,7 +7,9 @@ bound, a handler blocked in an API call that makes the server call another hook 
 handler could free: a deadlock. So the bound counts handlers that *run*: one blocked in an API
 call (the sync client tells the gate) does not count while it waits, as Go's scheduler does
 not count a goroutine blocked in a system call. Handlers over the bound wait, in arrival order,
-on the event loop (no thread), within their hook's time limit.
+on no thread, within their hook's time limit: on the event loop (``acquire``), or in the queue
+of the lane connection whose threads serve plain ``def`` hooks (``try_acquire``; it hears of
+room through ``on_room``).
 """
 
 from __future__ import annotations
