@@ -1,15 +1,18 @@
 """What the SDK's hook dispatch costs on this machine, with no transport: microseconds per
-``MessageWillBePosted`` through ``HookDispatcher.lane_handler`` (request bytes in, response
-bytes out, on one event loop), for an ``async def`` handler and for a plain ``def`` one, and
-the bare worker-thread hand-off a plain handler pays (``HandlerThreads``, ``_threads.py``),
-beside ``loop.run_in_executor`` with a ``ThreadPoolExecutor``, which it replaced.
+``MessageWillBePosted`` (request bytes in, response bytes out) as the lane serves it: an
+``async def`` handler through ``HookDispatcher.lane_handler`` on one event loop
+(``dispatch_async_def``), a plain ``def`` one as the threaded connection's reader serves it,
+inline (``dispatch_plain_def_inline``, ``HookDispatcher.lane_threaded``), and a plain ``def``
+one through ``lane_handler``'s general path, which hands it to a worker thread
+(``dispatch_plain_def_handed_off``: hooks with SDK steps take it); and the bare worker-thread
+hand-off that path pays (``HandlerThreads``, ``_threads.py``), beside
+``loop.run_in_executor`` with a ``ThreadPoolExecutor``, which it replaced.
 
     .venv/bin/python bench/dispatch_floor.py [--calls N]
 
-Both handlers do what bench/plugin-python's does (a mark on the message, a prop). The
-difference between the two dispatch figures is what running a sync handler in a worker thread
-costs; ``make bench``'s ``hook_round_trip_p50`` (plain ``def``) and
-``hook_async_round_trip_p50`` (``async def``) are the same hooks end to end. Prints one JSON
+Both handlers do what bench/plugin-python's does (a mark on the message, a prop).
+``make bench``'s ``hook_round_trip_p50`` (plain ``def``) and ``hook_async_round_trip_p50``
+(``async def``) are the same hooks end to end. Prints one JSON
 object of wall and CPU microseconds per call. Not part of any make target.
 """
 
@@ -77,6 +80,27 @@ async def dispatch(plugin_cls: type[Plugin], calls: int) -> dict[str, float]:
         dispatcher.close()
 
 
+async def dispatch_inline(calls: int) -> dict[str, float]:
+    request = hooks_pb2.MessageWillBePostedHookRequest()
+    request.post.id = "p" * 26
+    request.post.message = "x" * 1024
+    body = request.SerializeToString()
+    dispatcher = HookDispatcher(
+        SyncHandler.create(api=None, aapi=None, plugin_id="bench", config=None), hooks_service()
+    )
+    methods, serve = dispatcher.lane_threaded()
+    assert methods == [PATH]
+
+    async def call() -> bytes:
+        # What the reader thread does, less the gate's admission (the connection's).
+        return serve(PATH, body)
+
+    try:
+        return await per_call(call, calls)
+    finally:
+        dispatcher.close()
+
+
 async def hand_off(calls: int) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -96,7 +120,8 @@ async def main(calls: int) -> None:
         json.dumps(
             {
                 "dispatch_async_def": await dispatch(AsyncHandler, calls),
-                "dispatch_plain_def": await dispatch(SyncHandler, calls),
+                "dispatch_plain_def_inline": await dispatch_inline(calls),
+                "dispatch_plain_def_handed_off": await dispatch(SyncHandler, calls),
                 "run_in_executor_alone": await hand_off(calls),
                 "handler_threads_alone": await handler_threads(calls),
             }

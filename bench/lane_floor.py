@@ -16,7 +16,8 @@ Figures (1 KiB messages, after 500 warm-up calls; p50 over all rounds):
 * ``hook_async``: the stand-in calls this process's handler (an ``async def`` echo), serial,
   timed by the stand-in;
 * ``hook_sdk_sync`` and ``hook_sdk_async``: the same, but the handler is the SDK's own
-  (``HookDispatcher.lane_handler``) over bench/plugin-python's plugin, called with a 1 KiB
+  (``HookDispatcher``, its connections set up as the runtime sets them up: the threaded one
+  for the plain ``def`` handler) over bench/plugin-python's plugin, called with a 1 KiB
   post as ``MessageWillBePosted`` (its plain ``def`` handler) and ``MessageWillBeUpdated``
   (its ``async def`` one): p50 and this process's CPU per call (user and system);
 * ``api_sync``: ``BlockingLaneClient.call`` from one thread, serial;
@@ -39,12 +40,12 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from mattermost_plugin import Plugin
 from mattermost_plugin._contract import hooks_service
 from mattermost_plugin._dispatch import HookDispatcher
-from mattermost_plugin._lane import BlockingLaneClient, connect
+from mattermost_plugin._lane import SERVE_HOOKS, BlockingLaneClient, ThreadedLaneServer, connect
 from mattermost_plugin._lane.frames import (
     HELLO,
     REQUEST,
@@ -66,10 +67,15 @@ WARMUP = 500
 
 
 class StandIn(asyncio.BufferedProtocol):
+    # The connection that named its hooks (ServeHooks), and those hooks: the stand-in sends
+    # them there, as the bridge does.
+    named: ClassVar[tuple[StandIn, set[bytes]] | None] = None
+    # Hook calls waiting for their answer, by (connection, call id).
+    pending: ClassVar[dict[tuple[int, int], asyncio.Future[bytes]]] = {}
+
     def __init__(self) -> None:
         self.decoder = FrameDecoder()
         self.transport: asyncio.Transport | None = None
-        self.pending: dict[int, asyncio.Future[bytes]] = {}
         self.next_id = 1
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,14 +90,21 @@ class StandIn(asyncio.BufferedProtocol):
             assert body is not None
             if kind == REQUEST and method == "/bench/Echo":
                 self.transport.write(encode_response(call_id, body))
+            elif kind == REQUEST and method == SERVE_HOOKS:
+                StandIn.named = (self, set(bytes(body).split(b"\n")))
+                self.transport.write(encode_response(call_id, b""))
             elif kind == REQUEST and method == "/bench/Hooks":
                 # b"<n> <method path>\n<request message>": n serial calls of that request.
                 head, _, message = bytes(body).partition(b"\n")
                 n, _, path = head.partition(b" ")
-                hooks = self.hooks(call_id, int(n), path or b"/bench/Hook", message or PAYLOAD)
+                path = path or b"/bench/Hook"
+                to = self
+                if StandIn.named is not None and path in StandIn.named[1]:
+                    to = StandIn.named[0]
+                hooks = self.hooks(call_id, int(n), path, message or PAYLOAD, to)
                 asyncio.get_running_loop().create_task(hooks)
             elif kind == RESPONSE:
-                self.pending.pop(call_id).set_result(body)
+                StandIn.pending.pop((id(self), call_id)).set_result(body)
             elif kind == HELLO:
                 _, _, token = parse_hello(body)
                 if token != TOKEN:
@@ -101,18 +114,19 @@ class StandIn(asyncio.BufferedProtocol):
         if self.decoder.violation is not None:
             raise self.decoder.violation
 
-    async def hooks(self, call_id: int, n: int, method: bytes, message: bytes) -> None:
-        assert self.transport is not None
+    async def hooks(self, call_id: int, n: int, method: bytes, message: bytes, to: StandIn) -> None:
+        """Makes ``n`` serial hook calls on connection ``to`` and answers their times."""
+        assert self.transport is not None and to.transport is not None
         loop = asyncio.get_running_loop()
         times = []
         clock = time.perf_counter_ns
         for _ in range(n):
-            hook_id = self.next_id
-            self.next_id += 1
+            hook_id = to.next_id
+            to.next_id += 1
             fut: asyncio.Future[bytes] = loop.create_future()
-            self.pending[hook_id] = fut
+            StandIn.pending[(id(to), hook_id)] = fut
             t0 = clock()
-            self.transport.write(encode_request(hook_id, method, message))
+            to.transport.write(encode_request(hook_id, method, message))
             await fut
             times.append(clock() - t0)
         self.transport.write(encode_response(call_id, json.dumps(times).encode()))
@@ -196,9 +210,15 @@ def post_request(hook: str) -> bytes:
 
 async def bench_sdk_hook(path: str, hook: str, calls: int, rounds: int) -> dict[str, float]:
     """The stand-in calls ``hook`` of bench/plugin-python's plugin through the SDK's
-    dispatcher on a connection of its own: p50, and this process's CPU per call."""
+    dispatcher on connections set up as the runtime sets them up (a plain ``def`` handler's
+    hook on the threaded connection that names it, an ``async def`` one's on the asyncio
+    connection): p50, and this process's CPU per call."""
     plugin = bench_plugin_class().create(api=None, aapi=None, plugin_id="bench", config=None)
     dispatcher = HookDispatcher(plugin, hooks_service())
+    methods, serve = dispatcher.lane_threaded()
+    threaded = await asyncio.to_thread(
+        ThreadedLaneServer.start, path, TOKEN, methods, serve, dispatcher.gate
+    )
     conn = await connect(
         path, TOKEN, handler=dispatcher.lane_handler(), offload=dispatcher.lane_offload()
     )
@@ -212,6 +232,7 @@ async def bench_sdk_hook(path: str, hook: str, calls: int, rounds: int) -> dict[
         after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         conn.close()
+        threaded.close()
         dispatcher.close()
     n = calls * rounds
     return {
