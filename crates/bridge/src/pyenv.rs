@@ -120,29 +120,65 @@ impl Probe {
 
 /// Finds and, for offline bundles, prepares the plugin's Python. `path_var` is the server's PATH.
 pub async fn prepare(dir: &Path, path_var: Option<&OsStr>) -> Result<PythonSetup, PyEnvError> {
+    prepare_with(dir, path_var, Reach::Full)
+        .await?
+        .ok_or_else(|| PyEnvError::Probe {
+            interpreter: dir.to_path_buf(),
+            message: "the Python setup was left undecided".into(),
+        })
+}
+
+/// What [`prepare`] would answer, when an earlier activation already did all its work (the
+/// interpreter's probe is kept and an offline bundle's wheels are unpacked): no process is
+/// started and nothing is written, so the bridge may call it before its handshake and start
+/// Python at once. None whenever `prepare` would have more to do, or would fail.
+pub async fn prepare_known(dir: &Path, path_var: Option<&OsStr>) -> Option<PythonSetup> {
+    prepare_with(dir, path_var, Reach::Known)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// How far [`prepare_with`] may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Only what earlier activations left: an answer (`Some`) or none, never a process.
+    Known,
+    /// Probe and unpack as needed: always an answer or an error.
+    Full,
+}
+
+async fn prepare_with(
+    dir: &Path,
+    path_var: Option<&OsStr>,
+    reach: Reach,
+) -> Result<Option<PythonSetup>, PyEnvError> {
     let index_path = dir.join(WHEELS_DIR).join("index.json");
     if index_path.is_file() {
-        return prepare_offline(dir, &index_path, path_var).await;
+        return prepare_offline(dir, &index_path, path_var, reach).await;
     }
     let interpreter = find_interpreter(dir, path_var)?;
-    let probe = probe_cached(dir, &interpreter).await?;
+    let Some(probe) = probe_cached(dir, &interpreter, reach).await? else {
+        return Ok(None);
+    };
     if probe.major_minor() < MIN_PYTHON {
         return Err(PyEnvError::TooOld {
             interpreter,
             found: probe.display(),
         });
     }
-    Ok(PythonSetup {
+    Ok(Some(PythonSetup {
         interpreter,
         site: None,
-    })
+    }))
 }
 
 async fn prepare_offline(
     dir: &Path,
     index_path: &Path,
     path_var: Option<&OsStr>,
-) -> Result<PythonSetup, PyEnvError> {
+    reach: Reach,
+) -> Result<Option<PythonSetup>, PyEnvError> {
     let index_err = |message: String| PyEnvError::Index {
         path: index_path.to_path_buf(),
         message,
@@ -183,22 +219,27 @@ async fn prepare_offline(
             continue;
         }
         seen.push(canonical);
-        match probe_cached(dir, &path).await {
-            Ok(p) if p.implementation == "cpython" && wanted.contains(&p.major_minor()) => {
-                let site = install(dir, index_path, &index_bytes, &path, &p).await?;
-                return Ok(PythonSetup {
+        match probe_cached(dir, &path, reach).await {
+            // Not probed before: only a full prepare may find out.
+            Ok(None) => return Ok(None),
+            Ok(Some(p)) if p.implementation == "cpython" && wanted.contains(&p.major_minor()) => {
+                let site = install(dir, index_path, &index_bytes, &path, &p, reach).await?;
+                return Ok(site.map(|site| PythonSetup {
                     interpreter: path,
                     site: Some(site),
-                });
+                }));
             }
-            Ok(p) => found.push(format!(
+            Ok(Some(p)) => found.push(format!(
                 "{} is {} {}",
                 path.display(),
                 p.implementation,
                 p.display()
             )),
             // A shim that is not really installed (pyenv) answers with an error: not a Python.
-            Err(e) => found.push(format!("{} does not run ({e})", path.display())),
+            Err(e) if reach == Reach::Full => {
+                found.push(format!("{} does not run ({e})", path.display()));
+            }
+            Err(_) => return Ok(None),
         }
     }
     let versions: Vec<String> = wanted.iter().map(|(a, b)| format!("{a}.{b}")).collect();
@@ -214,14 +255,16 @@ async fn prepare_offline(
     })
 }
 
-/// Unpacks the wheels for `interpreter` unless an earlier activation already did.
+/// Unpacks the wheels for `interpreter` unless an earlier activation already did (with
+/// [`Reach::Known`], None instead of unpacking).
 async fn install(
     dir: &Path,
     index_path: &Path,
     index_bytes: &[u8],
     interpreter: &Path,
     probe: &Probe,
-) -> Result<PathBuf, PyEnvError> {
+    reach: Reach,
+) -> Result<Option<PathBuf>, PyEnvError> {
     let mut hasher = Sha256::new();
     hasher.update(index_bytes);
     hasher.update(
@@ -238,7 +281,10 @@ async fn install(
     let envs = dir.join(".mmplug").join("envs");
     let site = envs.join(&key);
     if site.join("mmplug-env.json").is_file() {
-        return Ok(site);
+        return Ok(Some(site));
+    }
+    if reach == Reach::Known {
+        return Ok(None);
     }
     let install_err = |message: String| PyEnvError::Install {
         dir: envs.clone(),
@@ -289,7 +335,7 @@ async fn install(
             return Err(install_err(e.to_string()));
         }
     }
-    Ok(site)
+    Ok(Some(site))
 }
 
 /// [`probe`], answered from `<bundle>/.mmplug/probes/<key>.json` when an earlier launch
@@ -298,7 +344,11 @@ async fn install(
 /// dynamic linker's cache (`/etc/ld.so.cache`, rewritten whenever shared libraries such as
 /// glibc are installed or upgraded). Only successful answers are kept; a cache that cannot be
 /// read or written is passed over (the bundle directory may be read-only).
-async fn probe_cached(dir: &Path, interpreter: &Path) -> Result<Probe, PyEnvError> {
+async fn probe_cached(
+    dir: &Path,
+    interpreter: &Path,
+    reach: Reach,
+) -> Result<Option<Probe>, PyEnvError> {
     let cache = probe_key(interpreter).and_then(|key| {
         let mmplug = dir.join(".mmplug");
         let probes = mmplug.join("probes");
@@ -312,7 +362,10 @@ async fn probe_cached(dir: &Path, interpreter: &Path) -> Result<Probe, PyEnvErro
         && let Ok(text) = std::fs::read(file)
         && let Ok(known) = serde_json::from_slice::<Probe>(&text)
     {
-        return Ok(known);
+        return Ok(Some(known));
+    }
+    if reach == Reach::Known {
+        return Ok(None);
     }
     let probed = probe(interpreter).await?;
     if let Some((probes, file)) = cache
@@ -325,7 +378,7 @@ async fn probe_cached(dir: &Path, interpreter: &Path) -> Result<Probe, PyEnvErro
             tmp.persist(&file).map(drop).map_err(|e| e.error)
         });
     }
-    Ok(probed)
+    Ok(Some(probed))
 }
 
 /// The cache key of [`probe_cached`], or None when the interpreter cannot be looked at.
@@ -574,6 +627,36 @@ mod tests {
         }
         prepare(tmp.path(), Some(&path_var())).await.unwrap();
         assert_eq!(run_count(&runs), 3);
+    }
+
+    #[tokio::test]
+    async fn prepare_known_answers_only_what_an_earlier_prepare_settled() {
+        // A development bundle: known once its interpreter's probe is kept.
+        let (tmp, runs) = counting_venv();
+        assert_eq!(prepare_known(tmp.path(), Some(&path_var())).await, None);
+        assert_eq!(run_count(&runs), 0, "prepare_known started a process");
+        let setup = prepare(tmp.path(), Some(&path_var())).await.unwrap();
+        let known = prepare_known(tmp.path(), Some(&path_var())).await;
+        assert_eq!(known, Some(setup));
+        assert_eq!(run_count(&runs), 1);
+        // An offline bundle: known once its wheels are unpacked for the interpreter.
+        let v = this_python();
+        let offline = bundle(
+            &[(
+                "demo_pkg-1.0-py3-none-any.whl",
+                "demo-pkg==1.0",
+                &[("demo_pkg/__init__.py", "")],
+            )],
+            &[&v],
+        );
+        assert_eq!(prepare_known(offline.path(), Some(&path_var())).await, None);
+        assert!(!offline.path().join(".mmplug/envs").exists());
+        let setup = prepare(offline.path(), Some(&path_var())).await.unwrap();
+        let known = prepare_known(offline.path(), Some(&path_var())).await;
+        assert_eq!(known, Some(setup));
+        // Unpacked wheels gone (a cleaned plugin directory): a full prepare is needed again.
+        std::fs::remove_dir_all(offline.path().join(".mmplug/envs")).unwrap();
+        assert_eq!(prepare_known(offline.path(), Some(&path_var())).await, None);
     }
 
     #[tokio::test]

@@ -1,10 +1,12 @@
 //! Process lifetime: from launch to exit.
 //!
-//! 1. Find the bundle and load the schema and descriptors (milliseconds).
+//! 1. Find the bundle, bind the sockets Python connects to, start Python if earlier
+//!    activations settled how (no probe or unpacking to do), and load the schema and
+//!    descriptors (milliseconds), so Python's imports overlap the rest of the start.
 //! 2. Check the cookie, bind the socket, print the handshake: the server's 3-second start
 //!    timeout only covers this, so nothing slow happens before it.
-//! 3. Start the `PluginAPI` server and the Python process, accept the server's connection and
-//!    serve until `Control.Quit` or the session ends.
+//! 3. Start the `PluginAPI` server and, if not started yet, the Python process, accept the
+//!    server's connection and serve until `Control.Quit` or the session ends.
 //! 4. Stop Python (SIGTERM, a grace period, SIGKILL) and exit.
 
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use crate::bridge::{ApiBridge, Bridge, HooksPlugin};
 use crate::grpc::{ApiService, HooksClient, PACKAGE, bind_api, serve_api, unix_channel};
 use crate::log;
 use crate::manifest::Manifest;
-use crate::pyenv::{PythonSetup, prepare};
+use crate::pyenv::{PythonSetup, prepare, prepare_known};
 use crate::python::{PythonProcess, Rendezvous};
 use crate::translate::{Translator, descriptors};
 
@@ -65,28 +67,12 @@ fn run() -> i32 {
             return 1;
         }
     };
-    let (translator, rpc_types, pool) = match load_contract() {
-        Ok(x) => x,
-        Err(e) => {
-            log::error(&format!("cannot start: {e}"));
-            return 1;
-        }
-    };
-    release_startup_garbage();
     let rendezvous = match Rendezvous::new() {
         Ok(r) => r,
         Err(e) => {
             log::error(&format!("cannot start: {e}"));
             return 1;
         }
-    };
-    let Some(hooks_service) = pool.get_service_by_name(&format!("{PACKAGE}.PluginHooks")) else {
-        log::error("cannot start: the embedded contract has no PluginHooks service");
-        return 1;
-    };
-    let Some(api_service) = pool.get_service_by_name(&format!("{PACKAGE}.PluginAPI")) else {
-        log::error("cannot start: the embedded contract has no PluginAPI service");
-        return 1;
     };
     // One thread runs everything: a call crosses the yamux reader, the dispatcher and the gRPC
     // connection as tasks on the same thread, without cross-thread wake-ups (perf showed them
@@ -104,6 +90,31 @@ fn run() -> i32 {
     };
     // The gRPC channel's connection machinery lives on the runtime.
     let _runtime_guard = runtime.enter();
+    // Bound before Python can start: it connects to them.
+    let listeners = match Listeners::bind(&rendezvous) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error(&e);
+            return 1;
+        }
+    };
+    let early_python = start_known_python(&runtime, &manifest, &rendezvous);
+    let (translator, rpc_types, pool) = match load_contract() {
+        Ok(x) => x,
+        Err(e) => {
+            log::error(&format!("cannot start: {e}"));
+            return 1;
+        }
+    };
+    release_startup_garbage();
+    let Some(hooks_service) = pool.get_service_by_name(&format!("{PACKAGE}.PluginHooks")) else {
+        log::error("cannot start: the embedded contract has no PluginHooks service");
+        return 1;
+    };
+    let Some(api_service) = pool.get_service_by_name(&format!("{PACKAGE}.PluginAPI")) else {
+        log::error("cannot start: the embedded contract has no PluginAPI service");
+        return 1;
+    };
     let mut hooks = HooksClient::new(
         unix_channel(&rendezvous.hooks_socket),
         hooks_service,
@@ -142,9 +153,57 @@ fn run() -> i32 {
         log::error(&format!("writing the handshake: {e}"));
         return 1;
     }
-    let code = runtime.block_on(serve(bridge, bound, api_service, rendezvous));
+    let code = runtime.block_on(serve(
+        bridge,
+        bound,
+        api_service,
+        rendezvous,
+        listeners,
+        early_python,
+    ));
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
+}
+
+/// The sockets the bridge serves Python on: bound before Python starts.
+struct Listeners {
+    api: tokio::net::UnixListener,
+    lane: Option<tokio::net::UnixListener>,
+}
+
+impl Listeners {
+    fn bind(rendezvous: &Rendezvous) -> Result<Listeners, String> {
+        let listen_err = |socket: &std::path::Path, e: std::io::Error| {
+            format!("cannot listen on {}: {e}", socket.display())
+        };
+        let api =
+            bind_api(&rendezvous.api_socket).map_err(|e| listen_err(&rendezvous.api_socket, e))?;
+        let lane = match &rendezvous.lane_socket {
+            Some(socket) => {
+                Some(tokio::net::UnixListener::bind(socket).map_err(|e| listen_err(socket, e))?)
+            }
+            None => None,
+        };
+        Ok(Listeners { api, lane })
+    }
+}
+
+/// Starts Python before the bridge parses its contract when earlier activations already
+/// settled how (the interpreter's probe kept, an offline bundle's wheels unpacked:
+/// `pyenv::prepare_known`, which starts no process): Python's imports (~100 ms) then run
+/// beside the bridge's own start (~20 ms, mostly parsing the embedded schema) instead of after
+/// it. Otherwise, or if this spawn fails, Python is started after the handshake as before,
+/// where a failure is reported through activation.
+fn start_known_python(
+    runtime: &tokio::runtime::Runtime,
+    manifest: &Manifest,
+    rendezvous: &Rendezvous,
+) -> Option<(PythonProcess, PythonSetup)> {
+    let path_var = std::env::var_os("PATH");
+    let setup = runtime.block_on(prepare_known(&manifest.dir, path_var.as_deref()))?;
+    // On the runtime's thread, as every spawn of Python (PR_SET_PDEATHSIG).
+    let python = PythonProcess::spawn(manifest, rendezvous, &setup).ok()?;
+    Some((python, setup))
 }
 
 /// Keeps an idle bridge small (make bench's rss_idle_bridge). Parsing the embedded schema and
@@ -192,33 +251,22 @@ async fn serve(
     bound: goplugin::Bound,
     api_service: prost_reflect::ServiceDescriptor,
     rendezvous: Rendezvous,
+    listeners: Listeners,
+    early_python: Option<(PythonProcess, PythonSetup)>,
 ) -> i32 {
-    let listener = match bind_api(&rendezvous.api_socket) {
-        Ok(l) => l,
-        Err(e) => {
-            log::error(&format!(
-                "cannot listen on {}: {e}",
-                rendezvous.api_socket.display()
-            ));
-            return 1;
-        }
-    };
-    let lane_task = match &rendezvous.lane_socket {
-        Some(socket) => match tokio::net::UnixListener::bind(socket) {
-            Ok(listener) => Some(tokio::spawn(crate::lane::serve(
-                listener,
-                rendezvous.token.clone(),
-                api_service.clone(),
-                Arc::new(ApiBridge(bridge.clone())),
-                bridge.hooks.lane().clone(),
-            ))),
-            Err(e) => {
-                log::error(&format!("cannot listen on {}: {e}", socket.display()));
-                return 1;
-            }
-        },
-        None => None,
-    };
+    let Listeners {
+        api: listener,
+        lane,
+    } = listeners;
+    let lane_task = lane.map(|listener| {
+        tokio::spawn(crate::lane::serve(
+            listener,
+            rendezvous.token.clone(),
+            api_service.clone(),
+            Arc::new(ApiBridge(bridge.clone())),
+            bridge.hooks.lane().clone(),
+        ))
+    });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = ApiService::new(
         api_service,
@@ -245,13 +293,16 @@ async fn serve(
         let rendezvous = rendezvous.clone();
         tokio::spawn(async move {
             let path_var = std::env::var_os("PATH");
-            let started = match prepare(&bridge.manifest.dir, path_var.as_deref()).await {
-                // Spawned from the runtime thread: PR_SET_PDEATHSIG is tied to the
-                // forking thread, and this one lives as long as the bridge.
-                Ok(setup) => PythonProcess::spawn(&bridge.manifest, &rendezvous, &setup)
-                    .map(|p| (p, setup))
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+            let started = match early_python {
+                Some(started) => Ok(started),
+                None => match prepare(&bridge.manifest.dir, path_var.as_deref()).await {
+                    // Spawned from the runtime thread: PR_SET_PDEATHSIG is tied to the
+                    // forking thread, and this one lives as long as the bridge.
+                    Ok(setup) => PythonProcess::spawn(&bridge.manifest, &rendezvous, &setup)
+                        .map(|p| (p, setup))
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
             };
             match started {
                 Ok((p, setup)) => {
