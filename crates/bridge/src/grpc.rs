@@ -543,3 +543,158 @@ impl HooksClient {
         Ok(resp.status == ServingStatus::Serving as i32)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An API nobody calls here.
+    struct NoApi;
+
+    impl ApiBackend for NoApi {
+        fn call_client_stream(
+            &self,
+            _: MethodDescriptor,
+            _: tonic::Streaming<DynamicMessage>,
+        ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+            Box::pin(async { Err(Status::unimplemented("no API here")) })
+        }
+
+        fn call_bidi(
+            &self,
+            _: MethodDescriptor,
+            _: tonic::Streaming<DynamicMessage>,
+        ) -> Pin<Box<dyn Future<Output = Result<ResponseStream, Status>> + Send>> {
+            Box::pin(async { Err(Status::unimplemented("no API here")) })
+        }
+
+        fn call(
+            &self,
+            _: MethodDescriptor,
+            _: DynamicMessage,
+        ) -> Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>> {
+            Box::pin(async { Err(Status::unimplemented("no API here")) })
+        }
+    }
+
+    /// Python's end of a hooks connection: counts the StartGrpc calls and answers them with
+    /// `answer` (an error code, or 0 for an empty response).
+    #[derive(Clone)]
+    struct PythonSide {
+        asked: Arc<AtomicUsize>,
+        answer: u32,
+    }
+
+    impl mmplug_lane::Handler for PythonSide {
+        fn call(&self, method: &str, _: bytes::Bytes) -> mmplug_lane::HandlerFuture {
+            assert_eq!(method, START_GRPC_METHOD);
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            let answer = self.answer;
+            Box::pin(async move {
+                // Long enough for concurrent first streams to meet on the same request.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match answer {
+                    0 => Ok(bytes::Bytes::new()),
+                    code => Err(mmplug_lane::Status::new(
+                        mmplug_lane::Code(code),
+                        "cannot listen on unix:/x/hooks.sock",
+                    )),
+                }
+            })
+        }
+    }
+
+    const TOKEN: &str = "t0ken";
+
+    /// Connects a Python stand-in that serves hooks and waits until the client sees it.
+    async fn python(
+        socket: &Path,
+        client: &HooksClient,
+        answer: u32,
+    ) -> (mmplug_lane::Connection, Arc<AtomicUsize>) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let side = PythonSide {
+            asked: asked.clone(),
+            answer,
+        };
+        let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+        let options = mmplug_lane::Options::new()
+            .roles(mmplug_lane::Roles::SERVES_HOOKS)
+            .handler(side);
+        let established = mmplug_lane::connect(stream, TOKEN.as_bytes(), options)
+            .await
+            .unwrap();
+        while client.lane().current().is_none() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (established.connection, asked)
+    }
+
+    #[tokio::test]
+    async fn python_is_asked_to_serve_grpc_once_per_hooks_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::translate::descriptors();
+        let service = |name: &str| pool.get_service_by_name(&format!("{PACKAGE}.{name}"));
+        let client = HooksClient::new(
+            unix_channel(&dir.path().join("hooks.sock")),
+            service("PluginHooks").unwrap(),
+            TOKEN,
+        )
+        .on_lane();
+        let lane_socket = dir.path().join("lane.sock");
+        let listener = tokio::net::UnixListener::bind(&lane_socket).unwrap();
+        tokio::spawn(crate::lane::serve(
+            listener,
+            TOKEN.into(),
+            service("PluginAPI").unwrap(),
+            Arc::new(NoApi),
+            client.lane().clone(),
+        ));
+        // No Python yet: nothing to ask, and no gRPC stream is tried.
+        let err = client.python_serves_grpc().await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+        assert!(
+            !client.is_serving().await.unwrap(),
+            "health must not be polled"
+        );
+
+        let (first, asked) = python(&lane_socket, &client, 0).await;
+        assert!(client.is_serving().await.unwrap());
+        // Concurrent first streams share one request; later ones ask nothing.
+        let all = futures::future::join_all((0..5).map(|_| client.python_serves_grpc())).await;
+        assert!(all.iter().all(Result::is_ok), "{all:?}");
+        client.python_serves_grpc().await.unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+        // A restarted Python (a new hooks connection) is asked again.
+        first.close();
+        while client.lane().current().is_some() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (second, asked) = python(&lane_socket, &client, 0).await;
+        client.python_serves_grpc().await.unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        second.close();
+        while client.lane().current().is_some() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+
+        // One that cannot listen fails the stream with its reason, and is asked again next
+        // time; an SDK that does not know the call (it serves gRPC from its start) is fine.
+        let (failing, asked) = python(&lane_socket, &client, 14).await;
+        let err = client.python_serves_grpc().await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unavailable);
+        assert!(err.message().contains("hooks.sock"), "{err}");
+        assert!(client.python_serves_grpc().await.is_err());
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        failing.close();
+        while client.lane().current().is_some() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (_older, asked) = python(&lane_socket, &client, 12).await;
+        client.python_serves_grpc().await.unwrap();
+        client.python_serves_grpc().await.unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+    }
+}
