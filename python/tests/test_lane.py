@@ -1617,3 +1617,25 @@ def test_threaded_server_reads_on_while_a_handler_holds_its_reader(
         assert bridge_thread.run(bc.result(unread)) == b"served unread"
     finally:
         server.close()
+
+
+def test_threaded_server_runs_a_burst_of_quick_requests_on_few_threads(
+    bridge_thread: BridgeThread,
+) -> None:
+    """200 requests sent at once, handlers that do not block: a thread goes on with what it
+    read (holding the answers to send several in one write), so a few threads serve them
+    all, and every answer arrives whole and right."""
+    served, slots = Served(), Slots(64)
+    server = start_threaded(bridge_thread, served, slots)
+    try:
+        bc = bridge_thread.conn()
+
+        async def burst() -> list[bytes]:
+            ids = [bc.send_request("/h/Echo", b"%d" % i) for i in range(200)]
+            return [await bc.result(cid) for cid in ids]
+
+        assert bridge_thread.run(burst()) == [b"served %d" % i for i in range(200)]
+        assert len(served.threads) <= 4, len(served.threads)
+        assert bc.stray == [] and server._outbox == [] and not server._running
+    finally:
+        server.close()

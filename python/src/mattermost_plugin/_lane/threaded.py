@@ -78,8 +78,14 @@ class _Request:
         self.body = body
 
 
-# What _next_job gives a thread that is to read.
+# What _next_job gives a thread that is to read, or to send the answers held in the outbox.
 _LEAD = object()
+_FLUSH = object()
+
+# A thread that goes on with requests read together holds their answers, to send them in one
+# write, up to this many or this many bytes.
+_OUTBOX_FRAMES = 16
+_OUTBOX_BYTES = 64 << 10
 
 # A handler that has run this long while nobody reads gets another thread to read (the
 # watch looks this often, and keeps looking this long after the last request).
@@ -171,6 +177,15 @@ class ThreadedLaneServer(BlockingLaneClient):
         # Requests running, by call id: when each started.
         self._running: dict[int, float] = {}
         self._last_taken = 0.0
+        # A handler blocked with requests waiting: each thread that takes one summons the next.
+        self._spreading = False
+        # The gate said no to a waiting request (it hears when there is room), and made room
+        # for one since: the thread summoned for it takes it.
+        self._refused = False
+        self._admit_waiting = False
+        # Answers (call id, frame) held to go out together, and their size.
+        self._outbox: list[tuple[int, bytes]] = []
+        self._outbox_bytes = 0
         # One parked thread keeps the watch (_keep_watch) on _watch; asleep (untimed)
         # when no request came for a while, to be woken by the next one taken.
         self._watching = False
@@ -233,30 +248,45 @@ class ThreadedLaneServer(BlockingLaneClient):
         """From the gate, on any thread: a handler ended or blocked in an API call. A
         request waiting for the gate may go in; and if the blocked handler's thread was
         the one to read next, another must read meanwhile."""
-        if self._close_reason is not None or (self._reading and not self._waiting):
+        if self._close_reason is not None or (self._reading and not self._refused):
             return
         with self._state:
-            if (self._waiting and self._admission.room()) or (not self._reading and self._running):
+            if self._refused and self._waiting and self._admission.room():
+                self._refused = False
+                self._admit_waiting = True
+                self._summon()
+            elif not self._reading and self._running:
                 self._summon()
 
     def _took(self, request: _Request) -> _Request:
-        """Notes that a thread runs ``request`` from now, and summons the next thread when
-        another request waits or nobody keeps the watch (with _state held): a burst read at
-        once starts one request after another, each thread summoning the next, instead of
-        waking a thread for each to fight over this lock and the GIL."""
+        """Notes that a thread runs ``request`` from now (with _state held); summons one to
+        keep the watch if nobody does, and while spreading, one for the next waiting request.
+
+        Requests read together run one after another on the thread that read them, the
+        cheapest for handlers that do not block (the GIL lets one run at a time anyway).
+        Once the watch sees one block (``_STUCK_AFTER``), the rest spread over threads, each
+        summoning the next, until none waits."""
         now = time.monotonic()
         self._running[request.call_id] = now
         self._last_taken = now
         if self._watch_asleep:
             self._watch.notify()
-        if not self._watching or (self._waiting and self._admission.room()):
+        if not self._waiting:
+            self._spreading = False
+        if not self._watching or (self._spreading and self._admission.room()):
             self._summon()
         return request
 
     def _work(self) -> None:
+        after_run = False
         while True:
             with self._state:
-                job = self._next_job()
+                job = self._next_job(after_run)
+                answers = self._take_outbox() if job is _FLUSH else []
+            if job is _FLUSH:
+                self._send_answers(answers)
+                continue
+            after_run = True
             if job is None:
                 return
             if job is _LEAD:
@@ -268,19 +298,28 @@ class ThreadedLaneServer(BlockingLaneClient):
                 request = job
             self._run(request)
 
-    def _next_job(self) -> _Request | object | None:
-        """A waiting request the gate admits, else the turn to read if nobody reads, else
-        the watch (if nobody keeps it), else parks until summoned (with _state held). None
-        once the connection is closed."""
+    def _next_job(self, after_run: bool) -> _Request | object | None:
+        """A waiting request the gate admits (for a thread that just ran one, going on with
+        what was read with it; while spreading; or once the gate made room), else the turn to
+        read if nobody reads, else the watch (if nobody keeps it), else parks until
+        summoned (with _state held). None once the connection is closed."""
         while True:
             if self._close_reason is not None:
                 return None
-            if self._waiting and self._admission.try_acquire():
-                self._summoned = False
-                return self._took(self._waiting.popleft())
+            if self._waiting and (after_run or self._spreading or self._admit_waiting):
+                if self._admission.try_acquire():
+                    self._summoned = False
+                    self._admit_waiting = False
+                    return self._took(self._waiting.popleft())
+                self._refused = True
+            after_run = False
+            if self._outbox:
+                return _FLUSH  # answers held for a batch that goes no further here
             if not self._reading:
                 self._summoned = False
                 self._reading = True
+                if self._running and not self._watching:
+                    self._summon()  # this one was summoned to watch, maybe: another will
                 return _LEAD
             # Nothing for this thread (if it was the one summoned, another came first, or
             # the gate said no): whoever is summoned next must not wait for it.
@@ -296,21 +335,23 @@ class ThreadedLaneServer(BlockingLaneClient):
 
     def _keep_watch(self) -> None:
         """Keeps the watch (with _state held): while requests come, looks every
-        ``_WATCH_EVERY`` seconds whether a handler has run ``_STUCK_AFTER`` seconds with
-        nobody reading, or a request waits that the gate would let in, and returns then, so
-        this thread reads or takes it; sleeps untimed after ``_WATCH_FOR`` seconds without
-        a request, until one is taken. Returns when the connection closes too."""
+        ``_WATCH_EVERY`` seconds whether a handler has run ``_STUCK_AFTER`` seconds, and
+        returns then, for this thread to read if nobody does, or to start spreading the
+        requests waiting behind it; sleeps untimed after ``_WATCH_FOR`` seconds without a
+        request, until one is taken. Returns when the connection closes too."""
         self._watching = True
         try:
             while self._close_reason is None:
                 now = time.monotonic()
-                if (
-                    not self._reading
-                    and self._running
-                    and min(self._running.values()) <= now - _STUCK_AFTER
-                ):
-                    return
-                if self._waiting and self._admission.room() and not self._summoned:
+                if self._running and min(self._running.values()) <= now - _STUCK_AFTER:
+                    if self._waiting and self._admission.room():
+                        self._spreading = True
+                        return
+                    if not self._reading or self._outbox:
+                        return
+                if self._refused and self._waiting and self._admission.room():
+                    self._refused = False  # room the gate's word crossed with the refusal
+                    self._admit_waiting = True
                     return
                 busy = bool(self._running) or now - self._last_taken < _WATCH_FOR
                 self._watch_asleep = not busy
@@ -336,9 +377,11 @@ class ThreadedLaneServer(BlockingLaneClient):
                 with self._state:
                     if self._close_reason is not None:
                         return None
-                    if self._waiting and self._admission.try_acquire():
-                        self._reading = False
-                        return self._took(self._waiting.popleft())
+                    if self._waiting:
+                        if self._admission.try_acquire():
+                            self._reading = False
+                            return self._took(self._waiting.popleft())
+                        self._refused = True
         except LaneProtocolError as e:
             self._violation(e)
         except _ConnectionEnded as e:
@@ -378,11 +421,34 @@ class ThreadedLaneServer(BlockingLaneClient):
         with self._state:
             if self._serving.pop(call_id, None) is not request:
                 return  # withdrawn, or the connection closed
+            self._outbox.append((call_id, frame))
+            self._outbox_bytes += len(frame)
+            if (
+                self._waiting
+                and not self._spreading
+                and len(self._outbox) < _OUTBOX_FRAMES
+                and self._outbox_bytes < _OUTBOX_BYTES
+            ):
+                return  # this thread goes on with what was read with it: sent together
+            answers = self._take_outbox()
+        self._send_answers(answers)
+
+    def _take_outbox(self) -> list[tuple[int, bytes]]:
+        """The answers waiting to be sent, taken (with _state held)."""
+        answers, self._outbox, self._outbox_bytes = self._outbox, [], 0
+        return answers
+
+    def _send_answers(self, answers: list[tuple[int, bytes]]) -> None:
+        """Writes answers in one go; those the write queue's bound refuses become small
+        ERRORs instead (the bridge is not reading)."""
+        if not answers:
+            return
         try:
-            self._write(frame, None, None)
+            self._write(b"".join(frame for _, frame in answers), None, None)
         except LaneError as e:
-            if e.code == Code.RESOURCE_EXHAUSTED:  # the bridge is not reading: say so small
-                self._queue_control(encode_error(call_id, e.code, e.message))
+            if e.code == Code.RESOURCE_EXHAUSTED:
+                for call_id, _ in answers:
+                    self._queue_control(encode_error(call_id, e.code, e.message))
 
     # ----- closing -----
 
@@ -391,5 +457,6 @@ class ThreadedLaneServer(BlockingLaneClient):
         with self._state:
             self._waiting.clear()
             self._serving.clear()
+            self._take_outbox()
             self._turn.notify_all()
             self._watch.notify_all()
