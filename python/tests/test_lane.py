@@ -1639,3 +1639,33 @@ def test_threaded_server_runs_a_burst_of_quick_requests_on_few_threads(
         assert bc.stray == [] and server._outbox == [] and not server._running
     finally:
         server.close()
+
+
+def test_threaded_server_closes_when_one_of_its_threads_fails(
+    bridge_thread: BridgeThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the connection's own code (here: the frame dispatch raising) ends the
+    connection, logged, instead of leaving it with nobody to read: the bridge then sends
+    these hooks to the connection that serves all of them."""
+    served, slots = Served(), Slots(8)
+    server = start_threaded(bridge_thread, served, slots)
+    try:
+        bc = bridge_thread.conn()
+        assert bridge_thread.run(bc.call("/h/Echo", b"before")) == b"served before"
+
+        def broken(frames: Any) -> None:
+            raise RuntimeError("a bug")
+
+        server._dispatch = broken  # type: ignore[method-assign]
+
+        async def send() -> None:
+            bc.send_request("/h/Echo", b"after")
+            await asyncio.wait_for(bc.closed.wait(), 5)
+
+        bridge_thread.run(send())
+        assert server.closed and server.close_error is not None
+        assert server.close_error.code == Code.INTERNAL
+        assert "RuntimeError: a bug" in server.close_error.message
+        assert "a thread of the connection that serves plain def hooks failed" in caplog.text
+    finally:
+        server.close()

@@ -177,6 +177,7 @@ class ThreadedLaneServer(BlockingLaneClient):
         # Requests running, by call id: when each started.
         self._running: dict[int, float] = {}
         self._last_taken = 0.0
+        self._last_done = 0.0
         # A handler blocked with requests waiting: each thread that takes one summons the next.
         self._spreading = False
         # The gate said no to a waiting request (it hears when there is room), and made room
@@ -278,6 +279,19 @@ class ThreadedLaneServer(BlockingLaneClient):
         return request
 
     def _work(self) -> None:
+        try:
+            self._serve_turns()
+        except BaseException as e:
+            # A bug of ours: without this thread the turns could stop, so the connection
+            # ends, and the bridge sends these hooks to the asyncio connection instead.
+            log.exception("lane: a thread of the connection that serves plain def hooks failed")
+            message = f"the lane connection's thread failed: {type(e).__name__}: {e}"
+            self._shutdown(message, LaneError(Code.INTERNAL, message))
+            with self._state:
+                self._reading = False
+                self._turn.notify_all()
+
+    def _serve_turns(self) -> None:
         after_run = False
         while True:
             with self._state:
@@ -335,15 +349,20 @@ class ThreadedLaneServer(BlockingLaneClient):
 
     def _keep_watch(self) -> None:
         """Keeps the watch (with _state held): while requests come, looks every
-        ``_WATCH_EVERY`` seconds whether a handler has run ``_STUCK_AFTER`` seconds, and
-        returns then, for this thread to read if nobody does, or to start spreading the
-        requests waiting behind it; sleeps untimed after ``_WATCH_FOR`` seconds without a
-        request, until one is taken. Returns when the connection closes too."""
+        ``_WATCH_EVERY`` seconds whether handlers are stuck (one has run ``_STUCK_AFTER``
+        seconds, and none got done meanwhile: a busy machine slows handlers down without
+        stopping them), and returns then, for this thread to read if nobody does, or to start
+        spreading the requests waiting behind them; sleeps untimed after ``_WATCH_FOR``
+        seconds without a request, until one is taken. Returns when the connection closes."""
         self._watching = True
         try:
             while self._close_reason is None:
                 now = time.monotonic()
-                if self._running and min(self._running.values()) <= now - _STUCK_AFTER:
+                if (
+                    self._running
+                    and now - self._last_done >= _STUCK_AFTER
+                    and min(self._running.values()) <= now - _STUCK_AFTER
+                ):
                     if self._waiting and self._admission.room():
                         self._spreading = True
                         return
@@ -417,6 +436,9 @@ class ThreadedLaneServer(BlockingLaneClient):
         finally:
             with self._state:
                 self._running.pop(call_id, None)
+                # Handlers get done: not stuck, so what waits need not spread.
+                self._last_done = time.monotonic()
+                self._spreading = False
             self._admission.release_from_thread()
         with self._state:
             if self._serving.pop(call_id, None) is not request:
@@ -449,6 +471,7 @@ class ThreadedLaneServer(BlockingLaneClient):
             if e.code == Code.RESOURCE_EXHAUSTED:
                 for call_id, _ in answers:
                     self._queue_control(encode_error(call_id, e.code, e.message))
+            # Else the connection is gone, and nobody waits for these.
 
     # ----- closing -----
 
