@@ -219,9 +219,7 @@ async def bench_sdk_hook(path: str, hook: str, calls: int, rounds: int) -> dict[
     threaded = await asyncio.to_thread(
         ThreadedLaneServer.start, path, TOKEN, methods, serve, dispatcher.gate
     )
-    conn = await connect(
-        path, TOKEN, handler=dispatcher.lane_handler(), offload=dispatcher.lane_offload()
-    )
+    conn = await connect(path, TOKEN, handler=dispatcher.lane_handler())
     ask = b"%d /mattermost.plugin.v1.PluginHooks/%s\n" % (calls, hook.encode()) + post_request(hook)
     try:
         await conn.call("/bench/Hooks", ask, timeout=120)  # warm-up

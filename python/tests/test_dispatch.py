@@ -34,8 +34,8 @@ class FakeContext:
 @pytest.fixture(params=["unary", "lane"])
 def served(request: pytest.FixtureRequest) -> Iterator[str]:
     """A test that uses it runs ``dispatch`` twice: through ``HookDispatcher.unary``, and as
-    the lane serves a request: offered first to ``lane_offload`` (a plain ``def`` handler is
-    then served whole in a worker thread), else to ``lane_handler`` (an ``async def`` one
+    the lane serves a request: a hook whose handler is a plain ``def`` on the threaded
+    connection (``lane_threaded``), any other through ``lane_handler`` (an ``async def`` one
     through its route, the rest through ``unary``), request and response as bytes."""
     global SERVED
     SERVED = request.param
@@ -67,22 +67,19 @@ async def dispatch(plugin: Plugin, name: str, request: Any) -> Any:
 
 
 async def offer(d: HookDispatcher, name: str, body: bytes) -> tuple[bool, Any]:
-    """Offers a request to ``d.lane_offload()``: (False, None) when it declines; else (True,
-    the response message), raising the ``LaneError`` it replied with."""
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[bytes | LaneError] = loop.create_future()
-
-    def reply(a: bytes | LaneError) -> None:
-        assert threading.get_ident() != loop_thread, "replied on the loop"
-        loop.call_soon_threadsafe(answer.set_result, a)
-
-    loop_thread = threading.get_ident()
-    if not d.lane_offload()(f"/{HOOKS.full_name}/{name}", body, reply):
+    """Serves a request as the lane connection of worker threads does (``lane_threaded``,
+    admitted by the gate, on a thread of its own): (False, None) for a hook it does not
+    name; else (True, the response message), raising the ``LaneError`` it fails with."""
+    methods, serve = d.lane_threaded()
+    method = f"/{HOOKS.full_name}/{name}"
+    if method not in methods:
         return False, None
-    a = await answer
-    if isinstance(a, LaneError):
-        raise a
-    return True, d.specs[name].response_cls.FromString(a)
+    assert d.gate.try_acquire()
+    try:
+        answer = await asyncio.to_thread(serve, method, body)
+    finally:
+        d.gate.release_from_thread()
+    return True, d.specs[name].response_cls.FromString(answer)
 
 
 def make(cls: type[Plugin]) -> Plugin:
@@ -273,10 +270,10 @@ async def test_unimplemented_hook_aborts() -> None:
         await dispatch(make(P), "OnActivate", p.OnActivateHookRequest())
 
 
-async def test_the_lane_offloads_plain_def_handlers_alone() -> None:
-    """Offloaded: a plain ``def`` handler with no SDK step. Left to the loop: an ``async
-    def`` one, a hook with an SDK step (a declared command's ExecuteCommand), Implemented,
-    hooks the plugin lacks, methods of no hook."""
+async def test_the_threaded_lane_names_plain_def_hooks_alone() -> None:
+    """Named for the threaded connection: a plain ``def`` handler with no SDK step. Left to
+    the asyncio one: an ``async def`` one, a hook with an SDK step (a declared command's
+    ExecuteCommand), Implemented, hooks the plugin lacks; serving one of those there fails."""
     from mattermost_plugin import CommandArgs, command
 
     class P(Plugin):
@@ -294,31 +291,19 @@ async def test_the_lane_offloads_plain_def_handlers_alone() -> None:
 
     d = HookDispatcher(make(P), HOOKS)
     try:
-        offload = d.lane_offload()
-        replies: list[Any] = []
         prefix = f"/{HOOKS.full_name}/"
-        assert offload(prefix + "MessageWillBePosted", wbp().SerializeToString(), replies.append)
+        methods, serve = d.lane_threaded()
+        assert methods == [prefix + "MessageWillBePosted"]
+        assert serve(methods[0], wbp().SerializeToString()) == b""
         for method in ("OnActivate", "ExecuteCommand", "Implemented", "OnDeactivate"):
-            assert not offload(prefix + method, b"", replies.append), method
-        assert not offload("/other.Service/MessageWillBePosted", b"", replies.append)
-        assert not offload("MessageWillBePosted", b"", replies.append)
-        await asyncio.to_thread(wait_for, lambda: len(replies) == 1)
-        assert isinstance(replies[0], bytes)
+            with pytest.raises(LaneError) as e:
+                serve(prefix + method, b"")
+            assert e.value.code == Code.UNIMPLEMENTED, method
     finally:
         d.close()
 
 
-def wait_for(predicate: Any, within: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.001)
-
-
-async def test_an_offloaded_request_that_does_not_decode_is_invalid_argument() -> None:
+async def test_a_threaded_request_that_does_not_decode_is_invalid_argument() -> None:
     class P(Plugin):
         @hook(HookName.MessageWillBePosted)
         def h(self, ctx: Any, post: c.Post) -> None:
@@ -330,51 +315,12 @@ async def test_an_offloaded_request_that_does_not_decode_is_invalid_argument() -
             await offer(d, "MessageWillBePosted", b"\x0a\xff\xff\xff")
         assert e.value.code == Code.INVALID_ARGUMENT
         assert e.value.message.startswith("MessageWillBePosted: ")
-        assert d.gate.running == 0  # admitted, then released
-    finally:
-        d.close()
-
-
-async def test_a_full_gate_leaves_requests_to_the_loop_where_they_wait_their_turn() -> None:
-    """With max_sync_handlers handlers running, offload declines (waiting is the loop's
-    job, in arrival order, within the hook's time limit); the waiter runs once one ends."""
-    release = threading.Event()
-    running: list[str] = []
-
-    class P(Plugin):
-        max_sync_handlers = 1
-
-        @hook(HookName.OnWebSocketConnect)
-        def h(self, conn: str, user: str) -> None:
-            running.append(conn)
-            if conn == "first":
-                assert release.wait(30)
-
-    d = HookDispatcher(make(P), HOOKS)
-    try:
-        body = p.OnWebSocketConnectHookRequest(web_conn_id="first").SerializeToString()
-        first = asyncio.ensure_future(offer(d, "OnWebSocketConnect", body))
-        await asyncio.to_thread(wait_for, lambda: running == ["first"])
-        second_body = p.OnWebSocketConnectHookRequest(web_conn_id="second").SerializeToString()
-        taken, _ = await offer(d, "OnWebSocketConnect", second_body)
-        assert not taken
-        spec = d.specs["OnWebSocketConnect"]
-        second = asyncio.ensure_future(
-            d.unary(spec, p.OnWebSocketConnectHookRequest(web_conn_id="second"))
-        )
-        await asyncio.sleep(0.05)
-        assert running == ["first"]  # waits for the gate
-        release.set()
-        taken, resp = await first
-        assert taken and not resp.HasField("error")
-        assert not (await second).HasField("error")
-        assert running == ["first", "second"]
         assert d.gate.running == 0
     finally:
         d.close()
 
 
-async def test_offloaded_hooks_run_in_parallel_threads() -> None:
+async def test_threaded_hooks_run_in_parallel_threads() -> None:
     barrier = threading.Barrier(3, timeout=30)
     threads: set[int] = set()
 

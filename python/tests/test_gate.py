@@ -70,3 +70,25 @@ async def test_a_handler_blocked_in_an_api_call_leaves_room_for_a_nested_hook() 
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         SyncHandlerGate(0)
+
+
+def test_threads_are_admitted_without_the_loop_and_hear_of_room() -> None:
+    """The threaded lane connection's side of the gate: ``try_acquire`` from any thread,
+    ``room`` as a hint, and the listeners told when a handler leaves or blocks in an API
+    call (not when one comes back from it)."""
+    gate = SyncHandlerGate(2)
+    told: list[int] = []
+    gate.on_room(lambda: told.append(gate.room()))
+    assert gate.room() == 2
+    assert gate.try_acquire() and gate.try_acquire()
+    assert not gate.try_acquire() and gate.room() == 0
+    with handler_thread(gate), blocking_api_call():
+        assert told == [1]  # one blocked in an API call: room for one more
+        assert gate.try_acquire()
+        assert not gate.try_acquire()
+    assert told == [1] and gate.room() == 0  # back from the call: over the limit again
+    gate.release_from_thread()
+    assert told == [1, 0]
+    gate.release_from_thread()
+    gate.release_from_thread()
+    assert told == [1, 0, 1, 2] and gate.running == 0

@@ -17,8 +17,8 @@ unary hook ``H(HHookRequest) returns (HHookResponse)``:
 
 Sync handlers run in a worker thread so the event loop keeps serving (a handler may call
 back into the API, which needs the loop to be free); async handlers run on the loop. On the
-lane, a unary hook whose whole chain is a plain ``def`` handler is served whole in the
-worker thread (``lane_offload``): decoding, the handler, encoding and the answer's write.
+lane, a unary hook whose whole chain is a plain ``def`` handler is served whole on the
+thread of the lane connection that read it (``lane_threaded``; ``_lane/threaded.py``).
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ from ._gate import SyncHandlerGate, handler_thread
 from ._generated import hooks as generated_hooks
 from ._lane import Code, LaneError
 from ._lane import Handler as LaneHandler
-from ._lane import Offload as LaneOffload
-from ._lane import Reply as LaneReply
 from ._threads import HandlerThreads
 from .client import current_request_id
 from .errors import PluginAPIError
@@ -554,43 +552,6 @@ class HookDispatcher:
             return self._run_in_thread(route, body)
 
         return methods, serve
-
-    def lane_offload(self) -> LaneOffload:
-        """The lane's ``Offload``: takes a unary hook whose whole chain is a plain ``def``
-        handler to a worker thread, admitted by the gate without waiting; what it does not
-        take the lane serves through ``lane_handler``."""
-
-        def offload(method: str, body: bytes, reply: LaneReply) -> bool:
-            route = self._route(method)
-            if route is None or route.is_async or not self.gate.try_acquire():
-                return False
-            self._open_server_log()
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-            work = functools.partial(
-                contextvars.copy_context().run, self._serve_in_thread, route, body, reply
-            )
-            try:
-                self.threads.start(work)
-            except RuntimeError:  # closed: the plugin is stopping
-                self.gate.release()
-                return False
-            return True
-
-        return offload
-
-    def _serve_in_thread(self, route: _HookRoute, body: bytes, reply: LaneReply) -> None:
-        """In a worker thread: one hook call from request bytes to the answer's write."""
-        try:
-            answer: bytes | LaneError = self._run_in_thread(route, body)
-        except LaneError as e:
-            answer = e
-        except BaseException as e:  # what even _failed could not turn into a response
-            log.exception("lane: serving %s raised", route.spec.name)
-            answer = LaneError(Code.INTERNAL, f"{type(e).__name__}: {e}")
-        finally:
-            self.gate.release_from_thread()
-        reply(answer)
 
     def _run_in_thread(self, route: _HookRoute, body: bytes) -> bytes:
         spec = route.spec

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -20,13 +19,10 @@ from typing import Any, TypeVar
 
 __all__ = ["HandlerThreads"]
 
-log = logging.getLogger("mattermost_plugin.threads")
-
 T = TypeVar("T")
 
-# What a worker is handed: the loop to answer on and the future to settle (neither for work
-# that reports its own outcome, see start), then the work.
-_Item = tuple[asyncio.AbstractEventLoop | None, "asyncio.Future[Any] | None", Callable[[], Any]]
+# What a worker is handed: the loop to answer on, the future to settle, the work.
+_Item = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
 
 
 class HandlerThreads:
@@ -48,15 +44,6 @@ class HandlerThreads:
         outcome is then dropped."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._hand_over((loop, future, work))
-        return future
-
-    def start(self, work: Callable[[], None]) -> None:
-        """Runs ``work()`` in a worker thread, which reports its outcome itself (nothing
-        comes back to the loop); what it raises is logged. After ``close`` it is not run."""
-        self._hand_over((None, None, work))
-
-    def _hand_over(self, item: _Item) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the handler threads are closed")
@@ -68,7 +55,8 @@ class HandlerThreads:
                 self._idle -= 1
         if start:
             threading.Thread(target=self._serve, name=name, daemon=True).start()
-        self._work.put(item)
+        self._work.put((loop, future, work))
+        return future
 
     def close(self) -> None:
         """Parked threads exit; work handed over and not started yet is cancelled."""
@@ -86,16 +74,6 @@ class HandlerThreads:
             if item is None:
                 return
             loop, future, work = item
-            if loop is None or future is None:
-                if not self._closed:
-                    try:
-                        work()
-                    except BaseException:
-                        log.exception("a worker thread's work raised")
-                with self._lock:
-                    self._idle += 1
-                del item, work
-                continue
             if self._closed:
                 _settle_soon(loop, future, _cancel, None)
                 continue

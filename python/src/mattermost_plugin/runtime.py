@@ -483,7 +483,6 @@ async def serve_plugin(
                 config.lane_socket,
                 config.token,
                 handler=_lane_handler(dispatcher.lane_handler(), grpc_side),
-                offload=dispatcher.lane_offload(),
             )
             lane_async.connected(lane)
             undo.append(_stop_when_closed(lane, stop).cancel)

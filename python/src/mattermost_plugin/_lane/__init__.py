@@ -9,7 +9,7 @@ and, with a handler, hooks in), ``blocking`` the client for sync code in worker 
 handlers).
 """
 
-from .aio import Handler, LaneConnection, Offload, Reply, connect
+from .aio import Handler, LaneConnection, connect
 from .blocking import BlockingLaneClient
 from .frames import MAX_BODY, MAX_QUEUED, Code, LaneError, LaneProtocolError
 from .threaded import SERVE_HOOKS, Admission, ServeHook, ThreadedLaneServer
@@ -25,8 +25,6 @@ __all__ = [
     "LaneConnection",
     "LaneError",
     "LaneProtocolError",
-    "Offload",
-    "Reply",
     "ServeHook",
     "ThreadedLaneServer",
     "connect",

@@ -6,11 +6,6 @@ allocates (the default Protocol's fresh 256 KiB buffer per read nearly doubles a
 cost). Answers resolve their caller's future from ``buffer_updated``; each request from the
 bridge runs as a task of its own, so a CANCEL can cancel it and a slow handler holds up
 nobody else.
-
-A request may instead be offloaded: served whole in a worker thread (a plain ``def`` hook
-handler), whose answer that thread writes to the socket itself when nothing is queued
-before it, so the loop is not woken to send it (one wake-up and one GIL hand-off less per
-call). Every write, the loop's and the threads', goes through one lock for that.
 """
 
 from __future__ import annotations
@@ -20,10 +15,7 @@ import collections
 import contextlib
 import contextvars
 import logging
-import os
-import socket
 import sys
-import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, cast
@@ -50,7 +42,7 @@ from .frames import (
     parse_hello,
 )
 
-__all__ = ["Handler", "LaneConnection", "Offload", "Reply", "connect"]
+__all__ = ["Handler", "LaneConnection", "connect"]
 
 log = logging.getLogger("mattermost_plugin.lane")
 
@@ -58,15 +50,6 @@ Handler = Callable[[str, bytes], Awaitable[bytes]]
 """Serves one call from the bridge: ``(method path, request message) -> response message``.
 Raising ``LaneError`` answers ERROR with its code (12 for a method it does not serve); any
 other exception answers ERROR 13 with its text."""
-
-Reply = Callable[[bytes | LaneError], None]
-"""Answers an offloaded request, from any thread: the response message, or a ``LaneError``
-to answer ERROR with."""
-
-Offload = Callable[[str, bytes, Reply], bool]
-"""Called on the loop for each request before ``Handler``: ``(method path, request message,
-reply) -> taken``. True means it took the request and will call ``reply`` exactly once,
-from whatever thread serves it; False leaves the request to ``Handler``."""
 
 _MAX_METHOD = 0xFFFF
 
@@ -76,7 +59,6 @@ async def connect(
     token: str | bytes,
     *,
     handler: Handler | None = None,
-    offload: Offload | None = None,
     # A plain parameter, as for every lane call: the lane runs its own timer (ASYNC109).
     timeout: float | None = 10.0,
     max_body: int = MAX_BODY,
@@ -85,23 +67,15 @@ async def connect(
     """Connects to the bridge's lane socket and completes the HELLO exchange.
 
     With a ``handler`` the HELLO says this connection serves hooks, and the bridge may send
-    it requests; ``offload`` may take some of them to serve off the loop. Raises
-    ``LaneError``: UNAVAILABLE when the socket cannot be reached or the bridge closes it
-    before answering (which is how it refuses a wrong token), DEADLINE_EXCEEDED when no
-    HELLO comes within ``timeout`` seconds.
+    it requests. Raises ``LaneError``: UNAVAILABLE when the socket cannot be reached or the
+    bridge closes it before answering (which is how it refuses a wrong token),
+    DEADLINE_EXCEEDED when no HELLO comes within ``timeout`` seconds.
     """
     loop = asyncio.get_running_loop()
     secret = token.encode() if isinstance(token, str) else token
     roles = ROLE_SERVES_HOOKS if handler is not None else 0
     conn = LaneConnection(
-        loop,
-        path,
-        secret,
-        roles,
-        handler,
-        offload=offload if handler is not None else None,
-        max_body=max_body,
-        max_queued=max_queued,
+        loop, path, secret, roles, handler, max_body=max_body, max_queued=max_queued
     )
     try:
         await loop.create_unix_connection(lambda: conn, path)
@@ -142,7 +116,6 @@ class LaneConnection(asyncio.BufferedProtocol):
         roles: int,
         handler: Handler | None,
         *,
-        offload: Offload | None = None,
         max_body: int = MAX_BODY,
         max_queued: int = MAX_QUEUED,
     ) -> None:
@@ -151,7 +124,6 @@ class LaneConnection(asyncio.BufferedProtocol):
         self._token = token
         self._roles = roles
         self._handler = handler
-        self._offload = offload
         self._max_body = max_body
         self._max_queued = max_queued
         self._decoder = FrameDecoder(max_body)
@@ -159,19 +131,9 @@ class LaneConnection(asyncio.BufferedProtocol):
         self._next_id = 1
         # Our calls waiting for an answer, by call id.
         self._pending: dict[int, asyncio.Future[bytes]] = {}
-        # The bridge's calls being served, by its call id: a task; None while its handler
-        # runs the first step, before it has one (see _on_request); an _Offloaded while a
-        # worker thread serves it. Worker threads pop their own entries (one atomic dict
-        # operation); everything else touches it on the loop.
-        self._serving: dict[int, asyncio.Task[None] | _Offloaded | None] = {}
-        # Every write to the transport holds it, so a worker thread may write an answer to
-        # the socket itself (_reply_from_thread) without cutting into another frame.
-        self._write_lock = threading.Lock()
-        # The rest of a frame a worker thread wrote in part: the next write starts with it.
-        self._remainder: bytes | None = None
-        # A duplicate of the transport's socket for those writes (None once closed), so a
-        # descriptor the loop closed and the kernel reused is never written to.
-        self._direct: socket.socket | None = None
+        # The bridge's calls being served, by its call id; None while its handler runs the
+        # first step, before it has a task (see _on_request).
+        self._serving: dict[int, asyncio.Task[None] | None] = {}
         self._paused = False
         self._write_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._waiting_bytes = 0
@@ -239,7 +201,7 @@ class LaneConnection(asyncio.BufferedProtocol):
                 raise LaneError(Code.UNAVAILABLE, self._close_reason)
         answer: asyncio.Future[bytes] = loop.create_future()
         self._pending[call_id] = answer
-        self._write(frame)
+        transport.write(frame)
         timer = None
         if deadline is not None:
             timer = loop.call_at(deadline, self._expire, call_id, timeout)
@@ -275,9 +237,7 @@ class LaneConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's are not asyncio.Transport subclasses).
         self._transport = cast(asyncio.Transport, transport)
-        if self._offload is not None:
-            self._direct = _duplicate_socket(transport)
-        self._write(encode_hello(self._roles, self._token))
+        self._transport.write(encode_hello(self._roles, self._token))
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._decoder.buffer()
@@ -305,9 +265,8 @@ class LaneConnection(asyncio.BufferedProtocol):
                     answer.set_exception(parse_error(body))
             elif kind == CANCEL:
                 task = self._serving.pop(call_id, None)
-                if task is not None and not isinstance(task, _Offloaded):
+                if task is not None:
                     task.cancel()
-                # An offloaded call's thread finds itself withdrawn and sends nothing.
             elif kind == HELLO:
                 assert body is not None  # a HELLO is never over the limit
                 self._on_hello(body)
@@ -389,12 +348,6 @@ class LaneConnection(asyncio.BufferedProtocol):
                 )
             )
             return
-        if self._offload is not None:
-            call = _Offloaded(self, call_id, method)
-            self._serving[call_id] = call
-            if self._offload(method, body, call.reply):
-                return
-            del self._serving[call_id]
         serve = self._serve(call_id, method, body)
         if sys.version_info < (3, 11):  # its create_task takes no context, which this needs
             self._serving[call_id] = self._loop.create_task(serve)
@@ -453,7 +406,8 @@ class LaneConnection(asyncio.BufferedProtocol):
             self._serving.pop(call_id, None)
             raise
         if self._stop_serving(call_id) and self._close_reason is None:
-            self._write(frame)
+            assert self._transport is not None
+            self._transport.write(frame)
 
     def _stop_serving(self, call_id: int) -> bool:
         """Unregisters a call being served; False when it was not (withdrawn, or closed)."""
@@ -514,93 +468,7 @@ class LaneConnection(asyncio.BufferedProtocol):
 
     def _write_control(self, frame: bytes) -> None:
         if self._close_reason is None and self._transport is not None:
-            self._write(frame)
-
-    def _write(self, frame: bytes) -> None:
-        """Writes ``frame`` on the loop, after the rest of one a worker thread began."""
-        transport = self._transport
-        assert transport is not None
-        with self._write_lock:
-            if self._remainder is not None:
-                transport.write(self._remainder)
-                self._remainder = None
-            transport.write(frame)
-
-    def _flush_remainder(self) -> None:
-        if self._close_reason is None and self._transport is not None:
-            with self._write_lock:
-                if self._remainder is not None:
-                    self._transport.write(self._remainder)
-                    self._remainder = None
-
-    # ----- offloaded requests (worker threads) -----
-
-    def _offloaded(self, call: _Offloaded, answer: bytes | LaneError) -> None:
-        """Sends an offloaded call's answer, from its worker thread: straight to the socket
-        when nothing waits to be written before it, else through the loop."""
-        if isinstance(answer, LaneError):
-            frame = encode_error(call.call_id, answer.code, answer.message)
-        elif len(answer) > self._max_body:
-            frame = encode_error(
-                call.call_id,
-                Code.RESOURCE_EXHAUSTED,
-                f"the response of {len(answer)} bytes from {call.method} is over the limit of "
-                f"{self._max_body} bytes",
-            )
-        else:
-            frame = encode_response(call.call_id, answer)
-        if self._serving.pop(call.call_id, None) is not call:
-            return  # withdrawn (CANCEL), or the connection closed
-        with self._write_lock:
-            if self._close_reason is not None:
-                return
-            direct = self._direct
-            if direct is not None and self._remainder is None and not self._paused:
-                try:
-                    queued = self._transport.get_write_buffer_size() if self._transport else 1
-                except RuntimeError:  # the loop changed the buffer as it was measured
-                    queued = 1
-                if queued == 0:
-                    try:
-                        sent = direct.send(frame)
-                    except (BlockingIOError, InterruptedError):
-                        sent = 0
-                    except OSError:
-                        sent = -1  # the loop sees the failure on its own reads and writes
-                    if sent == len(frame):
-                        return
-                    if sent > 0:
-                        # The rest goes first in the next write, so the stream stays whole.
-                        self._remainder = frame[sent:]
-                        self._call_on_loop(self._flush_remainder)
-                        return
-                    if sent < 0:
-                        return
-        self._call_on_loop(self._answer_on_loop, call.call_id, frame)
-
-    def _answer_on_loop(self, call_id: int, frame: bytes) -> None:
-        """An offloaded call's answer that could not go straight out: written as a handler's
-        answer is, waiting its turn while the transport has paused writing."""
-        if self._close_reason is not None:
-            return
-        if not self._must_wait(len(frame)):
-            self._write(frame)
-            return
-        self._loop.create_task(self._write_when_free(call_id, frame))
-
-    async def _write_when_free(self, call_id: int, frame: bytes) -> None:
-        try:
-            await self._wait_to_write(len(frame), None, None)
-        except LaneError as e:
-            # Over the write bound: the call still gets its answer, as an ERROR.
-            frame = encode_error(call_id, e.code, e.message)
-        if self._close_reason is None:
-            self._write(frame)
-
-    def _call_on_loop(self, callback: Callable[..., None], *args: Any) -> None:
-        # A closed loop raises RuntimeError: nothing is left to answer to.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(callback, *args)
+            self._transport.write(frame)
 
     def _oversized_answer(self, size: int) -> LaneError:
         return LaneError(
@@ -620,11 +488,7 @@ class LaneConnection(asyncio.BufferedProtocol):
         handlers; the first reason given is the one kept."""
         if self._close_reason is not None:
             return
-        with self._write_lock:  # no worker thread writes from here on
-            self._close_reason = reason
-            if self._direct is not None:
-                self._direct.close()
-                self._direct = None
+        self._close_reason = reason
         self._close_error = error
         if not self._hello.done():
             self._hello.set_exception(error or LaneError(Code.UNAVAILABLE, reason))
@@ -639,39 +503,11 @@ class LaneConnection(asyncio.BufferedProtocol):
                 waiter.set_exception(LaneError(Code.UNAVAILABLE, reason))
         serving, self._serving = self._serving, {}
         for task in serving.values():
-            if task is not None and not isinstance(task, _Offloaded):
+            if task is not None:
                 task.cancel()
 
 
 _NOT_SERVED = object()
-
-
-class _Offloaded:
-    """A request from the bridge that a worker thread serves (see ``Offload``)."""
-
-    __slots__ = ("call_id", "connection", "method")
-
-    def __init__(self, connection: LaneConnection, call_id: int, method: str) -> None:
-        self.connection = connection
-        self.call_id = call_id
-        self.method = method
-
-    def reply(self, answer: bytes | LaneError) -> None:
-        self.connection._offloaded(self, answer)
-
-
-def _duplicate_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
-    """A socket on a duplicate of the transport's descriptor, non-blocking as it is; None
-    when the transport shows none (then every offloaded answer goes through the loop)."""
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return None
-    try:
-        direct = socket.socket(sock.family, sock.type, fileno=os.dup(sock.fileno()))
-    except OSError:
-        return None
-    direct.setblocking(False)
-    return direct
 
 
 @types.coroutine
