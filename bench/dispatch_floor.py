@@ -65,11 +65,16 @@ async def per_call(call: Callable[[], Awaitable[object]], calls: int) -> dict[st
     }
 
 
-async def dispatch(plugin_cls: type[Plugin], calls: int) -> dict[str, float]:
+def request_body() -> bytes:
+    """A MessageWillBePosted request with a 1 KiB post."""
     request = hooks_pb2.MessageWillBePostedHookRequest()
     request.post.id = "p" * 26
     request.post.message = "x" * 1024
-    body = request.SerializeToString()
+    return bytes(request.SerializeToString())
+
+
+async def dispatch(plugin_cls: type[Plugin], calls: int) -> dict[str, float]:
+    body = request_body()
     dispatcher = HookDispatcher(
         plugin_cls.create(api=None, aapi=None, plugin_id="bench", config=None), hooks_service()
     )
@@ -81,10 +86,7 @@ async def dispatch(plugin_cls: type[Plugin], calls: int) -> dict[str, float]:
 
 
 async def dispatch_inline(calls: int) -> dict[str, float]:
-    request = hooks_pb2.MessageWillBePostedHookRequest()
-    request.post.id = "p" * 26
-    request.post.message = "x" * 1024
-    body = request.SerializeToString()
+    body = request_body()
     dispatcher = HookDispatcher(
         SyncHandler.create(api=None, aapi=None, plugin_id="bench", config=None), hooks_service()
     )

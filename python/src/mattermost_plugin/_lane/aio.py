@@ -33,11 +33,11 @@ from .frames import (
     FrameDecoder,
     LaneError,
     LaneProtocolError,
+    encode_answer,
     encode_cancel,
     encode_error,
     encode_hello,
     encode_request,
-    encode_response,
     parse_error,
     parse_hello,
 )
@@ -372,16 +372,9 @@ class LaneConnection(asyncio.BufferedProtocol):
         (CANCEL) or the connection closed: then nothing is sent."""
         assert self._handler is not None
         try:
-            answer = await self._handler(method, body)
-            if len(answer) > self._max_body:
-                frame = encode_error(
-                    call_id,
-                    Code.RESOURCE_EXHAUSTED,
-                    f"the response of {len(answer)} bytes from {method} is over the limit of "
-                    f"{self._max_body} bytes",
-                )
-            else:
-                frame = encode_response(call_id, answer)
+            frame = encode_answer(
+                call_id, method, await self._handler(method, body), self._max_body
+            )
         except asyncio.CancelledError:
             if self._stop_serving(call_id):
                 # Not the bridge's CANCEL nor a closed connection (both unregister the

@@ -33,6 +33,7 @@ __all__ = [
     "Kind",
     "LaneError",
     "LaneProtocolError",
+    "encode_answer",
     "encode_cancel",
     "encode_error",
     "encode_hello",
@@ -141,6 +142,19 @@ def encode_request(call_id: int, method: bytes, body: bytes) -> bytes:
 
 def encode_response(call_id: int, body: bytes) -> bytes:
     return HEADER.pack(len(body), RESPONSE, 0, 0, call_id) + body
+
+
+def encode_answer(call_id: int, method: str, answer: bytes, max_body: int) -> bytes:
+    """The RESPONSE carrying a handler's ``answer`` to a request of ``method``, or the
+    ERROR 8 that replaces it when it is over ``max_body``."""
+    if len(answer) > max_body:
+        return encode_error(
+            call_id,
+            Code.RESOURCE_EXHAUSTED,
+            f"the response of {len(answer)} bytes from {method} is over the limit of "
+            f"{max_body} bytes",
+        )
+    return encode_response(call_id, answer)
 
 
 def encode_error(call_id: int, code: int, message: str) -> bytes:

@@ -36,8 +36,8 @@ from .frames import (
     Code,
     LaneError,
     LaneProtocolError,
+    encode_answer,
     encode_error,
-    encode_response,
 )
 
 __all__ = ["SERVE_HOOKS", "Admission", "ServeHook", "ThreadedLaneServer"]
@@ -419,15 +419,7 @@ class ThreadedLaneServer(BlockingLaneClient):
         try:
             try:
                 answer = self._context.copy().run(self._serve, request.method, request.body)
-                if len(answer) > self._max_body:
-                    frame = encode_error(
-                        call_id,
-                        Code.RESOURCE_EXHAUSTED,
-                        f"the response of {len(answer)} bytes from {request.method} is over "
-                        f"the limit of {self._max_body} bytes",
-                    )
-                else:
-                    frame = encode_response(call_id, answer)
+                frame = encode_answer(call_id, request.method, answer, self._max_body)
             except LaneError as e:
                 frame = encode_error(call_id, e.code, e.message)
             except BaseException as e:  # a thread of ours must not die of a handler's error
