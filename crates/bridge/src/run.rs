@@ -193,12 +193,20 @@ impl Listeners {
 /// `pyenv::prepare_known`, which starts no process): Python's imports (~100 ms) then run
 /// beside the bridge's own start (~20 ms, mostly parsing the embedded schema) instead of after
 /// it. Otherwise, or if this spawn fails, Python is started after the handshake as before,
-/// where a failure is reported through activation.
+/// where a failure is reported through activation. Never for a bridge run by hand (no magic
+/// cookie), which only prints go-plugin's message and exits.
 fn start_known_python(
     runtime: &tokio::runtime::Runtime,
     manifest: &Manifest,
     rendezvous: &Rendezvous,
 ) -> Option<(PythonProcess, PythonSetup)> {
+    let cookie =
+        goplugin::handshake::check_cookie(&goplugin::HandshakeConfig::mattermost(), |key| {
+            std::env::var(key).ok()
+        });
+    if cookie.is_err() {
+        return None;
+    }
     let path_var = std::env::var_os("PATH");
     let setup = runtime.block_on(prepare_known(&manifest.dir, path_var.as_deref()))?;
     // On the runtime's thread, as every spawn of Python (PR_SET_PDEATHSIG).
