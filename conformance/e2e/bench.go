@@ -3,9 +3,10 @@ package main
 // The post latency a user sees on the real server (issue 12): POST /api/v4/posts with no
 // plugin, with the native Go hello plugin (conformance/hellogo) and with the Python one
 // (examples/hello), interleaved round by round so that the machine's drift touches all three
-// alike. `make bench` runs it after the supervisor benchmarks (scripts/e2e/run.sh -bench-out)
-// and adds its figures to bench/results.json; bench/README.md says what each means. Then the
-// floods of issue 16 (floodFigures), beside the Go twin.
+// alike; then the post rate of 16 concurrent posters in the same three configurations
+// (rateFigure). `make bench` runs it after the supervisor benchmarks (scripts/e2e/run.sh
+// -bench-out) and adds its figures to bench/results.json; bench/README.md says what each
+// means. Then the floods of issue 16 (floodFigures), beside the Go twin.
 
 import (
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -58,6 +60,11 @@ func runBench(e *env, path string) error {
 		logf("bench: round %d of %d done", round+1, benchRounds)
 	}
 	figs := postFigures(samples)
+	rate, err := e.rateFigure()
+	if err != nil {
+		return err
+	}
+	figs["real_server_post_rate_16"] = rate
 	floods, err := e.floodFigures()
 	if err != nil {
 		return err
@@ -66,6 +73,87 @@ func runBench(e *env, path string) error {
 		figs[name] = f
 	}
 	return mergeFigures(path, figs)
+}
+
+// rateRounds × ratePosters × ratePostsEach posts are measured per configuration.
+const (
+	rateRounds    = 3
+	ratePosters   = 16
+	ratePostsEach = 40
+)
+
+// rateLossTarget is issue 11's bar: 16 concurrent posters lose at most 5% of the rate they
+// have with no plugin.
+const rateLossTarget = 0.05
+
+// rateFigure: ratePosters users' worth of concurrent clean posts (one client, 16 in flight)
+// with no plugin, with the Go hello plugin and with the Python one, rateRounds times each,
+// interleaved; posts per second over each configuration's rounds.
+func (e *env) rateFigure() (figure, error) {
+	configs := []struct {
+		name string
+		set  func() error
+	}{
+		{"none", func() error { return e.noHelloPlugin() }},
+		{"go", func() error { return e.solo(e.hellogo) }},
+		{"mmplug", func() error { return e.solo(e.hello) }},
+	}
+	posts, took := map[string]int{}, map[string]time.Duration{}
+	for round := range rateRounds {
+		for _, c := range configs {
+			if err := c.set(); err != nil {
+				return figure{}, fmt.Errorf("rate round %d, %s: %w", round, c.name, err)
+			}
+			n, d, err := e.concurrentPosts(fmt.Sprintf("rate %s %d", c.name, round))
+			if err != nil {
+				return figure{}, fmt.Errorf("rate round %d, %s: %w", round, c.name, err)
+			}
+			posts[c.name] += n
+			took[c.name] += d
+		}
+		logf("bench: rate round %d of %d done", round+1, rateRounds)
+	}
+	rate := func(name string) float64 { return float64(posts[name]) / took[name].Seconds() }
+	none, goRate, py := rate("none"), rate("go"), rate("mmplug")
+	met := py >= (1-rateLossTarget)*none
+	return figure{
+		Unit: "posts/s", None: none, Go: goRate, MMPlug: py,
+		Ratio: py / goRate, GoVsNone: goRate / none, MMPlugVsNone: py / none,
+		Samples: posts["mmplug"], Target: fmt.Sprintf("≥ %.2f × none", 1-rateLossTarget), Met: &met,
+	}, nil
+}
+
+// concurrentPosts makes ratePosters × ratePostsEach clean posts, ratePosters in flight; every
+// one must be created. It answers how many and how long they took.
+func (e *env) concurrentPosts(tag string) (int, time.Duration, error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	t0 := time.Now()
+	for p := range ratePosters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ratePostsEach {
+				r, err := e.w.post(e.w.user1, fmt.Sprintf("%s: poster %d, post %d", tag, p, i), nil)
+				if err == nil && r.status != http.StatusCreated {
+					err = fmt.Errorf("a clean post answered %s", r)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ratePosters * ratePostsEach, time.Since(t0), first
 }
 
 // floodRounds floods are measured per shape and plugin, interleaved.
@@ -138,8 +226,22 @@ type figure struct {
 	Met    *bool  `json:"met,omitempty"`
 }
 
+// addedTarget is issue 11's bar for the time the Python hook adds to a post: at most 1.5 × what
+// the Go hook adds (the p50s with the plugin minus the p50 with none).
+const addedTarget = 1.5
+
 func postFigures(samples map[string][]time.Duration) map[string]figure {
 	out := map[string]figure{}
+	{
+		ms := func(config string) float64 { return quantile(samples[config], 0.5).Seconds() * 1000 }
+		none := ms("none")
+		goAdded, pyAdded := ms("go")-none, ms("mmplug")-none
+		met := pyAdded <= addedTarget*goAdded
+		out["real_server_post_added_p50"] = figure{
+			Unit: "ms", Go: goAdded, MMPlug: pyAdded, Ratio: pyAdded / goAdded,
+			Samples: len(samples["mmplug"]), Target: fmt.Sprintf("≤ %.1f × Go", addedTarget), Met: &met,
+		}
+	}
 	for _, q := range []struct {
 		name string
 		p    float64
@@ -201,6 +303,11 @@ func mergeFigures(path string, figs map[string]figure) error {
 	sort.Strings(names)
 	for _, name := range names {
 		f := figs[name]
+		if f.None != 0 && f.Target != "" {
+			fmt.Printf("%-48s none %7.1f %s   go %7.1f (%.2f× none)   mmplug %7.1f (%.2f× none; target %s, met %v)\n",
+				name, f.None, f.Unit, f.Go, f.GoVsNone, f.MMPlug, f.MMPlugVsNone, f.Target, *f.Met)
+			continue
+		}
 		if f.Target != "" {
 			fmt.Printf("%-48s go %7.2f %s   mmplug %7.2f %s (%.2f× go; target %s, met %v)\n",
 				name, f.Go, f.Unit, f.MMPlug, f.Unit, f.Ratio, f.Target, *f.Met)
