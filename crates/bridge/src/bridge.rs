@@ -196,7 +196,11 @@ impl Bridge {
             return Ok(());
         }
         let limit = self.manifest.timeout_of(name);
-        match self.deadlines.within(limit, self.ready()).await {
+        match self
+            .deadlines
+            .within(limit, std::pin::pin!(self.ready()))
+            .await
+        {
             Ok(ready) => ready.map(drop),
             Err(Elapsed) => Err(format!(
                 "{name}: the plugin's Python was not ready within {} s",
@@ -493,7 +497,7 @@ impl Bridge {
         let limit = self.manifest.timeout_of(name);
         match self
             .deadlines
-            .within(limit, self.hooks.call(method, req))
+            .within(limit, std::pin::pin!(self.hooks.call(method, req)))
             .await
         {
             Ok(result) => result,

@@ -7,8 +7,8 @@
 //! The walk goes down the Go type and the proto descriptor together, so a mismatch between
 //! them is found, named and reported, never silently dropped.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use gob::{Types, Value as GobValue};
 use mmplug_schema::{Basic, Field, GoType, Method, Schema, SchemaError};
@@ -253,16 +253,44 @@ pub struct Translator {
     /// What [`Translator::underlying`] resolves a named type to, for the named types it does
     /// not leave as they are: computed once.
     underlying: HashMap<String, GoType>,
-    /// Every method's `Z_` args and returns structs as envelopes, by struct name: computed
-    /// once instead of for every call.
-    envelopes: HashMap<String, Envelope>,
-    /// Positions in `schema.api` and `schema.hooks` by method name, for the lookup every
-    /// call makes.
-    api_index: HashMap<String, usize>,
-    hook_index: HashMap<String, usize>,
-    /// The gob types of the `Z_` structs by bare name, for [`Translator::wire_struct`], which
-    /// every call asks.
-    wire_structs: HashMap<String, gob::TypeId>,
+    /// The `Z_` args and returns structs of the methods called so far as envelopes, by
+    /// struct name: computed at a method's first call instead of at every call. Filled
+    /// lazily, not at start, so the idle bridge stays small (rss_idle_bridge: all of them
+    /// took 0.3 MB).
+    envelopes: Mutex<HashMap<String, Arc<Envelope>>>,
+    /// Positions in `schema.api` and `schema.hooks`, sorted by method name, for the lookup
+    /// every call makes (a binary search). One allocation each, not one per name: small
+    /// allocations kept from start-up pin heap pages that would otherwise be returned
+    /// (rss_idle_bridge).
+    api_by_name: Vec<u16>,
+    hooks_by_name: Vec<u16>,
+}
+
+/// The positions of `methods` sorted by name; of methods with the same name, the first
+/// (as [`Schema::api_method`] and [`Schema::hook`] find it).
+fn by_name(methods: &[Method]) -> std::result::Result<Vec<u16>, SchemaError> {
+    let count = u16::try_from(methods.len()).map_err(|_| {
+        SchemaError::Undefined(format!("{} methods: more than a u16 counts", methods.len()))
+    })?;
+    let mut order: Vec<u16> = (0..count).collect();
+    // Stable: equal names keep their schema order, so the first comes first.
+    order.sort_by(|&a, &b| {
+        methods[usize::from(a)]
+            .name
+            .cmp(&methods[usize::from(b)].name)
+    });
+    order.dedup_by(|later, earlier| {
+        methods[usize::from(*later)].name == methods[usize::from(*earlier)].name
+    });
+    Ok(order)
+}
+
+/// The method `name` among `methods`, through `sorted` (from [`by_name`]).
+fn find_by_name<'a>(methods: &'a [Method], sorted: &[u16], name: &str) -> Option<&'a Method> {
+    let at = sorted
+        .binary_search_by(|&i| methods[usize::from(i)].name.as_str().cmp(name))
+        .ok()?;
+    methods.get(usize::from(sorted[at]))
 }
 
 /// A `Z_` struct's fields as a method envelope maps them, in order: each field's proto field
@@ -280,25 +308,12 @@ impl Translator {
             gob_types: HashMap::new(),
             struct_fields: HashMap::new(),
             underlying: HashMap::new(),
-            envelopes: HashMap::new(),
-            api_index: HashMap::new(),
-            hook_index: HashMap::new(),
-            wire_structs: HashMap::new(),
+            envelopes: Mutex::default(),
+            api_by_name: Vec::new(),
+            hooks_by_name: Vec::new(),
         };
-        for (i, m) in t.schema.api.iter().enumerate() {
-            t.api_index.entry(m.name.clone()).or_insert(i);
-        }
-        for (i, m) in t.schema.hooks.iter().enumerate() {
-            t.hook_index.entry(m.name.clone()).or_insert(i);
-        }
-        for m in t.schema.api.iter().chain(t.schema.hooks.iter()) {
-            for (results, name) in [(false, &m.args_struct), (true, &m.returns_struct)] {
-                if let Some(name) = name {
-                    t.envelopes
-                        .insert(name.clone(), Self::make_envelope(m, results));
-                }
-            }
-        }
+        t.api_by_name = by_name(&t.schema.api)?;
+        t.hooks_by_name = by_name(&t.schema.hooks)?;
         let names: Vec<String> = t.schema.types.keys().cloned().collect();
         for name in &names {
             let def = &t.schema.types[name];
@@ -364,7 +379,6 @@ impl Translator {
                     .struct_type(&name, ids)
                     .map_err(|e| SchemaError::Undefined(format!("{name}: {e:?}")))?;
                 t.gob_types.insert(format!("plugin.{name}"), id);
-                t.wire_structs.insert(name, id);
             }
         }
         let registered: Vec<(String, String)> = t
@@ -387,12 +401,12 @@ impl Translator {
 
     /// The API method `name`, as [`Schema::api_method`] finds it, without a scan.
     pub fn api_method(&self, name: &str) -> Option<&Method> {
-        self.api_index.get(name).map(|&i| &self.schema.api[i])
+        find_by_name(&self.schema.api, &self.api_by_name, name)
     }
 
     /// The hook `name`, as [`Schema::hook`] finds it, without a scan.
     pub fn hook(&self, name: &str) -> Option<&Method> {
-        self.hook_index.get(name).map(|&i| &self.schema.hooks[i])
+        find_by_name(&self.schema.hooks, &self.hooks_by_name, name)
     }
 
     /// The schema.
@@ -414,7 +428,7 @@ impl Translator {
 
     /// The gob type of a method's `Z_` args or returns struct (`Z_KVGetArgs`).
     pub fn wire_struct(&self, name: &str) -> Option<gob::TypeId> {
-        self.wire_structs.get(name).copied()
+        self.gob_types.get(&format!("plugin.{name}")).copied()
     }
 
     /// The gob type for a Go type, building it (and everything it references) on first use.
@@ -524,16 +538,26 @@ impl Translator {
 
     /// Proto field number of each `Z_` field, following the envelope rule; `None` for fields
     /// that are not a parameter or result (stream ids of irregular methods).
-    fn envelope<'a>(&'a self, m: &Method, results: bool) -> Cow<'a, Envelope> {
+    fn envelope(&self, m: &Method, results: bool) -> Arc<Envelope> {
         let name = if results {
             &m.returns_struct
         } else {
             &m.args_struct
         };
-        match name.as_deref().and_then(|n| self.envelopes.get(n)) {
-            Some(envelope) => Cow::Borrowed(envelope),
-            None => Cow::Owned(Self::make_envelope(m, results)),
+        let Some(name) = name else {
+            return Arc::new(Self::make_envelope(m, results));
+        };
+        // Every update is one insert: a panic elsewhere leaves the cache usable.
+        let mut envelopes = self
+            .envelopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(envelope) = envelopes.get(name) {
+            return Arc::clone(envelope);
         }
+        let envelope = Arc::new(Self::make_envelope(m, results));
+        envelopes.insert(name.clone(), Arc::clone(&envelope));
+        envelope
     }
 
     fn make_envelope(m: &Method, results: bool) -> Envelope {
@@ -1591,6 +1615,25 @@ mod tests {
 
     fn translator() -> Translator {
         Translator::new(crate::schema::embedded().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn methods_are_found_by_name_as_the_schema_finds_them() {
+        let t = translator();
+        let schema = t.schema();
+        for m in &schema.api {
+            let found = t.api_method(&m.name).expect("every API method is found");
+            assert!(std::ptr::eq(found, schema.api_method(&m.name).unwrap()));
+        }
+        for m in &schema.hooks {
+            let found = t.hook(&m.name).expect("every hook is found");
+            assert!(std::ptr::eq(found, schema.hook(&m.name).unwrap()));
+        }
+        assert!(t.api_method("NoSuchMethod").is_none());
+        assert!(t.hook("").is_none());
+        // A hook's name is not an API method's, and the other way round.
+        assert!(t.api_method("MessageWillBePosted").is_none());
+        assert!(t.hook("GetUser").is_none());
     }
 
     #[test]
