@@ -254,14 +254,11 @@ pub struct Translator {
     /// not leave as they are: computed once.
     underlying: HashMap<String, GoType>,
     /// The `Z_` args and returns structs of the methods called so far as envelopes, by
-    /// struct name: computed at a method's first call instead of at every call. Filled
-    /// lazily, not at start, so the idle bridge stays small (rss_idle_bridge: all of them
-    /// took 0.3 MB).
+    /// struct name: computed at a method's first call instead of at every call (a plugin
+    /// calls few of the hundreds of methods, so none is made before it is needed).
     envelopes: Mutex<HashMap<String, Arc<Envelope>>>,
     /// Positions in `schema.api` and `schema.hooks`, sorted by method name, for the lookup
-    /// every call makes (a binary search). One allocation each, not one per name: small
-    /// allocations kept from start-up pin heap pages that would otherwise be returned
-    /// (rss_idle_bridge).
+    /// every call makes (a binary search instead of a scan): one small allocation each.
     api_by_name: Vec<u16>,
     hooks_by_name: Vec<u16>,
 }
