@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 from . import _upstream_client
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
 from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
-from .bots import BotUsernameTakenError, ensure_bot
-from .commands import CommandCall, CommandError, CommandRegistrationError, command
 from .errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -47,39 +45,6 @@ from .errors import (
 )
 from .hooks import HookName, HookRegistrationError, HookReplyError, hook
 from .http import HTTPClientDisconnected, HTTPHeaders, HTTPRequest, HTTPResponseWriter
-from .interactive import (
-    ActionRequest,
-    ActionResponse,
-    Attachment,
-    AttachmentField,
-    BoolElement,
-    Button,
-    DialogResponse,
-    DialogSubmission,
-    InteractiveDialog,
-    RadioElement,
-    Select,
-    SelectElement,
-    TextareaElement,
-    TextElement,
-    action,
-    attach,
-    dialog,
-    dialog_error,
-    ephemeral,
-    field_errors,
-    open_dialog,
-    update_post,
-)
-from .jobs import (
-    AsyncJobs,
-    JobExistsError,
-    JobRegistrationError,
-    Jobs,
-    OneShotJob,
-    every,
-    one_shot,
-)
 from .kv import (
     AsyncKVMutex,
     AsyncKVStore,
@@ -186,9 +151,73 @@ if TYPE_CHECKING:
     # What __getattr__ below resolves at run time, precisely typed for type checkers (without
     # this, `from mattermost_plugin import User` would be Any).
     from ._proto.mattermost.plugin.v1.models_pb2 import *  # noqa: F403
+    from .bots import BotUsernameTakenError, ensure_bot
+    from .commands import CommandCall, CommandError, CommandRegistrationError, command
+    from .interactive import (
+        ActionRequest,
+        ActionResponse,
+        Attachment,
+        AttachmentField,
+        BoolElement,
+        Button,
+        DialogResponse,
+        DialogSubmission,
+        InteractiveDialog,
+        RadioElement,
+        Select,
+        SelectElement,
+        TextareaElement,
+        TextElement,
+        action,
+        attach,
+        dialog,
+        dialog_error,
+        ephemeral,
+        field_errors,
+        open_dialog,
+        update_post,
+    )
+    from .jobs import (
+        AsyncJobs,
+        JobExistsError,
+        JobRegistrationError,
+        Jobs,
+        OneShotJob,
+        every,
+        one_shot,
+    )
+
+# The helpers' modules load with the first name taken from them, so a plugin that uses none
+# of them (bots, commands, interactive messages, jobs) never imports them: less start-up time
+# and idle memory.
+_LAZY = {
+    name: module
+    for module, names in {
+        "bots": ("BotUsernameTakenError", "ensure_bot"),
+        "commands": ("CommandCall", "CommandError", "CommandRegistrationError", "command"),
+        "interactive": (
+            "ActionRequest", "ActionResponse", "Attachment", "AttachmentField", "BoolElement",
+            "Button", "DialogResponse", "DialogSubmission", "InteractiveDialog", "RadioElement",
+            "Select", "SelectElement", "TextareaElement", "TextElement", "action", "attach",
+            "dialog", "dialog_error", "ephemeral", "field_errors", "open_dialog", "update_post",
+        ),
+        "jobs": (
+            "AsyncJobs", "JobExistsError", "JobRegistrationError", "Jobs", "OneShotJob",
+            "every", "one_shot",
+        ),
+    }.items()
+    for name in names
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
     # Protobuf message classes of the contract, resolved on first use so importing the SDK
     # does not load ~thousand message types until a plugin needs one.
     if name[:1].isupper():

@@ -48,6 +48,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._backports import add_note
+from ._marks import COMMAND_ATTR
 from ._proto.mattermost.plugin.v1.models_pb2 import (
     AutocompleteData,
     Command,
@@ -69,8 +70,6 @@ __all__ = [
     "fields",
 ]
 
-# The attribute the decorator sets on the function; Plugin.__init_subclass__ reads it.
-COMMAND_ATTR = "__mmplug_command__"
 HELP_WORD = "help"
 EPHEMERAL = "ephemeral"
 IN_CHANNEL = "in_channel"

@@ -64,6 +64,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ._marks import INTERACTIVE_ATTR
 from ._proto.mattermost.plugin.v1.models_pb2 import OpenDialogRequest, Post
 from .client import AsyncClient
 
@@ -108,7 +109,6 @@ ACTION_PATH = "/mmplug/actions/"
 DIALOG_PATH = "/mmplug/dialogs/"
 # An action or dialog request is a small JSON document; more is refused (413) unread.
 MAX_REQUEST_BYTES = 1 << 20
-INTERACTIVE_ATTR = "__mmplug_interactive__"
 
 # Go's model limits (integration_action.go), checked before a dialog is sent so a mistake
 # is a clear error here rather than a 400 from the server.

@@ -55,6 +55,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ._marks import JOB_ATTR
 from .kv import AsyncKVMutex, AsyncKVStore, KVStore, encode_json
 
 if TYPE_CHECKING:
@@ -94,7 +95,6 @@ DEFAULT_STOP_TIMEOUT = 20.0
 # The KV mutex of a run: held while the job runs, refreshed by the mutex itself.
 JOB_MUTEX_TTL = 15.0
 
-JOB_ATTR = "__mmplug_job__"
 F = TypeVar("F", bound=Callable[..., Any])
 Runner = Callable[..., Awaitable[Any]]
 

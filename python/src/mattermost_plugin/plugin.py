@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from . import _compat, _upstream_client
 from ._gate import DEFAULT_MAX_SYNC_HANDLERS
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
+from ._marks import COMMAND_ATTR, INTERACTIVE_ATTR, JOB_ATTR
 from .client import AsyncClient, SyncClient
-from .commands import COMMAND_ATTR, CommandRouter
 from .hooks import HOOK_ATTR, HookName, HookRegistrationError
-from .interactive import INTERACTIVE_ATTR, InteractiveRoutes
-from .interactive import on_activate as interactive_on_activate
-from .jobs import JOB_ATTR, AsyncJobs, JobClock, Jobs, JobScheduler, JobTable
-from .jobs import on_activate as jobs_on_activate
-from .jobs import on_deactivate as jobs_on_deactivate
 from .kv import AsyncKVStore, KVStore
 from .settings import Settings, find_settings
 
 if TYPE_CHECKING:
+    # Imported where a plugin uses them (commands, interactive routes, jobs): one that does
+    # not never loads them (activation time, idle memory).
+    from .commands import CommandRouter
+    from .interactive import InteractiveRoutes
+    from .jobs import AsyncJobs, JobClock, Jobs, JobScheduler, JobTable
     from .runtime import RuntimeConfig
 
 __all__ = ["HookRunner", "HookStep", "Plugin"]
@@ -38,6 +38,20 @@ HookStep = Callable[..., Awaitable[Any]]
 
 # What the SDK's decorators (@hook, @command, @action/@dialog, @every/@one_shot) mark.
 _HANDLER_MARKS = (HOOK_ATTR, COMMAND_ATTR, INTERACTIVE_ATTR, JOB_ATTR)
+_FEATURE_MARKS = (COMMAND_ATTR, INTERACTIVE_ATTR, JOB_ATTR)
+
+
+def _marks_of(cls: type) -> set[str]:
+    """The feature marks (commands, interactive routes, jobs) on any attribute of ``cls`` or
+    its bases: the features whose modules its ``__init_subclass__`` must load."""
+    found: set[str] = set()
+    for klass in cls.__mro__:
+        for value in vars(klass).values():
+            fn = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+            for mark in _FEATURE_MARKS:
+                if mark not in found and (hasattr(fn, mark) or hasattr(value, mark)):
+                    found.add(mark)
+    return found
 
 
 class Plugin:
@@ -121,9 +135,22 @@ class Plugin:
         registry.update(own)
         cls._hook_registry = registry
         cls._settings_descriptor = find_settings(cls)
-        cls._command_router = CommandRouter.collect(cls)
-        cls._job_table = JobTable.collect(cls)
-        cls._interactive = InteractiveRoutes.collect(cls)
+        marks = _marks_of(cls)
+        cls._command_router = None
+        cls._job_table = None
+        cls._interactive = None
+        if COMMAND_ATTR in marks:
+            from .commands import CommandRouter
+
+            cls._command_router = CommandRouter.collect(cls)
+        if JOB_ATTR in marks:
+            from .jobs import JobTable
+
+            cls._job_table = JobTable.collect(cls)
+        if INTERACTIVE_ATTR in marks:
+            from .interactive import InteractiveRoutes
+
+            cls._interactive = InteractiveRoutes.collect(cls)
 
     def __init__(
         self,
@@ -228,11 +255,15 @@ class Plugin:
     @property
     def jobs(self) -> Jobs:
         """Schedule, cancel and list one-shot jobs, blocking (see ``mattermost_plugin.jobs``)."""
+        from .jobs import Jobs
+
         return Jobs(self)
 
     @property
     def ajobs(self) -> AsyncJobs:
         """``self.jobs`` for async handlers (``await self.ajobs.schedule_once(...)``)."""
+        from .jobs import AsyncJobs
+
         return AsyncJobs(self)
 
     @property
@@ -267,8 +298,13 @@ class Plugin:
             elif name is HookName.ExecuteCommand:
                 steps.append(router.execute)
         if cls._interactive is not None and name is HookName.OnActivate:
+            from .interactive import on_activate as interactive_on_activate
+
             steps.append(interactive_on_activate)
         if cls._job_table is not None:
+            from .jobs import on_activate as jobs_on_activate
+            from .jobs import on_deactivate as jobs_on_deactivate
+
             # Last in OnActivate: jobs start once the plugin's own handler succeeded.
             if name is HookName.OnActivate:
                 steps.append(jobs_on_activate)

@@ -1,0 +1,70 @@
+"""The SDK's helper modules (bots, commands, interactive messages, jobs) load only when a
+plugin uses them, which keeps a plugin's start-up and idle memory down (issue 11)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import mattermost_plugin
+
+HELPERS = ("bots", "commands", "interactive", "jobs")
+
+
+def loaded_after(code: str) -> list[str]:
+    """The helper modules a fresh interpreter has loaded after running ``code``."""
+    probe = textwrap.dedent(code) + textwrap.dedent(f"""
+        import sys
+        print(",".join(m for m in {HELPERS!r} if "mattermost_plugin." + m in sys.modules))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_a_plugin_of_hooks_alone_loads_no_helper() -> None:
+    assert (
+        loaded_after("""
+            from mattermost_plugin import HookName, Plugin, hook
+
+            class P(Plugin):
+                @hook(HookName.MessageWillBePosted)
+                def check(self, context, post):
+                    return post, ""
+        """)
+        == []
+    )
+
+
+def test_a_helper_loads_when_a_plugin_uses_it() -> None:
+    assert loaded_after("from mattermost_plugin import command") == ["commands"]
+    assert loaded_after("import mattermost_plugin.jobs") == ["jobs"]
+    # A base class defined elsewhere with a declared command: the subclass is routed too.
+    assert loaded_after("""
+        from mattermost_plugin import Plugin
+        from mattermost_plugin.commands import command
+
+        class Base(Plugin):
+            @command("hello")
+            def hello(self, args):
+                return "hi"
+
+        class P(Base):
+            pass
+
+        assert P._command_router is not None and P._job_table is None
+    """) == ["commands"]
+
+
+def test_every_exported_name_resolves_to_its_module_s_object() -> None:
+    import importlib
+
+    for name in mattermost_plugin.__all__:
+        value = getattr(mattermost_plugin, name)
+        module = mattermost_plugin._LAZY.get(name)
+        if module is not None:
+            helper = importlib.import_module(f"mattermost_plugin.{module}")
+            assert value is getattr(helper, name), name
+    assert set(mattermost_plugin._LAZY) <= set(mattermost_plugin.__all__)
