@@ -3,17 +3,21 @@ threads of its own, each request on the thread that read it.
 
 The bridge sends this connection only the hooks it named in its ``ServeHooks`` call
 (docs/internals.md §8, "The lane"); the asyncio connection serves all the others. Its threads
-take turns reading (leader/follower): the one reading (the leader) that gets a request hands
-reading on to a parked thread (or a new one), serves the request itself, writes the answer
-and parks. So a request runs on the thread that read it, with no hand-off between threads
-and no event loop on its path (transport study: 18 µs a call against 46 µs for a reader
-that hands work to a pool).
+take turns reading: the one that reads a request runs it, writes the answer and reads again,
+so a request runs on the thread that read it, with no hand-off between threads and no event
+loop on its path (transport study: 18 µs a call against 46 µs for a reader that hands work to
+a pool). Requests read together run one after another, their answers sent several to a
+write. While a handler runs, nobody reads: another thread is called in when the handler
+blocks in an API call (the gate says so) or when the watch (one parked thread, looking every
+``_WATCH_EVERY`` seconds while requests come) sees handlers stuck; then what waits behind
+them spreads over threads too.
 
 How many run at once is the gate's to say (``Admission``; the SDK's ``SyncHandlerGate``).
 A request the gate does not admit waits in arrival order, on no thread, until one is let
 in: when a handler ends or blocks in an API call, the gate tells this connection and a
 parked thread takes the next. A ``CANCEL`` withdraws a waiting request, or drops the answer
-of a running one (a thread cannot be stopped).
+of a running one (a thread cannot be stopped). A failure in this connection's own threads
+ends it, and the bridge then sends these hooks to the asyncio connection.
 """
 
 from __future__ import annotations
