@@ -25,16 +25,24 @@ const (
 	benchWarmup        = 20
 )
 
-// runBench measures and merges the figures into the results file at path.
-func runBench(e *env, path string) error {
-	configs := []struct {
-		name string
-		set  func() error
-	}{
+// benchConfig is one of the three configurations posts are measured in, and how to set it up.
+type benchConfig struct {
+	name string
+	set  func() error
+}
+
+// benchConfigs: no plugin, the native Go hello plugin, the Python one.
+func (e *env) benchConfigs() []benchConfig {
+	return []benchConfig{
 		{"none", func() error { return e.noHelloPlugin() }},
 		{"go", func() error { return e.solo(e.hellogo) }},
 		{"mmplug", func() error { return e.solo(e.hello) }},
 	}
+}
+
+// runBench measures and merges the figures into the results file at path.
+func runBench(e *env, path string) error {
+	configs := e.benchConfigs()
 	samples := map[string][]time.Duration{}
 	for round := range benchRounds {
 		for _, c := range configs {
@@ -90,14 +98,7 @@ const rateLossTarget = 0.05
 // with no plugin, with the Go hello plugin and with the Python one, rateRounds times each,
 // interleaved; posts per second over each configuration's rounds.
 func (e *env) rateFigure() (figure, error) {
-	configs := []struct {
-		name string
-		set  func() error
-	}{
-		{"none", func() error { return e.noHelloPlugin() }},
-		{"go", func() error { return e.solo(e.hellogo) }},
-		{"mmplug", func() error { return e.solo(e.hello) }},
-	}
+	configs := e.benchConfigs()
 	posts, took := map[string]int{}, map[string]time.Duration{}
 	for round := range rateRounds {
 		for _, c := range configs {
