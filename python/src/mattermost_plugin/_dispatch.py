@@ -508,21 +508,13 @@ class HookDispatcher:
             route.spec.fill(response, _compat.hook_result(route.name, result, tuple(args)))
         return response
 
-    def _request_id_of(self, route: _HookRoute, request: Message) -> str:
-        if route.context_field is None:
-            return ""
-        return str(getattr(getattr(request, route.context_field), "request_id", ""))
-
     async def _serve_on_loop(self, route: _HookRoute, body: bytes) -> bytes:
         """An ``async def`` handler's hook on the loop, from request bytes to response bytes."""
         spec = route.spec
-        try:
-            request = spec.request_cls.FromString(body)
-        except Exception as e:  # protobuf's DecodeError, or whatever upb raises
-            raise LaneError(Code.INVALID_ARGUMENT, f"{spec.name}: {e}") from None
+        request = _decode(spec, body, spec.name)
         self._open_server_log()
         args = [get(request) for get in route.getters]
-        token = current_request_id.set(self._request_id_of(route, request))
+        token = current_request_id.set(_request_id_in(request, route.context_field))
         try:
             response = self._respond(route, await route.handler(*args), args)
         except Exception as exc:
@@ -555,12 +547,9 @@ class HookDispatcher:
 
     def _run_in_thread(self, route: _HookRoute, body: bytes) -> bytes:
         spec = route.spec
-        try:
-            request = spec.request_cls.FromString(body)
-        except Exception as e:  # protobuf's DecodeError, or whatever upb raises
-            raise LaneError(Code.INVALID_ARGUMENT, f"{spec.name}: {e}") from None
+        request = _decode(spec, body, spec.name)
         args = [get(request) for get in route.getters]
-        token = current_request_id.set(self._request_id_of(route, request))
+        token = current_request_id.set(_request_id_in(request, route.context_field))
         try:
             with handler_thread(self.gate):
                 result = route.handler(*args)
@@ -763,10 +752,7 @@ class HookDispatcher:
             spec = self.specs.get(method[len(prefix) :]) if method.startswith(prefix) else None
             if spec is None:
                 raise LaneError(Code.UNIMPLEMENTED, f"no unary hook {method}")
-            try:
-                request = spec.request_cls.FromString(body)
-            except Exception as e:  # protobuf's DecodeError, or whatever upb raises
-                raise LaneError(Code.INVALID_ARGUMENT, f"{method}: {e}") from None
+            request = _decode(spec, body, method)
             try:
                 response = await self.unary(spec, request)
             except HookNotImplemented as e:
@@ -793,6 +779,7 @@ class _HookRoute:
 
 
 def _context_field(request_cls: type[Message]) -> str | None:
+    """The name of a request's context field (number 1, a message), if it has one."""
     field = request_cls.DESCRIPTOR.fields_by_number.get(1)
     if field is None or field.message_type is None:
         return None
@@ -888,8 +875,20 @@ def _unsupported_stream(
 
 
 def _request_id(request: Message) -> str:
-    ctx_field = request.DESCRIPTOR.fields_by_number.get(1)
-    if ctx_field is None or ctx_field.message_type is None:
+    return _request_id_in(request, _context_field(type(request)))
+
+
+def _request_id_in(request: Message, context_field: str | None) -> str:
+    """The request id in ``request``'s context field (``_context_field``), or ""."""
+    if context_field is None:
         return ""
-    ctx = getattr(request, ctx_field.name)
-    return str(getattr(ctx, "request_id", ""))
+    return str(getattr(getattr(request, context_field), "request_id", ""))
+
+
+def _decode(spec: HookSpec, body: bytes, where: str) -> Message:
+    """A hook's request from its bytes; INVALID_ARGUMENT (``where``: the error's prefix) for
+    bytes that do not decode."""
+    try:
+        return spec.request_cls.FromString(body)
+    except Exception as e:  # protobuf's DecodeError, or whatever upb raises
+        raise LaneError(Code.INVALID_ARGUMENT, f"{where}: {e}") from None

@@ -56,8 +56,7 @@ class SyncHandlerGate:
             # The check and the queueing are one step under the lock, so a worker thread's
             # _api_call_started sees this waiter or this check sees its handler as blocked.
             with self._lock:
-                if not self._waiters and self._admitted - self._in_api < self.limit:
-                    self._admitted += 1
+                if not self._waiters and self._admit_now():
                     return
                 waiter = loop.create_future()
                 self._waiters.append(waiter)
@@ -68,17 +67,20 @@ class SyncHandlerGate:
                     if waiter in self._waiters:
                         self._waiters.remove(waiter)
             with self._lock:
-                if self._admitted - self._in_api < self.limit:
-                    self._admitted += 1
+                if self._admit_now():
                     return
 
     def try_acquire(self) -> bool:
         """Admits a handler now if ``acquire`` would without waiting; from any thread."""
         with self._lock:
-            if not self._waiters and self._admitted - self._in_api < self.limit:
-                self._admitted += 1
-                return True
-            return False
+            return not self._waiters and self._admit_now()
+
+    def _admit_now(self) -> bool:
+        """Admits one more handler if there is room (with _lock held)."""
+        if self._admitted - self._in_api < self.limit:
+            self._admitted += 1
+            return True
+        return False
 
     def room(self) -> int:
         """How many more handlers would be admitted now (a hint: it may change at once)."""

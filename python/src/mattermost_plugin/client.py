@@ -15,6 +15,7 @@ with the per-launch token as metadata); byte streams use the gRPC channel.
 
 from __future__ import annotations
 
+import abc
 import contextvars
 import inspect
 import json
@@ -472,7 +473,7 @@ def make_client_classes(
     return sync_cls, async_cls
 
 
-class LazyChannel:
+class LazyChannel(abc.ABC):
     """A gRPC channel to a unix socket, made (and grpcio imported) by its first use.
 
     The runtime's clients hold one each for their byte streams (uploads, PluginHTTP) and,
@@ -487,8 +488,9 @@ class LazyChannel:
         # Sync clients are shared by worker threads: two first calls must make one channel.
         self._lock = threading.Lock()
 
+    @abc.abstractmethod
     def _open(self) -> Any:
-        raise NotImplementedError
+        """Makes the channel (``LazySyncChannel``, ``LazyAioChannel``)."""
 
     def _get(self) -> Any:
         channel = self._channel
