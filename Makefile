@@ -298,9 +298,11 @@ upstream: setup static-bridge ## the plugins written for Mattermost's own Python
 matrix: setup bridge ## the conformance harness against older server/public releases (oldest supported ESR and one in between; conformance/matrix)
 	conformance/matrix/run.sh $(BRIDGE) $(VENV)
 
+# Python keeps its bytecode caches, as under a server: a PYTHONDONTWRITEBYTECODE in the
+# caller's environment would have every activation compile the plugin's module again.
 bench: setup static-bridge ## bench/plugin-python beside its native Go twin under the real supervisor, then the post latency users see on a real server: the table of bench/README.md, ratios, targets; writes bench/results.json
-	$(GO) run ./conformance/harness -bench -bridge $(STATIC_BRIDGE) -venv $(VENV)
-	scripts/e2e/run.sh -bench-out $(ROOT)/bench/results.json
+	env -u PYTHONDONTWRITEBYTECODE $(GO) run ./conformance/harness -bench -bridge $(STATIC_BRIDGE) -venv $(VENV)
+	env -u PYTHONDONTWRITEBYTECODE scripts/e2e/run.sh -bench-out $(ROOT)/bench/results.json
 
 clean:
 	rm -rf target .venv

@@ -31,8 +31,11 @@ PIECE_SIZE = 64 << 10  # how much /source writes at a time
 
 
 def pattern(n: int) -> bytes:
-    """The benchmark payload: byte i is i*7 mod 256, as in bench/plugin-go."""
-    return bytes((i * 7) & 0xFF for i in range(n))
+    """The benchmark payload: byte i is i*7 mod 256, as in bench/plugin-go. The bytes repeat
+    every 256, so one cycle is built and repeated: a generator over all n costs ~6 ms for the
+    64 KiB piece at import, on every activation (Go's loop, microseconds)."""
+    cycle = bytes((i * 7) & 0xFF for i in range(256))
+    return (cycle * (n // 256 + 1))[:n]
 
 
 PIECE = pattern(PIECE_SIZE)
