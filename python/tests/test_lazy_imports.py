@@ -68,3 +68,29 @@ def test_every_exported_name_resolves_to_its_module_s_object() -> None:
             helper = importlib.import_module(f"mattermost_plugin.{module}")
             assert value is getattr(helper, name), name
     assert set(mattermost_plugin._LAZY) <= set(mattermost_plugin.__all__)
+
+
+def test_the_contract_loads_without_building_every_message_class() -> None:
+    # The services and a message class by name come from the serialized descriptors; the
+    # _pb2 modules of api.proto and hooks.proto (~700 classes) are not imported, and a
+    # class made on first use is the very class the module has once imported after all.
+    probe = textwrap.dedent("""
+        import sys
+        import mattermost_plugin
+        from mattermost_plugin import _contract
+        from google.protobuf.message_factory import GetMessageClass
+
+        api, hooks = _contract.api_service(), _contract.hooks_service()
+        made = GetMessageClass(api.methods_by_name["GetUser"].input_type)
+        request = mattermost_plugin.MessageWillBePostedHookRequest
+        print(sorted(m.rpartition(".")[2] for m in sys.modules if m.endswith("_pb2")
+                     and m.startswith("mattermost_plugin.")))
+        from mattermost_plugin._proto.mattermost.plugin.v1 import api_pb2, hooks_pb2
+        assert api_pb2.GetUserRequest is made
+        assert hooks_pb2.MessageWillBePostedHookRequest is request
+        assert request.DESCRIPTOR is hooks.methods_by_name["MessageWillBePosted"].input_type
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    # models_pb2 (and common_pb2, its import): the SDK's own public classes, such as Post.
+    assert out.stdout.strip() == "['common_pb2', 'models_pb2']"

@@ -1,20 +1,19 @@
-"""Locates the mmplug contract (package ``mattermost.plugin.v1``) in the generated modules.
+"""Locates the mmplug contract (package ``mattermost.plugin.v1``) in the descriptor pool.
 
-The services are looked up by full name in the descriptor pool after importing every
-generated module, so it does not matter which ``.proto`` file declares them.
+Every generated file's descriptor is added to the pool first (``_proto.descriptors``), so it
+does not matter which ``.proto`` file declares a service; no ``_pb2`` module is imported for
+it, so message classes come one by one (``GetMessageClass``) as they are used, not ~a
+thousand at startup.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
 PACKAGE = "mattermost.plugin.v1"
-_MODULES = "mattermost_plugin._proto.mattermost.plugin.v1"
 
 
 def allow_deep_messages() -> None:
@@ -46,14 +45,16 @@ def allow_deep_messages() -> None:
 def _load() -> None:
     allow_deep_messages()
     try:
-        pkg = importlib.import_module(_MODULES)
+        from ._proto import descriptors
     except ImportError as e:
         raise RuntimeError(
             f"the generated protobuf modules are missing ({e}); run python/scripts/gen_proto.py"
         ) from e
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name.endswith("_pb2"):
-            importlib.import_module(f"{_MODULES}.{info.name}")
+    pool = descriptor_pool.Default()
+    for _, serialized in descriptors.FILES:
+        # The same bytes as the file's _pb2 module adds: whichever comes second is a no-op,
+        # and a message's class is one class either way.
+        pool.AddSerializedFile(serialized)
 
 
 def service(name: str) -> ServiceDescriptor:
