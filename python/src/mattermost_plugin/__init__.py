@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import _upstream_client
 from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
-from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
 from .errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -151,6 +150,7 @@ if TYPE_CHECKING:
     # What __getattr__ below resolves at run time, precisely typed for type checkers (without
     # this, `from mattermost_plugin import User` would be Any).
     from ._proto.mattermost.plugin.v1.models_pb2 import *  # noqa: F403
+    from ._proto.mattermost.plugin.v1.models_pb2 import Command, CommandResponse, Post
     from .bots import BotUsernameTakenError, ensure_bot
     from .commands import CommandCall, CommandError, CommandRegistrationError, command
     from .interactive import (
@@ -218,21 +218,16 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
         globals()[name] = value
         return value
-    # Protobuf message classes of the contract, resolved on first use so importing the SDK
-    # does not load ~thousand message types until a plugin needs one.
+    # Protobuf message classes of the contract (Post, User...), each made on first use: the
+    # SDK's import builds none of the ~thousand (docs/internals.md §7).
     if name[:1].isupper():
-        from google.protobuf import descriptor_pool
-        from google.protobuf.message_factory import GetMessageClass
-
         from . import _contract
 
-        _contract._load()
         try:
-            desc = descriptor_pool.Default().FindMessageTypeByName(f"{_contract.PACKAGE}.{name}")
+            cls = _contract.message_class(name)
         except KeyError:
             pass
         else:
-            cls = GetMessageClass(desc)
             globals()[name] = cls
             return cls
     raise AttributeError(f"module 'mattermost_plugin' has no attribute {name!r}")

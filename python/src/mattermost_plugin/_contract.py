@@ -12,6 +12,8 @@ import functools
 
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 
 PACKAGE = "mattermost.plugin.v1"
 
@@ -55,6 +57,14 @@ def _load() -> None:
         # The same bytes as the file's _pb2 module adds: whichever comes second is a no-op,
         # and a message's class is one class either way.
         pool.AddSerializedFile(serialized)
+
+
+@functools.cache
+def message_class(name: str) -> type[Message]:
+    """The class of the contract's message ``name`` (``Post``), made on first use; KeyError
+    for a name the contract does not have."""
+    _load()
+    return GetMessageClass(descriptor_pool.Default().FindMessageTypeByName(f"{PACKAGE}.{name}"))
 
 
 def service(name: str) -> ServiceDescriptor:

@@ -42,10 +42,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._proto.mattermost.plugin.v1.models_pb2 import PluginKVSetOptions
+from ._contract import message_class
 
 if TYPE_CHECKING:
     from ._generated.api import AsyncPluginAPIClient, PluginAPIClient
+    from ._proto.mattermost.plugin.v1.models_pb2 import PluginKVSetOptions
 
 __all__ = [
     "AsyncKVMutex",
@@ -180,8 +181,12 @@ def expiry_seconds(expire_in: float | datetime.timedelta) -> int:
     return max(1, math.ceil(seconds))
 
 
+def _kv_set_options() -> type[PluginKVSetOptions]:
+    return message_class("PluginKVSetOptions")  # type: ignore[return-value]
+
+
 def _options(old: bytes | None, expire_in: float | datetime.timedelta | None) -> PluginKVSetOptions:
-    return PluginKVSetOptions(
+    return _kv_set_options()(
         atomic=True,
         # Empty old bytes reach the server as a nil OldValue: "only if the key is absent".
         old_value=old or b"",
@@ -433,7 +438,7 @@ class _MutexBase:
         return self._lost
 
     def _set_options(self, old: bytes | None) -> PluginKVSetOptions:
-        return PluginKVSetOptions(
+        return _kv_set_options()(
             atomic=True, old_value=old or b"", expire_in_seconds=math.ceil(self.ttl)
         )
 
