@@ -615,7 +615,7 @@ def _wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         if not shapes:
             cls = type(client)
             cls._bind_contract()
-            spec = next((s for s in cls._specs.values() if s.py_name == name), None)
+            spec = cls._specs.get(name)
             shapes.append(_Shape(name, fn, spec))
         return tuple(shapes[0].bind(args, kwargs))
 

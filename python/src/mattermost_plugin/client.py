@@ -20,7 +20,7 @@ import contextvars
 import inspect
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -229,15 +229,53 @@ def method_specs(service: ServiceDescriptor) -> dict[str, MethodSpec]:
     return specs
 
 
-# The contract services' specs, by service name, once built (_ClientBase._bind_contract).
-_CONTRACT_SPECS: dict[str, dict[str, MethodSpec]] = {}
+class _LazySpecs(Mapping[str, MethodSpec]):
+    """A service's unary RPCs' specs in declaration order, by snake_case name, or by RPC name
+    (``by_rpc``, a view sharing the built ones), each built on first use: building them all
+    makes the classes of every request and response (~520 for the API), ~15 ms of a plugin's
+    start-up (docs/internals.md §7)."""
+
+    def __init__(self, service: ServiceDescriptor, *, by_rpc: _LazySpecs | None = None) -> None:
+        self._service = service
+        if by_rpc is None:
+            # RPC name -> its descriptor, and the specs built so far (shared with the view).
+            self._methods: dict[str, Any] = {
+                m.name: m for m in service.methods if not (m.client_streaming or m.server_streaming)
+            }
+            self._built: dict[str, MethodSpec] = {}
+            self._keys: dict[str, str] = {name: name for name in self._methods}
+        else:
+            self._methods, self._built = by_rpc._methods, by_rpc._built
+            self._keys = {snake_case(name): name for name in self._methods}
+
+    def by_py_name(self) -> _LazySpecs:
+        """The same specs keyed by snake_case name."""
+        return _LazySpecs(self._service, by_rpc=self)
+
+    def __getitem__(self, key: str) -> MethodSpec:
+        rpc_name = self._keys[key]
+        spec = self._built.get(rpc_name)
+        if spec is None:
+            # Two threads may build one at once: equal specs, of the same classes.
+            spec = self._built[rpc_name] = MethodSpec.of(self._service, self._methods[rpc_name])
+        return spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+# The contract services' specs by RPC name, by service name (_ClientBase._bind_contract).
+_CONTRACT_SPECS: dict[str, _LazySpecs] = {}
 
 
 class _ClientBase:
     _service: ClassVar[ServiceDescriptor]
-    _specs: ClassVar[dict[str, MethodSpec]]
+    _specs: ClassVar[Mapping[str, MethodSpec]]
     # RPC name -> spec, for ``_call``.
-    _by_rpc: ClassVar[dict[str, MethodSpec]]
+    _by_rpc: ClassVar[Mapping[str, MethodSpec]]
     # Set by the generated classes: the contract service they type. Its descriptors are
     # loaded when the first client is made, not when the class is imported.
     _contract: ClassVar[str] = ""
@@ -256,20 +294,13 @@ class _ClientBase:
         from . import _contract
 
         service = _contract.service(cls._contract)
-        # The sync and the async client of one service share their (immutable) specs:
-        # building them for ~260 methods is ~2 ms of a plugin's start-up.
-        specs = _CONTRACT_SPECS.get(service.full_name)
-        if specs is None:
-            specs = _CONTRACT_SPECS[service.full_name] = method_specs(service)
-        cls._set_service(service, specs)
-
-    @classmethod
-    def _set_service(
-        cls, service: ServiceDescriptor, specs: dict[str, MethodSpec] | None = None
-    ) -> None:
+        # The sync and the async client of one service share their (immutable) specs.
+        by_rpc = _CONTRACT_SPECS.get(service.full_name)
+        if by_rpc is None:
+            by_rpc = _CONTRACT_SPECS[service.full_name] = _LazySpecs(service)
         cls._service = service
-        cls._specs = method_specs(service) if specs is None else specs
-        cls._by_rpc = {s.rpc_name: s for s in cls._specs.values()}
+        cls._specs = by_rpc.by_py_name()
+        cls._by_rpc = by_rpc
 
     @classmethod
     def method_names(cls) -> list[str]:
