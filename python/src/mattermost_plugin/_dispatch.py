@@ -47,6 +47,7 @@ from ._gate import SyncHandlerGate, handler_thread
 from ._generated import hooks as generated_hooks
 from ._lane import Code, LaneError
 from ._lane import Handler as LaneHandler
+from ._lazy import LazyMapping
 from ._threads import HandlerThreads
 from .client import current_request_id
 from .errors import PluginAPIError
@@ -380,11 +381,11 @@ class HookDispatcher:
         self.gate = SyncHandlerGate(plugin.max_sync_handlers)
         self._server_log_open = False
         self._server_log_lock = threading.Lock()
-        self.specs = {
-            m.name: HookSpec.of(m)
-            for m in service.methods
-            if not (m.client_streaming or m.server_streaming)
-        }
+        # Each built when its hook is first served (it makes the hook's message classes).
+        self.specs: Mapping[str, HookSpec] = LazyMapping(
+            {m.name: m for m in service.methods if not (m.client_streaming or m.server_streaming)},
+            HookSpec.of,
+        )
         # How the lane serves each method (None: through unary), filled as methods are first
         # called, since a plugin's handlers never change.
         self._routes: dict[str, _HookRoute | None] = {}

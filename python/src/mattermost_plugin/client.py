@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import abc
 import contextvars
+import functools
 import inspect
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,6 +31,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from ._convert import get_field, payload_fields, set_field
 from ._gate import blocking_api_call
+from ._lazy import LazyMapping
 from ._names import snake_case
 from ._unary import AsyncUnary, GrpcAsyncUnary, GrpcSyncUnary, SyncUnary, TransportError
 from .errors import (
@@ -229,46 +231,9 @@ def method_specs(service: ServiceDescriptor) -> dict[str, MethodSpec]:
     return specs
 
 
-class _LazySpecs(Mapping[str, MethodSpec]):
-    """A service's unary RPCs' specs in declaration order, by snake_case name, or by RPC name
-    (``by_rpc``, a view sharing the built ones), each built on first use: building them all
-    makes the classes of every request and response (~520 for the API), ~15 ms of a plugin's
-    start-up (docs/internals.md §7)."""
-
-    def __init__(self, service: ServiceDescriptor, *, by_rpc: _LazySpecs | None = None) -> None:
-        self._service = service
-        if by_rpc is None:
-            # RPC name -> its descriptor, and the specs built so far (shared with the view).
-            self._methods: dict[str, Any] = {
-                m.name: m for m in service.methods if not (m.client_streaming or m.server_streaming)
-            }
-            self._built: dict[str, MethodSpec] = {}
-            self._keys: dict[str, str] = {name: name for name in self._methods}
-        else:
-            self._methods, self._built = by_rpc._methods, by_rpc._built
-            self._keys = {snake_case(name): name for name in self._methods}
-
-    def by_py_name(self) -> _LazySpecs:
-        """The same specs keyed by snake_case name."""
-        return _LazySpecs(self._service, by_rpc=self)
-
-    def __getitem__(self, key: str) -> MethodSpec:
-        rpc_name = self._keys[key]
-        spec = self._built.get(rpc_name)
-        if spec is None:
-            # Two threads may build one at once: equal specs, of the same classes.
-            spec = self._built[rpc_name] = MethodSpec.of(self._service, self._methods[rpc_name])
-        return spec
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
-# The contract services' specs by RPC name, by service name (_ClientBase._bind_contract).
-_CONTRACT_SPECS: dict[str, _LazySpecs] = {}
+# The contract services' specs by RPC name, each built on first use, by service name
+# (_ClientBase._bind_contract): building all ~260 makes the classes of ~520 messages.
+_CONTRACT_SPECS: dict[str, LazyMapping[Any, MethodSpec]] = {}
 
 
 class _ClientBase:
@@ -297,9 +262,14 @@ class _ClientBase:
         # The sync and the async client of one service share their (immutable) specs.
         by_rpc = _CONTRACT_SPECS.get(service.full_name)
         if by_rpc is None:
-            by_rpc = _CONTRACT_SPECS[service.full_name] = _LazySpecs(service)
+            unary = {
+                m.name: m for m in service.methods if not (m.client_streaming or m.server_streaming)
+            }
+            by_rpc = _CONTRACT_SPECS[service.full_name] = LazyMapping(
+                unary, functools.partial(MethodSpec.of, service)
+            )
         cls._service = service
-        cls._specs = by_rpc.by_py_name()
+        cls._specs = by_rpc.rekeyed(snake_case)
         cls._by_rpc = by_rpc
 
     @classmethod
