@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -31,21 +32,24 @@ type benchConfig struct {
 	set  func() error
 }
 
-// benchConfigs: no plugin, the native Go hello plugin, the Python one.
-func (e *env) benchConfigs() []benchConfig {
-	return []benchConfig{
+// benchConfigs: no plugin, the native Go hello plugin, the Python one, in the order round
+// `round` measures them: the order turns by one each round, so that what drifts within a
+// round (the channel and the posts table grow with every post) favours none of them.
+func (e *env) benchConfigs(round int) []benchConfig {
+	configs := []benchConfig{
 		{"none", func() error { return e.noHelloPlugin() }},
 		{"go", func() error { return e.solo(e.hellogo) }},
 		{"mmplug", func() error { return e.solo(e.hello) }},
 	}
+	k := round % len(configs)
+	return slices.Concat(configs[k:], configs[:k])
 }
 
 // runBench measures and merges the figures into the results file at path.
 func runBench(e *env, path string) error {
-	configs := e.benchConfigs()
 	samples := map[string][]time.Duration{}
 	for round := range benchRounds {
-		for _, c := range configs {
+		for _, c := range e.benchConfigs(round) {
 			if err := c.set(); err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, c.name, err)
 			}
@@ -85,7 +89,7 @@ func runBench(e *env, path string) error {
 
 // rateRounds × ratePosters × ratePostsEach posts are measured per configuration.
 const (
-	rateRounds    = 3
+	rateRounds    = 6
 	ratePosters   = 16
 	ratePostsEach = 40
 )
@@ -96,12 +100,11 @@ const rateLossTarget = 0.05
 
 // rateFigure: ratePosters users' worth of concurrent clean posts (one client, 16 in flight)
 // with no plugin, with the Go hello plugin and with the Python one, rateRounds times each,
-// interleaved; posts per second over each configuration's rounds.
+// interleaved (in turning order); posts per second over each configuration's rounds.
 func (e *env) rateFigure() (figure, error) {
-	configs := e.benchConfigs()
 	posts, took := map[string]int{}, map[string]time.Duration{}
 	for round := range rateRounds {
-		for _, c := range configs {
+		for _, c := range e.benchConfigs(round) {
 			if err := c.set(); err != nil {
 				return figure{}, fmt.Errorf("rate round %d, %s: %w", round, c.name, err)
 			}
