@@ -4,7 +4,9 @@
 (``dispatch_async_def``), a plain ``def`` one as the threaded connection's reader serves it,
 inline (``dispatch_plain_def_inline``, ``HookDispatcher.lane_threaded``), and a plain ``def``
 one through ``lane_handler``'s general path, which hands it to a worker thread
-(``dispatch_plain_def_handed_off``: hooks with SDK steps take it); and the bare worker-thread
+(``dispatch_plain_def_handed_off``: hooks with SDK steps take it); the inline one again, each
+call after its thread slept 200 µs (``dispatch_plain_def_inline_cold``: the CPU of the call
+alone, as a lane reader serves one request at a time); and the bare worker-thread
 hand-off that path pays (``HandlerThreads``, ``_threads.py``), beside
 ``loop.run_in_executor`` with a ``ThreadPoolExecutor``, which it replaced.
 
@@ -103,6 +105,30 @@ async def dispatch_inline(calls: int) -> dict[str, float]:
         dispatcher.close()
 
 
+def dispatch_inline_cold(calls: int) -> dict[str, float]:
+    """``dispatch_inline`` with this thread asleep for 200 µs before each call, as a lane
+    reader is between requests while the bridge and the server have the cores: the CPU of
+    the call alone, its caches cold. Called on the loop (lane_threaded needs it), which it
+    blocks: nothing else runs there."""
+    body = request_body()
+    dispatcher = HookDispatcher(
+        SyncHandler.create(api=None, aapi=None, plugin_id="bench", config=None), hooks_service()
+    )
+    _, serve = dispatcher.lane_threaded()
+    try:
+        for _ in range(WARM_UP):
+            serve(PATH, body)
+        cpu = 0.0
+        for _ in range(calls):
+            time.sleep(0.0002)
+            start = time.thread_time()
+            serve(PATH, body)
+            cpu += time.thread_time() - start
+        return {"cpu_us": round(1e6 * cpu / calls, 1)}
+    finally:
+        dispatcher.close()
+
+
 async def hand_off(calls: int) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -123,6 +149,7 @@ async def main(calls: int) -> None:
             {
                 "dispatch_async_def": await dispatch(AsyncHandler, calls),
                 "dispatch_plain_def_inline": await dispatch_inline(calls),
+                "dispatch_plain_def_inline_cold": dispatch_inline_cold(calls),
                 "dispatch_plain_def_handed_off": await dispatch(SyncHandler, calls),
                 "run_in_executor_alone": await hand_off(calls),
                 "handler_threads_alone": await handler_threads(calls),
