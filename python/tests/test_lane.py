@@ -14,6 +14,7 @@ import contextvars
 import logging
 import shutil
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -553,9 +554,9 @@ _CALL_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("call", default=
 async def test_each_request_runs_in_a_context_of_its_own_across_awaits(
     bridge: FakeBridge,
 ) -> None:
-    """The handler's first step runs before it has a task (no await: answered there and
-    then); a handler that awaits goes on as a task in the same context, and no call sees
-    another's context variables."""
+    """Each request's handler is a task of its own, in a context of its own (from Python
+    3.12 its first step runs at once: no await, answered there and then), and no call sees
+    another's context variables across its awaits."""
     gates = {b"a": asyncio.Event(), b"b": asyncio.Event()}
     seen: list[tuple[bytes, str, str]] = []
 
@@ -579,6 +580,32 @@ async def test_each_request_runs_in_a_context_of_its_own_across_awaits(
         assert await a == b"a"
         assert seen == [(b"now", "", "now"), (b"b", "", "b"), (b"a", "", "a")]
         assert _CALL_VAR.get() == ""
+        assert conn._serving == {}
+    finally:
+        conn.close()
+
+
+async def test_a_handler_runs_inside_its_task_from_its_first_step(bridge: FakeBridge) -> None:
+    """What needs the current task (asyncio.timeout, TaskGroup, current_task) works before the
+    handler's first await as after it: the eager start of 3.12 runs that step in the task."""
+
+    async def handler(method: str, body: bytes) -> bytes:
+        task = asyncio.current_task()
+        assert task is not None
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(5):
+                await asyncio.sleep(0)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(asyncio.sleep(0))
+        else:
+            await asyncio.wait_for(asyncio.sleep(0), 5)
+        assert asyncio.current_task() is task
+        return body
+
+    conn = await connect(bridge.path, TOKEN, handler=handler)
+    try:
+        bc = await bridge.conn()
+        assert await bc.call("/h/X", b"timed") == b"timed"
         assert conn._serving == {}
     finally:
         conn.close()

@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import logging
 import sys
-import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from .frames import (
     CANCEL,
@@ -131,8 +129,8 @@ class LaneConnection(asyncio.BufferedProtocol):
         self._next_id = 1
         # Our calls waiting for an answer, by call id.
         self._pending: dict[int, asyncio.Future[bytes]] = {}
-        # The bridge's calls being served, by its call id; None while its handler runs the
-        # first step, before it has a task (see _on_request).
+        # The bridge's calls being served, by its call id: the handler's task; None while
+        # that task takes its eager first step (see _on_request).
         self._serving: dict[int, asyncio.Task[None] | None] = {}
         self._paused = False
         self._write_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -349,23 +347,17 @@ class LaneConnection(asyncio.BufferedProtocol):
             )
             return
         serve = self._serve(call_id, method, body)
-        if sys.version_info < (3, 11):  # its create_task takes no context, which this needs
-            self._serving[call_id] = self._loop.create_task(serve)
+        if sys.version_info >= (3, 12):
+            # The handler's first step runs now, inside its task (an eager start): most hooks
+            # answer in it, with no turn of the loop to wait for, and asyncio.current_task(),
+            # asyncio.timeout() and TaskGroup work there as in any task. (Before 3.12 there is
+            # no eager start, and a first step run outside a task breaks those three.)
+            self._serving[call_id] = None
+            task = asyncio.Task(serve, loop=self._loop, eager_start=True)
+            if not task.done() and call_id in self._serving:
+                self._serving[call_id] = task
             return
-        # The handler's first step runs now, in a context of its own (as a task's would):
-        # most hooks answer in it, with no task to make and no turn of the loop to wait for.
-        # Only one that awaits something becomes a task, which goes on where it stopped.
-        context = contextvars.copy_context()
-        self._serving[call_id] = None
-        try:
-            awaited = context.run(serve.send, None)
-        except StopIteration:
-            return  # answered (or withdrawn) in the first step
-        except asyncio.CancelledError:
-            return  # the handler cancelled itself; _serve answered ERROR CANCELLED
-        task = self._loop.create_task(_resume(serve, awaited), context=context)
-        if call_id in self._serving:
-            self._serving[call_id] = task
+        self._serving[call_id] = self._loop.create_task(serve)
 
     async def _serve(self, call_id: int, method: str, body: bytes) -> None:
         """Runs the handler for one request and answers it, unless the bridge withdrew it
@@ -501,35 +493,6 @@ class LaneConnection(asyncio.BufferedProtocol):
 
 
 _NOT_SERVED = object()
-
-
-@types.coroutine
-def _go_on(coroutine: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
-    """Drives ``coroutine`` on from a first step already taken that yielded ``awaited``:
-    what the task sends or throws in goes to it, what it yields goes to the task."""
-    to_task = awaited
-    while True:
-        try:
-            sent = yield to_task
-        except GeneratorExit:
-            coroutine.close()
-            raise
-        except BaseException as e:  # a cancellation, or what a future failed with
-            try:
-                to_task = coroutine.throw(e)
-            except StopIteration:
-                return
-        else:
-            try:
-                to_task = coroutine.send(sent)
-            except StopIteration:
-                return
-
-
-async def _resume(coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
-    """``_go_on`` as a native coroutine: from Python 3.12 a task takes nothing else (a
-    generator-based coroutine such as ``_go_on`` is refused with a TypeError)."""
-    await _go_on(coroutine, awaited)
 
 
 def _fail_future(future: asyncio.Future[None], error: BaseException) -> None:
