@@ -418,7 +418,7 @@ func benchUpload1GiB(t *caseT, s *benchSide, bridge proc, figures map[string]ben
 // OnActivate having returned; the median of 5, each plugin deactivated before.
 func benchActivation(t *caseT, env *plugin.Environment, sides []*benchSide, figures map[string]benchFigure) {
 	// 11 rounds: Python's start swings far more than Go's from one activation to the next on
-	// the bench machine (118-165 ms against 52-60 ms within one run of 5).
+	// the bench machine (116-184 ms against 51-56 ms within one run of 5).
 	const rounds = 11
 	times := map[string][]time.Duration{}
 	for range rounds {
