@@ -1458,7 +1458,9 @@ def test_threaded_server_runs_a_burst_of_quick_requests_on_few_threads(
             return [await bc.result(cid) for cid in ids]
 
         assert bridge_thread.run(burst()) == [b"served %d" % i for i in range(200)]
-        assert len(served.threads) <= 4, len(served.threads)
+        # A few, not one per request: on a loaded machine a quick handler descheduled for
+        # 2 ms looks stuck to the watch, which then calls in another thread (5 seen in CI).
+        assert len(served.threads) <= 8, len(served.threads)
         assert bc.stray == [] and server._outbox == [] and not server._running
     finally:
         server.close()
