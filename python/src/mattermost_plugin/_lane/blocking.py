@@ -70,7 +70,11 @@ class _ConnectionEnded(Exception):
 
 
 def _connect_socket(path: str, timeout: float | None) -> socket.socket:
-    """A non-blocking unix socket connected to ``path``; UNAVAILABLE when it cannot be."""
+    """A blocking unix socket connected to ``path``; UNAVAILABLE when it cannot be.
+
+    Blocking, so that a read without a deadline is one ``recv`` (a ``poll`` before it cost
+    the threaded connection a system call per request); every other read and every write
+    passes ``MSG_DONTWAIT`` and polls for its deadline itself."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
@@ -78,7 +82,7 @@ def _connect_socket(path: str, timeout: float | None) -> socket.socket:
     except OSError as e:
         sock.close()
         raise LaneError(Code.UNAVAILABLE, f"cannot connect to the lane socket {path}: {e}") from e
-    sock.setblocking(False)
+    sock.setblocking(True)
     return sock
 
 
@@ -289,18 +293,20 @@ class BlockingLaneClient:
         connection that ends inside a frame."""
         decoder = self._decoder
         while True:
-            if deadline is None:
-                ready = self._read_poll.poll()
-            else:
-                wait = deadline - time.monotonic()
-                if wait <= 0:
-                    return None
-                ready = self._read_poll.poll(math.ceil(wait * 1000))
-            if not ready:
-                continue
             try:
-                n = self._sock.recv_into(decoder.buffer())
+                if deadline is None:
+                    # Blocks (_connect_socket); a non-blocking socket polls on EAGAIN below.
+                    n = self._sock.recv_into(decoder.buffer())
+                else:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        return None
+                    if not self._read_poll.poll(math.ceil(wait * 1000)):
+                        continue
+                    n = self._sock.recv_into(decoder.buffer(), 0, socket.MSG_DONTWAIT)
             except BlockingIOError:
+                if deadline is None:
+                    self._read_poll.poll()
                 continue
             except OSError as e:
                 raise _ConnectionEnded(f"the lane connection was lost: {e}") from e
@@ -473,7 +479,7 @@ class BlockingLaneClient:
         view = None
         while True:
             try:
-                sent += sock.send(data if view is None else view[sent:])
+                sent += sock.send(data if view is None else view[sent:], socket.MSG_DONTWAIT)
             except BlockingIOError:
                 pass
             except OSError as e:
