@@ -64,6 +64,10 @@ func runBench(o options) int {
 		res := runCase(b, o, harnessCase{name: "bench_bridge_echo", run: func(t *caseT) { benchBridgeEcho(t, results.Figures) }})
 		failures = append(failures, res.failures...)
 	}
+	if groups.MatchString("python_floor") {
+		res := runCase(b, o, harnessCase{name: "bench_python_floor", run: func(t *caseT) { benchPythonFloor(t, results.Figures) }})
+		failures = append(failures, res.failures...)
+	}
 	if groups.MatchString("grpcio_floor") {
 		if err := benchGrpcioFloor(o.venv, root, results.Figures); err != nil {
 			failures = append(failures, "grpcio floor: "+err.Error())

@@ -84,28 +84,8 @@ func benchPlugins(t *caseT, selected *regexp.Regexp, figures map[string]benchFig
 
 // benchProcesses finds the native plugin, the bridge, and the bridge's Python child.
 func benchProcesses(t *caseT) (goProc, bridge, python proc) {
-	var foundGo, foundBridge bool
-	for _, p := range pluginProcesses() {
-		if p.PPID != os.Getpid() {
-			continue
-		}
-		switch {
-		case strings.Contains(p.Cmdline, benchGoID):
-			goProc, foundGo = p, true
-		case strings.Contains(p.Cmdline, benchPythonID):
-			bridge, foundBridge = p, true
-		}
-	}
-	if !foundGo || !foundBridge {
-		t.fatalf("plugin processes not found among %v", pluginProcesses())
-	}
-	for _, c := range descendants(bridge.PID) {
-		if c.PPID == bridge.PID {
-			return goProc, bridge, c
-		}
-	}
-	t.fatalf("the bridge %v has no Python child", bridge)
-	return
+	goProc, bridge = benchPluginProcess(t, benchGoID), benchPluginProcess(t, benchPythonID)
+	return goProc, bridge, benchPythonOf(t, bridge)
 }
 
 // benchPost is the 1 KiB post the hook benchmarks send.

@@ -1,0 +1,70 @@
+package main
+
+// The least a Python process adds to a hook behind the bridge: bench/plugin-python-floor, a
+// Python process that answers MessageWillBePosted on one thread with the bytes it built for
+// the first one, without the SDK (its docstring), beside the native Go plugin and
+// bench/plugin-python, measured interleaved in a world of their own. What the floor takes
+// over Go is the transport and the two wake-ups a hook through Python adds (bridge → Python,
+// Python → bridge), which no SDK work removes; what bench/plugin-python takes over the floor
+// is the SDK's share, the part its work can shrink.
+
+import (
+	"os"
+	"strings"
+
+	"github.com/mattermost/mattermost/server/public/plugin"
+)
+
+const benchPythonFloorID = "com.mmplug.bench.pythonfloor"
+
+func benchPythonFloor(t *caseT, figures map[string]benchFigure) {
+	others := []string{"bench/plugin-go", "bench/plugin-python"}
+	pluginWorld(t, "bench/plugin-python-floor", others, func(api *memAPI, floorHooks plugin.Hooks, _ string) {
+		hooksOf := func(id string) plugin.Hooks {
+			h, err := api.env.HooksForPlugin(id)
+			if err != nil {
+				t.fatalf("%s: %v", id, err)
+			}
+			return h
+		}
+		floorBridge := benchPluginProcess(t, benchPythonFloorID)
+		sdkBridge := benchPluginProcess(t, benchPythonID)
+		floorPython, sdkPython := benchPythonOf(t, floorBridge), benchPythonOf(t, sdkBridge)
+		sides := []*benchSide{
+			{name: "go", id: benchGoID, hooks: hooksOf(benchGoID), procs: []proc{benchPluginProcess(t, benchGoID)}},
+			{name: "mmplug", id: benchPythonID, hooks: hooksOf(benchPythonID), procs: []proc{sdkPython}},
+			{name: "floor", id: benchPythonFloorID, hooks: floorHooks, procs: []proc{floorPython}},
+		}
+		runs := measureSerial(sides, nil, func(s *benchSide) { callHook(t, s) })
+		g := us(percentile(runs["go"].times, 50))
+		sdk, floor := us(percentile(runs["mmplug"].times, 50)), us(percentile(runs["floor"].times, 50))
+		figures["hook_python_floor_p50"] = benchFigure{Unit: "µs", Go: ptr(g), MMPlug: floor, Ratio: ptr(floor / g)}
+		figures["hook_sdk_over_floor_p50"] = benchFigure{Unit: "µs", MMPlug: sdk - floor}
+		calls := float64(serialRounds * serialPerRound)
+		figures["hook_python_floor_cpu_python_per_call"] = benchFigure{Unit: "µs", MMPlug: us(runs["floor"].cpu) / calls}
+	})
+}
+
+// benchPluginProcess is the process the supervisor launched for plugin id (for a Python
+// plugin, its bridge).
+func benchPluginProcess(t *caseT, id string) proc {
+	for _, p := range pluginProcesses() {
+		// The plugin's directory: a bare id would match the ids it is a prefix of too.
+		if p.PPID == os.Getpid() && strings.Contains(p.Cmdline, "/"+id+"/") {
+			return p
+		}
+	}
+	t.fatalf("the process of %s is not among %v", id, pluginProcesses())
+	return proc{}
+}
+
+// benchPythonOf is the Python process a bridge launched.
+func benchPythonOf(t *caseT, bridge proc) proc {
+	for _, c := range descendants(bridge.PID) {
+		if c.PPID == bridge.PID {
+			return c
+		}
+	}
+	t.fatalf("the bridge %v has no Python child", bridge)
+	return proc{}
+}
