@@ -1,17 +1,23 @@
 package main
 
-// The least a Python process adds to a hook behind the bridge: bench/plugin-python-floor, a
-// Python process that answers MessageWillBePosted on one thread with the bytes it built for
-// the first one, without the SDK (its docstring), beside the native Go plugin and
-// bench/plugin-python, measured interleaved in a world of their own. What the floor takes
-// over Go is the transport and the two wake-ups a hook through Python adds (bridge → Python,
-// Python → bridge), which no SDK work removes; what bench/plugin-python takes over the floor
+// The least a Python process adds behind the bridge: bench/plugin-python-floor, a Python
+// process without the SDK that answers MessageWillBePosted on one thread with the bytes it
+// built for the first one and makes KVGets as bare frames (its docstring), beside the native
+// Go plugin and bench/plugin-python, measured interleaved in a world of their own. What the
+// floor takes over Go is the transport and the two wake-ups a call through Python adds
+// (for a hook bridge → Python and Python → bridge; for an API call Python → bridge and
+// bridge → Python), which no SDK work removes; what bench/plugin-python takes over the floor
 // is the SDK's share, the part its work can shrink.
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/mattermost/mattermost/server/public/model"
 	"github.com/mattermost/mattermost/server/public/plugin"
 )
 
@@ -42,7 +48,48 @@ func benchPythonFloor(t *caseT, figures map[string]benchFigure) {
 		figures["hook_sdk_over_floor_p50"] = benchFigure{Unit: "µs", MMPlug: sdk - floor}
 		calls := float64(serialRounds * serialPerRound)
 		figures["hook_python_floor_cpu_python_per_call"] = benchFigure{Unit: "µs", MMPlug: us(runs["floor"].cpu) / calls}
+		benchAPIFloor(t, sides, figures)
 	})
+}
+
+// benchAPIFloor: as benchAPI's kv_get, each side making n KVGets in a row and timing each
+// around the call alone; the floor takes its turn through ExecuteCommand /bench-kv-floor N
+// (it serves no HTTP) and times each around its frames' write and read.
+func benchAPIFloor(t *caseT, sides []*benchSide, figures map[string]benchFigure) {
+	const rounds, n = 3, 2000
+	times := map[string][]time.Duration{}
+	for round := range rounds + 1 {
+		for _, s := range sides {
+			var body string
+			if s.name == "floor" {
+				resp, appErr := s.hooks.ExecuteCommand(t.pluginContext(), &model.CommandArgs{Command: fmt.Sprintf("/bench-kv-floor %d", n)})
+				if appErr != nil || resp == nil {
+					t.fatalf("floor: /bench-kv-floor: %v", appErr)
+				}
+				body = resp.Text
+			} else {
+				w := benchRequest(t, s, http.MethodGet, fmt.Sprintf("/api?method=kv_get&n=%d", n), nil)
+				if w.Code != http.StatusOK {
+					t.fatalf("%s /api kv_get: status %d, body %q", s.name, w.Code, clip(w.Body.String()))
+				}
+				body = w.Body.String()
+			}
+			var doc struct{ NS []int64 }
+			if json.Unmarshal([]byte(body), &doc) != nil || len(doc.NS) != n {
+				t.fatalf("%s: %d KVGets answered %q", s.name, n, clip(body))
+			}
+			if round == 0 {
+				continue // warm-up
+			}
+			for _, ns := range doc.NS {
+				times[s.name] = append(times[s.name], time.Duration(ns))
+			}
+		}
+	}
+	g := us(percentile(times["go"], 50))
+	sdk, floor := us(percentile(times["mmplug"], 50)), us(percentile(times["floor"], 50))
+	figures["api_kv_get_floor_p50"] = benchFigure{Unit: "µs", Go: ptr(g), MMPlug: floor, Ratio: ptr(floor / g)}
+	figures["api_kv_get_sdk_over_floor_p50"] = benchFigure{Unit: "µs", MMPlug: sdk - floor}
 }
 
 // benchPluginProcess is the process the supervisor launched for plugin id (for a Python
