@@ -641,7 +641,7 @@ def _wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _check_connected(client: Any) -> None:
-    if getattr(client, "_upstream_unconnected", False):
+    if client._upstream_unconnected:
         raise RuntimeError(
             "Client is not connected. Use a 'with' statement or call connect() first."
         )
@@ -789,6 +789,9 @@ def install(sync_cls: type[Any], async_cls: type[Any]) -> None:
             setattr(cls, name, _wrap(name, fn))
         cls.__init__ = _compat_init(cls.__init__)
         cls._upstream_installed = True
+        # Found on the class, so the check on every call (_check_connected) does not fall
+        # through to the client's __getattr__ and raise and catch an AttributeError.
+        cls._upstream_unconnected = False
         base: Any = cls.__mro__[1]
         if base.__dict__.get("_upstream_lifecycle"):
             continue

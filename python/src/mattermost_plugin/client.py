@@ -141,25 +141,41 @@ class MethodSpec:
                 f"({', '.join(f.name for f in self.args) or 'none'}), got {len(args)}"
             )
         request = self.request_cls()
-        given: dict[str, Any] = {f.name: v for f, v in zip(self.args, args, strict=False)}
-        by_name = {f.name: f for f in self.args}
-        for name, value in kwargs.items():
-            if name not in by_name:
-                raise TypeError(f"{self.py_name}() got an unexpected keyword argument {name!r}")
-            if name in given:
-                raise TypeError(f"{self.py_name}() got multiple values for argument {name!r}")
-            given[name] = value
-        for name, value in given.items():
-            set_field(request, by_name[name], value)
-        if self.context_field is not None:
-            ctx = getattr(request, self.context_field.name)
-            fields = ctx.DESCRIPTOR.fields_by_name
-            if "plugin_id" in fields:
+        if kwargs:
+            given: dict[str, Any] = {f.name: v for f, v in zip(self.args, args, strict=False)}
+            by_name = {f.name: f for f in self.args}
+            for name, value in kwargs.items():
+                if name not in by_name:
+                    raise TypeError(f"{self.py_name}() got an unexpected keyword argument {name!r}")
+                if name in given:
+                    raise TypeError(f"{self.py_name}() got multiple values for argument {name!r}")
+                given[name] = value
+            for name, value in given.items():
+                set_field(request, by_name[name], value)
+        else:  # the usual call: positional arguments only, no dicts to build
+            for field, value in zip(self.args, args, strict=False):
+                set_field(request, field, value)
+        context = self._context
+        if context is not None:
+            name, has_plugin_id, has_request_id = context
+            ctx = getattr(request, name)
+            if has_plugin_id:
                 ctx.plugin_id = plugin_id
-            rid = current_request_id.get()
-            if rid and "request_id" in fields:
-                ctx.request_id = rid
+            if has_request_id:
+                rid = current_request_id.get()
+                if rid:
+                    ctx.request_id = rid
         return request
+
+    @functools.cached_property
+    def _context(self) -> tuple[str, bool, bool] | None:
+        """The request's context field, and whether it has ``plugin_id`` and ``request_id``
+        (looked up once, not on every call)."""
+        field = self.context_field
+        if field is None or field.message_type is None:
+            return None  # (MethodSpec.of sets only a message field)
+        fields = field.message_type.fields_by_name
+        return field.name, "plugin_id" in fields, "request_id" in fields
 
     def unpack(self, response: Message) -> Any:
         if self.error_field is not None and response.HasField(self.error_field.name):
