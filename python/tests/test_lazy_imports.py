@@ -96,3 +96,20 @@ def test_the_contract_loads_without_building_every_message_class() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_protobuf_json_format_loads_with_the_first_dict_given_for_a_message() -> None:
+    # ~1 ms of every start-up; only a dict given where the contract has a message needs it.
+    probe = textwrap.dedent("""
+        import sys
+        import mattermost_plugin
+        from mattermost_plugin._contract import message_class
+        from mattermost_plugin._convert import set_field
+
+        assert "google.protobuf.json_format" not in sys.modules
+        request = message_class("UpdateUserRequest")()
+        set_field(request, request.DESCRIPTOR.fields_by_name["user"], {"username": "ann"})
+        assert request.user.username == "ann"
+        assert "google.protobuf.json_format" in sys.modules
+    """)
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
