@@ -418,8 +418,7 @@ class ThreadedLaneServer(BlockingLaneClient):
         return None
 
     def _run(self, request: _Request) -> None:
-        """Serves an admitted request and writes its answer, unless it was withdrawn. The
-        answer goes out before the gate hears the handler ended: the bridge waits for it."""
+        """Serves an admitted request and writes its answer, unless it was withdrawn."""
         call_id = request.call_id
         try:
             try:
@@ -430,25 +429,27 @@ class ThreadedLaneServer(BlockingLaneClient):
             except BaseException as e:  # a thread of ours must not die of a handler's error
                 log.exception("lane: serving %s raised", request.method)
                 frame = encode_error(call_id, Code.INTERNAL, f"{type(e).__name__}: {e}")
+        finally:
             with self._state:
                 self._running.pop(call_id, None)
                 # Handlers get done: not stuck, so what waits need not spread.
                 self._last_done = time.monotonic()
                 self._spreading = False
-                if self._serving.pop(call_id, None) is not request:
-                    return  # withdrawn, or the connection closed
-                self._outbox.append((call_id, frame))
-                self._outbox_bytes += len(frame)
-                if (
-                    self._waiting
-                    and len(self._outbox) < _OUTBOX_FRAMES
-                    and self._outbox_bytes < _OUTBOX_BYTES
-                ):
-                    return  # this thread goes on with what was read with it: sent together
-                answers = self._take_outbox()
-            self._send_answers(answers)
-        finally:
             self._admission.release_from_thread()
+        with self._state:
+            if self._serving.pop(call_id, None) is not request:
+                return  # withdrawn, or the connection closed
+            self._outbox.append((call_id, frame))
+            self._outbox_bytes += len(frame)
+            if (
+                self._waiting
+                and not self._spreading
+                and len(self._outbox) < _OUTBOX_FRAMES
+                and self._outbox_bytes < _OUTBOX_BYTES
+            ):
+                return  # this thread goes on with what was read with it: sent together
+            answers = self._take_outbox()
+        self._send_answers(answers)
 
     def _take_outbox(self) -> list[tuple[int, bytes]]:
         """The answers waiting to be sent, taken (with _state held)."""
