@@ -244,23 +244,7 @@ func benchHookInFlight(t *caseT, sides []*benchSide, figures map[string]benchFig
 // benchAPI: the plugin makes n calls of method from inside ServeHTTP and times each one around
 // the API call alone; p50 latency and calls per second.
 func benchAPI(t *caseT, sides []*benchSide, method string, figures map[string]benchFigure) {
-	const rounds, n = 3, 2000
-	times := map[string][]time.Duration{}
-	for round := range rounds + 1 {
-		for _, s := range sides {
-			w := benchRequest(t, s, http.MethodGet, fmt.Sprintf("/api?method=%s&n=%d&user_id=%s", method, n, harnessUserID), nil)
-			var doc struct{ NS []int64 }
-			if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &doc) != nil || len(doc.NS) != n {
-				t.fatalf("%s /api %s: status %d, body %q", s.name, method, w.Code, clip(w.Body.String()))
-			}
-			if round == 0 {
-				continue // warm-up
-			}
-			for _, ns := range doc.NS {
-				times[s.name] = append(times[s.name], time.Duration(ns))
-			}
-		}
-	}
+	times := apiCallTimes(t, sides, func(s *benchSide, n int) string { return apiTimesOverHTTP(t, s, method, n) })
 	g, p := percentile(times["go"], 50), percentile(times["mmplug"], 50)
 	figures["api_"+method+"_p50"] = ratioFigure("µs", us(g), us(p), 1.6)
 	rate := func(ts []time.Duration) float64 {
@@ -272,6 +256,39 @@ func benchAPI(t *caseT, sides []*benchSide, method string, figures map[string]be
 	}
 	gr, pr := rate(times["go"]), rate(times["mmplug"])
 	figures["api_"+method+"_rate"] = benchFigure{Unit: "calls/s", Go: ptr(gr), MMPlug: pr, Ratio: ptr(pr / gr)}
+}
+
+// apiCallTimes: 3 rounds of 2,000 API calls per side after a warm-up round, the sides taking
+// turns; timesOf has a side make n calls and answers its {"ns": [...]}, each call timed
+// around the call alone. The times by side name.
+func apiCallTimes(t *caseT, sides []*benchSide, timesOf func(s *benchSide, n int) string) map[string][]time.Duration {
+	const rounds, n = 3, 2000
+	times := map[string][]time.Duration{}
+	for round := range rounds + 1 {
+		for _, s := range sides {
+			body := timesOf(s, n)
+			var doc struct{ NS []int64 }
+			if json.Unmarshal([]byte(body), &doc) != nil || len(doc.NS) != n {
+				t.fatalf("%s: %d API calls answered %q", s.name, n, clip(body))
+			}
+			if round == 0 {
+				continue // warm-up
+			}
+			for _, ns := range doc.NS {
+				times[s.name] = append(times[s.name], time.Duration(ns))
+			}
+		}
+	}
+	return times
+}
+
+// apiTimesOverHTTP: the plugin's GET /api?method=METHOD&n=N (bench/README.md).
+func apiTimesOverHTTP(t *caseT, s *benchSide, method string, n int) string {
+	w := benchRequest(t, s, http.MethodGet, fmt.Sprintf("/api?method=%s&n=%d&user_id=%s", method, n, harnessUserID), nil)
+	if w.Code != http.StatusOK {
+		t.fatalf("%s /api %s: status %d, body %q", s.name, method, w.Code, clip(w.Body.String()))
+	}
+	return w.Body.String()
 }
 
 func benchRequest(t *caseT, s *benchSide, method, path string, body io.Reader) *httptest.ResponseRecorder {

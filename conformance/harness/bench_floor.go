@@ -10,12 +10,9 @@ package main
 // is the SDK's share, the part its work can shrink.
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/mattermost/mattermost/server/public/model"
 	"github.com/mattermost/mattermost/server/public/plugin"
@@ -52,40 +49,19 @@ func benchPythonFloor(t *caseT, figures map[string]benchFigure) {
 	})
 }
 
-// benchAPIFloor: as benchAPI's kv_get, each side making n KVGets in a row and timing each
-// around the call alone; the floor takes its turn through ExecuteCommand /bench-kv-floor N
-// (it serves no HTTP) and times each around its frames' write and read.
+// benchAPIFloor: benchAPI's kv_get; the floor takes its turn through ExecuteCommand
+// /bench-kv-floor N (it serves no HTTP) and times each call around its frames' write and read.
 func benchAPIFloor(t *caseT, sides []*benchSide, figures map[string]benchFigure) {
-	const rounds, n = 3, 2000
-	times := map[string][]time.Duration{}
-	for round := range rounds + 1 {
-		for _, s := range sides {
-			var body string
-			if s.name == "floor" {
-				resp, appErr := s.hooks.ExecuteCommand(t.pluginContext(), &model.CommandArgs{Command: fmt.Sprintf("/bench-kv-floor %d", n)})
-				if appErr != nil || resp == nil {
-					t.fatalf("floor: /bench-kv-floor: %v", appErr)
-				}
-				body = resp.Text
-			} else {
-				w := benchRequest(t, s, http.MethodGet, fmt.Sprintf("/api?method=kv_get&n=%d", n), nil)
-				if w.Code != http.StatusOK {
-					t.fatalf("%s /api kv_get: status %d, body %q", s.name, w.Code, clip(w.Body.String()))
-				}
-				body = w.Body.String()
-			}
-			var doc struct{ NS []int64 }
-			if json.Unmarshal([]byte(body), &doc) != nil || len(doc.NS) != n {
-				t.fatalf("%s: %d KVGets answered %q", s.name, n, clip(body))
-			}
-			if round == 0 {
-				continue // warm-up
-			}
-			for _, ns := range doc.NS {
-				times[s.name] = append(times[s.name], time.Duration(ns))
-			}
+	times := apiCallTimes(t, sides, func(s *benchSide, n int) string {
+		if s.name != "floor" {
+			return apiTimesOverHTTP(t, s, "kv_get", n)
 		}
-	}
+		resp, appErr := s.hooks.ExecuteCommand(t.pluginContext(), &model.CommandArgs{Command: fmt.Sprintf("/bench-kv-floor %d", n)})
+		if appErr != nil || resp == nil {
+			t.fatalf("floor: /bench-kv-floor: %v", appErr)
+		}
+		return resp.Text
+	})
 	g := us(percentile(times["go"], 50))
 	sdk, floor := us(percentile(times["mmplug"], 50)), us(percentile(times["floor"], 50))
 	figures["api_kv_get_floor_p50"] = benchFigure{Unit: "µs", Go: ptr(g), MMPlug: floor, Ratio: ptr(floor / g)}
