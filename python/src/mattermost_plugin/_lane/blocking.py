@@ -295,8 +295,7 @@ class BlockingLaneClient:
         while True:
             try:
                 if deadline is None:
-                    # Blocks (_connect_socket); a non-blocking socket polls on EAGAIN below.
-                    n = self._sock.recv_into(decoder.buffer())
+                    n = self._sock.recv_into(decoder.buffer())  # blocks (_connect_socket)
                 else:
                     wait = deadline - time.monotonic()
                     if wait <= 0:
@@ -304,9 +303,7 @@ class BlockingLaneClient:
                     if not self._read_poll.poll(math.ceil(wait * 1000)):
                         continue
                     n = self._sock.recv_into(decoder.buffer(), 0, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                if deadline is None:
-                    self._read_poll.poll()
+            except BlockingIOError:  # MSG_DONTWAIT after a poll that said readable
                 continue
             except OSError as e:
                 raise _ConnectionEnded(f"the lane connection was lost: {e}") from e
