@@ -340,6 +340,10 @@ def test_same_inputs_give_the_same_bytes(
             '"props.mmplug.on_failure.UserWillLogIn" must be "reject" or "allow"',
         ),
         (
+            {"props": {"mmplug": {"cpu_placement": "spread"}}},
+            '"props.mmplug.cpu_placement" must be "together" or "any"',
+        ),
+        (
             {"settings_schema": {"settings": [{"key": "K", "type": "checkbox"}]}},
             "\"settings_schema.settings[0].type\" 'checkbox' is not a setting type",
         ),

@@ -333,7 +333,29 @@ impl Bridge {
             "Python plugin ready",
             &[("hooks", hooks.join(","))],
         );
+        self.gather_on_one_cpu();
         Ok(hooks)
+    }
+
+    /// Puts the bridge and the Python now running on one CPU, as plugin.json's `cpu_placement`
+    /// asks (`cpu.rs` says why). A failure costs only speed: logged, the scheduler places them.
+    fn gather_on_one_cpu(&self) {
+        if self.manifest.cpu_placement != crate::cpu::Placement::Together {
+            return;
+        }
+        let Some(py) = self.python() else { return };
+        match crate::cpu::gather(py.pid()) {
+            Ok(cpu) => log::log(
+                Level::Debug,
+                "the bridge and Python run on one CPU (cpu_placement \"together\")",
+                &[("cpu", cpu.to_string())],
+            ),
+            Err(e) => log::log(
+                Level::Warn,
+                "could not put the bridge and Python on one CPU; the scheduler places them",
+                &[("error", e.to_string())],
+            ),
+        }
     }
 
     fn hook_method(&self, name: &str) -> Result<MethodDescriptor, CallError> {

@@ -7,9 +7,11 @@
 //! - [`log`]: the bridge's own hclog-JSON log lines on stderr.
 //! - [`pbvalue`]: props (`google.protobuf.Value`/`Struct`) straight between gob and bytes.
 //! - [`deadline`]: the hooks' time limits on one timer, not one per call.
+//! - [`cpu`]: the bridge and Python on one CPU, so a call between them wakes no idle CPU.
 #![deny(missing_debug_implementations)]
 
 pub mod bridge;
+pub mod cpu;
 pub mod deadline;
 pub mod grpc;
 pub mod http;

@@ -14,7 +14,8 @@
 //!     "hook_timeout_seconds": 30,        // how long a hook may run before the server gets
 //!                                        // its answer without Python (see bridge.rs)
 //!     "hook_timeouts": {"MessageWillBePosted": 5},  // per-hook overrides, in seconds
-//!     "on_failure": {"UserWillLogIn": "reject"}      // per gating hook: "reject" or "allow"
+//!     "on_failure": {"UserWillLogIn": "reject"},     // per gating hook: "reject" or "allow"
+//!     "cpu_placement": "together"        // bridge and Python on one CPU, or "any" (see cpu.rs)
 //! } } }
 //! ```
 //!
@@ -25,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::cpu::Placement;
 
 /// Errors finding or reading the manifest.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,7 @@ struct RawSettings {
     hook_timeouts: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     on_failure: std::collections::BTreeMap<String, FailurePolicy>,
+    cpu_placement: Option<Placement>,
 }
 
 /// What a gating hook answers when the bridge cannot get Python's decision: the request could
@@ -117,6 +121,8 @@ pub struct Manifest {
     pub hook_timeouts: std::collections::BTreeMap<String, Duration>,
     /// Per-hook overrides of the default failure policy ([`REJECT_ON_FAILURE`]).
     pub on_failure: std::collections::BTreeMap<String, FailurePolicy>,
+    /// Where the bridge and Python run ([`crate::cpu`]).
+    pub cpu_placement: Placement,
 }
 
 /// Default module name when the manifest names none.
@@ -216,6 +222,7 @@ impl Manifest {
                 .map(|(h, s)| (h, Duration::from_secs(s)))
                 .collect(),
             on_failure: settings.on_failure,
+            cpu_placement: settings.cpu_placement.unwrap_or_default(),
         })
     }
 }
@@ -309,6 +316,30 @@ mod tests {
         );
         let err = Manifest::load(tmp.path()).unwrap_err().to_string();
         assert!(err.contains("OnActivate") && err.contains("0 s"), "{err}");
+    }
+
+    #[test]
+    fn cpu_placement_defaults_to_together() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), r#"{"id":"x"}"#);
+        assert_eq!(
+            Manifest::load(tmp.path()).unwrap().cpu_placement,
+            Placement::Together
+        );
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"cpu_placement":"any"}}}"#,
+        );
+        assert_eq!(
+            Manifest::load(tmp.path()).unwrap().cpu_placement,
+            Placement::Any
+        );
+        write(
+            tmp.path(),
+            r#"{"id":"x","props":{"mmplug":{"cpu_placement":"spread"}}}"#,
+        );
+        let err = Manifest::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("spread"), "{err}");
     }
 
     #[test]

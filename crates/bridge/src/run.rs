@@ -17,6 +17,7 @@ use goplugin::netrpc::RpcTypes;
 use goplugin::{PluginSet, ServeConfig, ServeError};
 
 use crate::bridge::{ApiBridge, Bridge, HooksPlugin};
+use crate::cpu;
 use crate::grpc::{ApiService, HooksClient, PACKAGE, bind_api, serve_api, unix_channel};
 use crate::log;
 use crate::manifest::Manifest;
@@ -57,7 +58,7 @@ pub fn main() -> i32 {
 }
 
 fn run() -> i32 {
-    let manifest = match std::env::current_exe()
+    let mut manifest = match std::env::current_exe()
         .map_err(|e| e.to_string())
         .and_then(|exe| Manifest::discover(exe.parent().unwrap_or(&exe)).map_err(|e| e.to_string()))
     {
@@ -67,6 +68,7 @@ fn run() -> i32 {
             return 1;
         }
     };
+    manifest.cpu_placement = cpu_placement(&manifest);
     let rendezvous = match Rendezvous::new() {
         Ok(r) => r,
         Err(e) => {
@@ -217,6 +219,27 @@ fn start_known_python(
 /// Keeps an idle bridge small (make bench's rss_idle_bridge). Parsing the embedded schema and
 /// descriptors leaves megabytes of freed heap that glibc would keep for reuse, and leaves the
 /// embedded texts themselves resident although they are never read again.
+/// plugin.json's `cpu_placement`, unless the server's environment sets
+/// [`cpu::PLACEMENT_ENV`].
+fn cpu_placement(manifest: &Manifest) -> cpu::Placement {
+    let Some(text) = std::env::var_os(cpu::PLACEMENT_ENV) else {
+        return manifest.cpu_placement;
+    };
+    text.to_str()
+        .and_then(cpu::Placement::parse)
+        .unwrap_or_else(|| {
+            log::log(
+                log::Level::Warn,
+                &format!(
+                    "{} must be \"together\" or \"any\"; using plugin.json's",
+                    cpu::PLACEMENT_ENV
+                ),
+                &[("value", text.to_string_lossy().into_owned())],
+            );
+            manifest.cpu_placement
+        })
+}
+
 fn release_startup_garbage() {
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {

@@ -65,6 +65,7 @@ _MMPLUG_KEYS = {
     "hook_timeout_seconds",
     "hook_timeouts",
     "on_failure",
+    "cpu_placement",
 }
 # Hooks whose last result is a rejection reason: the ones `on_failure` applies to (the bridge
 # finds them in the schema, crates/bridge/src/bridge.rs gate_reason_field; docs/operations.md).
@@ -468,6 +469,8 @@ def _check_mmplug_props(
                 problems.append(
                     f'"props.mmplug.on_failure.{hook_name}" must be "reject" or "allow"'
                 )
+    if settings.get("cpu_placement", "together") not in ("together", "any"):
+        problems.append('"props.mmplug.cpu_placement" must be "together" or "any"')
     what = '"props.mmplug.entry"'
     if "entry" not in settings and upstream_entry is not None:
         entry: Any

@@ -1,0 +1,137 @@
+//! Where the bridge and its Python process run: on one CPU, together, unless told otherwise.
+//!
+//! Every hook and API call crosses from the bridge to Python and back: one process writes
+//! and then waits for the other. With the two free to run anywhere, the scheduler puts the
+//! woken one on another CPU, which is idle at that moment, and on a virtual machine waking an
+//! idle virtual CPU is the slowest part of the call (`make bench` on our 2-CPU VM: the hop
+//! through Python cost ~1.5 × a Go plugin's hook before anything ran in Python; on one CPU,
+//! ~1.15 ×; docs/operations.md "Performance"). On one CPU the writer's wait hands the CPU
+//! straight to the reader. What it costs: the pair never uses more than one CPU, which only
+//! shows under many calls at once (`hook_64_in_flight`); `props.mmplug.cpu_placement` (or
+//! [`PLACEMENT_ENV`]) `"any"` leaves both to the scheduler.
+//!
+//! The bridge gathers them once Python is ready, not before: Python's imports and the
+//! bridge's start-up still run side by side (activation time). Python's threads started later
+//! inherit the CPU from the thread that starts them.
+
+use std::io;
+
+use serde::Deserialize;
+
+/// The server's environment variable that overrides `props.mmplug.cpu_placement`, for an
+/// operator who cannot rebuild the bundle: `together` or `any`.
+pub const PLACEMENT_ENV: &str = "MMPLUG_CPU_PLACEMENT";
+
+/// Where the bridge and Python run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// On one CPU: the one the bridge started on, if its affinity allows it.
+    #[default]
+    Together,
+    /// Wherever the scheduler puts them (within the affinity the server gave the bridge).
+    Any,
+}
+
+impl Placement {
+    /// Reads a placement as plugin.json and [`PLACEMENT_ENV`] spell it.
+    pub fn parse(text: &str) -> Option<Placement> {
+        match text {
+            "together" => Some(Placement::Together),
+            "any" => Some(Placement::Any),
+            _ => None,
+        }
+    }
+}
+
+/// Puts the calling thread and every thread of process `pid` on the CPU the calling thread
+/// runs on now, and returns that CPU. Calling it again for a restarted Python puts the new
+/// one on the same CPU.
+pub fn gather(pid: u32) -> io::Result<usize> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu =
+        usize::try_from(unsafe { libc::sched_getcpu() }).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET checks the index against its size.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut one) };
+    set_affinity(0, &one)?;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Some(tid) = task?.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        match set_affinity(tid, &one) {
+            // The thread ended since the listing.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            other => other?,
+        }
+    }
+    Ok(cpu)
+}
+
+fn set_affinity(tid: libc::pid_t, set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: `set` is an initialized cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn affinity() -> Vec<usize> {
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        assert_eq!(
+            unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) },
+            0
+        );
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect()
+    }
+
+    #[test]
+    fn parses_what_the_manifest_and_the_environment_spell() {
+        assert_eq!(Placement::parse("together"), Some(Placement::Together));
+        assert_eq!(Placement::parse("any"), Some(Placement::Any));
+        assert_eq!(Placement::parse("Together"), None);
+        assert_eq!(Placement::parse(""), None);
+        assert_eq!(Placement::default(), Placement::Together);
+    }
+
+    fn allowed_of(pid: u32) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .unwrap();
+        line.split_whitespace().nth(1).unwrap().to_string()
+    }
+
+    #[test]
+    fn gather_puts_this_thread_and_every_thread_of_the_process_on_this_cpu() {
+        // On a thread of its own: the restriction stays with it.
+        std::thread::spawn(|| {
+            let before = affinity();
+            let mut child = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            let cpu = gather(child.id()).unwrap();
+            assert!(before.contains(&cpu), "{cpu} not in {before:?}");
+            assert_eq!(affinity(), vec![cpu]);
+            assert_eq!(allowed_of(child.id()), cpu.to_string());
+            let later = std::thread::spawn(affinity).join().unwrap();
+            assert_eq!(later, vec![cpu], "a thread started later inherits the CPU");
+            // Again, as for a restarted Python: the same CPU.
+            assert_eq!(gather(child.id()).unwrap(), cpu);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let gone = gather(child.id()).unwrap_err();
+            assert_eq!(gone.kind(), io::ErrorKind::NotFound, "{gone}");
+        })
+        .join()
+        .unwrap();
+    }
+}
