@@ -84,8 +84,8 @@ func benchPlugins(t *caseT, selected *regexp.Regexp, figures map[string]benchFig
 
 // benchProcesses finds the native plugin, the bridge, and the bridge's Python child.
 func benchProcesses(t *caseT) (goProc, bridge, python proc) {
-	goProc, bridge = benchPluginProcess(t, benchGoID), benchPluginProcess(t, benchPythonID)
-	return goProc, bridge, benchPythonOf(t, bridge)
+	goProc, bridge = pluginProcessOf(t, benchGoID), pluginProcessOf(t, benchPythonID)
+	return goProc, bridge, pythonOf(t, bridge)
 }
 
 // benchPost is the 1 KiB post the hook benchmarks send.

@@ -11,8 +11,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/mattermost/mattermost/server/public/model"
 	"github.com/mattermost/mattermost/server/public/plugin"
@@ -30,11 +28,11 @@ func benchPythonFloor(t *caseT, figures map[string]benchFigure) {
 			}
 			return h
 		}
-		floorBridge := benchPluginProcess(t, benchPythonFloorID)
-		sdkBridge := benchPluginProcess(t, benchPythonID)
-		floorPython, sdkPython := benchPythonOf(t, floorBridge), benchPythonOf(t, sdkBridge)
+		floorBridge := pluginProcessOf(t, benchPythonFloorID)
+		sdkBridge := pluginProcessOf(t, benchPythonID)
+		floorPython, sdkPython := pythonOf(t, floorBridge), pythonOf(t, sdkBridge)
 		sides := []*benchSide{
-			{name: "go", id: benchGoID, hooks: hooksOf(benchGoID), procs: []proc{benchPluginProcess(t, benchGoID)}},
+			{name: "go", id: benchGoID, hooks: hooksOf(benchGoID), procs: []proc{pluginProcessOf(t, benchGoID)}},
 			{name: "mmplug", id: benchPythonID, hooks: hooksOf(benchPythonID), procs: []proc{sdkPython}},
 			{name: "floor", id: benchPythonFloorID, hooks: floorHooks, procs: []proc{floorPython}},
 		}
@@ -66,28 +64,4 @@ func benchAPIFloor(t *caseT, sides []*benchSide, figures map[string]benchFigure)
 	sdk, floor := us(percentile(times["mmplug"], 50)), us(percentile(times["floor"], 50))
 	figures["api_kv_get_floor_p50"] = benchFigure{Unit: "µs", Go: ptr(g), MMPlug: floor, Ratio: ptr(floor / g)}
 	figures["api_kv_get_sdk_over_floor_p50"] = benchFigure{Unit: "µs", MMPlug: sdk - floor}
-}
-
-// benchPluginProcess is the process the supervisor launched for plugin id (for a Python
-// plugin, its bridge).
-func benchPluginProcess(t *caseT, id string) proc {
-	for _, p := range pluginProcesses() {
-		// The plugin's directory: a bare id would match the ids it is a prefix of too.
-		if p.PPID == os.Getpid() && strings.Contains(p.Cmdline, "/"+id+"/") {
-			return p
-		}
-	}
-	t.fatalf("the process of %s is not among %v", id, pluginProcesses())
-	return proc{}
-}
-
-// benchPythonOf is the Python process a bridge launched.
-func benchPythonOf(t *caseT, bridge proc) proc {
-	for _, c := range descendants(bridge.PID) {
-		if c.PPID == bridge.PID {
-			return c
-		}
-	}
-	t.fatalf("the bridge %v has no Python child", bridge)
-	return proc{}
 }

@@ -35,8 +35,9 @@ var expectedHooks = []string{"ExecuteCommand", "MessageWillBePosted", "OnActivat
 // bridgeOnlyCases need the Python bridge (-bridge); for a native plugin they are not run and not
 // counted.
 var bridgeOnlyCases = map[string]bool{
-	"slow_python_start":          true,
-	"hook_failure_loses_nothing": true,
+	"bridge_and_python_share_one_cpu": true,
+	"slow_python_start":               true,
+	"hook_failure_loses_nothing":      true,
 
 	"http_body_sizes_both_ways":             true,
 	"http_early_response_unread_100mib":     true,
@@ -81,6 +82,7 @@ func allCases() []harnessCase {
 		{"concurrent_hooks_reentrancy", caseConcurrentReentrancy},
 		{"health_check_detects_dead_plugin", caseHealthCheck},
 		{"plugin_sigkill_leaves_no_orphans", casePluginSIGKILL},
+		{"bridge_and_python_share_one_cpu", caseBridgeAndPythonShareOneCPU},
 		{"slow_python_start", caseSlowPythonStart},
 		{"hook_failure_loses_nothing", caseHookFailureLosesNothing},
 		{"http_body_sizes_both_ways", caseHTTPBodySizes},
@@ -700,6 +702,7 @@ func pythonRestartedByTheBridge(t *caseT, python []proc) {
 	if !t.waitLog("info", "the plugin's Python was restarted and reactivated") {
 		t.errorf("no log line saying the restarted Python was reactivated")
 	}
+	expectOneCPU(t, "after the bridge restarted Python")
 }
 
 // casePluginSIGKILL: go-plugin SIGKILLs a plugin that does not exit within 2 s of Control.Quit,

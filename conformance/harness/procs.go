@@ -163,3 +163,27 @@ func killAll(procs []proc) {
 		}
 	}
 }
+
+// pluginProcessOf is the process the supervisor launched for plugin id (for a Python
+// plugin, its bridge).
+func pluginProcessOf(t *caseT, id string) proc {
+	for _, p := range pluginProcesses() {
+		// The plugin's directory: a bare id would match the ids it is a prefix of too.
+		if p.PPID == os.Getpid() && strings.Contains(p.Cmdline, "/"+id+"/") {
+			return p
+		}
+	}
+	t.fatalf("the process of %s is not among %v", id, pluginProcesses())
+	return proc{}
+}
+
+// pythonOf is the Python process a bridge launched.
+func pythonOf(t *caseT, bridge proc) proc {
+	for _, c := range descendants(bridge.PID) {
+		if c.PPID == bridge.PID {
+			return c
+		}
+	}
+	t.fatalf("the bridge %v has no Python child", bridge)
+	return proc{}
+}

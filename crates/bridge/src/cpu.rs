@@ -44,9 +44,9 @@ impl Placement {
     }
 }
 
-/// Puts the calling thread and every thread of process `pid` on the CPU the calling thread
-/// runs on now, and returns that CPU. Calling it again for a restarted Python puts the new
-/// one on the same CPU.
+/// Puts every thread of the bridge and of process `pid` on the CPU the calling thread runs on
+/// now, and returns that CPU. Calling it again for a restarted Python puts the new one on the
+/// same CPU.
 pub fn gather(pid: u32) -> io::Result<usize> {
     // SAFETY: sched_getcpu has no preconditions.
     let cpu =
@@ -54,15 +54,30 @@ pub fn gather(pid: u32) -> io::Result<usize> {
     // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET checks the index against its size.
     let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     unsafe { libc::CPU_SET(cpu, &mut one) };
-    set_affinity(0, &one)?;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let Some(tid) = task?.file_name().to_str().and_then(|t| t.parse().ok()) else {
-            continue;
-        };
-        match set_affinity(tid, &one) {
-            // The thread ended since the listing.
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
-            other => other?,
+    for process in ["self".to_string(), pid.to_string()] {
+        // A thread not yet moved may start another meanwhile, which takes its old affinity:
+        // list again until a listing shows no thread that was not moved. A thread started
+        // after that starts from a moved one and takes the CPU from it.
+        let mut moved = std::collections::HashSet::new();
+        loop {
+            let mut new = 0;
+            for task in std::fs::read_dir(format!("/proc/{process}/task"))? {
+                let Some(tid) = task?.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                    continue;
+                };
+                if !moved.insert(tid) {
+                    continue;
+                }
+                new += 1;
+                match set_affinity(tid, &one) {
+                    // The thread ended since the listing.
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                    other => other?,
+                }
+            }
+            if new == 0 {
+                break;
+            }
         }
     }
     Ok(cpu)
@@ -100,8 +115,9 @@ mod tests {
         assert_eq!(Placement::default(), Placement::Together);
     }
 
-    fn allowed_of(pid: u32) -> String {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    /// The `Cpus_allowed_list` of `/proc/{path}/status`.
+    fn allowed_of(path: &str) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{path}/status")).unwrap();
         let line = status
             .lines()
             .find(|l| l.starts_with("Cpus_allowed_list:"))
@@ -110,28 +126,56 @@ mod tests {
     }
 
     #[test]
-    fn gather_puts_this_thread_and_every_thread_of_the_process_on_this_cpu() {
-        // On a thread of its own: the restriction stays with it.
-        std::thread::spawn(|| {
-            let before = affinity();
-            let mut child = std::process::Command::new("sleep")
-                .arg("30")
-                .spawn()
+    fn gather_puts_every_thread_of_both_processes_on_this_cpu() {
+        // gather pins every thread of the calling process, so it runs in a process of its own:
+        // this test binary again, with only the case below selected.
+        if std::env::var_os("MMPLUG_CPU_GATHER_CHILD").is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "cpu::tests::gather_puts_every_thread_of_both_processes_on_this_cpu",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("MMPLUG_CPU_GATHER_CHILD", "1")
+                .output()
                 .unwrap();
-            let cpu = gather(child.id()).unwrap();
-            assert!(before.contains(&cpu), "{cpu} not in {before:?}");
-            assert_eq!(affinity(), vec![cpu]);
-            assert_eq!(allowed_of(child.id()), cpu.to_string());
-            let later = std::thread::spawn(affinity).join().unwrap();
-            assert_eq!(later, vec![cpu], "a thread started later inherits the CPU");
-            // Again, as for a restarted Python: the same CPU.
-            assert_eq!(gather(child.id()).unwrap(), cpu);
-            child.kill().unwrap();
-            child.wait().unwrap();
-            let gone = gather(child.id()).unwrap_err();
-            assert_eq!(gone.kind(), io::ErrorKind::NotFound, "{gone}");
-        })
-        .join()
-        .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{text}");
+            assert!(
+                text.contains("gathered on cpu"),
+                "the child ran no check: {text}"
+            );
+            return;
+        }
+        let before = affinity();
+        let idle = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(30)));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let cpu = gather(child.id()).unwrap();
+        assert!(before.contains(&cpu), "{cpu} not in {before:?}");
+        assert_eq!(allowed_of("self"), cpu.to_string());
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let tid = task.unwrap().file_name().into_string().unwrap();
+            assert_eq!(
+                allowed_of(&format!("self/task/{tid}")),
+                cpu.to_string(),
+                "thread {tid}"
+            );
+        }
+        assert_eq!(allowed_of(&child.id().to_string()), cpu.to_string());
+        let later = std::thread::spawn(affinity).join().unwrap();
+        assert_eq!(later, vec![cpu], "a thread started later inherits the CPU");
+        // Again, as for a restarted Python: the same CPU.
+        assert_eq!(gather(child.id()).unwrap(), cpu);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let gone = gather(child.id()).unwrap_err();
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound, "{gone}");
+        drop(idle);
+        println!("gathered on cpu {cpu}");
     }
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// caseBridgeAndPythonShareOneCPU checks plugin.json's default cpu_placement, "together"
+// (crates/bridge/src/cpu.rs; docs/operations.md "Where the bridge and Python run"): once
+// Python is ready, every thread of the bridge and of Python may run on one CPU only, the
+// same for all. The kernel's own record of each thread's affinity is the witness. The restart
+// of Python (pythonRestartedByTheBridge, in health_check_detects_dead_plugin) checks the same
+// for the new process.
+func caseBridgeAndPythonShareOneCPU(t *caseT) {
+	t.activate()
+	// Readiness (where the bridge gathers them) came before activation finished.
+	expectOneCPU(t, "after activation")
+}
+
+// expectOneCPU fails unless every thread of the bridge and of its Python is restricted to the
+// same single CPU (or, if the harness itself may use one CPU only, to the harness's).
+func expectOneCPU(t *caseT, when string) {
+	bridge, python, err := soakProcesses()
+	if err != nil {
+		t.fatalf("%s: %v", when, err)
+	}
+	placed := map[string][]string{}
+	for _, p := range []proc{bridge, python} {
+		cpus, err := threadCPUs(p.PID)
+		if err != nil {
+			t.fatalf("%s: %v", when, err)
+		}
+		for tid, list := range cpus {
+			placed[list] = append(placed[list], fmt.Sprintf("%d/%s", p.PID, tid))
+		}
+	}
+	lists := make([]string, 0, len(placed))
+	for l := range placed {
+		lists = append(lists, l)
+	}
+	sort.Strings(lists)
+	if len(lists) != 1 || strings.ContainsAny(lists[0], ",-") {
+		t.fatalf("%s: the bridge's and Python's threads may run on %v (threads by CPU list: %v); want one CPU for all", when, lists, placed)
+	}
+	// A harness confined to one CPU (taskset) confines the plugin to it too.
+	if harness, err := threadCPUs(os.Getpid()); err == nil {
+		for _, l := range harness {
+			if !strings.ContainsAny(l, ",-") && l != lists[0] {
+				t.fatalf("%s: the harness may use CPU %s only, yet the plugin's threads are on %s", when, l, lists[0])
+			}
+		}
+	}
+}
+
+// threadCPUs maps each thread of process pid to its Cpus_allowed_list.
+func threadCPUs(pid int) (map[string]string, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, task := range tasks {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		if err != nil {
+			continue // the thread ended since the listing
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				out[task.Name()] = strings.TrimSpace(v)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no thread of process %d has a Cpus_allowed_list", pid)
+	}
+	return out, nil
+}
