@@ -13,10 +13,45 @@ import (
 // same for all. The kernel's own record of each thread's affinity is the witness. The restart
 // of Python (pythonRestartedByTheBridge, in health_check_detects_dead_plugin) checks the same
 // for the new process.
+//
+// Then the operator's way out: with MMPLUG_CPU_PLACEMENT=any in the server's environment, a
+// new bridge leaves its threads and Python's where the harness's may run.
 func caseBridgeAndPythonShareOneCPU(t *caseT) {
 	t.activate()
 	// Readiness (where the bridge gathers them) came before activation finished.
 	expectOneCPU(t, "after activation")
+
+	harness, err := threadCPUs(os.Getpid())
+	if err != nil {
+		t.fatalf("%v", err)
+	}
+	var allowed string
+	for _, l := range harness {
+		allowed = l
+	}
+	if !strings.ContainsAny(allowed, ",-") {
+		return // the harness may use one CPU only: "any" is that CPU too
+	}
+	if !t.env.Deactivate(t.id) {
+		t.fatalf("Deactivate returned false")
+	}
+	t.setenv("MMPLUG_CPU_PLACEMENT", "any")
+	t.activate()
+	bridge, python, err := soakProcesses()
+	if err != nil {
+		t.fatalf("with MMPLUG_CPU_PLACEMENT=any: %v", err)
+	}
+	for _, p := range []proc{bridge, python} {
+		cpus, err := threadCPUs(p.PID)
+		if err != nil {
+			t.fatalf("with MMPLUG_CPU_PLACEMENT=any: %v", err)
+		}
+		for tid, l := range cpus {
+			if l != allowed {
+				t.errorf("with MMPLUG_CPU_PLACEMENT=any, thread %d/%s may run on %s; want the harness's %s", p.PID, tid, l, allowed)
+			}
+		}
+	}
 }
 
 // expectOneCPU fails unless every thread of the bridge and of its Python is restricted to the
