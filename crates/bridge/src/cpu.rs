@@ -4,8 +4,8 @@
 //! and then waits for the other. With the two free to run anywhere, the scheduler puts the
 //! woken one on another CPU, which is idle at that moment, and on a virtual machine waking an
 //! idle virtual CPU is the slowest part of the call (`make bench` on our 2-CPU VM: the hop
-//! through Python cost ~1.5 × a Go plugin's hook before anything ran in Python; on one CPU,
-//! ~1.15 ×; docs/operations.md "Performance"). On one CPU the writer's wait hands the CPU
+//! through Python cost ~1.4–1.5 × a Go plugin's hook before anything ran in Python; on one
+//! CPU, ~1.2 ×; docs/operations.md "Performance"). On one CPU the writer's wait hands the CPU
 //! straight to the reader. What it costs: the pair never uses more than one CPU, which only
 //! shows under many calls at once (`hook_64_in_flight`); `props.mmplug.cpu_placement` (or
 //! [`PLACEMENT_ENV`]) `"any"` leaves both to the scheduler.
@@ -26,7 +26,7 @@ pub const PLACEMENT_ENV: &str = "MMPLUG_CPU_PLACEMENT";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Placement {
-    /// On one CPU: the one the bridge started on, if its affinity allows it.
+    /// On one CPU: the one the bridge runs on when Python is ready.
     #[default]
     Together,
     /// Wherever the scheduler puts them (within the affinity the server gave the bridge).
@@ -44,43 +44,74 @@ impl Placement {
     }
 }
 
-/// Puts every thread of the bridge and of process `pid` on the CPU the calling thread runs on
+/// The bridge's affinity before its first [`gather`]: what a failed one goes back to.
+static ORIGINAL: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
+
+/// Puts every thread of process `pid` and of the bridge on the CPU the calling thread runs on
 /// now, and returns that CPU. Calling it again for a restarted Python puts the new one on the
-/// same CPU.
+/// same CPU. If the kernel refuses any of it, the threads of both go back to the affinity the
+/// bridge had before its first gather (both are left to the scheduler) and the error is
+/// returned.
 pub fn gather(pid: u32) -> io::Result<usize> {
+    let original = match ORIGINAL.get() {
+        Some(set) => *set,
+        None => {
+            // SAFETY: a zeroed cpu_set_t is the empty set; sched_getaffinity writes at most
+            // size_of::<cpu_set_t>() bytes into it.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            *ORIGINAL.get_or_init(|| set)
+        }
+    };
     // SAFETY: sched_getcpu has no preconditions.
     let cpu =
         usize::try_from(unsafe { libc::sched_getcpu() }).map_err(|_| io::Error::last_os_error())?;
     // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET checks the index against its size.
     let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     unsafe { libc::CPU_SET(cpu, &mut one) };
-    for process in ["self".to_string(), pid.to_string()] {
-        // A thread not yet moved may start another meanwhile, which takes its old affinity:
-        // list again until a listing shows no thread that was not moved. A thread started
-        // after that starts from a moved one and takes the CPU from it.
-        let mut moved = std::collections::HashSet::new();
-        loop {
-            let mut new = 0;
-            for task in std::fs::read_dir(format!("/proc/{process}/task"))? {
-                let Some(tid) = task?.file_name().to_str().and_then(|t| t.parse().ok()) else {
-                    continue;
-                };
-                if !moved.insert(tid) {
-                    continue;
-                }
-                new += 1;
-                match set_affinity(tid, &one) {
-                    // The thread ended since the listing.
-                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
-                    other => other?,
-                }
+    let processes = [pid.to_string(), "self".to_string()];
+    for process in &processes {
+        if let Err(e) = place_threads(process, &one) {
+            // Both, whichever failed: a bridge on one CPU without its Python gains nothing
+            // (and may have been gathered with an earlier Python).
+            for process in &processes {
+                let _ = place_threads(process, &original);
             }
-            if new == 0 {
-                break;
-            }
+            return Err(e);
         }
     }
     Ok(cpu)
+}
+
+/// Sets the affinity of every thread of `/proc/{process}`.
+fn place_threads(process: &str, set: &libc::cpu_set_t) -> io::Result<()> {
+    // A thread not yet moved may start another meanwhile, which takes its old affinity: list
+    // again until a listing shows no thread that was not moved. A thread started after that
+    // starts from a moved one and takes the CPU from it.
+    let mut moved = std::collections::HashSet::new();
+    loop {
+        let mut new = 0;
+        for task in std::fs::read_dir(format!("/proc/{process}/task"))? {
+            let Some(tid) = task?.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            if !moved.insert(tid) {
+                continue;
+            }
+            new += 1;
+            match set_affinity(tid, set) {
+                // The thread ended since the listing.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                other => other?,
+            }
+        }
+        if new == 0 {
+            return Ok(());
+        }
+    }
 }
 
 fn set_affinity(tid: libc::pid_t, set: &libc::cpu_set_t) -> io::Result<()> {
@@ -173,8 +204,11 @@ mod tests {
         assert_eq!(gather(child.id()).unwrap(), cpu);
         child.kill().unwrap();
         child.wait().unwrap();
+        // A Python the kernel cannot move (here: gone) puts the bridge back where it was
+        // before its first gather.
         let gone = gather(child.id()).unwrap_err();
         assert_eq!(gone.kind(), io::ErrorKind::NotFound, "{gone}");
+        assert_eq!(affinity(), before, "a failed gather puts the bridge back");
         drop(idle);
         println!("gathered on cpu {cpu}");
     }

@@ -321,25 +321,22 @@ mod tests {
     #[test]
     fn cpu_placement_defaults_to_together() {
         let tmp = tempfile::tempdir().unwrap();
-        write(tmp.path(), r#"{"id":"x"}"#);
-        assert_eq!(
-            Manifest::load(tmp.path()).unwrap().cpu_placement,
-            Placement::Together
-        );
-        write(
-            tmp.path(),
-            r#"{"id":"x","props":{"mmplug":{"cpu_placement":"any"}}}"#,
-        );
-        assert_eq!(
-            Manifest::load(tmp.path()).unwrap().cpu_placement,
-            Placement::Any
-        );
-        write(
-            tmp.path(),
-            r#"{"id":"x","props":{"mmplug":{"cpu_placement":"spread"}}}"#,
-        );
-        let err = Manifest::load(tmp.path()).unwrap_err().to_string();
-        assert!(err.contains("spread"), "{err}");
+        for (settings, want) in [
+            ("{}", Some(Placement::Together)),
+            (r#"{"cpu_placement":"together"}"#, Some(Placement::Together)),
+            (r#"{"cpu_placement":"any"}"#, Some(Placement::Any)),
+            (r#"{"cpu_placement":"spread"}"#, None),
+        ] {
+            write(
+                tmp.path(),
+                &format!(r#"{{"id":"x","props":{{"mmplug":{settings}}}}}"#),
+            );
+            match (Manifest::load(tmp.path()), want) {
+                (Ok(m), Some(want)) => assert_eq!(m.cpu_placement, want, "{settings}"),
+                (Err(e), None) => assert!(e.to_string().contains("spread"), "{e}"),
+                (got, _) => panic!("{settings}: {got:?}"),
+            }
+        }
     }
 
     #[test]
