@@ -500,14 +500,16 @@ class HookDispatcher:
             reply=_fast_reply(spec),
         )
 
-    def _respond(self, route: _HookRoute, result: Any, args: list[Any]) -> Message:
-        """The response for what the handler returned: as ``unary`` makes it (through
-        ``_compat.hook_result`` and ``HookSpec.fill``), straight when it is plainly the
-        hook's results. Raises ``HookReplyError`` as ``fill`` does."""
+    def _respond(self, route: _HookRoute, result: Any, args: list[Any]) -> bytes:
+        """The response's bytes for what the handler returned: as ``unary`` makes them
+        (through ``_compat.hook_result`` and ``HookSpec.fill``), straight when it is plainly
+        the hook's results (``_fast_reply``). Raises ``HookReplyError`` as ``fill`` does."""
+        data = route.reply(result)
+        if data is not None:
+            return data
         response = route.spec.response_cls()
-        if not route.reply(response, result):
-            route.spec.fill(response, _compat.hook_result(route.name, result, tuple(args)))
-        return response
+        route.spec.fill(response, _compat.hook_result(route.name, result, tuple(args)))
+        return response.SerializeToString()
 
     async def _serve_on_loop(self, route: _HookRoute, body: bytes) -> bytes:
         """An ``async def`` handler's hook on the loop, from request bytes to response bytes."""
@@ -517,12 +519,11 @@ class HookDispatcher:
         args = [get(request) for get in route.getters]
         token = current_request_id.set(_request_id_in(request, route.context_field))
         try:
-            response = self._respond(route, await route.handler(*args), args)
+            return self._respond(route, await route.handler(*args), args)
         except Exception as exc:
-            response = self._failed(spec, exc)
+            return self._failed(spec, exc).SerializeToString()
         finally:
             current_request_id.reset(token)
-        return response.SerializeToString()
 
     def lane_threaded(self) -> tuple[list[str], Callable[[str, bytes], bytes]]:
         """What a lane connection of worker threads serves (``_lane.ThreadedLaneServer``):
@@ -559,12 +560,11 @@ class HookDispatcher:
                 # A sync wrapper around a coroutine function.
                 assert self._loop is not None
                 result = asyncio.run_coroutine_threadsafe(_awaited(result), self._loop).result()
-            response = self._respond(route, result, args)
+            return self._respond(route, result, args)
         except Exception as exc:
-            response = self._failed(spec, exc)
+            return self._failed(spec, exc).SerializeToString()
         finally:
             current_request_id.reset(token)
-        return response.SerializeToString()
 
     # --- HTTP streams (ServeHTTP, ServeMetrics) ---------------------------------------
 
@@ -775,8 +775,8 @@ class _HookRoute:
     getters: tuple[Callable[[Message], Any], ...]
     # The request's context field (its request_id is current_request_id's), if any.
     context_field: str | None
-    # Stores a plain reply in the response, or says it is not one (_fast_reply).
-    reply: Callable[[Message, Any], bool]
+    # A plain reply's response bytes, or None for one that is not plain (_fast_reply).
+    reply: Callable[[Any], bytes | None]
 
 
 def _context_field(request_cls: type[Message]) -> str | None:
@@ -787,13 +787,18 @@ def _context_field(request_cls: type[Message]) -> str | None:
     return str(field.name)
 
 
-def _fast_reply(spec: HookSpec) -> Callable[[Message, Any], bool]:
+def _fast_reply(spec: HookSpec) -> Callable[[Any], bytes | None]:
     """For a reply that is plainly the hook's results (a tuple of exactly them, or the one
     value of a one-result hook; each None or exactly the field's message class, str or
-    bool), a store that skips the checks ``fill`` and ``_compat.hook_result`` would pass it
-    through unchanged, storing it as they would; False for anything else, which then takes
-    that path."""
-    stores: list[tuple[str, Any]] = []
+    bool), the response's bytes as ``fill`` and ``_compat.hook_result`` would make them,
+    written straight from the results; None for anything else, which then takes that path.
+
+    Why not store the results in a response message and serialize that: it copies each
+    message result (a post and its props) into the response first. Served between the
+    bridge's and the server's work, with cold caches, that copy and the response cost a
+    hook several times what they cost in a loop (docs/operations.md, "Performance");
+    serialized straight, a post is written once."""
+    fields: list[tuple[bytes, Any, bool]] = []  # (tag, kind, has_presence) in number order
     for field in spec.results:
         if field.is_repeated:
             return _not_plain
@@ -801,44 +806,62 @@ def _fast_reply(spec: HookSpec) -> Callable[[Message, Any], bool]:
         if mt is not None:
             if mt.full_name in (_STRUCT, _VALUE, _TIMESTAMP):
                 return _not_plain
-            stores.append((field.name, GetMessageClass(mt)))
+            fields.append((_varint(field.number << 3 | 2), GetMessageClass(mt), True))
         elif field.type == _F.TYPE_STRING:
-            stores.append((field.name, str))
+            fields.append((_varint(field.number << 3 | 2), str, field.has_presence))
         elif field.type == _F.TYPE_BOOL:
-            stores.append((field.name, bool))
+            fields.append((_varint(field.number << 3), bool, field.has_presence))
         else:
             return _not_plain  # ints and floats: fill checks their range
-    if not stores:
+    if not fields:
         return _not_plain
-    n = len(stores)
+    n = len(fields)
 
-    def reply(response: Message, value: Any) -> bool:
+    def reply(value: Any) -> bytes | None:
         if type(value) is not tuple:
-            if n != 1 or type(value) is not stores[0][1]:
-                return False
+            if n != 1 or type(value) is not fields[0][1]:
+                return None
             value = (value,)
         elif len(value) != n:
-            return False
-        for (_, kind), item in zip(stores, value, strict=True):
-            if item is not None and type(item) is not kind:
-                return False
-        for (field_name, kind), item in zip(stores, value, strict=True):
+            return None
+        out: list[bytes] = []
+        for (tag, kind, has_presence), item in zip(fields, value, strict=True):
             if item is None:
                 continue
-            if kind is str or kind is bool:
+            if type(item) is not kind:
+                return None
+            if kind is bool:
+                # Proto3 leaves a false bool out unless the field tracks presence.
+                if item or has_presence:
+                    out += (tag, b"\x01" if item else b"\x00")
+                continue
+            if kind is str:
+                if not item and not has_presence:
+                    continue
                 try:
-                    setattr(response, field_name, item)
-                except (TypeError, ValueError):
-                    return False  # a str protobuf refuses: fill reports it
+                    data = item.encode()
+                except UnicodeEncodeError:
+                    return None  # lone surrogates, which protobuf refuses: fill reports it
             else:
-                getattr(response, field_name).CopyFrom(item)
-        return True
+                data = item.SerializeToString()  # set, even if empty, as CopyFrom sets it
+            out += (tag, _varint(len(data)), data)
+        return b"".join(out)
 
     return reply
 
 
-def _not_plain(response: Message, value: Any) -> bool:
-    return False
+def _not_plain(value: Any) -> bytes | None:
+    return None
+
+
+def _varint(n: int) -> bytes:
+    """``n`` (≥ 0) as a protobuf base-128 varint."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 _UNKNOWN: Any = object()
