@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -21,14 +21,7 @@ func caseBridgeAndPythonShareOneCPU(t *caseT) {
 	// Readiness (where the bridge gathers them) came before activation finished.
 	expectOneCPU(t, "after activation")
 
-	harness, err := threadCPUs(os.Getpid())
-	if err != nil {
-		t.fatalf("%v", err)
-	}
-	var allowed string
-	for _, l := range harness {
-		allowed = l
-	}
+	allowed := harnessCPUs(t)
 	if !strings.ContainsAny(allowed, ",-") {
 		return // the harness may use one CPU only: "any" is that CPU too
 	}
@@ -37,26 +30,41 @@ func caseBridgeAndPythonShareOneCPU(t *caseT) {
 	}
 	t.setenv("MMPLUG_CPU_PLACEMENT", "any")
 	t.activate()
-	bridge, python, err := soakProcesses()
-	if err != nil {
-		t.fatalf("with MMPLUG_CPU_PLACEMENT=any: %v", err)
-	}
-	for _, p := range []proc{bridge, python} {
-		cpus, err := threadCPUs(p.PID)
-		if err != nil {
-			t.fatalf("with MMPLUG_CPU_PLACEMENT=any: %v", err)
-		}
-		for tid, l := range cpus {
-			if l != allowed {
-				t.errorf("with MMPLUG_CPU_PLACEMENT=any, thread %d/%s may run on %s; want the harness's %s", p.PID, tid, l, allowed)
-			}
-		}
+	placed := pairCPUs(t, "with MMPLUG_CPU_PLACEMENT=any")
+	if len(placed) != 1 || placed[allowed] == nil {
+		t.errorf("with MMPLUG_CPU_PLACEMENT=any, the bridge's and Python's threads by CPU list: %v; want all on the harness's %s", placed, allowed)
 	}
 }
 
 // expectOneCPU fails unless every thread of the bridge and of its Python is restricted to the
 // same single CPU (or, if the harness itself may use one CPU only, to the harness's).
 func expectOneCPU(t *caseT, when string) {
+	placed := pairCPUs(t, when)
+	var cpu string
+	for l := range placed {
+		cpu = l
+	}
+	if len(placed) != 1 || strings.ContainsAny(cpu, ",-") {
+		t.fatalf("%s: the bridge's and Python's threads by CPU list: %v; want one CPU for all", when, placed)
+	}
+	// A harness confined to one CPU (taskset) confines the plugin to it too.
+	if harness := harnessCPUs(t); !strings.ContainsAny(harness, ",-") && harness != cpu {
+		t.fatalf("%s: the harness may use CPU %s only, yet the plugin's threads are on %s", when, harness, cpu)
+	}
+}
+
+// harnessCPUs is the harness's own Cpus_allowed_list (its main thread's).
+func harnessCPUs(t *caseT) string {
+	cpus, err := threadCPUs(os.Getpid())
+	if err != nil {
+		t.fatalf("%v", err)
+	}
+	return cpus[strconv.Itoa(os.Getpid())]
+}
+
+// pairCPUs maps each Cpus_allowed_list among the threads of the bridge and its Python to the
+// threads ("pid/tid") that have it.
+func pairCPUs(t *caseT, when string) map[string][]string {
 	bridge, python, err := soakProcesses()
 	if err != nil {
 		t.fatalf("%s: %v", when, err)
@@ -71,22 +79,7 @@ func expectOneCPU(t *caseT, when string) {
 			placed[list] = append(placed[list], fmt.Sprintf("%d/%s", p.PID, tid))
 		}
 	}
-	lists := make([]string, 0, len(placed))
-	for l := range placed {
-		lists = append(lists, l)
-	}
-	sort.Strings(lists)
-	if len(lists) != 1 || strings.ContainsAny(lists[0], ",-") {
-		t.fatalf("%s: the bridge's and Python's threads may run on %v (threads by CPU list: %v); want one CPU for all", when, lists, placed)
-	}
-	// A harness confined to one CPU (taskset) confines the plugin to it too.
-	if harness, err := threadCPUs(os.Getpid()); err == nil {
-		for _, l := range harness {
-			if !strings.ContainsAny(l, ",-") && l != lists[0] {
-				t.fatalf("%s: the harness may use CPU %s only, yet the plugin's threads are on %s", when, l, lists[0])
-			}
-		}
-	}
+	return placed
 }
 
 // threadCPUs maps each thread of process pid to its Cpus_allowed_list.

@@ -34,13 +34,11 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// Reads a placement as plugin.json and [`PLACEMENT_ENV`] spell it.
+    /// Reads a placement as plugin.json spells it (the serde names above), for
+    /// [`PLACEMENT_ENV`].
     pub fn parse(text: &str) -> Option<Placement> {
-        match text {
-            "together" => Some(Placement::Together),
-            "any" => Some(Placement::Any),
-            _ => None,
-        }
+        use serde::de::value::{Error, StrDeserializer};
+        Placement::deserialize(StrDeserializer::<Error>::new(text)).ok()
     }
 }
 
